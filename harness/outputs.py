@@ -1,0 +1,149 @@
+"""The run folder contract shared by `harness run` (writer) and `harness report` (reader).
+
+Layout of a run folder:
+  summary.json        verdict per check (schema below, versioned by SUMMARY_SCHEMA_VERSION)
+  junit.xml           one test case per check
+  requests.csv        one RequestRecord per client-side request (columns = RECORD_FIELDS)
+  events.jsonl        one Event per line: phases, faults, breaker transitions, alerts, error records
+  ledger_history.jsonl  the offline network's append-only history
+  manifest.json       git revision, seeds, config hash, package versions, schedule
+  report.html, charts/*.png   written by `harness report`
+
+summary.json:
+  {"schema_version": 1, "run_id": str, "profile": str, "env": str, "seed": int,
+   "started_at": ISO-8601 str, "duration_s": float, "verdict": one of VERDICTS,
+   "exit_code": int, "reason": str,
+   "phases": [{"name": str, "start_s": float, "end_s": float, "steady": bool}],
+   "faults": [{"at_s": float, "end_s": float, "proxy": str, "toxic": str, "stream": str,
+               "attributes": {...}, "toxicity": float}],
+   "reconciliation": {"acknowledged": int, "applied": int, "lost": int, "duplicated": int,
+                      "unknown_resolved": int},
+   "checks": [{"id": str ("P30".."P36", "target.<metric>", "recovery.<fault>", "nothing-lost"),
+               "kind": "property"|"target"|"recovery"|"invariant", "name": str,
+               "verdict": "pass"|"fail"|"inconclusive", "reason": str,
+               "figures": {str: number|str}, "evidence": [str | {...}]}]}
+  Target checks carry figures metric, threshold_ms, samples, p50_ms, p95_ms, p99_ms,
+  p95_from_intended_ms and "windows": [{"start_s", "end_s", "samples", "p95_ms", "breach": bool}].
+Times inside a run folder are seconds since run start (float) unless a key says otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SUMMARY_SCHEMA_VERSION = 1
+
+SUMMARY_FILE = "summary.json"
+JUNIT_FILE = "junit.xml"
+REQUESTS_FILE = "requests.csv"
+EVENTS_FILE = "events.jsonl"
+LEDGER_HISTORY_FILE = "ledger_history.jsonl"
+MANIFEST_FILE = "manifest.json"
+REPORT_FILE = "report.html"
+CHARTS_DIR = "charts"
+
+VERDICTS = ("pass", "fail", "money-lost", "inconclusive", "error")
+EXIT_PASS, EXIT_CHECK_FAILED, EXIT_MONEY_LOST, EXIT_INCONCLUSIVE, EXIT_HARNESS_ERROR = 0, 1, 2, 3, 4
+
+# Endpoint labels used in records, charts and target checks, with the metric each one feeds.
+ENDPOINT_METRICS = {
+    "x402": "x402.handshake",
+    "channel": "channel.latency",
+    "settlement": "settlement.finality",
+    "decision": "agent.decision",
+    "escrow": "contract.execution",
+}
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One client-side request as Locust sent it. Times are seconds since run start."""
+
+    intended_s: float  # when the open-model schedule wanted it sent
+    sent_s: float  # when it was actually sent
+    endpoint: str  # label: x402, channel, settlement, decision, escrow, health, ...
+    method: str
+    path: str
+    status: int  # HTTP status; 0 = no response (connection error or client timeout)
+    latency_ms: float  # service time: sent -> response complete
+    latency_from_intended_ms: float  # intended -> response complete (coordinated-omission corrected)
+    user_kind: str = ""  # paying_agent, channel_updater, settler, decider, escrow_user, abuser, fuzzer, tamperer
+    client_key: str = ""
+    phase: str = ""
+    idempotency_key: str = ""
+    tx_hash: str = ""
+    fault_active: str = ""  # ';'-joined names of faults active on this request's path when sent
+    expected: str = ""  # what the client expected: ok, reject, ratelimit, ...
+    error: str = ""
+
+
+RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
+
+
+def write_records(path: Path, records: Iterable[RequestRecord]) -> int:
+    """Write records as CSV with a header row; returns the number written."""
+    count = 0
+    with Path(path).open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(RECORD_FIELDS)
+        for rec in records:
+            writer.writerow([getattr(rec, name) for name in RECORD_FIELDS])
+            count += 1
+    return count
+
+
+def read_records(path: Path) -> Iterator[RequestRecord]:
+    """Read records written by `write_records`."""
+    types = {f.name: f.type for f in fields(RequestRecord)}
+    with Path(path).open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            yield RequestRecord(**{k: _coerce(types[k], v) for k, v in row.items() if k in types})
+
+
+def _coerce(type_name: Any, value: str) -> Any:
+    if type_name in ("float", float):
+        return float(value)
+    if type_name in ("int", int):
+        return int(value)
+    return value
+
+
+@dataclass(slots=True)
+class Event:
+    """Something that happened during a run, on the run's time axis (seconds since start).
+
+    kinds: phase.start, phase.end, fault.applied, fault.removed, breaker.transition
+    (data: breaker, from, to), alert (data: metric, value_ms, threshold_ms), error.record
+    (data: severity, category, operation, id), health, ledger.close, note.
+    """
+
+    t: float
+    source: str  # harness, service, toxiproxy, ledger, locust
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def write_events(path: Path, events: Iterable[Event]) -> int:
+    count = 0
+    with Path(path).open("w") as fh:
+        for ev in events:
+            fh.write(ev.to_json() + "\n")
+            count += 1
+    return count
+
+
+def read_events(path: Path) -> list[Event]:
+    out = []
+    with Path(path).open() as fh:
+        for line in fh:
+            if line.strip():
+                out.append(Event(**json.loads(line)))
+    return out
