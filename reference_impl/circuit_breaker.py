@@ -1,0 +1,290 @@
+"""Circuit breaker with a sliding failure window, bounded half-open trials and fallback (DESIGN §4.2).
+
+The state logic lives in `circuit_breaker_core.BreakerCore` (re-exported here with the config and
+state types). `CircuitBreaker` adds the clock, a lock held only around that bookkeeping (never around
+the protected call), listeners and fallback. `CircuitBreakerManager` keeps one breaker per service name.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+from reference_impl.circuit_breaker_core import (
+    Allow,
+    BreakerCore,
+    CircuitBreakerConfig,
+    CircuitState,
+    Reject,
+    Ticket,
+    Transition,
+)
+from reference_impl.clock import SYSTEM_CLOCK, Clock
+from reference_impl.errors import AllFailedError, CircuitOpenError, ConfigurationError
+
+__all__ = [
+    "Allow", "BreakerCore", "CircuitBreaker", "CircuitBreakerConfig", "CircuitBreakerListener",
+    "CircuitBreakerManager", "CircuitBreakerStats", "CircuitState", "Reject", "Ticket", "Transition",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+FailurePredicate = Callable[[BaseException], bool]
+
+
+@dataclass(frozen=True)
+class CircuitBreakerStats:
+    """Snapshot of one breaker; `failures`/`successes` count since the last transition,
+    window counts are capped at the thresholds, `opened_at` is wall-clock seconds."""
+
+    name: str
+    state: CircuitState
+    failures: int
+    successes: int
+    calls_in_window: int
+    failures_in_window: int
+    opened_at: float | None
+    retry_after: float
+    rejected: int
+    transitions: int
+    total_calls: int
+    total_failures: int
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+
+class CircuitBreakerListener:
+    """Observer with no-op hooks; override what you need. Exceptions raised here are logged and dropped."""
+
+    def on_state_change(self, breaker: CircuitBreaker, old: CircuitState, new: CircuitState, at: float) -> None:
+        """`at` is wall-clock seconds (`clock.time()`)."""
+
+    def on_success(self, breaker: CircuitBreaker, elapsed: float) -> None: ...
+
+    def on_failure(self, breaker: CircuitBreaker, error: BaseException, elapsed: float) -> None: ...
+
+    def on_rejected(self, breaker: CircuitBreaker, retry_after: float) -> None: ...
+
+
+def _count_everything(error: BaseException) -> bool:
+    return True
+
+
+class CircuitBreaker:
+    """Protects calls to one dependency; `is_failure(error)` decides which exceptions count as failures
+    (others are re-raised but count as successes and never trigger a fallback)."""
+
+    core_type: type[BreakerCore] = BreakerCore
+
+    def __init__(self, name: str, config: CircuitBreakerConfig | None = None, *, clock: Clock = SYSTEM_CLOCK,
+                 is_failure: FailurePredicate | None = None,
+                 listeners: Iterable[CircuitBreakerListener] = ()) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError("breaker name must be a non-empty string")
+        self.config = config if config is not None else CircuitBreakerConfig()
+        if not isinstance(self.config, CircuitBreakerConfig):
+            raise ConfigurationError("config must be a CircuitBreakerConfig")
+        self.name = name
+        self.clock = clock
+        self.is_failure = is_failure or _count_everything
+        self._listeners = list(listeners)
+        self._lock = threading.Lock()
+        self._core = self.core_type(self.config)
+
+    def add_listener(self, listener: CircuitBreakerListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: CircuitBreakerListener) -> None:
+        self._listeners.remove(listener)
+
+    @property
+    def state(self) -> CircuitState:
+        return self._core.state
+
+    def get_state(self) -> CircuitState:
+        return self._core.state
+
+    def get_stats(self) -> CircuitBreakerStats:
+        with self._lock:
+            core, now, wall = self._core, self.clock.now(), self.clock.time()
+            calls, failures = core.window_counts(now)
+            opened_at = None if core.opened_at is None else wall - (now - core.opened_at)
+            return CircuitBreakerStats(self.name, core.state, core.failures, core.successes, calls, failures,
+                                       opened_at, core.retry_after(now), core.rejected, core.transitions,
+                                       core.total_calls, core.total_failures)
+
+    def reset(self) -> None:
+        """Force CLOSED (listeners see the transition if the state changes)."""
+        with self._lock:
+            transitions, wall = self._core.reset(self.clock.now()), self.clock.time()
+        self._announce(transitions, wall)
+
+    def _emit(self, hook: str, *args: Any) -> None:
+        for listener in list(self._listeners):
+            try:
+                getattr(listener, hook)(self, *args)
+            except Exception as exc:  # a broken observer must never break the call
+                logger.warning("breaker %s listener %r failed in %s: %s", self.name, listener, hook,
+                               type(exc).__name__)
+
+    def _announce(self, transitions: list[Transition], wall: float) -> None:
+        for transition in transitions:
+            self._emit("on_state_change", transition.old, transition.new, wall)
+
+    def _admit(self) -> Ticket:
+        with self._lock:
+            decision, transitions = self._core.decide(self.clock.now())
+            wall = self.clock.time()
+        self._announce(transitions, wall)
+        if isinstance(decision, Reject):
+            self._emit("on_rejected", decision.retry_after)
+            raise CircuitOpenError(self.name, decision.retry_after)
+        return decision.ticket
+
+    def _counts_as_failure(self, error: BaseException) -> bool:
+        try:
+            return bool(self.is_failure(error))
+        except Exception as exc:  # a broken predicate must not leak a trial slot: count the failure
+            logger.warning("breaker %s is_failure predicate failed: %s", self.name, type(exc).__name__)
+            return True
+
+    def _finish(self, ticket: Ticket, error: BaseException | None, started: float) -> None:
+        failed = error is not None and self._counts_as_failure(error)
+        with self._lock:
+            transitions = self._core.record(ticket, failed, self.clock.now())
+            wall = self.clock.time()
+        elapsed = self.clock.now() - started
+        if failed:
+            assert error is not None
+            self._emit("on_failure", error, elapsed)
+        else:
+            self._emit("on_success", elapsed)
+        self._announce(transitions, wall)
+
+    def _abandon(self, ticket: Ticket) -> None:
+        with self._lock:
+            self._core.release(ticket)
+
+    def execute(self, fn: Callable[[], T]) -> T:
+        """Run `fn()` if admitted, else raise `CircuitOpenError` without calling it."""
+        ticket, started = self._admit(), self.clock.now()
+        try:
+            result = fn()
+        except Exception as error:
+            self._finish(ticket, error, started)
+            raise
+        except BaseException:
+            self._abandon(ticket)
+            raise
+        self._finish(ticket, None, started)
+        return result
+
+    async def execute_async(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Async twin of `execute`; a cancelled trial gives its slot back without counting."""
+        ticket, started = self._admit(), self.clock.now()
+        try:
+            result = await fn()
+        except Exception as error:
+            self._finish(ticket, error, started)
+            raise
+        except BaseException:
+            self._abandon(ticket)
+            raise
+        self._finish(ticket, None, started)
+        return result
+
+    def _falls_back(self, error: Exception) -> bool:
+        return isinstance(error, CircuitOpenError) or self._counts_as_failure(error)
+
+    def execute_with_fallback(self, primary: Callable[[], T], fallback: Callable[[], T]) -> T:
+        """`primary()` through the breaker; `fallback()` when it fails or the breaker is open.
+        Raises `AllFailedError(primary_error, fallback_error)` when both fail."""
+        try:
+            return self.execute(primary)
+        except Exception as primary_error:
+            if not self._falls_back(primary_error):
+                raise
+            try:
+                return fallback()
+            except Exception as fallback_error:
+                raise AllFailedError(primary_error, fallback_error) from fallback_error
+
+    async def execute_with_fallback_async(self, primary: Callable[[], Awaitable[T]],
+                                          fallback: Callable[[], Awaitable[T] | T]) -> T:
+        """Async twin of `execute_with_fallback`; `fallback` may be sync or async."""
+        try:
+            return await self.execute_async(primary)
+        except Exception as primary_error:
+            if not self._falls_back(primary_error):
+                raise
+            try:
+                value = fallback()
+                if inspect.isawaitable(value):
+                    value = await value
+                return value  # type: ignore[return-value]
+            except Exception as fallback_error:
+                raise AllFailedError(primary_error, fallback_error) from fallback_error
+
+
+class CircuitBreakerManager:
+    """One breaker per service name, sharing a clock, a default config and listeners."""
+
+    def __init__(self, default_config: CircuitBreakerConfig | None = None, *, clock: Clock = SYSTEM_CLOCK,
+                 listeners: Iterable[CircuitBreakerListener] = ()) -> None:
+        self.default_config = default_config if default_config is not None else CircuitBreakerConfig()
+        if not isinstance(self.default_config, CircuitBreakerConfig):
+            raise ConfigurationError("default_config must be a CircuitBreakerConfig")
+        self.clock = clock
+        self._listeners = list(listeners)
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._lock = threading.Lock()
+
+    def get_or_create(self, name: str, config: CircuitBreakerConfig | None = None, *,
+                      is_failure: FailurePredicate | None = None) -> CircuitBreaker:
+        """The breaker called `name`, created on first use; a different `config` for an existing one is an error."""
+        with self._lock:
+            breaker = self._breakers.get(name)
+            if breaker is None:
+                breaker = CircuitBreaker(name, config or self.default_config, clock=self.clock,
+                                         is_failure=is_failure, listeners=self._listeners)
+                self._breakers[name] = breaker
+            elif config is not None and config != breaker.config:
+                raise ConfigurationError(f"breaker '{name}' already exists with a different config")
+            return breaker
+
+    def add_listener(self, listener: CircuitBreakerListener) -> None:
+        """Attach `listener` to every existing and future breaker."""
+        with self._lock:
+            self._listeners.append(listener)
+            breakers = list(self._breakers.values())
+        for breaker in breakers:
+            breaker.add_listener(listener)
+
+    def get(self, name: str) -> CircuitBreaker | None:
+        with self._lock:
+            return self._breakers.get(name)
+
+    def states(self) -> dict[str, CircuitState]:
+        """State of every breaker by name."""
+        with self._lock:
+            breakers = dict(self._breakers)
+        return {name: breaker.get_state() for name, breaker in breakers.items()}
+
+    def get_all_stats(self) -> dict[str, CircuitBreakerStats]:
+        with self._lock:
+            breakers = dict(self._breakers)
+        return {name: breaker.get_stats() for name, breaker in breakers.items()}
+
+    def reset_all(self) -> None:
+        with self._lock:
+            breakers = list(self._breakers.values())
+        for breaker in breakers:
+            breaker.reset()
