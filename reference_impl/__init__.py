@@ -1,6 +1,26 @@
-"""Reference implementations of the seven hardening components (assembled exports below)."""
+"""Reference implementations of the seven hardening components.
 
+Every component class, its config class and its errors are importable from here; the modules
+behind them are one per component (see README, "Components").
+"""
+
+from reference_impl.circuit_breaker import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitBreakerListener,
+    CircuitBreakerManager,
+    CircuitBreakerStats,
+    CircuitState,
+)
 from reference_impl.clock import SYSTEM_CLOCK, Clock, ManualClock, SystemClock
+from reference_impl.config_manager import AppConfig, ConfigManager
+from reference_impl.error_logger import (
+    ErrorLogger,
+    ErrorLoggerConfig,
+    ErrorRecord,
+    ErrorSeverity,
+    UnknownRecordError,
+)
 from reference_impl.errors import (
     AllFailedError,
     CircuitOpenError,
@@ -11,9 +31,54 @@ from reference_impl.errors import (
     RetryExhaustedError,
     ValidationError,
 )
+from reference_impl.histogram import InvalidSampleError, LogHistogram
+from reference_impl.input_validator import (
+    InputValidator,
+    PaymentProof,
+    canonical_channel_bytes,
+    sanitize_string,
+    sign_channel_state,
+    validate_amount,
+    validate_channel_state,
+    validate_did,
+    validate_did_document,
+    validate_escrow_params,
+    validate_loan_terms,
+    validate_payment_proof,
+    validate_required_fields,
+    validate_stellar_address,
+    validate_transaction,
+    validate_verifiable_credential,
+    verify_channel_state_signatures,
+    verify_transaction_signature,
+    verify_validity_window,
+)
+from reference_impl.metrics_collector import Alert, MetricsCollector, MetricStats, Timer, timed
+from reference_impl.rate_limit_middleware import RateLimitMiddleware
+from reference_impl.rate_limiter import (
+    PRESETS,
+    RateLimiter,
+    RateLimiterConfig,
+    RateLimiterManager,
+    RateLimitResult,
+)
+from reference_impl.retry_handler import RetryConfig, RetryHandler, RetryResult, is_transient_error, retry
 
 __all__ = [
     "SYSTEM_CLOCK", "Clock", "ManualClock", "SystemClock",
-    "AllFailedError", "CircuitOpenError", "ConfigError", "ConfigurationError",
-    "CryptoVerificationError", "ReferenceImplError", "RetryExhaustedError", "ValidationError",
+    "AllFailedError", "CircuitOpenError", "ConfigError", "ConfigurationError", "CryptoVerificationError",
+    "ReferenceImplError", "RetryExhaustedError", "ValidationError", "UnknownRecordError", "InvalidSampleError",
+    "RetryConfig", "RetryHandler", "RetryResult", "is_transient_error", "retry",
+    "CircuitBreaker", "CircuitBreakerConfig", "CircuitBreakerListener", "CircuitBreakerManager",
+    "CircuitBreakerStats", "CircuitState",
+    "ErrorLogger", "ErrorLoggerConfig", "ErrorRecord", "ErrorSeverity",
+    "InputValidator", "PaymentProof", "canonical_channel_bytes", "sanitize_string", "sign_channel_state",
+    "validate_amount", "validate_channel_state", "validate_did", "validate_did_document",
+    "validate_escrow_params", "validate_loan_terms", "validate_payment_proof", "validate_required_fields",
+    "validate_stellar_address", "validate_transaction", "validate_verifiable_credential",
+    "verify_channel_state_signatures", "verify_transaction_signature", "verify_validity_window",
+    "PRESETS", "RateLimiter", "RateLimiterConfig", "RateLimiterManager", "RateLimitResult",
+    "RateLimitMiddleware",
+    "AppConfig", "ConfigManager",
+    "Alert", "MetricsCollector", "MetricStats", "Timer", "timed", "LogHistogram",
 ]
