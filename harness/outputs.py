@@ -80,6 +80,8 @@ class RequestRecord:
     fault_active: str = ""  # ';'-joined names of faults active on this request's path when sent
     expected: str = ""  # what the client expected: ok, reject, ratelimit, ...
     error: str = ""
+    ratelimit_headers_ok: int = -1  # 429s and limited 2xx: 1 = Retry-After/X-RateLimit-* present, 0 = missing, -1 = unchecked
+    body_json: int = -1  # 1 = the response body parsed as JSON, 0 = it did not, -1 = unchecked
 
 
 RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))

@@ -1,0 +1,53 @@
+"""Judges: turn one run's evidence (`JudgeContext`) into verdicts (`Check`s).
+
+`judge(ctx)` runs every enabled check: one target per metric, one recovery check per fault window,
+properties P30-P36 and the nothing-lost invariant. Rules: docs/judges.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness.judges.alerting import judge_alerting
+from harness.judges.breaker import judge_breaker
+from harness.judges.context import (
+    Check,
+    FaultWindow,
+    JudgeContext,
+    JudgingError,
+    JudgingParams,
+    Phase,
+    RateLimit,
+)
+from harness.judges.failure_logging import judge_failure_logging
+from harness.judges.fallback import judge_fallback
+from harness.judges.nothing_lost import judge_nothing_lost, reconcile
+from harness.judges.rate_limits import judge_rate_limits
+from harness.judges.recovery import judge_recoveries
+from harness.judges.rejections import judge_input_validation, judge_tampered_proofs
+from harness.judges.secret_scan import judge_secret_scan, scan_run_dir
+from harness.judges.targets import judge_targets
+
+PROPERTY_JUDGES: dict[str, Callable[[JudgeContext], Check]] = {
+    "P30": judge_alerting,
+    "P31": judge_failure_logging,
+    "P32": judge_input_validation,
+    "P33": judge_tampered_proofs,
+    "P34": judge_rate_limits,
+    "P35": judge_breaker,
+    "P36": judge_fallback,
+    "nothing-lost": judge_nothing_lost,
+}
+
+
+def judge(ctx: JudgeContext) -> list[Check]:
+    """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost."""
+    checks = judge_targets(ctx) + judge_recoveries(ctx)
+    checks += [fn(ctx) for cid, fn in PROPERTY_JUDGES.items() if ctx.params.is_enabled(cid)]
+    return checks
+
+
+__all__ = [
+    "Check", "FaultWindow", "JudgeContext", "JudgingError", "JudgingParams", "Phase", "RateLimit",
+    "PROPERTY_JUDGES", "judge", "judge_secret_scan", "reconcile", "scan_run_dir",
+]

@@ -1,0 +1,94 @@
+"""P34: per client key, admitted requests respect the limit; 429s carry the headers; good clients see none."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.judges.context import (
+    VERDICT_FAIL,
+    VERDICT_INCONCLUSIVE,
+    VERDICT_PASS,
+    WELL_BEHAVED_KINDS,
+    Check,
+    JudgeContext,
+    RateLimit,
+)
+
+NAME = "P34 rate limiting: admitted per client key within the limit, 429s with headers"
+MAX_EVIDENCE = 10
+
+
+def max_excess(sent: np.ndarray, done: np.ndarray, limit: RateLimit) -> tuple[int, float, float]:
+    """Largest provable excess over the limit: (excess, first sent_s, span_s) of the worst group.
+
+    A request was admitted between its `sent` and `done` stamps, so requests i..j (in send order)
+    whose `max(done) - sent[i]` is shorter than the window were certainly admitted within one window.
+    Sliding window: at most `limit` of them; token bucket: at most `limit + limit/window * span`.
+    """
+    order = np.argsort(sent, kind="stable")
+    s, d = sent[order], done[order]
+    rate = limit.limit / limit.window_s
+    worst = (0, 0.0, 0.0)
+    reach = 4 * limit.limit + 2  # beyond this many a violation is already visible in a shorter group
+    for i in range(len(s)):
+        span = np.maximum.accumulate(d[i:i + reach]) - s[i]
+        counts = np.arange(1, span.size + 1)
+        if limit.algorithm == "token-bucket":
+            allowed = limit.limit + rate * span + 1e-9
+            excess = np.where(span < limit.window_s, counts - np.floor(allowed), 0)
+        else:
+            excess = np.where(span < limit.window_s, counts - limit.limit, 0)
+        k = int(np.argmax(excess))
+        if excess[k] > worst[0]:
+            worst = (int(excess[k]), float(s[i]), float(span[k]))
+    return worst
+
+
+def judge_rate_limits(ctx: JudgeContext) -> Check:
+    rec = ctx.records
+    done_all = rec["sent_s"] + rec["latency_ms"] / 1000.0
+    violations: list[dict[str, object]] = []
+    keys_checked = 0
+    for endpoint, limit in sorted(ctx.rate_limits.items()):
+        mask = (rec["endpoint"] == endpoint) & (rec["client_key"] != "") & (rec["status"] != 429) & (rec["status"] != 0)
+        admitted = rec[mask]
+        for key, group in admitted.groupby("client_key", sort=True):
+            keys_checked += 1
+            excess, at, span = max_excess(group["sent_s"].to_numpy(), done_all[group.index].to_numpy(), limit)
+            if excess > 0:
+                violations.append({"endpoint": endpoint, "client_key": str(key), "excess": excess,
+                                   "from_s": round(at, 3), "span_s": round(span, 3), "limit": limit.limit,
+                                   "window_s": limit.window_s, "algorithm": limit.algorithm})
+    limited = rec[rec["status"] == 429]
+    no_headers = limited[limited["ratelimit_headers_ok"] == 0]
+    headers_checked = int((limited["ratelimit_headers_ok"] != -1).sum())
+    good_limited = limited[limited["user_kind"].isin(WELL_BEHAVED_KINDS)]
+    figures = {"endpoints_limited": len(ctx.rate_limits), "client_keys_checked": keys_checked,
+               "over_limit_keys": len(violations), "responses_429": len(limited),
+               "429_without_headers": len(no_headers), "429_headers_checked": headers_checked,
+               "well_behaved_429": len(good_limited)}
+    evidence: list[object] = list(violations[:MAX_EVIDENCE]) + [
+        {"client_key": r.client_key, "user_kind": r.user_kind, "endpoint": r.endpoint, "sent_s": round(r.sent_s, 3),
+         "problem": "429 for a well-behaved client"} for r in list(good_limited.itertuples())[:MAX_EVIDENCE]]
+    problems = []
+    if violations:
+        v = violations[0]
+        problems.append(f"{len(violations)} client key(s) admitted over the limit (first: {v['client_key']} on "
+                        f"{v['endpoint']}: {v['excess']} over {v['limit']}/{v['window_s']:g} s from {v['from_s']} s)")
+    if len(no_headers):
+        problems.append(f"{len(no_headers)} of {len(limited)} 429 responses lacked Retry-After/X-RateLimit-* headers")
+    if len(good_limited):
+        problems.append(f"{len(good_limited)} 429s went to well-behaved clients")
+    if problems:
+        return Check("P34", "property", NAME, VERDICT_FAIL, "; ".join(problems), figures, evidence)
+    if not ctx.rate_limits:
+        return Check("P34", "property", NAME, VERDICT_INCONCLUSIVE, "no rate limits were given to judge", figures)
+    if len(limited) == 0:
+        return Check("P34", "property", NAME, VERDICT_INCONCLUSIVE,
+                     "no request was rate limited (429), so the limit was never exercised", figures)
+    if headers_checked == 0:
+        return Check("P34", "property", NAME, VERDICT_INCONCLUSIVE,
+                     f"{len(limited)} 429s seen but the client recorded no header check", figures)
+    return Check("P34", "property", NAME, VERDICT_PASS,
+                 f"{keys_checked} client keys within their limits; {len(limited)} 429s, all with headers; "
+                 "no 429 for well-behaved clients", figures)

@@ -1,0 +1,73 @@
+"""Every judge passes on clean synthetic evidence, fails on evidence with its bug, and is inconclusive on thin data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.judges import judge
+from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS
+from tests.fixtures.synthetic import make_evidence
+
+BUG_BREAKS = {
+    "slow-channel": "target.channel.latency",
+    "slow-recovery": "recovery.0",
+    "missed-alert": "P30",
+    "false-alert": "P30",
+    "logger-drops": "P31",
+    "fuzz-5xx": "P32",
+    "tamper-accepted": "P33",
+    "limiter-double": "P34",
+    "breaker-never-opens": "P35",
+    "leak-while-open": "P35",
+    "no-failover": "P36",
+    "both-down-hang": "P36",
+    "double-pay": "nothing-lost",
+    "lost": "nothing-lost",
+}
+
+
+@pytest.fixture(scope="module")
+def clean_checks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    run_dir = tmp_path_factory.mktemp("run")
+    (run_dir / "summary.json").write_text('{"verdict": "pass"}')
+    return {c.id: c for c in judge(make_evidence(seed=3).context(run_dir=run_dir))}
+
+
+def test_clean_evidence_passes_every_check(clean_checks: dict) -> None:
+    assert {cid: c.verdict for cid, c in clean_checks.items() if c.verdict != VERDICT_PASS} == {}
+    expected = {f"target.{m}" for m in ("settlement.finality", "channel.latency", "x402.handshake",
+                                        "agent.decision", "contract.execution")}
+    expected |= {"recovery.0", "recovery.1", "recovery.2", "nothing-lost"} | {f"P3{i}" for i in range(7)}
+    assert set(clean_checks) == expected
+
+
+@pytest.mark.parametrize("bug", sorted(BUG_BREAKS))
+def test_each_bug_fails_exactly_its_check(bug: str, tmp_path: Path) -> None:
+    checks = judge(make_evidence(seed=3, bugs={bug}).context(run_dir=tmp_path / "absent"))
+    failed = {c.id for c in checks if c.verdict == VERDICT_FAIL}
+    assert failed == {BUG_BREAKS[bug]}
+    reason = next(c.reason for c in checks if c.id == BUG_BREAKS[bug])
+    assert reason and len(reason) < 600
+
+
+def test_thin_evidence_is_inconclusive_never_pass() -> None:
+    ev = make_evidence(seed=3)
+    ev.records = [r for r in ev.records if r.sent_s < 12.0]
+    ev.events, ev.history, ev.access_log = [], [], []
+    checks = judge(ev.context(min_samples=50))
+    assert all(c.verdict == VERDICT_INCONCLUSIVE for c in checks), [(c.id, c.verdict) for c in checks]
+
+
+def test_failing_check_names_its_evidence() -> None:
+    checks = {c.id: c for c in judge(make_evidence(seed=3, bugs={"double-pay"}).context())}
+    lost = checks["nothing-lost"]
+    assert lost.figures["duplicated"] > 0 and lost.figures["lost"] == 0
+    assert all(len(item["tx_hashes"]) == 2 for item in lost.evidence)
+
+
+def test_enabled_limits_the_checks() -> None:
+    checks = judge(make_evidence(seed=3).context(enabled=["target.", "P34"]))
+    assert {c.id for c in checks} == {"P34", "target.settlement.finality", "target.channel.latency",
+                                      "target.x402.handshake", "target.agent.decision", "target.contract.execution"}
