@@ -1,0 +1,56 @@
+"""`harness toxiproxy`: run the embedded Toxiproxy-compatible server as a process.
+
+Prints `LISTENING http://<host>:<port>` once the API accepts connections, serves until SIGTERM/SIGINT,
+then closes every proxy and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from harness.toxiproxy.api_models import ApiError, decode_body, parse_populate
+from harness.toxiproxy.embedded import cancel_pending_tasks, new_event_loop
+from harness.toxiproxy.server import ToxiproxyServer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8474, help="API port, 0 = free port (default 8474)")
+    parser.add_argument("--config", type=Path, help="JSON file of proxies to create at boot (as POST /populate)")
+    parser.add_argument("--seed", type=int, help="seed for toxicity draws, jitter and slicer sizes")
+    parser.add_argument("--proxy-metrics", action="store_true", help="serve GET /metrics (Prometheus text)")
+
+
+async def serve(args: argparse.Namespace) -> int:
+    server = ToxiproxyServer(seed=args.seed, proxy_metrics=args.proxy_metrics)
+    if args.config is not None:
+        try:
+            await server.populate(parse_populate(decode_body(args.config.read_bytes())))
+        except (OSError, ApiError) as exc:
+            print(f"toxiproxy: cannot load {args.config}: {exc}", file=sys.stderr)
+            await server.close()
+            return 2
+    port = await server.start(args.host, args.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"LISTENING http://{args.host}:{port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+        await cancel_pending_tasks()
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    loop = new_event_loop()
+    try:
+        return loop.run_until_complete(serve(args))
+    finally:
+        loop.close()
