@@ -1,0 +1,105 @@
+"""Configuration of the offline Stellar network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from harness.ledger.errors import LedgerConfigError
+
+OFFLINE_PASSPHRASE = "Stellar Resilience Harness Offline Network ; 2026"
+TESTNET_PASSPHRASE = "Test SDF Network ; September 2015"
+ACCEPTED_PASSPHRASES = (OFFLINE_PASSPHRASE, TESTNET_PASSPHRASE)
+
+STROOPS_PER_XLM = 10_000_000
+TOTAL_COINS = 100_000_000_000 * STROOPS_PER_XLM
+PROFILE_CLOSE_INTERVALS = {"development": 1.0, "testnet": 5.0, "mainnet": 5.0}
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisAccount:
+    """An account created at genesis: StrKey `G...` id and balance in stroops."""
+
+    account_id: str
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerConfig:
+    """Every knob of the simulator. Durations are seconds; amounts are stroops."""
+
+    passphrase: str = OFFLINE_PASSPHRASE
+    close_interval: float = 1.0
+    auto_close: bool = True
+    submit_timeout: float = 30.0
+    base_fee: int = 100
+    base_reserve: int = 5_000_000
+    max_tx_set_size: int = 1000
+    max_pending: int = 10_000
+    max_account_queue: int = 16
+    max_seq_gap: int = 16
+    pending_ttl_ledgers: int = 10
+    friendbot_amount: int = 10_000 * STROOPS_PER_XLM
+    seed: int = 0
+    genesis_accounts: tuple[GenesisAccount, ...] = ()
+    generate_accounts: int = 0
+    generated_balance: int = 10_000 * STROOPS_PER_XLM
+    host: str = "127.0.0.1"
+    ports: tuple[int, ...] = (0,)
+    protocol_version: int = 21
+
+    def __post_init__(self) -> None:
+        if self.passphrase not in ACCEPTED_PASSPHRASES:
+            raise LedgerConfigError(f"passphrase must be one of {ACCEPTED_PASSPHRASES}")
+        if not self.close_interval > 0:
+            raise LedgerConfigError("close_interval must be > 0 seconds")
+        if not self.submit_timeout > 0:
+            raise LedgerConfigError("submit_timeout must be > 0 seconds")
+        for name in ("base_fee", "base_reserve", "max_tx_set_size", "max_pending", "max_account_queue",
+                     "pending_ttl_ledgers", "friendbot_amount"):
+            if int(getattr(self, name)) <= 0:
+                raise LedgerConfigError(f"{name} must be a positive integer")
+        if self.max_seq_gap < 1:
+            raise LedgerConfigError("max_seq_gap must be >= 1")
+        if self.generate_accounts < 0 or self.generated_balance <= 0:
+            raise LedgerConfigError("generate_accounts must be >= 0 and generated_balance > 0")
+        if self.host != "127.0.0.1":
+            raise LedgerConfigError("the offline network listens on 127.0.0.1 only")
+        if not self.ports or any(not 0 <= p <= 65535 for p in self.ports):
+            raise LedgerConfigError("ports must be a non-empty list of 0..65535 (0 = choose a free port)")
+        total = sum(a.balance for a in self.genesis_accounts) + self.generate_accounts * self.generated_balance
+        if total >= TOTAL_COINS // 2:
+            raise LedgerConfigError("genesis balances exceed the root account's funds")
+
+
+def profile_close_interval(profile: str) -> float:
+    """Ledger close interval of a named profile (development 1 s, testnet/mainnet 5 s)."""
+    try:
+        return PROFILE_CLOSE_INTERVALS[profile]
+    except KeyError:
+        raise LedgerConfigError(f"unknown profile {profile!r}; choose from {sorted(PROFILE_CLOSE_INTERVALS)}") from None
+
+
+def parse_amount(text: str, field_name: str = "amount") -> int:
+    """Decimal XLM string with at most 7 decimals -> stroops (positive, within int64)."""
+    if not isinstance(text, str):
+        raise LedgerConfigError(f"{field_name} must be a decimal string, got {type(text).__name__}")
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        raise LedgerConfigError(f"{field_name} {text!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise LedgerConfigError(f"{field_name} {text!r} is not a decimal number")
+    stroops = value * STROOPS_PER_XLM
+    if stroops != stroops.to_integral_value():
+        raise LedgerConfigError(f"{field_name} {text!r} has more than 7 decimals")
+    if not 0 < stroops <= 2**63 - 1:
+        raise LedgerConfigError(f"{field_name} {text!r} must be positive and fit in int64 stroops")
+    return int(stroops)
+
+
+def format_amount(stroops: int) -> str:
+    """Stroops -> Horizon's 7-decimal string ("100.0000000")."""
+    sign = "-" if stroops < 0 else ""
+    whole, frac = divmod(abs(stroops), STROOPS_PER_XLM)
+    return f"{sign}{whole}.{frac:07d}"

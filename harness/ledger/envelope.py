@@ -1,0 +1,210 @@
+"""Parse a submitted envelope once, straight from XDR: fast hash, signatures, source, operations, memo.
+
+stellar-sdk's `TransactionEnvelope.from_xdr` builds high-level objects (StrKey-encoding and
+decoding every account on the way) and `env.hash()` re-serialises the transaction; the ledger needs
+neither. It unpacks the XDR once, hashes the raw bytes (SHA-256 over network id ‖ envelope type ‖
+transaction bytes) and keeps plain values (`Op`), StrKey-encoding each distinct account once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from stellar_sdk import StrKey
+from stellar_sdk import xdr as X
+
+from harness.ledger.errors import MalformedEnvelopeError
+
+_TX, _TX_V0, _FEE_BUMP = 2, 0, 5
+_ENVELOPE_TYPE_TX = (2).to_bytes(4, "big")
+
+
+def network_id(passphrase: str) -> bytes:
+    """SHA-256 of the network passphrase (the network id every transaction hash includes)."""
+    return hashlib.sha256(passphrase.encode()).digest()
+
+
+@lru_cache(maxsize=131072)
+def account_strkey(raw: bytes) -> str:
+    """32-byte ed25519 key -> `G...` (cached: accounts repeat)."""
+    return StrKey.encode_ed25519_public_key(raw)
+
+
+def _muxed(account: X.MuxedAccount) -> str:
+    if account.ed25519 is not None:
+        return account_strkey(account.ed25519.uint256)
+    assert account.med25519 is not None
+    return account_strkey(account.med25519.ed25519.uint256)
+
+
+def _account_id(account: X.AccountID) -> str:
+    return account_strkey(account.account_id.ed25519.uint256)
+
+
+def _asset(asset: X.Asset) -> str:
+    """"native" or "CODE:ISSUER"."""
+    if asset.type == X.AssetType.ASSET_TYPE_NATIVE:
+        return "native"
+    alpha = asset.alpha_num4 if asset.alpha_num4 is not None else asset.alpha_num12
+    assert alpha is not None
+    code_obj = alpha.asset_code
+    code = getattr(code_obj, "asset_code4", None) or getattr(code_obj, "asset_code12", b"")
+    name = code.rstrip(b"\x00").decode("ascii", errors="replace")
+    return f"{name}:{_account_id(alpha.issuer)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One operation as the ledger needs it; `type` is Horizon's snake_case name."""
+
+    type: str
+    source: str | None
+    destination: str | None = None
+    amount: int = 0  # stroops
+    asset: str | None = None  # "native" or "CODE:ISSUER"
+    claimants: tuple[tuple[str, X.ClaimPredicate], ...] = ()
+    balance_id: str | None = None  # 72 hex chars
+    data_name: bytes | None = None
+    data_value: bytes | None = None
+
+
+def _op(op: X.Operation) -> Op:
+    body = op.body
+    kind = body.type.name.lower()
+    source = _muxed(op.source_account) if op.source_account is not None else None
+    if body.create_account_op is not None:
+        o = body.create_account_op
+        return Op(kind, source, _account_id(o.destination), o.starting_balance.int64, "native")
+    if body.payment_op is not None:
+        p = body.payment_op
+        return Op(kind, source, _muxed(p.destination), p.amount.int64, _asset(p.asset))
+    if body.create_claimable_balance_op is not None:
+        c = body.create_claimable_balance_op
+        claimants = tuple((_account_id(cl.v0.destination), cl.v0.predicate) for cl in c.claimants if cl.v0)
+        return Op(kind, source, None, c.amount.int64, _asset(c.asset), claimants)
+    if body.claim_claimable_balance_op is not None:
+        return Op(kind, source, balance_id=body.claim_claimable_balance_op.balance_id.to_xdr_bytes().hex())
+    if body.manage_data_op is not None:
+        m = body.manage_data_op
+        value = m.data_value.data_value if m.data_value is not None else None
+        return Op(kind, source, data_name=m.data_name.string64, data_value=value)
+    return Op(kind, source)
+
+
+@dataclass(slots=True)
+class ParsedTx:
+    """A decoded transaction envelope plus what the ledger needs from it."""
+
+    envelope_xdr: str
+    hash: bytes
+    source: str
+    seq: int
+    fee: int
+    fee_bump: bool = False
+    operations: tuple[Op, ...] = ()
+    signatures: tuple[tuple[bytes, bytes], ...] = ()  # (hint, signature)
+    time_bounds: tuple[int, int] | None = None
+    other_preconditions: bool = False  # ledger bounds, min seq, extra signers: not supported
+    memo_type: str = "none"
+    memo_value: str | None = None
+    verified: dict[tuple[int, str], bool] = field(default_factory=dict)
+
+    @property
+    def hash_hex(self) -> str:
+        return self.hash.hex()
+
+    def memo_hash_hex(self) -> str | None:
+        return self.memo_value if self.memo_type == "hash" else None
+
+    def claimable_balance_id(self, op_index: int) -> str:
+        """Id of the balance created by operation `op_index` (as stellar-core derives it), 72 hex chars."""
+        preimage = X.HashIDPreimage(
+            type=X.EnvelopeType.ENVELOPE_TYPE_OP_ID,
+            operation_id=X.HashIDPreimageOperationID(
+                source_account=X.AccountID(X.PublicKey(X.PublicKeyType.PUBLIC_KEY_TYPE_ED25519,
+                                                       X.Uint256(StrKey.decode_ed25519_public_key(self.source)))),
+                seq_num=X.SequenceNumber(X.Int64(self.seq)), op_num=X.Uint32(op_index)))
+        return "00000000" + hashlib.sha256(preimage.to_xdr_bytes()).hexdigest()
+
+
+def decode_envelope(envelope_b64: str) -> bytes:
+    """Strict base64 -> bytes; raises MalformedEnvelopeError."""
+    if not isinstance(envelope_b64, str) or not envelope_b64.strip():
+        raise MalformedEnvelopeError("tx is missing or empty")
+    try:
+        return base64.b64decode(envelope_b64.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedEnvelopeError("tx is not valid base64") from None
+
+
+def fast_hash(raw: bytes, network: bytes, signature_lengths: list[int]) -> bytes:
+    """SHA-256(network id ‖ envelope type ‖ raw tx bytes) of a v1 envelope, without re-serialising.
+
+    The envelope is `type(4) ‖ tx ‖ count(4) ‖ signatures`; each decorated signature is a 4-byte hint
+    plus a length-prefixed, 4-byte-padded opaque.
+    """
+    tail = 4 + sum(8 + (n + 3) // 4 * 4 for n in signature_lengths)
+    return hashlib.sha256(network + raw[: len(raw) - tail]).digest()
+
+
+def parse_envelope(envelope_b64: str, passphrase: str, network: bytes | None = None) -> ParsedTx:
+    """Decode and hash one envelope; raises MalformedEnvelopeError for anything undecodable."""
+    raw = decode_envelope(envelope_b64)
+    try:
+        xenv = X.TransactionEnvelope.from_xdr_bytes(raw)
+    except Exception as exc:  # xdrlib3 raises several unrelated types for truncated/garbage input
+        raise MalformedEnvelopeError(f"tx is not a transaction envelope ({type(exc).__name__})") from None
+    net = network if network is not None else network_id(passphrase)
+    text = envelope_b64.strip()
+    kind = xenv.type.value
+    if kind == _FEE_BUMP:
+        assert xenv.fee_bump is not None
+        bump = xenv.fee_bump.tx
+        bump_hash = hashlib.sha256(net + (5).to_bytes(4, "big") + bump.to_xdr_bytes()).digest()
+        return ParsedTx(text, bump_hash, _muxed(bump.fee_source), 0, bump.fee.int64, fee_bump=True)
+    if kind == _TX:
+        assert xenv.v1 is not None
+        tx, sigs = xenv.v1.tx, xenv.v1.signatures
+        tx_hash = fast_hash(raw, net, [len(s.signature.signature) for s in sigs])
+        source = _muxed(tx.source_account)
+        cond = tx.cond
+        bounds = cond.time_bounds if cond.v2 is None else cond.v2.time_bounds
+        v2 = cond.v2
+        other = v2 is not None and bool(v2.ledger_bounds or v2.min_seq_num is not None or v2.min_seq_age.duration.uint64
+                                        or v2.min_seq_ledger_gap.uint32 or v2.extra_signers)
+    else:
+        assert xenv.v0 is not None
+        tx0, sigs = xenv.v0.tx, xenv.v0.signatures
+        cond = X.Preconditions(X.PreconditionType.PRECOND_TIME, time_bounds=tx0.time_bounds) \
+            if tx0.time_bounds is not None else X.Preconditions(X.PreconditionType.PRECOND_NONE)
+        tx = X.Transaction(X.MuxedAccount(X.CryptoKeyType.KEY_TYPE_ED25519, ed25519=tx0.source_account_ed25519),
+                           tx0.fee, tx0.seq_num, cond, tx0.memo, tx0.operations, X.TransactionExt(0))
+        tx_hash = hashlib.sha256(net + _ENVELOPE_TYPE_TX + tx.to_xdr_bytes()).digest()
+        source, bounds, other = account_strkey(tx0.source_account_ed25519.uint256), tx0.time_bounds, False
+    memo_type, memo_value = describe_memo(tx.memo)
+    return ParsedTx(
+        envelope_xdr=text, hash=tx_hash, source=source, seq=tx.seq_num.sequence_number.int64, fee=tx.fee.uint32,
+        operations=tuple(_op(op) for op in tx.operations),
+        signatures=tuple((s.hint.signature_hint, s.signature.signature) for s in sigs),
+        time_bounds=(bounds.min_time.time_point.uint64, bounds.max_time.time_point.uint64) if bounds is not None else None,
+        other_preconditions=other, memo_type=memo_type, memo_value=memo_value,
+    )
+
+
+def describe_memo(memo: Any) -> tuple[str, str | None]:
+    """XDR memo -> (Horizon memo_type, value): text as text, id as a decimal string, hashes as hex."""
+    kind = memo.type
+    if kind == X.MemoType.MEMO_TEXT:
+        return "text", memo.text.decode("utf-8", errors="replace")
+    if kind == X.MemoType.MEMO_ID:
+        return "id", str(memo.id.uint64)
+    if kind == X.MemoType.MEMO_HASH:
+        return "hash", memo.hash.hash.hex()
+    if kind == X.MemoType.MEMO_RETURN:
+        return "return", memo.ret_hash.hash.hex()
+    return "none", None

@@ -1,0 +1,352 @@
+"""`LedgerServer`: the Horizon-compatible HTTP face of a `Ledger` (aiohttp, one or more listeners).
+
+Every listener serves the same ledger; the access log tags each request with its listener index
+(0 = reached through proxy horizon-primary, 1 = through horizon-secondary).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from aiohttp import web
+
+from harness.ledger import resources as R
+from harness.ledger.admin import AdminRoutes, bad_field, json_response, problem_response
+from harness.ledger.config import LedgerConfig
+from harness.ledger.errors import LedgerError, MalformedEnvelopeError
+from harness.ledger.ledger import InvalidAddressError, Ledger, Outcome
+from harness.ledger.records import AppliedTx, Dropped, SubmitStatus
+from harness.ledger.state import is_account_id
+from reference_impl.clock import SYSTEM_CLOCK, Clock
+
+log = logging.getLogger(__name__)
+
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_BALANCE_ID = re.compile(r"^[0-9a-fA-F]{72}$")
+_RECENT_DROPS = 10_000
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ServerStartError(LedgerError):
+    """The ledger server could not start (port in use, start timed out, ...)."""
+
+
+class LedgerServer:
+    """HTTP server over a `Ledger`: `await start()` / `await stop()`, or `with run_in_thread() as urls`."""
+
+    def __init__(self, config: LedgerConfig | None = None, *, clock: Clock = SYSTEM_CLOCK,
+                 ledger: Ledger | None = None) -> None:
+        self.config = ledger.config if ledger else (config or LedgerConfig())
+        self.clock = clock
+        self.ledger = ledger or Ledger(self.config, clock)
+        self.urls: list[str] = []
+        self._port_index: dict[int, int] = {}
+        self._runner: web.AppRunner | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: dict[str, list[asyncio.Future[Outcome]]] = {}
+        self._recent_drops: OrderedDict[str, Dropped] = OrderedDict()
+
+    # ----------------------------------------------------------------- lifecycle
+    async def start(self) -> list[str]:
+        """Bind every listener (port 0 = free port), start the close loop; returns the base URLs."""
+        if self._runner is not None:
+            raise ServerStartError("server already started")
+        self._loop = asyncio.get_running_loop()
+        app = web.Application(middlewares=[self._middleware], client_max_size=1024 * 1024)
+        self._routes(app)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        sockets: list[socket.socket] = []
+        try:
+            for port in self.config.ports:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((self.config.host, port))
+                sock.listen(1024)
+                sock.setblocking(False)
+        except OSError as exc:
+            for sock in sockets:
+                sock.close()
+            await runner.cleanup()
+            raise ServerStartError(f"cannot bind {self.config.host}: {exc.strerror}") from None
+        self._runner = runner
+        for index, sock in enumerate(sockets):
+            port = sock.getsockname()[1]
+            self._port_index[port] = index
+            await web.SockSite(runner, sock).start()
+            self.urls.append(f"http://{self.config.host}:{port}")
+        self.ledger.add_listener(self._on_outcome)
+        if self.config.auto_close:
+            self._close_task = asyncio.create_task(self._close_loop())
+        return list(self.urls)
+
+    async def stop(self) -> None:
+        """Stop closing ledgers, fail pending waiters, close every listener."""
+        self.ledger.remove_listener(self._on_outcome)
+        if self._close_task is not None:
+            self._close_task.cancel()
+            try:
+                await self._close_task
+            except asyncio.CancelledError:
+                pass
+            self._close_task = None
+        for futures in self._waiters.values():
+            for fut in futures:
+                if not fut.done():
+                    fut.cancel()
+        self._waiters.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _close_loop(self) -> None:
+        while True:  # ends when stop() cancels the task
+            await self.clock.sleep_async(self.config.close_interval)
+            try:
+                self.ledger.close_ledger()
+            except Exception:  # keep closing: a stalled network would turn one bug into timeouts everywhere
+                log.exception("ledger close failed")
+
+    @contextmanager
+    def run_in_thread(self, start_timeout: float = 10.0) -> Iterator[list[str]]:
+        """Serve from a background thread with its own event loop; yields the base URLs, stops on exit."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        holder: dict[str, Any] = {}
+
+        async def main() -> None:
+            stop_event = asyncio.Event()
+            holder["stop"] = stop_event
+            holder["loop"] = asyncio.get_running_loop()
+            try:
+                await self.start()
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            try:
+                await stop_event.wait()
+            finally:
+                await self.stop()
+
+        thread = threading.Thread(target=asyncio.run, args=(main(),), name="ledger-server", daemon=True)
+        thread.start()
+        if not ready.wait(start_timeout):
+            raise ServerStartError("ledger server did not start in time")
+        if failure:
+            thread.join(start_timeout)
+            raise failure[0]
+        try:
+            yield list(self.urls)
+        finally:
+            holder["loop"].call_soon_threadsafe(holder["stop"].set)
+            thread.join(start_timeout)
+
+    # ----------------------------------------------------------------- plumbing
+    def _on_outcome(self, tx_hash: str, outcome: Outcome) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._resolve, tx_hash, outcome)
+            except RuntimeError:  # the loop closed between the check and the call: nobody waits any more
+                pass
+
+    def _resolve(self, tx_hash: str, outcome: Outcome) -> None:
+        if isinstance(outcome, Dropped):
+            self._recent_drops[tx_hash] = outcome
+            while len(self._recent_drops) > _RECENT_DROPS:
+                self._recent_drops.popitem(last=False)
+        for fut in self._waiters.pop(tx_hash, []):
+            if not fut.done():
+                fut.set_result(outcome)
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPNotFound:
+            response = problem_response("not_found")
+        except web.HTTPMethodNotAllowed:
+            response = problem_response("method_not_allowed")
+        except web.HTTPException as exc:  # e.g. 413 from a body over client_max_size
+            _, body = R.problem("bad_request", detail=exc.reason)
+            body["status"] = exc.status
+            response = json_response(exc.status, body, R.PROBLEM_CONTENT_TYPE)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("ledger request %s %s failed", request.method, request.path)
+            response = problem_response("server_error")
+        self.ledger.log_access(self._listener(request), request.method, request.path, response.status)
+        return response
+
+    def _listener(self, request: web.Request) -> int:
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        return self._port_index.get(sockname[1], -1) if sockname else -1
+
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_get("/", self._root)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/fee_stats", self._fee_stats)
+        app.router.add_get("/accounts/{account_id}", self._account)
+        app.router.add_get("/ledgers", self._ledgers)
+        app.router.add_get("/ledgers/{sequence}", self._ledger)
+        app.router.add_get("/transactions/{tx_hash}", self._transaction)
+        app.router.add_post("/transactions", self._submit_sync)
+        app.router.add_post("/transactions_async", self._submit_async)
+        app.router.add_get("/claimable_balances", self._claimable_balances)
+        app.router.add_get("/claimable_balances/{balance_id}", self._claimable_balance)
+        app.router.add_route("*", "/friendbot", self._friendbot)
+        AdminRoutes(self.ledger).register(app)
+
+    # ----------------------------------------------------------------- reads
+    async def _root(self, request: web.Request) -> web.Response:
+        return json_response(200, R.root_body(self.ledger.latest(), self.ledger.passphrase))
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return json_response(200, {"database_connected": True, "core_up": True, "core_synced": True}, "application/json")
+
+    async def _fee_stats(self, request: web.Request) -> web.Response:
+        return json_response(200, R.fee_stats_body(self.ledger.latest()))
+
+    async def _account(self, request: web.Request) -> web.Response:
+        account_id = request.match_info["account_id"]
+        if not is_account_id(account_id):
+            return bad_field("account_id", "Account ID must start with `G` and contain 56 alphanum characters")
+        account = self.ledger.account(account_id)
+        if account is None:
+            return problem_response("not_found")
+        return json_response(200, R.account_body(account))
+
+    async def _ledgers(self, request: web.Request) -> web.Response:
+        order = request.query.get("order", "asc")
+        if order not in ("asc", "desc"):
+            return bad_field("order", "order must be asc or desc")
+        try:
+            limit = int(request.query.get("limit", "10"))
+            cursor = int(request.query["cursor"]) if request.query.get("cursor") else None
+        except ValueError:
+            return bad_field("limit", "limit and cursor must be integers")
+        if not 1 <= limit <= 200:
+            return bad_field("limit", "limit must be between 1 and 200")
+        headers = self.ledger.headers(descending=order == "desc", limit=limit, cursor=cursor)
+        return json_response(200, R.page(request.path_qs, [R.ledger_body(h) for h in headers]))
+
+    async def _ledger(self, request: web.Request) -> web.Response:
+        try:
+            sequence = int(request.match_info["sequence"])
+        except ValueError:
+            return bad_field("ledger_id", "ledger sequence must be an integer")
+        header = self.ledger.header(sequence)
+        return json_response(200, R.ledger_body(header)) if header else problem_response("not_found")
+
+    async def _transaction(self, request: web.Request) -> web.Response:
+        tx_hash = request.match_info["tx_hash"]
+        if not _HEX64.match(tx_hash):
+            return bad_field("tx_id", "Transaction hash must be a hex-encoded, lowercase SHA-256 hash")
+        tx = self.ledger.transaction(tx_hash)
+        return json_response(200, R.transaction_body(tx)) if tx else problem_response("not_found")
+
+    async def _claimable_balances(self, request: web.Request) -> web.Response:
+        claimant, sponsor = request.query.get("claimant"), request.query.get("sponsor")
+        for name, value in (("claimant", claimant), ("sponsor", sponsor)):
+            if value is not None and not is_account_id(value):
+                return bad_field(name, "must be a valid G... account id")
+        asset = request.query.get("asset")
+        balances = [] if asset not in (None, "native") else self.ledger.claimable_balances(claimant, sponsor)
+        return json_response(200, R.page(request.path_qs, [R.claimable_balance_body(b) for b in balances]))
+
+    async def _claimable_balance(self, request: web.Request) -> web.Response:
+        balance_id = request.match_info["balance_id"]
+        if not _BALANCE_ID.match(balance_id):
+            return bad_field("id", "claimable balance id must be 72 hex characters")
+        balance = self.ledger.claimable_balance(balance_id)
+        return json_response(200, R.claimable_balance_body(balance)) if balance else problem_response("not_found")
+
+    # ----------------------------------------------------------------- submission
+    async def _form_tx(self, request: web.Request) -> str | web.Response:
+        if request.content_type != "application/x-www-form-urlencoded":
+            return problem_response("unsupported_media_type")
+        form = await request.post()
+        tx = form.get("tx")
+        if not isinstance(tx, str) or not tx.strip():
+            return bad_field("tx", "tx is required: a base64 TransactionEnvelope")
+        return tx
+
+    async def _submit_sync(self, request: web.Request) -> web.Response:
+        tx = await self._form_tx(request)
+        if isinstance(tx, web.Response):
+            return tx
+        return await self._submit_and_wait(tx, "sync", self._listener(request))
+
+    async def _submit_and_wait(self, tx: str, endpoint: str, listener: int) -> web.Response:
+        try:
+            result = self.ledger.submit(tx, endpoint=endpoint, listener=listener)
+        except MalformedEnvelopeError:
+            return problem_response("transaction_malformed", {"envelope_xdr": tx})
+        if result.status is SubmitStatus.KNOWN:
+            assert result.applied is not None
+            return self._outcome_response(result.applied, tx)
+        if result.status is SubmitStatus.ERROR:
+            assert result.rejection is not None
+            return json_response(*R.transaction_failed(tx, result.rejection), R.PROBLEM_CONTENT_TYPE)
+        if result.status is SubmitStatus.TRY_AGAIN_LATER:
+            return problem_response("server_over_capacity", detail="The transaction queue is full; try again later.")
+        assert self._loop is not None
+        fut: asyncio.Future[Outcome] = self._loop.create_future()
+        self._waiters.setdefault(result.hash, []).append(fut)
+        done = self.ledger.transaction(result.hash) or self._recent_drops.get(result.hash)
+        if done is not None and not self.ledger.is_pending(result.hash):
+            self._resolve(result.hash, done)
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(fut), self.config.submit_timeout)
+        except TimeoutError:
+            waiters = self._waiters.get(result.hash, [])
+            if fut in waiters:
+                waiters.remove(fut)
+            self.ledger.record_timeout(result.hash, listener)
+            return problem_response("timeout")
+        return self._outcome_response(outcome, tx)
+
+    def _outcome_response(self, outcome: Outcome, envelope: str) -> web.Response:
+        if isinstance(outcome, AppliedTx):
+            if outcome.successful:
+                return json_response(200, R.transaction_body(outcome))
+            return json_response(*R.transaction_failed(outcome.envelope_xdr, outcome.result, outcome.result_xdr),
+                         R.PROBLEM_CONTENT_TYPE)
+        return json_response(*R.transaction_failed(envelope, outcome.result), R.PROBLEM_CONTENT_TYPE)
+
+    async def _submit_async(self, request: web.Request) -> web.Response:
+        tx = await self._form_tx(request)
+        if isinstance(tx, web.Response):
+            return tx
+        try:
+            result = self.ledger.submit(tx, endpoint="async", listener=self._listener(request))
+        except MalformedEnvelopeError:
+            return problem_response("transaction_malformed", {"envelope_xdr": tx})
+        body: dict[str, Any] = {"tx_status": result.status.value, "hash": result.hash}
+        if result.status is SubmitStatus.KNOWN:
+            body["tx_status"] = SubmitStatus.DUPLICATE.value
+        if result.rejection is not None:
+            body["error_result_xdr"] = result.rejection.to_xdr()
+        status = {"PENDING": 201, "DUPLICATE": 409, "ERROR": 400, "TRY_AGAIN_LATER": 503}[body["tx_status"]]
+        return json_response(status, body, "application/json")
+
+    async def _friendbot(self, request: web.Request) -> web.Response:
+        addr = request.query.get("addr", "")
+        try:
+            envelope = self.ledger.friendbot_envelope(addr)
+        except InvalidAddressError:
+            return bad_field("addr", "addr must be a valid G... account id")
+        return await self._submit_and_wait(envelope, "friendbot", self._listener(request))

@@ -1,0 +1,332 @@
+"""stellar-sdk 16.1.1's own `Server` and `ServerAsync`, unchanged, against the offline network."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from stellar_sdk import (
+    Account,
+    AiohttpClient,
+    Asset,
+    Claimant,
+    ClaimPredicate,
+    Keypair,
+    Network,
+    Server,
+    ServerAsync,
+    Transaction,
+    TransactionBuilder,
+    TransactionEnvelope,
+)
+from stellar_sdk.exceptions import BadRequestError, BadResponseError, NotFoundError
+from stellar_sdk.sep.exceptions import AccountRequiresMemoError
+from stellar_sdk.xdr import TransactionResult
+
+from harness.ledger.config import LedgerConfig
+from harness.ledger.http_api import LedgerServer
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture(scope="module")
+def network() -> Iterator[tuple[LedgerServer, str]]:
+    server = LedgerServer(LedgerConfig(close_interval=0.05, submit_timeout=5))
+    with server.run_in_thread() as urls:
+        yield server, urls[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def http() -> Iterator[httpx.Client]:
+    """One shared HTTP client for friendbot calls (creating an httpx client costs ~50 ms)."""
+    with httpx.Client(timeout=10) as client:
+        _HTTP.append(client)
+        yield client
+        _HTTP.clear()
+
+
+_HTTP: list[httpx.Client] = []
+
+
+def funded(url: str) -> Keypair:
+    kp = Keypair.random()
+    response = _HTTP[0].get(url + "/friendbot", params={"addr": kp.public_key})
+    assert response.status_code == 200 and response.json()["successful"] is True
+    return kp
+
+
+def build(server: Server, passphrase: str, kp: Keypair, add: Callable[[TransactionBuilder], object],
+          *, fee: int | None = None, signers: tuple[Keypair, ...] | None = None, timeout: int = 60):
+    account = server.load_account(kp.public_key)
+    builder = TransactionBuilder(account, passphrase, fee or server.fetch_base_fee())
+    add(builder)
+    env = builder.set_timeout(timeout).build()
+    for signer in signers if signers is not None else (kp,):
+        env.sign(signer)
+    return env
+
+
+def test_load_account_fee_submit_lookup_and_duplicate(network: tuple[LedgerServer, str]) -> None:
+    ledger_server, url = network
+    passphrase = ledger_server.ledger.passphrase
+    server = Server(url)
+    assert server.root().call()["network_passphrase"] == passphrase
+    assert server.fetch_base_fee() == 100
+    a, b = funded(url), funded(url)
+    account = server.load_account(a.public_key)
+    assert account.raw_data["balances"][0]["balance"] == "10000.0000000"
+    assert account.thresholds.low_threshold == 0 and account.load_ed25519_public_key_signers()[0].account_id \
+        == a.public_key
+    env = build(server, passphrase, a, lambda t: t.append_payment_op(b.public_key, Asset.native(), "12.5")
+                .add_hash_memo(b"\x01" * 32))
+    response = server.submit_transaction(env)
+    assert response["successful"] is True and response["hash"] == env.hash_hex()
+    assert response["memo_type"] == "hash" and response["fee_charged"] == "100"
+    looked_up = server.transactions().transaction(env.hash_hex()).call()
+    assert looked_up["ledger"] == response["ledger"] and looked_up["result_xdr"] == response["result_xdr"]
+    assert server.submit_transaction(env)["ledger"] == response["ledger"]  # replayed, not reapplied
+    assert server.accounts().account_id(b.public_key).call()["balances"][0]["balance"] == "10012.5000000"
+    with pytest.raises(NotFoundError):
+        server.transactions().transaction("00" * 32).call()
+    with pytest.raises(NotFoundError):
+        server.load_account(Keypair.random().public_key)
+    latest = server.ledgers().order(desc=True).limit(1).call()["_embedded"]["records"][0]
+    assert server.ledgers().ledger(latest["sequence"]).call()["hash"] == latest["hash"]
+
+
+def test_async_submit_then_poll(network: tuple[LedgerServer, str]) -> None:
+    ledger_server, url = network
+    server = Server(url)
+    a, b = funded(url), funded(url)
+    env = build(server, ledger_server.ledger.passphrase, a,
+                lambda t: t.append_payment_op(b.public_key, Asset.native(), "1"))
+    assert server.submit_transaction_async(env) == {"tx_status": "PENDING", "hash": env.hash_hex()}
+    with pytest.raises(BadRequestError) as dup:
+        server.submit_transaction_async(env)
+    assert dup.value.status == 409 and '"DUPLICATE"' in dup.value.message
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            assert server.transactions().transaction(env.hash_hex()).call()["successful"] is True
+            break
+        except NotFoundError:
+            time.sleep(0.02)
+    else:
+        pytest.fail("transaction never ingested")
+    with pytest.raises(BadRequestError) as err:
+        server.submit_transaction_async(env)  # already applied: DUPLICATE, never applied twice
+    assert err.value.status == 409
+    assert len([r for r in ledger_server.ledger.history() if r.get("hash") == env.hash_hex()
+                and r["kind"] == "applied"]) == 1
+
+
+def test_memo_required_check_path(network: tuple[LedgerServer, str]) -> None:
+    ledger_server, url = network
+    passphrase = ledger_server.ledger.passphrase
+    server = Server(url)
+    a, exchange = funded(url), funded(url)
+    server.submit_transaction(build(server, passphrase, exchange,
+                                    lambda t: t.append_manage_data_op("config.memo_required", b"1")))
+    assert server.accounts().account_id(exchange.public_key).call()["data"] == {"config.memo_required": "MQ=="}
+    no_memo = build(server, passphrase, a, lambda t: t.append_payment_op(exchange.public_key, Asset.native(), "1"))
+    with pytest.raises(AccountRequiresMemoError) as err:
+        server.submit_transaction(no_memo)
+    assert err.value.account_id == exchange.public_key and err.value.operation_index == 0
+    with_memo = build(server, passphrase, a, lambda t: t.append_payment_op(exchange.public_key, Asset.native(), "1")
+                      .add_text_memo("deposit-42"))
+    assert server.submit_transaction(with_memo)["memo"] == "deposit-42"
+    unknown_dest = build(server, passphrase, a,
+                         lambda t: t.append_payment_op(Keypair.random().public_key, Asset.native(), "1"))
+    with pytest.raises(BadRequestError) as failed:  # memo check ignores the 404, the ledger says no destination
+        server.submit_transaction(unknown_dest)
+    assert failed.value.extras["result_codes"] == {"transaction": "tx_failed", "operations": ["op_no_destination"]}
+
+
+def test_claimable_balance_escrow_create_and_claim(network: tuple[LedgerServer, str]) -> None:
+    ledger_server, url = network
+    passphrase = ledger_server.ledger.passphrase
+    server = Server(url)
+    payer, payee = funded(url), funded(url)
+    deadline = int(time.time()) + 3600
+    claimants = [Claimant(payee.public_key, ClaimPredicate.predicate_before_absolute_time(deadline)),
+                 Claimant(payer.public_key, ClaimPredicate.predicate_not(
+                     ClaimPredicate.predicate_before_absolute_time(deadline)))]
+    env = build(server, passphrase, payer,
+                lambda t: t.append_create_claimable_balance_op(Asset.native(), "25", claimants))
+    balance_id = env.transaction.get_claimable_balance_id(0)
+    server.submit_transaction(env)
+    body = server.claimable_balances().claimable_balance(balance_id).call()
+    assert body["amount"] == "25.0000000" and body["sponsor"] == payer.public_key
+    assert body["claimants"][0]["predicate"]["abs_before_epoch"] == str(deadline)
+    listed = server.claimable_balances().for_claimant(payee.public_key).call()["_embedded"]["records"]
+    assert [r["id"] for r in listed] == [balance_id]
+    reclaim = build(server, passphrase, payer, lambda t: t.append_claim_claimable_balance_op(balance_id))
+    with pytest.raises(BadRequestError) as err:
+        server.submit_transaction(reclaim)
+    assert err.value.extras["result_codes"]["operations"] == ["op_cannot_claim"]
+    server.submit_transaction(build(server, passphrase, payee, lambda t: t.append_claim_claimable_balance_op(balance_id)))
+    with pytest.raises(NotFoundError):
+        server.claimable_balances().claimable_balance(balance_id).call()
+
+
+# codes decided when the transaction is checked on submission: nothing is charged
+NO_FEE = {"op_bad_auth", "op_no_source_account", "op_not_supported", "op_malformed", "op_invalid_name"}
+
+
+def provoke(case: str, server: Server, passphrase: str, a: Keypair, b: Keypair) -> object:
+    """A real signed envelope built to produce `case` (a source `a` and a destination `b` exist)."""
+    pay = lambda t: t.append_payment_op(b.public_key, Asset.native(), "1")  # noqa: E731
+    stranger = Keypair.random()
+    now = int(time.time())
+    if case == "tx_bad_seq":
+        env = build(server, passphrase, a, pay)
+        server.submit_transaction(env)
+        stale = TransactionBuilder(Account(a.public_key, env.transaction.sequence - 1), passphrase, 100) \
+            .append_payment_op(b.public_key, Asset.native(), "2").set_timeout(60).build()
+        stale.sign(a)
+        return stale
+    if case in ("tx_too_late", "tx_too_early", "tx_no_source_account", "tx_missing_operation", "tx_not_supported"):
+        source = stranger if case == "tx_no_source_account" else a
+        account = Account(source.public_key, 1) if source is stranger else server.load_account(a.public_key)
+        builder = TransactionBuilder(account, passphrase, 100)
+        if case != "tx_missing_operation":
+            pay(builder)
+        bounds = {"tx_too_late": (0, now - 30), "tx_too_early": (now + 3600, 0)}.get(case, (0, now + 60))
+        if case == "tx_missing_operation":
+            tx = Transaction(a.public_key, account.sequence + 1, 100, [], preconditions=None)
+            env = TransactionEnvelope(tx, passphrase)
+        else:
+            env = builder.add_time_bounds(*bounds).build()
+        env.sign(source)
+        if case == "tx_not_supported":
+            bump = TransactionBuilder.build_fee_bump_transaction(b, 400, env, passphrase)
+            bump.sign(b)
+            return bump
+        return env
+    if case == "tx_insufficient_balance":
+        server.submit_transaction(build(server, passphrase, a, lambda t: t.append_create_account_op(
+            stranger.public_key, "1")))
+        return build(server, passphrase, stranger, pay)
+    if case == "op_no_trust":
+        return build(server, passphrase, a, lambda t: t.append_payment_op(b.public_key, Asset("USD", a.public_key),
+                                                                          "1"))
+    simple: dict[str, tuple[Callable[[TransactionBuilder], object], dict[str, object]]] = {
+        "tx_bad_auth": (pay, {"signers": (b,)}),
+        "tx_insufficient_fee": (pay, {"fee": 50}),
+        "tx_bad_auth_extra": (pay, {"signers": (a, b)}),
+        "op_underfunded": (lambda t: t.append_payment_op(b.public_key, Asset.native(), "20000"), {}),
+        "op_no_destination": (lambda t: t.append_payment_op(stranger.public_key, Asset.native(), "1"), {}),
+        "op_low_reserve": (lambda t: t.append_create_account_op(stranger.public_key, "0.1"), {}),
+        "op_already_exists": (lambda t: t.append_create_account_op(b.public_key, "5"), {}),
+        "op_src_no_trust": (lambda t: t.append_payment_op(b.public_key, Asset("USD", b.public_key), "1"), {}),
+        "op_bad_auth": (lambda t: t.append_payment_op(a.public_key, Asset.native(), "1", source=b.public_key), {}),
+        "op_no_source_account": (lambda t: t.append_payment_op(a.public_key, Asset.native(), "1",
+                                                               source=stranger.public_key), {}),
+        "op_not_supported": (lambda t: t.append_bump_sequence_op(10**12), {}),
+        "op_malformed": (lambda t: t.append_create_account_op(a.public_key, "5"), {}),
+        "op_invalid_name": (lambda t: t.append_manage_data_op("bad\tname", b"1"), {}),
+        "op_data_name_not_found": (lambda t: t.append_manage_data_op("absent", None), {}),
+        "op_does_not_exist": (lambda t: t.append_claim_claimable_balance_op("00000000" + "cd" * 32), {}),
+    }
+    add, options = simple[case]
+    return build(server, passphrase, a, add, **options)  # type: ignore[arg-type]
+
+
+CODE_CASES = ["tx_bad_seq", "tx_bad_auth", "tx_insufficient_fee", "tx_no_source_account", "tx_bad_auth_extra",
+              "tx_too_late", "tx_too_early", "tx_insufficient_balance", "tx_missing_operation", "tx_not_supported",
+              "op_underfunded", "op_no_destination", "op_low_reserve", "op_already_exists", "op_src_no_trust",
+              "op_no_trust", "op_bad_auth", "op_no_source_account", "op_not_supported", "op_malformed",
+              "op_invalid_name", "op_data_name_not_found", "op_does_not_exist"]
+
+
+@pytest.mark.parametrize("case", CODE_CASES)
+def test_result_codes_through_the_sdk(network: tuple[LedgerServer, str], case: str) -> None:
+    ledger_server, url = network
+    passphrase = ledger_server.ledger.passphrase
+    server = Server(url)
+    a, b = funded(url), funded(url)
+    env = provoke(case, server, passphrase, a, b)
+    balance_before = server.accounts().account_id(a.public_key).call()["balances"][0]["balance"]
+    with pytest.raises(BadRequestError) as err:
+        server.submit_transaction(env, skip_memo_required_check=True)  # type: ignore[arg-type]
+    e = err.value
+    assert e.status == 400 and e.type == "https://stellar.org/horizon-errors/transaction_failed"
+    assert e.title == "Transaction Failed" and e.result_xdr == e.extras["result_xdr"]
+    assert TransactionResult.from_xdr(e.result_xdr).result.code.name.startswith("tx")
+    codes = e.extras["result_codes"]
+    if case.startswith("op_"):
+        assert codes == {"transaction": "tx_failed", "operations": [case]}
+    else:
+        assert codes == {"transaction": case}
+    fee_paid = 100 if case.startswith("op_") and case not in NO_FEE else 0
+    balance_after = server.accounts().account_id(a.public_key).call()["balances"][0]["balance"]
+    if case != "tx_insufficient_balance":
+        assert round((float(balance_before) - float(balance_after)) * 10**7) == fee_paid
+
+
+def test_wrong_network_passphrase_is_bad_auth(network: tuple[LedgerServer, str]) -> None:
+    ledger_server, url = network
+    server = Server(url)
+    a, b = funded(url), funded(url)
+    env = build(server, Network.TESTNET_NETWORK_PASSPHRASE, a,
+                lambda t: t.append_payment_op(b.public_key, Asset.native(), "1"))
+    with pytest.raises(BadRequestError) as err:
+        server.submit_transaction(env)
+    assert err.value.extras["result_codes"] == {"transaction": "tx_bad_auth"}
+
+
+def test_server_async_with_aiohttp_client(network: tuple[LedgerServer, str]) -> None:
+    ledger_server, url = network
+    passphrase = ledger_server.ledger.passphrase
+    a, b = funded(url), funded(url)
+
+    async def scenario() -> None:
+        async with ServerAsync(url, AiohttpClient()) as server:
+            account = await server.load_account(a.public_key)
+            fee = await server.fetch_base_fee()
+            env = TransactionBuilder(account, passphrase, fee).append_payment_op(
+                b.public_key, Asset.native(), "3").set_timeout(60).build()
+            env.sign(a)
+            assert (await server.submit_transaction(env))["successful"] is True
+            env2 = TransactionBuilder(account, passphrase, fee).append_payment_op(
+                b.public_key, Asset.native(), "4").set_timeout(60).build()
+            env2.sign(a)
+            assert (await server.submit_transaction_async(env2))["tx_status"] == "PENDING"
+            with pytest.raises(BadRequestError):
+                await server.submit_transaction_async(env2)
+            bad = TransactionBuilder(account, passphrase, fee).append_payment_op(
+                b.public_key, Asset.native(), "99999").set_timeout(60).build()
+            bad.sign(a)
+            for _ in range(200):
+                try:
+                    await server.transactions().transaction(env2.hash_hex()).call()
+                    break
+                except NotFoundError:
+                    await asyncio.sleep(0.02)
+            with pytest.raises(BadRequestError) as err:
+                await server.submit_transaction(bad)
+            assert err.value.extras["result_codes"]["operations"] == ["op_underfunded"]
+            assert (await server.transactions().transaction(bad.hash_hex()).call())["successful"] is False
+
+    asyncio.run(scenario())
+
+
+def test_queue_full_maps_to_bad_response_error_after_sdk_retries() -> None:
+    ledger_server = LedgerServer(LedgerConfig(close_interval=30, max_pending=1, submit_timeout=5))
+    with ledger_server.run_in_thread() as urls:
+        url = urls[0]
+        server = Server(url)
+        a = Keypair.random()
+        ledger_server.ledger.submit(ledger_server.ledger.friendbot_envelope(a.public_key))
+        ledger_server.ledger.close_ledger()
+        env = build(server, ledger_server.ledger.passphrase, a,
+                    lambda t: t.append_payment_op(a.public_key, Asset.native(), "1"))
+        second = build(server, ledger_server.ledger.passphrase, a,
+                       lambda t: t.append_payment_op(a.public_key, Asset.native(), "2"))
+        assert server.submit_transaction_async(env)["tx_status"] == "PENDING"
+        with pytest.raises(BadResponseError) as err:
+            server.submit_transaction_async(second)
+        assert err.value.status == 503
