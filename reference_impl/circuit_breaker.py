@@ -3,6 +3,10 @@
 The state logic lives in `circuit_breaker_core.BreakerCore` (re-exported here with the config and
 state types). `CircuitBreaker` adds the clock, a lock held only around that bookkeeping (never around
 the protected call), listeners and fallback. `CircuitBreakerManager` keeps one breaker per service name.
+
+Hot path: a CLOSED breaker admits a call by reading the core's `closed_ticket` (no lock, no clock),
+then takes the lock once to record the outcome; the wall clock is read only when a transition is
+announced, and listener hooks are skipped when there are no listeners.
 """
 
 from __future__ import annotations
@@ -140,12 +144,18 @@ class CircuitBreaker:
             self._emit("on_state_change", transition.old, transition.new, wall)
 
     def _admit(self) -> Ticket:
+        """A ticket for one call: lock-free while CLOSED, else the core decides under the lock."""
+        ticket = self._core.closed_ticket
+        if ticket is not None:
+            return ticket
         with self._lock:
             decision, transitions = self._core.decide(self.clock.now())
-            wall = self.clock.time()
-        self._announce(transitions, wall)
+            wall = self.clock.time() if transitions else 0.0
+        if transitions:
+            self._announce(transitions, wall)
         if isinstance(decision, Reject):
-            self._emit("on_rejected", decision.retry_after)
+            if self._listeners:
+                self._emit("on_rejected", decision.retry_after)
             raise CircuitOpenError(self.name, decision.retry_after)
         return decision.ticket
 
@@ -157,17 +167,21 @@ class CircuitBreaker:
             return True
 
     def _finish(self, ticket: Ticket, error: BaseException | None, started: float) -> None:
+        """Record the outcome at `now` (one clock read); listeners get `elapsed = now - started`."""
         failed = error is not None and self._counts_as_failure(error)
+        clock = self.clock
         with self._lock:
-            transitions = self._core.record(ticket, failed, self.clock.now())
-            wall = self.clock.time()
-        elapsed = self.clock.now() - started
-        if failed:
-            assert error is not None
-            self._emit("on_failure", error, elapsed)
-        else:
-            self._emit("on_success", elapsed)
-        self._announce(transitions, wall)
+            now = clock.now()
+            transitions = self._core.record(ticket, failed, now)
+            wall = clock.time() if transitions else 0.0
+        if self._listeners:
+            if failed:
+                assert error is not None
+                self._emit("on_failure", error, now - started)
+            else:
+                self._emit("on_success", now - started)
+        if transitions:
+            self._announce(transitions, wall)
 
     def _abandon(self, ticket: Ticket) -> None:
         with self._lock:

@@ -2,6 +2,8 @@
 
 `BreakerCore.decide(now)` -> `Allow(ticket)` / `Reject(retry_after)` and `record(ticket, failed, now)`
 both return the transitions they caused; `reference_impl.circuit_breaker.CircuitBreaker` executes.
+While CLOSED, `closed_ticket` is the ticket `decide` would hand out, so the executor can admit a call
+by reading that one attribute instead of taking its lock and the clock (see `BreakerCore`).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class CircuitBreakerConfig:
         return self.half_open_max_calls if self.half_open_max_calls is not None else self.success_threshold
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ticket:
     """Permission for one call; outcomes of tickets from an earlier state (`generation`) are ignored."""
 
@@ -62,21 +64,21 @@ class Ticket:
     trial: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Allow:
     """Decision: run the call and report its outcome with `ticket`."""
 
     ticket: Ticket
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reject:
     """Decision: do not call; `retry_after` seconds until a trial may run (0 when trials are in flight)."""
 
     retry_after: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Transition:
     """A state change at monotonic time `at`."""
 
@@ -92,6 +94,12 @@ class BreakerCore:
     times, dropping those older than the period: "at least V calls and F failures within the period"
     holds exactly when each is full and its oldest entry is inside the period, so memory is bounded
     by min(threshold, calls per period) without approximation.
+
+    `closed_ticket` is `Ticket(generation, trial=False)` while CLOSED and None otherwise; it is
+    cleared before any change of state or generation and set only after one into CLOSED, so a
+    reader that sees a ticket there (one atomic attribute read, no lock) has seen a CLOSED state
+    that `decide` would have admitted with exactly that ticket. (A subclass whose `decide` treats
+    CLOSED differently must keep it None, which sends every call through `decide`.)
     """
 
     def __init__(self, config: CircuitBreakerConfig) -> None:
@@ -106,8 +114,10 @@ class BreakerCore:
         self.transitions = 0
         self.total_calls = 0
         self.total_failures = 0
+        self._period = config.monitoring_period
         self._calls: deque[float] = deque(maxlen=config.volume_threshold)
         self._failure_times: deque[float] = deque(maxlen=config.failure_threshold)
+        self.closed_ticket: Ticket | None = Ticket(self.generation, trial=False)
 
     def _clear(self) -> None:
         self.generation += 1
@@ -115,12 +125,20 @@ class BreakerCore:
         self._calls.clear()
         self._failure_times.clear()
 
+    def _restart(self) -> None:
+        """Start a new generation in the current state; `closed_ticket` is withdrawn first."""
+        self.closed_ticket = None
+        self._clear()
+        if self.state is CircuitState.CLOSED:
+            self.closed_ticket = Ticket(self.generation, trial=False)
+
     def _move(self, new: CircuitState, now: float) -> Transition:
+        self.closed_ticket = None  # before the state changes: a reader never sees a ticket while not CLOSED
         transition = Transition(self.state, new, now)
         self.state = new
         self.transitions += 1
-        self._clear()
         self.opened_at = now if new is CircuitState.OPEN else None
+        self._restart()
         return transition
 
     def retry_after(self, now: float) -> float:
@@ -166,7 +184,8 @@ class BreakerCore:
             self._failure_times.append(now)
         else:
             self.successes += 1
-        if self._full_in_window(self._calls, now) and self._full_in_window(self._failure_times, now):
+        # failures first: on the common success path that deque is rarely full, so one check decides
+        if self._full_in_window(self._failure_times, now) and self._full_in_window(self._calls, now):
             return [self._move(CircuitState.OPEN, now)]
         return []
 
@@ -178,18 +197,19 @@ class BreakerCore:
     def reset(self, now: float) -> list[Transition]:
         """Force CLOSED with empty counts."""
         if self.state is CircuitState.CLOSED:
-            self._clear()
+            self._restart()
             return []
         return [self._move(CircuitState.CLOSED, now)]
 
     def _prune(self, now: float) -> None:
-        horizon = now - self.config.monitoring_period
-        for times in (self._calls, self._failure_times):
-            while times and times[0] <= horizon:
-                times.popleft()
+        horizon, calls, failure_times = now - self._period, self._calls, self._failure_times
+        while calls and calls[0] <= horizon:
+            calls.popleft()
+        while failure_times and failure_times[0] <= horizon:
+            failure_times.popleft()
 
     def _full_in_window(self, times: deque[float], now: float) -> bool:
-        return len(times) == times.maxlen and times[0] > now - self.config.monitoring_period
+        return len(times) == times.maxlen and times[0] > now - self._period
 
     def window_counts(self, now: float) -> tuple[int, int]:
         """(calls, failures) in the current window, each capped at its threshold."""

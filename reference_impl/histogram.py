@@ -69,19 +69,24 @@ class LogHistogram:
 
     def record(self, value: float, count: int = 1) -> None:
         """Add `count` occurrences of `value` (>= 0, finite)."""
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-            raise InvalidSampleError(f"histogram values must be finite numbers >= 0, got {value!r}")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise InvalidSampleError(f"count must be an integer >= 1, got {count!r}")
+        if not (type(value) is float and 0.0 <= value < math.inf and type(count) is int and count >= 1):
+            _check_sample(value, count)  # the common case (a plain finite float, count 1) skips this
         if value == 0:
             self.zero_count += count
         else:
-            index = min(self._high, max(self._low, self._index_of(value)))
-            self._counts[index] = self._counts.get(index, 0) + count
+            index = self._index_of(value)
+            if index < self._low:
+                index = self._low
+            elif index > self._high:
+                index = self._high
+            counts = self._counts
+            counts[index] = counts.get(index, 0) + count
         self.count += count
         self.total += value * count
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
 
     @property
     def mean(self) -> float:
@@ -162,3 +167,11 @@ class LogHistogram:
 
     def __len__(self) -> int:
         return self.count
+
+
+def _check_sample(value: Any, count: Any) -> None:
+    """Raise `InvalidSampleError` unless `value` is a finite number >= 0 and `count` an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise InvalidSampleError(f"histogram values must be finite numbers >= 0, got {value!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidSampleError(f"count must be an integer >= 1, got {count!r}")

@@ -132,25 +132,34 @@ class MetricsCollector:
 
     # -- recording ----------------------------------------------------------------------------
     def record(self, name: str, value_ms: float, tags: Mapping[str, str] | None = None) -> Alert | None:
-        """Record one sample; returns the Alert it raised, if any. Bad input raises and records nothing."""
-        _check_name(name)
-        if isinstance(value_ms, bool) or not isinstance(value_ms, int | float) or not math.isfinite(value_ms) \
-                or value_ms < 0:
-            raise InvalidSampleError(f"{name}: value_ms must be a finite number >= 0, got {value_ms!r}")
-        tag_map = dict(tags or {})
+        """Record one sample; returns the Alert it raised, if any. Bad input raises and records nothing.
+
+        Fast path: a name that already has a histogram was validated when it got it, a plain finite
+        float needs no further checks, and the tags are copied only when there are some.
+        """
+        if type(name) is not str or name not in self._histograms:
+            _check_name(name)
+        if type(value_ms) is not float or not 0.0 <= value_ms < math.inf:
+            value_ms = _check_value(name, value_ms)
+        tag_map = dict(tags) if tags else None  # the copy listeners and the alert share
         alert = None
         with self._lock:
             hist = self._histograms.get(name)
             if hist is None:
                 hist = self._histograms[name] = LogHistogram(self.relative_error)
-            hist.record(float(value_ms))
+            hist.record(value_ms)
             threshold = self._thresholds.get(name)
-            if threshold is not None and self._should_alert(name, float(value_ms), threshold):
-                alert = Alert(name, float(value_ms), threshold, self.clock.time(), tag_map)
+            if threshold is not None and self._should_alert(name, value_ms, threshold):
+                if tag_map is None:
+                    tag_map = {}
+                alert = Alert(name, value_ms, threshold, self.clock.time(), tag_map)
                 self.alerts.append(alert)
                 self.alert_counts[name] = self.alert_counts.get(name, 0) + 1
-        for listener in list(self._listeners):
-            _safe_call(listener, name, float(value_ms), tag_map)
+        if self._listeners:
+            if tag_map is None:
+                tag_map = {}
+            for listener in list(self._listeners):
+                _safe_call(listener, name, value_ms, tag_map)
         if alert is not None:
             for callback in list(self._alert_callbacks):
                 _safe_call(callback, alert)
@@ -316,6 +325,13 @@ def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigurationError(f"metric name must match {_NAME.pattern}, got {name!r}")
     return name
+
+
+def _check_value(name: str, value_ms: Any) -> float:
+    if isinstance(value_ms, bool) or not isinstance(value_ms, int | float) or not math.isfinite(value_ms) \
+            or value_ms < 0:
+        raise InvalidSampleError(f"{name}: value_ms must be a finite number >= 0, got {value_ms!r}")
+    return float(value_ms)
 
 
 def _check_threshold(name: str, ms: Any) -> float:

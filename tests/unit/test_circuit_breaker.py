@@ -449,3 +449,12 @@ def test_a_broken_failure_predicate_counts_the_failure_and_frees_the_trial_slot(
     assert breaker.get_state() is OPEN
     clock.advance(5.0)
     assert breaker.execute(ok) == "ok" and breaker.get_state() is CLOSED
+
+
+def test_reset_of_a_closed_breaker_still_trips_afterwards() -> None:
+    breaker = CircuitBreaker("b", SMALL, clock=ManualClock())
+    attempt(breaker, ok)
+    breaker.reset()
+    for _ in range(3):
+        attempt(breaker)
+    assert breaker.get_state() is OPEN
