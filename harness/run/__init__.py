@@ -1,0 +1,1 @@
+"""`harness run`: lifecycle, supervision, evidence collection and verdicts of one profile run."""

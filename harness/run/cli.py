@@ -1,0 +1,50 @@
+"""`harness run PROFILE [--out DIR] [--seed N] [--env ENV] [--fault-in-service NAME]`.
+
+Exit codes: 0 every check holds, 1 a property or target failed, 2 money lost or duplicated,
+3 inconclusive (too little evidence), 4 the harness could not run (reason in summary.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.outputs import EXIT_HARNESS_ERROR
+from harness.profiles import ENVS
+from harness.run.lifecycle import RunOptions, run
+
+SERVICE_FAULTS = (
+    "breaker-never-opens",
+    "limiter-admits-double",
+    "validator-passes-bad-input",
+    "logger-drops-tx-failures",
+    "alert-threshold-x10",
+    "no-failover",
+    "retry-without-idempotency",
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("profile", help="profile name (scenarios/profiles/NAME.json) or path to a profile file")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default reports/runs/<profile>-<UTC>)")
+    parser.add_argument("--seed", type=int, default=None, help="run seed (default: the profile's)")
+    parser.add_argument("--env", choices=ENVS, default=None, help="config environment (default: the profile's)")
+    parser.add_argument("--fault-in-service", choices=SERVICE_FAULTS, default=None,
+                        help="TESTING ONLY: start the service with a deliberate fault to show the judges judge")
+    parser.add_argument("--progress-interval", type=float, default=5.0, help="seconds between progress lines")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.seed is not None and args.seed < 0:
+        print("harness run: --seed must be >= 0", file=sys.stderr)
+        return EXIT_HARNESS_ERROR
+    options = RunOptions(profile=args.profile, out=args.out, seed=args.seed, env=args.env,
+                         fault_in_service=args.fault_in_service,
+                         progress_interval_s=max(0.5, float(args.progress_interval)))
+    try:
+        return run(options)
+    except HarnessError as exc:  # raised before anything started (e.g. an invalid profile)
+        print(f"harness run: {exc}", file=sys.stderr)
+        return EXIT_HARNESS_ERROR

@@ -1,0 +1,194 @@
+"""Turn a played run into its folder: raw evidence files, judges' verdicts, summary, JUnit, manifest.
+
+Called on every exit path of `harness run` (also after a failure or Ctrl-C, with whatever evidence
+exists): a harness error still yields summary.json (verdict "error", exit 4) and junit.xml.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessError
+from harness.outputs import (
+    LEDGER_HISTORY_FILE,
+    MANIFEST_FILE,
+    REQUESTS_FILE,
+    SUMMARY_FILE,
+    SUMMARY_SCHEMA_VERSION,
+    write_records,
+)
+from harness.run.collect import ACCESS_LOG_FILE, CollectionError, actual_faults, load_counters, merge_records
+from harness.run.junit import write_junit
+from harness.run.manifest import build_manifest
+from harness.run.verdict import decide
+
+if TYPE_CHECKING:
+    from harness.judges.context import Check
+    from harness.run.lifecycle import RunState
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+THRESHOLD_KEYS = {
+    "settlementFinality": "settlement.finality",
+    "channelLatency": "channel.latency",
+    "x402Handshake": "x402.handshake",
+    "agentDecision": "agent.decision",
+    "contractExecution": "contract.execution",
+}
+# The service's limiter name (reference_impl.service.components.RATE_LIMIT_ROUTES) of each endpoint label.
+ENDPOINT_LIMITERS = {
+    "settlement": "settlements",
+    "escrow": "escrow",
+    "x402": "resources",
+    "x402-challenge": "resources",
+    "channel": "channels",
+    "decision": "decisions",
+}
+
+
+def env_config(env: str) -> dict[str, Any]:
+    path = CONFIG_DIR / f"{env}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def rate_limit_table(env: str) -> dict[str, dict[str, Any]]:
+    """Endpoint label -> {limit, window_s, algorithm}, resolved the way the service resolves its limiters."""
+    from reference_impl.rate_limiter import PRESETS
+    from reference_impl.service.components import DEFAULT_PRESETS
+
+    section = env_config(env).get("security", {}).get("rateLimit", {})
+    if not section.get("enabled", True):
+        return {}
+    configured = section.get("endpoints", {})
+    algorithm = section.get("algorithm", "token-bucket")
+    out = {}
+    for label, limiter in ENDPOINT_LIMITERS.items():
+        preset = PRESETS.get(configured.get(limiter) or DEFAULT_PRESETS.get(limiter, ""))
+        if preset is not None:
+            out[label] = {"limit": preset.max_requests, "window_s": preset.window, "algorithm": algorithm}
+    return out
+
+
+def thresholds_ms(env: str, overrides: dict[str, float]) -> dict[str, float]:
+    raw = env_config(env).get("monitoring", {}).get("thresholds", {})
+    out = {metric: float(raw[key]) for key, metric in THRESHOLD_KEYS.items() if key in raw}
+    out.update(overrides)
+    return out
+
+
+def judging_params(state: RunState) -> dict[str, Any]:
+    breaker = env_config(state.env).get("security", {}).get("circuitBreaker", {})
+    params: dict[str, Any] = {}
+    if "timeoutMs" in breaker:
+        params["breaker_timeout_s"] = float(breaker["timeoutMs"]) / 1000.0
+    params.update(state.profile.judging)
+    return params
+
+
+def finish(state: RunState) -> int:
+    """Write every output file of the run folder and return the exit code."""
+    out = state.out_dir
+    from harness.run.lifecycle import write_run_events
+
+    events = write_run_events(state)
+    end_s = max(state.profile.duration_s, state.now_run_s()) if state.run_start_epoch else 0.0
+    faults = actual_faults(state.fault_events, end_s)
+    records = []
+    try:
+        records = merge_records(state.load_dir, faults)
+    except CollectionError as exc:
+        state.error = state.error or str(exc)
+    write_records(out / REQUESTS_FILE, records)
+    _write_jsonl(out / LEDGER_HISTORY_FILE, state.ledger_history)
+    access = [{**a, "t": float(a["t"]) - state.run_start_epoch} for a in state.access_log if "t" in a]
+    _write_jsonl(out / ACCESS_LOG_FILE, access)
+    counters = load_counters(state.load_dir) if state.load_dir.is_dir() else {}
+    phases = [{"name": p.name, "start_s": s, "end_s": e, "steady": p.steady} for p, s, e in state.profile.phase_bounds()]
+    fault_rows = [{"at_s": round(f.start_s, 3), "end_s": round(f.end_s, 3), "proxy": f.proxy, "toxic": f.toxic,
+                   "stream": f.stream, "attributes": f.attributes or {}, "toxicity": f.toxicity} for f in faults]
+    manifest = build_manifest(
+        run_id=state.run_id, profile=state.profile, seed=state.seed, env=state.env,
+        env_config=CONFIG_DIR / f"{state.env}.json",
+        options={"fault_in_service": state.options.fault_in_service, "seed": state.seed, "env": state.env},
+        accounts=state.accounts_public, started_at=state.started_at,
+    )
+    manifest["run_start_epoch"] = state.run_start_epoch  # t = 0 of the run (unix s): converts ledger times
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, default=str))
+
+    checks: list[Check] = []
+    reconciliation: dict[str, int] = {}
+    if state.load_started and records:
+        try:
+            checks, reconciliation = _judge(state, records, events, phases, fault_rows)
+        except HarnessError as exc:
+            state.error = state.error or f"judging failed: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a judge bug must not lose the run's evidence
+            traceback.print_exc(file=sys.stderr)
+            state.error = state.error or f"judging crashed: {type(exc).__name__}: {exc}"
+    elif not state.error:
+        state.error = "no request was recorded"
+    verdict = decide(checks, state.error)
+    summary = {
+        "schema_version": SUMMARY_SCHEMA_VERSION, "run_id": state.run_id, "profile": state.profile.name,
+        "env": state.env, "seed": state.seed, "started_at": state.started_at,
+        "duration_s": round(end_s, 3), "verdict": verdict.verdict, "exit_code": verdict.exit_code,
+        "reason": verdict.reason, "phases": phases, "faults": fault_rows,
+        "reconciliation": reconciliation, "checks": [c.to_dict() for c in checks],
+        "load": {"requests": len(records), "arrivals": counters},
+        "fault_in_service": state.options.fault_in_service,
+    }
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, default=str))
+    write_junit(out / "junit.xml", state.profile.name, checks, end_s, state.error)
+    _render_report(out)
+    _print_scorecard(summary)
+    return verdict.exit_code
+
+
+def _judge(
+    state: RunState, records: list[Any], events: list[Any], phases: list[dict[str, Any]], faults: list[dict[str, Any]]
+) -> tuple[list[Check], dict[str, int]]:
+    from harness.judges import judge
+    from harness.judges.context import JudgeContext
+    from harness.judges.nothing_lost import reconcile
+
+    ctx = JudgeContext.build(
+        records, events=events, ledger_history=state.ledger_history, access_log=state.access_log,
+        phases=phases, faults=faults, thresholds_ms=thresholds_ms(state.env, state.profile.thresholds_ms),
+        params=judging_params(state), run_start_epoch=state.run_start_epoch,
+        duration_s=state.profile.duration_s, rate_limits=rate_limit_table(state.env),
+        run_dir=state.out_dir, known_secrets=state.secrets,
+    )
+    checks = judge(ctx)
+    rec = reconcile(ctx)
+    keys = ("acknowledged", "applied", "lost", "duplicated", "unknown_resolved")
+    return checks, {k: int(rec.get(k, 0)) for k in keys}
+
+
+def _render_report(out: Path) -> None:
+    try:
+        from harness.report import render_report
+    except ImportError:
+        print("warning: harness.report is not available; report.html not written", file=sys.stderr)
+        return
+    try:
+        render_report(out)
+    except Exception as exc:  # noqa: BLE001 - the verdict stands without the HTML report
+        print(f"warning: report rendering failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def _print_scorecard(summary: dict[str, Any]) -> None:
+    lines = [f"{c['verdict'].upper():13} {c['id']:28} {c['reason'][:110]}" for c in summary["checks"]]
+    print("\n".join(lines), file=sys.stderr)
+    print(f"verdict: {summary['verdict']} (exit {summary['exit_code']}): {summary['reason']}", file=sys.stderr)
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, sort_keys=True, default=str) + "\n")

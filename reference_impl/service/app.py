@@ -1,0 +1,395 @@
+"""The Starlette app of the service under test (`create_app(settings)`); contract in docs/service.md.
+
+Request path: rate-limit middleware -> body size/JSON check -> input validation -> handler ->
+submission engine / failover Stellar client. Every error is a JSON body with a stable `error` code;
+typed errors map to 4xx/5xx in `_error_response`, anything else is a 500 (never for bad input).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from prometheus_client import generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from reference_impl.error_logger import ErrorSeverity
+from reference_impl.errors import CryptoVerificationError, ValidationError
+from reference_impl.rate_limit_middleware import RateLimitMiddleware
+from reference_impl.service.channels import ChannelCapacityError, ChannelConflictError
+from reference_impl.service.components import Components
+from reference_impl.service.decisions import parse_decisions
+from reference_impl.service.escrow import describe_escrow, escrow_builder, parse_escrow
+from reference_impl.service.sequence_pool import PoolExhaustedError
+from reference_impl.service.settings import ServiceSettings
+from reference_impl.service.settlements import (
+    check_idempotency_key,
+    memo_for,
+    parse_settlement,
+    payment_builder,
+)
+from reference_impl.service.stellar_client import StellarUnavailableError
+from reference_impl.service.submission import (
+    IdempotencyConflictError,
+    OutcomeUnknownError,
+    SubmissionRecord,
+)
+from reference_impl.service.x402 import PaymentRejectedError, encode_header
+
+MAX_BODY_BYTES = 64 * 1024
+RESOURCE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+Handler = Callable[[Request, Components], Awaitable[Response]]
+
+
+class ApiError(Exception):
+    """An error answer decided by a handler: status, stable code, message, extra body fields."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.headers, self.extra = status, code, headers, extra
+
+
+def error_body(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, /, **extra: Any
+) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status, headers=headers)
+
+
+async def read_json(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise ApiError(413, "payload_too_large", f"body must be at most {MAX_BODY_BYTES} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiError(413, "payload_too_large", f"body must be at most {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "body must be a JSON object")
+    return data
+
+
+def _retry_after(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+def _error_response(c: Components, error: Exception, operation: str) -> Response:
+    if isinstance(error, ApiError):
+        return error_body(error.status, error.code, str(error), error.headers, **error.extra)
+    if isinstance(error, CryptoVerificationError):
+        c.error_logger.log_crypto_failure(error, operation, {"field": error.field})
+        return error_body(401, "invalid_signature", str(error), field=error.field)
+    if isinstance(error, ValidationError):
+        c.error_logger.log_validation_failure(error.field, error.reason, operation)
+        return error_body(400, "invalid_request", str(error), field=error.field)
+    if isinstance(error, IdempotencyConflictError):
+        return error_body(409, "idempotency_key_reused", str(error))
+    if isinstance(error, ChannelConflictError):
+        return error_body(409, error.code, str(error), latest_sequence=error.latest_sequence)
+    if isinstance(error, OutcomeUnknownError) and not error.sent:
+        rec = error.record
+        return error_body(503, "unavailable", "no Horizon endpoint is reachable; the earlier attempt's outcome "
+                          "is still unknown", _retry_after(error.cause.retry_after),
+                          settlement_id=rec.settlement_id, tx_hash=rec.tx_hash, status=rec.status)
+    if isinstance(error, OutcomeUnknownError):
+        rec = error.record
+        return error_body(
+            504,
+            "outcome_unknown",
+            "the ledger did not confirm the outcome in time; retry with the same Idempotency-Key",
+            _retry_after(error.cause.retry_after),
+            settlement_id=rec.settlement_id,
+            tx_hash=rec.tx_hash,
+        )
+    if isinstance(error, StellarUnavailableError):
+        c.error_logger.log_network_failure("horizon", str(error), operation, {"causes": error.causes})
+        return error_body(
+            503, "unavailable", str(error), _retry_after(error.retry_after), causes=error.causes
+        )
+    if isinstance(error, PoolExhaustedError | ChannelCapacityError):
+        return error_body(503, "unavailable", str(error), _retry_after(1.0))
+    c.error_logger.log_error(error, ErrorSeverity.HIGH, "internal", operation)
+    return error_body(500, "internal_error", "internal error")
+
+
+def endpoint(label: str, handler: Handler, c: Components) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler: error mapping, request counters and timing."""
+
+    async def run(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await handler(request, c)
+        except Exception as error:
+            response = _error_response(c, error, label)
+        c.requests.labels(label, str(response.status_code)).inc()
+        c.request_seconds.labels(label).observe(time.perf_counter() - started)
+        return response
+
+    return run
+
+
+def _record(c: Components, metric: str, started: float, label: str) -> float:
+    elapsed_ms = round((c.clock.now() - started) * 1000, 3)
+    c.metrics.record(metric, elapsed_ms, {"endpoint": label})
+    return elapsed_ms
+
+
+# -- handlers ----------------------------------------------------------------------------------------
+
+
+async def get_resource(request: Request, c: Components) -> Response:
+    started = c.clock.now()
+    name = request.path_params["name"]
+    if not 1 <= len(name) <= 64 or not set(name) <= RESOURCE_NAME_CHARS:
+        raise ValidationError("name", "must be 1..64 characters [A-Za-z0-9_-]")
+    url = str(request.url.replace(query=""))
+    header = request.headers.get("x-payment")
+    if header is None:
+        return JSONResponse(c.x402.challenge(url, "payment_required", "X-PAYMENT header is required"), 402)
+    try:
+        proof = await c.x402.verify(header, url)
+    except PaymentRejectedError as error:
+        _log_payment_rejection(c, error)
+        body = c.x402.challenge(url, error.reason, str(error))
+        receipt = encode_header(
+            {
+                "success": False,
+                "errorReason": error.reason,
+                "transaction": "",
+                "network": c.x402.network,
+                "payer": "",
+            }
+        )
+        return JSONResponse(body, 402, headers={"X-PAYMENT-RESPONSE": receipt})
+    agent = request.headers.get("x-agent-did")
+    agent_did = (
+        agent if agent and agent.startswith("did:") and len(agent) <= 256 else f"did:stellar:{proof.payer}"
+    )
+    record = SubmissionRecord(
+        f"x402_{proof.tx_hash[:24]}",
+        "x402",
+        agent_did,
+        None,
+        proof.tx_hash,
+        started,
+        source=proof.payer,
+        tx_hash=proof.tx_hash,
+        envelope=proof.envelope,
+        max_time=proof.envelope.transaction.preconditions.time_bounds.max_time,
+        details={"resource": name, "amount_stroops": proof.amount_stroops},
+    )
+    await c.engine.submit_presigned(record)
+    _record(c, "x402.handshake", started, "x402")
+    return JSONResponse(
+        {
+            "resource": name,
+            "content": f"paid content of {name}",
+            "payer": proof.payer,
+            "transaction": proof.tx_hash,
+            "settlement_id": record.settlement_id,
+        },
+        headers={"X-PAYMENT-RESPONSE": c.x402.receipt(proof)},
+    )
+
+
+def _log_payment_rejection(c: Components, error: PaymentRejectedError) -> None:
+    context = {"reason": error.reason, "field": error.field}
+    if error.category == "crypto":
+        c.error_logger.log_crypto_failure(f"{error.reason}: {error}", "x402.verify", context)
+    elif error.category == "replay":
+        c.error_logger.log_error(
+            f"replayed payment refused: {error}", ErrorSeverity.MEDIUM, "replay", "x402.verify", context
+        )
+    else:
+        c.error_logger.log_validation_failure(error.field, f"{error.reason}: {error}", "x402.verify", context)
+
+
+async def post_channel_update(request: Request, c: Components) -> Response:
+    started = c.clock.now()
+    channel_id = request.path_params["id"]
+    state = c.channels.check(channel_id, await read_json(request))
+    stored = await c.channels.apply(channel_id, state)
+    _record(c, "channel.latency", started, "channel")
+    return JSONResponse(
+        {
+            "channelId": channel_id,
+            "sequence": stored["sequence"],
+            "total": stored["total"],
+            "balances": stored["balances"],
+            "accepted": True,
+        }
+    )
+
+
+async def post_settlement(request: Request, c: Components) -> Response:
+    started = c.clock.now()
+    body = await read_json(request)
+    key = check_idempotency_key(request.headers.get("idempotency-key"))
+    req = parse_settlement(body, request.headers.get("x-agent-did"), c.validator)
+    sid = c.engine.new_id("settlement")
+    record = SubmissionRecord(
+        sid,
+        "settlement",
+        req.agent_did,
+        key,
+        req.fingerprint(),
+        started,
+        details={"destination": req.destination, "amount": req.amount, "asset": "native"},
+    )
+    record, replayed = await c.engine.run(
+        record,
+        c.settlement_pool,
+        payment_builder(req, memo_for(key, sid)),
+        c.settings.request_deadline or 0.0,
+    )
+    if record.status == "success" and not replayed:
+        c.metrics.record("settlement.finality", record.finality_ms or 0.0, {"endpoint": "settlement"})
+    return _outcome_response(record, replayed)
+
+
+def _outcome_response(record: SubmissionRecord, replayed: bool) -> Response:
+    body = {**record.public(), "replayed": replayed}
+    if record.status == "success":
+        return JSONResponse(body)
+    if record.status == "failed":
+        return error_body(422, "transaction_failed", "the ledger failed the transaction", **body)
+    return error_body(
+        504,
+        "outcome_unknown",
+        "outcome not yet known; retry with the same Idempotency-Key",
+        _retry_after(1.0),
+        **body,
+    )
+
+
+async def get_settlement(request: Request, c: Components) -> Response:
+    record = c.engine.store.get(request.path_params["id"])
+    if record is None:
+        raise ApiError(404, "not_found", "unknown settlement id")
+    return JSONResponse(record.public())
+
+
+async def post_decisions(request: Request, c: Components) -> Response:
+    started = c.clock.now()
+    agent_did, account, opportunities = parse_decisions(
+        await read_json(request),
+        request.headers.get("x-agent-did"),
+        c.settlement_pool.public_keys[0],
+        c.validator,
+        c.clock,
+    )
+    result = await c.decisions.evaluate(agent_did, account, opportunities)
+    result["decision_ms"] = _record(c, "agent.decision", started, "decision")
+    return JSONResponse(result)
+
+
+async def post_escrow(request: Request, c: Components) -> Response:
+    started = c.clock.now()
+    body = await read_json(request)
+    key = check_idempotency_key(request.headers.get("idempotency-key"))
+    req = parse_escrow(
+        body, request.headers.get("x-agent-did"), c.settings.accounts.escrow.public_key, c.validator, c.clock
+    )
+    eid = c.engine.new_id("escrow")
+    record = SubmissionRecord(eid, "escrow", req.agent_did, key, req.fingerprint(), started)
+    record, replayed = await c.engine.run(
+        record,
+        c.escrow_pool,
+        escrow_builder(req, memo_for(key, eid)),
+        c.settings.request_deadline or 0.0,
+        describe_escrow(req),
+    )
+    if record.status == "success" and not replayed:
+        c.metrics.record("contract.execution", record.finality_ms or 0.0, {"endpoint": "escrow"})
+    response = _outcome_response(record, replayed)
+    if record.status == "success":
+        return JSONResponse(
+            {
+                **record.public(),
+                "escrow_id": record.settlement_id,
+                "execution_ms": record.finality_ms,
+                "replayed": replayed,
+            }
+        )
+    return response
+
+
+async def get_health(request: Request, c: Components) -> Response:
+    breakers = c.client.breaker_states()
+    status = "ok" if all(state == "closed" for state in breakers.values()) else "degraded"
+    return JSONResponse(
+        {"status": status, "ready": True, "env": c.settings.env, "fault": c.faults.name, "breakers": breakers}
+    )
+
+
+async def get_metrics(request: Request, c: Components) -> Response:
+    text = generate_latest(c.registry).decode() + c.metrics.export_prometheus("service")
+    return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def get_events(request: Request, c: Components) -> Response:
+    token = c.settings.admin_token
+    supplied = request.headers.get("authorization", "")
+    if not token or not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+        raise ApiError(401, "unauthorized", "a valid bearer token is required")
+    since = request.query_params.get("since", "0")
+    if not since.isdigit() or len(since) > 18:
+        raise ValidationError("since", "must be a non-negative integer cursor")
+    events, nxt = c.feed.since(int(since))
+    return JSONResponse({"events": [e.to_dict() for e in events], "next": nxt})
+
+
+def create_app(settings: ServiceSettings, components: Components | None = None) -> Starlette:
+    """Build the app; components are started with the app's lifespan and closed on shutdown."""
+    c = components or Components(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await c.aclose()
+
+    routes = [
+        Route("/resources/{name}", endpoint("x402", get_resource, c), methods=["GET"]),
+        Route("/channels/{id}/updates", endpoint("channel", post_channel_update, c), methods=["POST"]),
+        Route("/settlements", endpoint("settlement", post_settlement, c), methods=["POST"]),
+        Route("/settlements/{id}", endpoint("settlement_status", get_settlement, c), methods=["GET"]),
+        Route("/agent/decisions", endpoint("decision", post_decisions, c), methods=["POST"]),
+        Route("/contracts/escrow", endpoint("escrow", post_escrow, c), methods=["POST"]),
+        Route("/health", endpoint("health", get_health, c), methods=["GET"]),
+        Route("/metrics", endpoint("metrics", get_metrics, c), methods=["GET"]),
+        Route("/admin/events", endpoint("admin", get_events, c), methods=["GET"]),
+    ]
+    middleware = [Middleware(RateLimitMiddleware, manager=c.rate_limits)] if c.rate_limits else []
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={404: _not_found, 405: _not_allowed},
+    )
+    app.state.components = c
+    return app
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return error_body(404, "not_found", "no such route")
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return error_body(405, "method_not_allowed", "method not allowed")

@@ -1,0 +1,92 @@
+"""`harness serve` / `python -m reference_impl.service`: start the service under test.
+
+Prints `LISTENING http://127.0.0.1:<port>` once it accepts connections; SIGTERM/SIGINT -> clean exit 0.
+Exit 2 on invalid options or files (the message never contains a secret).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from reference_impl.errors import ConfigurationError
+from reference_impl.service.app import create_app
+from reference_impl.service.faults import FAULTS
+from reference_impl.service.server import ServerStartError, ServiceServer
+from reference_impl.service.settings import ServiceAccounts, ServiceSettings, SettingsError, read_token
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (0 = choose a free one)")
+    parser.add_argument("--env", default="development", choices=("development", "testnet", "mainnet"))
+    parser.add_argument("--config-dir", default="config", help="folder holding <env>.json")
+    parser.add_argument("--horizon-primary", help="primary Horizon URL (default: the config's)")
+    parser.add_argument("--horizon-secondary", help="secondary Horizon URL (default: the config's)")
+    parser.add_argument("--network-passphrase", help="network passphrase (default: the config's)")
+    parser.add_argument(
+        "--accounts-file", required=True, help="JSON accounts file (secrets; see docs/service.md)"
+    )
+    parser.add_argument("--admin-token-file", help="file holding the bearer token for /admin/events")
+    parser.add_argument("--fault-in-service", choices=sorted(FAULTS), help="deliberate fault (testing only)")
+    parser.add_argument("--log-file", help="rotating JSON-lines file for error records")
+    parser.add_argument("--quiet", action="store_true", help="no error records on the console")
+    parser.add_argument("--seed", type=int, help="seed for retry jitter")
+    parser.add_argument(
+        "--pool-in-flight", type=int, default=4, help="transactions in flight per pool account"
+    )
+    parser.add_argument(
+        "--escrow-in-flight", type=int, default=16, help="transactions in flight on the escrow account"
+    )
+    parser.add_argument("--call-timeout", type=float, default=2.0, help="seconds per Horizon GET")
+    parser.add_argument("--request-deadline", type=float, help="seconds a settlement may take before 504")
+
+
+def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
+    if args.host not in LOOPBACK_HOSTS and not args.host.startswith("127."):
+        raise SettingsError("--host must be a loopback address")
+    if not 0 <= args.port <= 65535:
+        raise SettingsError("--port must be in 0..65535")
+    return ServiceSettings(
+        accounts=ServiceAccounts.load(args.accounts_file),
+        env=args.env,
+        config_dir=Path(args.config_dir),
+        horizon_primary=args.horizon_primary,
+        horizon_secondary=args.horizon_secondary,
+        network_passphrase=args.network_passphrase,
+        admin_token=read_token(args.admin_token_file) if args.admin_token_file else None,
+        fault=args.fault_in_service,
+        log_file=args.log_file,
+        log_console=False if args.quiet else None,
+        call_timeout=args.call_timeout,
+        request_deadline=args.request_deadline,
+        pool_in_flight=args.pool_in_flight,
+        escrow_in_flight=args.escrow_in_flight,
+        seed=args.seed,
+    ).resolve()
+
+
+def _announce(url: str) -> None:
+    print(f"LISTENING {url}", flush=True)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+        server = ServiceServer(create_app(settings), args.host, args.port)
+    except (ConfigurationError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        with asyncio.Runner(loop_factory=server.loop_factory()) as runner:
+            runner.run(server.serve(_announce))
+    except ServerStartError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,336 @@
+"""The failover Stellar client: ServerAsync + AiohttpClient (no transport retries) per Horizon URL,
+a circuit breaker per endpoint, the retry handler around the whole failover sequence, per-call
+timeouts and an overall deadline so nothing hangs.
+
+One attempt tries each endpoint whose breaker admits the call, in order (primary, then secondary);
+transient failures (connection errors, timeouts, 5xx, 429) fail over, business answers (404, 400)
+return at once. When every endpoint is down (breaker open or TCP connection refused) the call fails
+at once with `NothingSentError` (-> 503 + Retry-After); when every endpoint failed otherwise, the
+retry handler backs off and tries the whole sequence again. Errors say whether a request may have
+reached a server, so a submission's outcome is either known or honestly "unknown".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+import aiohttp
+from stellar_sdk import ServerAsync, TransactionEnvelope
+from stellar_sdk.client.aiohttp_client import AiohttpClient
+from stellar_sdk.exceptions import BadRequestError, NotFoundError
+
+from reference_impl.circuit_breaker import CircuitBreaker, CircuitBreakerManager
+from reference_impl.clock import SYSTEM_CLOCK, Clock
+from reference_impl.errors import CircuitOpenError, ReferenceImplError, RetryExhaustedError
+from reference_impl.retry_handler import RetryCallback, RetryConfig, RetryHandler, is_transient_error
+
+T = TypeVar("T")
+ENDPOINT_NAMES = ("horizon-primary", "horizon-secondary")
+READ_POOL = 100  # pooled connections per endpoint for reads
+SUBMIT_POOL = 1000  # and for synchronous submissions (each waits for a ledger close)
+
+
+class StellarUnavailableError(ReferenceImplError):
+    """No Horizon endpoint could serve the call; `retry_after` seconds is a hint for clients,
+    `causes` maps endpoint name to a short (secret-free) description."""
+
+    def __init__(self, message: str, retry_after: float, causes: dict[str, str]) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.causes = causes
+
+
+class NothingSentError(StellarUnavailableError):
+    """The call failed and no request can have reached a server (breakers open, connections refused)."""
+
+
+class AllBreakersOpenError(NothingSentError):
+    """Every endpoint's breaker is open: refused at once, nothing was sent."""
+
+
+class DeadlineExceededError(StellarUnavailableError):
+    """The call did not finish before its deadline (for a submission: outcome unknown)."""
+
+
+def never_sent(error: BaseException) -> bool:
+    """True when `error` is a refused TCP connection (checked through the exception chain): the
+    request never left this process, so a submission's outcome is known (not applied)."""
+    seen: BaseException | None = error
+    for _ in range(8):  # bounded walk of __cause__ / __context__
+        if seen is None:
+            return False
+        if isinstance(seen, aiohttp.ClientConnectorError | ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class EndpointsFailedError(ReferenceImplError):
+    """One attempt: every admitted endpoint failed transiently (retryable unless every endpoint
+    refused the connection or had its breaker open: then they are down and a 503 comes at once)."""
+
+    def __init__(self, causes: dict[str, BaseException]) -> None:
+        super().__init__(
+            "every Horizon endpoint failed: "
+            + ", ".join(f"{name}: {_describe(err)}" for name, err in causes.items())
+        )
+        self.causes = causes
+        self.all_down = all(isinstance(err, CircuitOpenError) or never_sent(err) for err in causes.values())
+
+
+def _describe(error: BaseException) -> str:
+    status = getattr(error, "status", None)
+    return f"{type(error).__name__}" + (f" (HTTP {status})" if isinstance(status, int) else "")
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    """What the ledger said about a transaction: `success`, `failed` (applied, ops failed: fee and
+    sequence consumed) or `rejected` (never applied)."""
+
+    status: str
+    tx_hash: str
+    ledger: int | None = None
+    result_codes: dict[str, Any] = field(default_factory=dict)
+    endpoint: str = ""
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """One Horizon URL: a session for reads and one for submissions (sync submits hold a connection
+    until a ledger close, so they must not starve reads of pooled connections), and its breaker."""
+
+    name: str
+    url: str
+    server: ServerAsync
+    submit_server: ServerAsync
+    breaker: CircuitBreaker
+
+
+def _problem_codes(error: BadRequestError) -> dict[str, Any]:
+    extras = error.extras if isinstance(error.extras, dict) else {}
+    codes = extras.get("result_codes")
+    if isinstance(codes, dict):
+        return codes
+    return {"transaction": str(error.title or "transaction_malformed").lower().replace(" ", "_")}
+
+
+class FailoverStellarClient:
+    """Breaker-protected, retried, failover access to one or more Horizon URLs."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        breakers: CircuitBreakerManager,
+        retry: RetryConfig,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
+        on_retry: RetryCallback | None = None,
+        call_timeout: float = 5.0,
+        submit_timeout: float = 15.0,
+        deadline: float = 20.0,
+        failover: bool = True,
+    ) -> None:
+        if not urls:
+            raise ReferenceImplError("at least one Horizon URL is required")
+        if len(urls) > len(ENDPOINT_NAMES):
+            raise ReferenceImplError(f"at most {len(ENDPOINT_NAMES)} Horizon URLs are supported")
+        self.endpoints = [
+            Endpoint(
+                name,
+                url,
+                ServerAsync(url, AiohttpClient(pool_size=READ_POOL, request_timeout=call_timeout)),
+                ServerAsync(
+                    url,
+                    AiohttpClient(
+                        pool_size=SUBMIT_POOL, request_timeout=call_timeout, post_timeout=submit_timeout
+                    ),
+                ),
+                breakers.get_or_create(name, is_failure=is_transient_error),
+            )
+            for name, url in zip(ENDPOINT_NAMES, urls, strict=False)
+        ]
+        self.retry = RetryHandler(
+            replace(retry, retryable_errors=(EndpointsFailedError,)),
+            clock=clock,
+            rng=rng or random.Random(),
+            on_retry=[on_retry] if on_retry else [],
+        )
+        self.call_timeout = call_timeout
+        self.submit_timeout = submit_timeout
+        self.deadline = deadline
+        self.failover = failover
+
+    async def aclose(self) -> None:
+        for endpoint in self.endpoints:
+            await endpoint.server.close()
+            await endpoint.submit_server.close()
+
+    def breaker_states(self) -> dict[str, str]:
+        return {ep.name: ep.breaker.state.value for ep in self.endpoints}
+
+    def _targets(self) -> list[Endpoint]:
+        return self.endpoints if self.failover else self.endpoints[:1]
+
+    async def _attempt(
+        self, fn: Callable[[ServerAsync], Awaitable[T]], timeout: float, tried: list[str], submit: bool,
+        resend: bool = True,
+    ) -> tuple[T, str]:
+        failures: dict[str, BaseException] = {}
+        open_errors: dict[str, CircuitOpenError] = {}
+        for ep in self._targets():
+
+            def invoke(ep: Endpoint = ep) -> Awaitable[T]:
+                tried.append(ep.name)
+                return asyncio.wait_for(fn(ep.submit_server if submit else ep.server), timeout)
+
+            try:
+                return await ep.breaker.execute_async(invoke), ep.name
+            except CircuitOpenError as error:
+                open_errors[ep.name] = error
+            except Exception as error:
+                if not is_transient_error(error):
+                    raise
+                if never_sent(error) and ep.name in tried:
+                    tried.remove(ep.name)
+                failures[ep.name] = error
+                if not resend and tried:
+                    break  # the request may have arrived: do not send it again
+        if failures:
+            raise EndpointsFailedError({**failures, **open_errors})
+        retry_after = min(err.retry_after for err in open_errors.values())
+        raise AllBreakersOpenError(
+            "every Horizon breaker is open",
+            max(1.0, math.ceil(retry_after)),
+            {name: "circuit open" for name in open_errors},
+        )
+
+    async def call(
+        self,
+        operation: str,
+        fn: Callable[[ServerAsync], Awaitable[T]],
+        timeout: float | None = None,
+        deadline: float | None = None,
+        submit: bool = False,
+        resend: bool = True,
+    ) -> tuple[T, str]:
+        """Run `fn(server)` with failover, breakers and retries; returns (value, endpoint name).
+
+        Raises the business error (NotFoundError, BadRequestError) at once, `AllBreakersOpenError`
+        when nothing may be called, `StellarUnavailableError` when retries are exhausted and
+        `DeadlineExceededError` when the deadline passes first. `NothingSentError` (and its
+        subclass `AllBreakersOpenError`) guarantee that no request can have reached a server;
+        after the others a submission's outcome is unknown. `resend=False` stops (no failover, no
+        retry) after the first failure that may have reached a server.
+        """
+        per_call = self.call_timeout if timeout is None else timeout
+        tried: list[str] = []
+        try:
+            async with asyncio.timeout(self.deadline if deadline is None else deadline):
+                return await self.retry.execute_async(
+                    lambda: self._attempt(fn, per_call, tried, submit, resend), operation,
+                    should_retry=lambda error, _attempts: (resend or not tried)
+                    and not getattr(error, "all_down", False),
+                )
+        except AllBreakersOpenError as error:
+            if not tried:
+                raise
+            raise StellarUnavailableError(
+                f"{operation}: every Horizon breaker opened during the call", error.retry_after, error.causes
+            ) from None
+        except EndpointsFailedError as error:  # retries vetoed: every endpoint down, or resend=False
+            error_type = StellarUnavailableError if tried else NothingSentError
+            raise error_type(
+                f"{operation}: every Horizon endpoint is down" if error.all_down
+                else f"{operation}: stopped after a request that may have arrived", 1.0,
+                {name: _describe(err) for name, err in error.causes.items()}) from None
+        except TimeoutError:
+            error_type = DeadlineExceededError if tried else NothingSentError
+            raise error_type(f"{operation}: deadline exceeded", 1.0, {}) from None
+        except RetryExhaustedError as error:
+            causes = error.last_error.causes if isinstance(error.last_error, EndpointsFailedError) else {}
+            error_type = StellarUnavailableError if tried else NothingSentError
+            raise error_type(
+                f"{operation}: every Horizon endpoint failed after {error.attempts} attempts",
+                1.0,
+                {name: _describe(err) for name, err in causes.items()},
+            ) from None
+
+    async def account(self, account_id: str) -> dict[str, Any] | None:
+        """The raw Horizon account record, or None when the account does not exist."""
+        try:
+            value, _ = await self.call("load_account", lambda s: s.accounts().account_id(account_id).call())
+        except NotFoundError:
+            return None
+        return value
+
+    async def sequence(self, account_id: str) -> int | None:
+        record = await self.account(account_id)
+        return None if record is None else int(record["sequence"])
+
+    async def native_balance_stroops(self, account_id: str) -> int | None:
+        record = await self.account(account_id)
+        if record is None:
+            return None
+        for balance in record.get("balances", []):
+            if balance.get("asset_type") == "native":
+                return _to_stroops(balance["balance"])
+        return 0
+
+    async def base_fee(self) -> int:
+        value, _ = await self.call("fetch_base_fee", lambda s: s.fetch_base_fee())
+        return int(value)
+
+    async def lookup(self, tx_hash: str) -> SubmitOutcome | None:
+        """The applied outcome of `tx_hash`, or None when no ledger holds it (yet)."""
+        try:
+            record, name = await self.call(
+                "lookup_transaction", lambda s: s.transactions().transaction(tx_hash).call()
+            )
+        except NotFoundError:
+            return None
+        if record.get("successful"):
+            return SubmitOutcome("success", tx_hash, int(record["ledger"]), {}, name)
+        codes = record.get("result_codes") or {"transaction": "tx_failed"}
+        return SubmitOutcome("failed", tx_hash, int(record["ledger"]), codes, name)
+
+    async def submit(
+        self, envelope: TransactionEnvelope, tx_hash: str, deadline: float | None = None, resend: bool = True
+    ) -> SubmitOutcome:
+        """Submit synchronously (the same bytes to each endpoint, so failover never double-applies)."""
+        try:
+            record, name = await self.call(
+                "submit_transaction",
+                lambda s: s.submit_transaction(envelope, skip_memo_required_check=True),
+                timeout=self.submit_timeout,
+                deadline=deadline,
+                submit=True,
+                resend=resend,
+            )
+        except BadRequestError as error:
+            codes = _problem_codes(error)
+            if codes.get("transaction") != "tx_failed":
+                return SubmitOutcome("rejected", tx_hash, None, codes, "")
+            # tx_failed normally means applied (fee and sequence consumed), but a server may also
+            # refuse a malformed operation with it: only a ledger that holds the hash makes it "failed".
+            try:
+                applied = await self.lookup(tx_hash)
+            except StellarUnavailableError:
+                return SubmitOutcome("failed", tx_hash, None, codes, "")
+            if applied is None:
+                return SubmitOutcome("rejected", tx_hash, None, codes, "")
+            return SubmitOutcome("failed", tx_hash, applied.ledger, codes, applied.endpoint)
+        if record.get("successful", True):
+            return SubmitOutcome("success", tx_hash, int(record["ledger"]), {}, name)
+        return SubmitOutcome("failed", tx_hash, int(record["ledger"]), {"transaction": "tx_failed"}, name)
+
+
+def _to_stroops(amount: str) -> int:
+    whole, _, frac = amount.partition(".")
+    return int(whole) * 10_000_000 + int((frac + "0000000")[:7])

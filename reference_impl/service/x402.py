@@ -1,0 +1,265 @@
+"""x402 v1 (`exact` scheme, a fully signed classic Stellar payment): challenges with single-use
+nonces, and verification of X-PAYMENT headers through the input validator.
+
+Verification order: structure (validator) -> payer signature for this network (crypto) -> validity
+window (crypto) -> match with the requirements (recipient, asset, amount; one parse does structure and
+match, the crypto checks run before a mismatch is reported) -> memo nonce issued,
+unexpired and unused, tx hash unseen (replay) -> payer account: balance and sequence (ledger).
+The nonce and the hash are consumed before the ledger is read, so two concurrent copies of one
+payment can never both pass.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from stellar_sdk import HashMemo
+
+from reference_impl.clock import SYSTEM_CLOCK, Clock
+from reference_impl.errors import CryptoVerificationError, ReferenceImplError, ValidationError
+from reference_impl.input_validator import InputValidator, PaymentProof
+from reference_impl.service.stellar_client import FailoverStellarClient
+
+X402_VERSION = 1
+REASONS = (
+    "invalid_payload",
+    "invalid_x402_version",
+    "invalid_scheme",
+    "unsupported_scheme",
+    "invalid_network",
+    "invalid_exact_stellar_payload_signature",
+    "invalid_exact_stellar_payload_expired",
+    "invalid_exact_stellar_payload_wrong_recipient",
+    "invalid_exact_stellar_payload_wrong_asset",
+    "invalid_exact_stellar_payload_wrong_amount",
+    "invalid_exact_stellar_payload_unknown_nonce",
+    "invalid_exact_stellar_payload_replay",
+    "insufficient_funds",
+    "invalid_transaction_state",
+)
+# Log category per reason: crypto -> CRITICAL + alert, replay -> MEDIUM, anything else -> LOW validation.
+CRYPTO_REASONS = frozenset(
+    {"invalid_network", "invalid_exact_stellar_payload_signature", "invalid_exact_stellar_payload_expired"}
+)
+REPLAY_REASONS = frozenset({"invalid_exact_stellar_payload_replay"})
+MISMATCH_REASONS = frozenset(
+    {
+        "invalid_exact_stellar_payload_wrong_recipient",
+        "invalid_exact_stellar_payload_wrong_asset",
+        "invalid_exact_stellar_payload_wrong_amount",
+    }
+)
+FEE_RESERVE_STROOPS = 100
+
+
+class PaymentRejectedError(ReferenceImplError):
+    """The X-PAYMENT header was refused; `reason` is the x402 reason code, `field` what failed."""
+
+    def __init__(self, reason: str, message: str, field: str = "X-PAYMENT") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+
+    @property
+    def category(self) -> str:
+        if self.reason in CRYPTO_REASONS:
+            return "crypto"
+        return "replay" if self.reason in REPLAY_REASONS else "validation"
+
+
+@dataclass(frozen=True, slots=True)
+class Nonce:
+    value: str  # 64 hex = the 32 bytes of the payment's memo hash
+    expires_at: float  # unix seconds
+    resource: str
+
+
+class NonceStore:
+    """Issued nonces and used nonces/hashes, each bounded (oldest dropped first)."""
+
+    def __init__(self, clock: Clock, capacity: int = 200_000) -> None:
+        self._clock = clock
+        self._capacity = capacity
+        self._issued: OrderedDict[str, Nonce] = OrderedDict()
+        self._used: OrderedDict[str, float] = OrderedDict()  # nonce or tx hash -> unix time first used
+
+    def issue(self, resource: str, ttl: float) -> Nonce:
+        nonce = Nonce(secrets.token_hex(32), self._clock.time() + ttl, resource)
+        self._issued[nonce.value] = nonce
+        _trim(self._issued, self._capacity)
+        return nonce
+
+    def is_used(self, key: str) -> bool:
+        return key in self._used
+
+    def take(self, nonce_hex: str, resource: str) -> None:
+        """Consume an issued, unexpired nonce for `resource` or raise PaymentRejectedError."""
+        if self.is_used(nonce_hex):
+            raise PaymentRejectedError("invalid_exact_stellar_payload_replay", "nonce was already used")
+        nonce = self._issued.get(nonce_hex)
+        if nonce is None or nonce.resource != resource:
+            raise PaymentRejectedError(
+                "invalid_exact_stellar_payload_unknown_nonce",
+                "memo does not carry a nonce issued for this resource",
+            )
+        del self._issued[nonce_hex]
+        self.mark_used(nonce_hex)
+        if self._clock.time() > nonce.expires_at:
+            raise PaymentRejectedError("invalid_exact_stellar_payload_expired", "nonce has expired")
+
+    def mark_used(self, key: str) -> None:
+        self._used[key] = self._clock.time()
+        _trim(self._used, 2 * self._capacity)
+
+
+def _trim(store: OrderedDict[str, Any], capacity: int) -> None:
+    while len(store) > capacity:
+        store.popitem(last=False)
+
+
+def encode_header(payload: dict[str, Any]) -> str:
+    return base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+
+
+class X402Gateway:
+    """Issues payment requirements and verifies payments for the configured price and payee."""
+
+    def __init__(
+        self,
+        validator: InputValidator,
+        client: FailoverStellarClient,
+        *,
+        network: str,
+        network_passphrase: str,
+        pay_to: str,
+        price_stroops: int,
+        max_timeout_seconds: int,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.validator = validator
+        self.client = client
+        self.network = network
+        self.network_passphrase = network_passphrase
+        self.pay_to = pay_to
+        self.price_stroops = price_stroops
+        self.max_timeout_seconds = max_timeout_seconds
+        self.nonces = NonceStore(clock)
+
+    def requirements(self, resource_url: str, nonce: Nonce) -> dict[str, Any]:
+        return {
+            "scheme": "exact",
+            "network": self.network,
+            "maxAmountRequired": str(self.price_stroops),
+            "asset": "native",
+            "payTo": self.pay_to,
+            "resource": resource_url,
+            "description": "paid resource",
+            "mimeType": "application/json",
+            "maxTimeoutSeconds": self.max_timeout_seconds,
+            "extra": {
+                "nonce": nonce.value,
+                "nonceExpiresAt": nonce.expires_at,
+                "memo": "hash",
+                "networkPassphrase": self.network_passphrase,
+            },
+        }
+
+    def challenge(self, resource_url: str, error: str, message: str) -> dict[str, Any]:
+        """The 402 body, with a fresh nonce bound to the resource's path."""
+        nonce = self.nonces.issue(urlsplit(resource_url).path, self.max_timeout_seconds)
+        return {
+            "x402Version": X402_VERSION,
+            "error": error,
+            "message": message,
+            "accepts": [self.requirements(resource_url, nonce)],
+        }
+
+    async def verify(self, header: str, resource_url: str) -> PaymentProof:
+        """Accept the payment or raise PaymentRejectedError (StellarUnavailableError passes through)."""
+        proof = self._check_proof(header, resource_url)
+        nonce = self._memo_nonce(proof)
+        if self.nonces.is_used(proof.tx_hash):
+            raise PaymentRejectedError("invalid_exact_stellar_payload_replay", "transaction was already used")
+        self.nonces.take(nonce, urlsplit(resource_url).path)
+        self.nonces.mark_used(proof.tx_hash)
+        account = await self.client.account(proof.payer)
+        if account is None:
+            raise PaymentRejectedError("insufficient_funds", "payer account does not exist")
+        balance = next(
+            (b["balance"] for b in account.get("balances", []) if b.get("asset_type") == "native"), "0"
+        )
+        if _stroops(balance) < proof.amount_stroops + FEE_RESERVE_STROOPS:
+            raise PaymentRejectedError("insufficient_funds", "payer balance is below the amount")
+        if int(account["sequence"]) >= proof.envelope.transaction.sequence:
+            raise PaymentRejectedError(
+                "invalid_transaction_state", "transaction sequence was already consumed"
+            )
+        return proof
+
+    def _check_proof(self, header: str, resource_url: str) -> PaymentProof:
+        """Parse once against the requirements; on a mismatch, the crypto checks still run first so
+        a tampered payment is always reported as a signature failure (CRITICAL), never as LOW."""
+        required = {
+            "network": self.network,
+            "payTo": self.pay_to,
+            "asset": "native",
+            "maxAmountRequired": str(self.price_stroops),
+        }
+        try:
+            proof = self.validator.validate_payment_proof(header, required, field="X-PAYMENT")
+        except ValidationError as error:
+            reason = _reason(error.reason)
+            if reason in MISMATCH_REASONS:
+                self._verify_crypto(self.validator.validate_payment_proof(header, field="X-PAYMENT"))
+            raise PaymentRejectedError(reason, str(error), error.field) from None
+        self._verify_crypto(proof)
+        return proof
+
+    def _verify_crypto(self, proof: PaymentProof) -> None:
+        try:
+            self.validator.verify_transaction_signature(proof.envelope, proof.network_passphrase, proof.payer)
+        except CryptoVerificationError as error:
+            raise PaymentRejectedError(
+                "invalid_exact_stellar_payload_signature", str(error), error.field
+            ) from None
+        except ValidationError as error:
+            raise PaymentRejectedError("invalid_payload", str(error), error.field) from None
+        try:
+            self.validator.verify_validity_window(proof.envelope, proof.network_passphrase)
+        except ValidationError as error:
+            raise PaymentRejectedError(
+                "invalid_exact_stellar_payload_expired", str(error), error.field
+            ) from None
+
+    @staticmethod
+    def _memo_nonce(proof: PaymentProof) -> str:
+        memo = proof.envelope.transaction.memo
+        if not isinstance(memo, HashMemo):
+            raise PaymentRejectedError(
+                "invalid_exact_stellar_payload_unknown_nonce", "memo must be a hash memo carrying the nonce"
+            )
+        return memo.memo_hash.hex()
+
+    def receipt(self, proof: PaymentProof) -> str:
+        """The X-PAYMENT-RESPONSE header value."""
+        return encode_header(
+            {"success": True, "transaction": proof.tx_hash, "network": self.network, "payer": proof.payer}
+        )
+
+
+def _reason(text: str) -> str:
+    code = text.split(":", 1)[0].strip()
+    if code == "unsupported_scheme":
+        return "invalid_scheme"
+    return code if code in REASONS else "invalid_payload"
+
+
+def _stroops(amount: str) -> int:
+    whole, _, frac = amount.partition(".")
+    return int(whole) * 10_000_000 + int((frac + "0000000")[:7])

@@ -1,0 +1,61 @@
+"""Per-process raw request records: one CSV of `harness.outputs.RequestRecord` rows per process.
+
+Each Locust process appends to its own `requests-<pid>.csv` in the run's load folder and flushes
+after every row, so a killed load generator loses at most the request in flight. The harness
+merges the files afterwards (`harness.run.collect.merge_records`). Columns are
+`harness.outputs.RECORD_FIELDS`; fields a record does not set get the dataclass defaults.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from harness.outputs import RECORD_FIELDS, RequestRecord
+
+_DEFAULTS = {f.name: f.default for f in fields(RequestRecord)}
+RECORDS_GLOB = "requests-*.csv"
+COUNTERS_GLOB = "load-*.json"
+
+
+class RecordWriter:
+    """Appends records to one CSV file, header first, flushing every row."""
+
+    def __init__(self, directory: Path, pid: int | None = None) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"requests-{pid or os.getpid()}.csv"
+        self._fh = self.path.open("w", newline="")
+        self._writer = csv.writer(self._fh)
+        self._writer.writerow(RECORD_FIELDS)
+        self._fh.flush()
+        self.count = 0
+
+    def write(self, values: dict[str, Any]) -> None:
+        """Write one record given as a mapping of field name to value (unknown keys ignored)."""
+        self._writer.writerow([_cell(values.get(name, _DEFAULTS[name])) for name in RECORD_FIELDS])
+        self._fh.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+
+def write_counters(directory: Path, counters: dict[str, dict[str, int]], pid: int | None = None) -> Path:
+    """Write the per-kind arrival counters (scheduled, sent, late, dropped) of this process."""
+    path = Path(directory) / f"load-{pid or os.getpid()}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(counters, sort_keys=True))
+    tmp.replace(path)
+    return path
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 6)
+    return value

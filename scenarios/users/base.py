@@ -1,0 +1,236 @@
+"""What every traffic kind shares: the run context, open-model pacing and raw request recording.
+
+Imported only inside the Locust child process (it imports locust). The run context is loaded once
+per process from the JSON run-config file named by `$HARNESS_RUN_CONFIG` (written by
+`harness run`): service URL, ledger URL, run start epoch, seed, profile, accounts file, output
+folder, corpus file, rate limits.
+
+Pacing: a user takes the next arrival of its kind from the shared `ArrivalQueue`, sleeps until the
+arrival's intended time, sends, and records both the service time (`latency_ms`, sent ->
+response) and the time from the intended start (`latency_from_intended_ms`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, constant, task
+
+from harness.profiles import parse_profile
+from scenarios.arrivals import ArrivalQueue, build_schedules
+from scenarios.recording import RecordWriter, write_counters
+from scenarios.shapes import phase_at
+
+RATELIMIT_HEADERS = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+KEY_HEADROOM = 0.4  # well-behaved keys use at most this share of an endpoint's per-key limit
+
+
+class RunContext:
+    """Per-process state shared by all users: config, accounts, arrival queues, the record writer."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.config: dict[str, Any] = json.loads(Path(config_path).read_text())
+        self.profile = parse_profile(self.config["profile"])
+        self.seed = int(self.config["seed"])
+        self.start_file = Path(self.config["start_file"])
+        self.ready_file = Path(self.config["ready_file"])
+        self._run_start_epoch: float | None = None
+        self.service_url = self.config["service_url"]
+        self.ledger_url = self.config["ledger_url"]
+        self.run_id = self.config["run_id"]
+        self.rate_limits: dict[str, dict[str, float]] = self.config.get("rate_limits", {})
+        self.accounts: dict[str, Any] = json.loads(Path(self.config["accounts_file"]).read_text())
+        corpus_file = self.config.get("corpus_file")
+        self.corpus: list[dict[str, Any]] = json.loads(Path(corpus_file).read_text()) if corpus_file else []
+        self.out_dir = Path(self.config["out_dir"])
+        self.writer = RecordWriter(self.out_dir)
+        schedules = build_schedules(self.profile.phases, self.profile.mix, self.seed)
+        max_lag = float(self.config.get("max_lag_s", 10.0))
+        self.queues = {kind: ArrivalQueue(times, max_lag_s=max_lag) for kind, times in schedules.items()}
+        self._indices: dict[str, count[int]] = {}
+
+    @property
+    def run_start_epoch(self) -> float | None:
+        """t = 0 of the run: written by the harness into the start file once every user has spawned."""
+        if self._run_start_epoch is None and self.start_file.is_file():
+            text = self.start_file.read_text().strip()
+            self._run_start_epoch = float(text) if text else None
+        return self._run_start_epoch
+
+    def wait_for_start(self, limit_s: float = 300.0) -> None:
+        """Block this user (not the process) until the harness announces t = 0."""
+        for _ in range(int(limit_s / 0.05)):
+            if self.run_start_epoch is not None:
+                return
+            gevent.sleep(0.05)
+        raise RuntimeError(f"no run start announced within {limit_s:g}s")
+
+    def now_s(self) -> float:
+        start = self.run_start_epoch
+        return time.time() - start if start is not None else -1e9
+
+    def announce_ready(self) -> None:
+        tmp = self.ready_file.with_suffix(".tmp")
+        tmp.write_text(f"{time.time()}\n")
+        tmp.replace(self.ready_file)
+
+    def next_index(self, kind: str) -> int:
+        return next(self._indices.setdefault(kind, count()))
+
+    def keys_needed(self, kind: str, endpoint: str, requests_per_arrival: float) -> int:
+        """How many client keys a well-behaved kind spreads over to stay well under the limit."""
+        limit = self.rate_limits.get(endpoint)
+        queue = self.queues.get(kind)
+        if not limit or queue is None or not queue.counters.scheduled:
+            return 8
+        share = self.profile.mix.get(kind, 0.0) / sum(self.profile.mix.values())
+        peak = max(max(p.rate, p.rate_start, p.peak_rate) for p in self.profile.phases) * share
+        per_key_per_s = float(limit["limit"]) / float(limit["window_s"]) * KEY_HEADROOM
+        return max(1, math.ceil(peak * requests_per_arrival / per_key_per_s))
+
+    def flush_counters(self) -> None:
+        for queue in self.queues.values():
+            queue.drop_remaining()
+        write_counters(self.out_dir, {k: _counters(q) for k, q in self.queues.items()})
+        self.writer.close()
+
+
+_CONTEXT: RunContext | None = None
+
+
+def get_context() -> RunContext:
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = RunContext(Path(os.environ["HARNESS_RUN_CONFIG"]))
+    return _CONTEXT
+
+
+class PacedUser(FastHttpUser):
+    """A user that executes its kind's open-model arrival schedule."""
+
+    abstract = True
+    kind = ""
+    wait_time = constant(0)
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        self.ctx = get_context()
+        self.index = self.ctx.next_index(self.kind)
+        self.rng = random.Random(f"{self.ctx.seed}:{self.kind}:{self.index}")
+        self.sequence = count()
+        self.setup()
+        self.ctx.wait_for_start()
+
+    def setup(self) -> None:
+        """Per-user preparation (accounts, channels); override when needed."""
+
+    @task
+    def paced(self) -> None:
+        queue = self.ctx.queues.get(self.kind)
+        intended = queue.take(self.ctx.now_s()) if queue is not None else None
+        if intended is None:
+            gevent.sleep(0.5)
+            return
+        delay = intended - self.ctx.now_s()
+        if delay > 0:
+            gevent.sleep(delay)
+        assert queue is not None
+        queue.mark_sent(intended, self.ctx.now_s())
+        self.act(intended)
+
+    def act(self, intended_s: float) -> None:
+        raise NotImplementedError
+
+    def key(self, prefix: str, endpoint: str, requests_per_arrival: float = 1.0) -> str:
+        """A well-behaved client key: arrivals rotate over enough keys to stay under the limit."""
+        n = self.ctx.keys_needed(self.kind, endpoint, requests_per_arrival)
+        return f"{prefix}-{self.rng.randrange(n)}"
+
+    def call(
+        self,
+        intended_s: float,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        client_key: str = "",
+        idempotency_key: str = "",
+        expected: str = "ok",
+        user_kind: str = "",
+        started_s: float | None = None,
+    ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
+        """Send one request, record it, and return (status, JSON body or None, headers)."""
+        hdrs = dict(headers or {})
+        if client_key:
+            hdrs["X-API-Key"] = client_key
+        if idempotency_key:
+            hdrs["Idempotency-Key"] = idempotency_key
+        kwargs: dict[str, Any] = {"headers": hdrs, "name": endpoint, "catch_response": True}
+        if raw is not None:
+            hdrs.setdefault("Content-Type", "application/json")
+            kwargs["data"] = raw
+        elif body is not None:
+            kwargs["json"] = body
+        sent_s = self.ctx.now_s()
+        t0 = time.perf_counter()
+        with self.client.request(method, path, **kwargs) as resp:
+            latency_ms = (time.perf_counter() - t0) * 1000.0
+            resp.success()
+            status = int(resp.status_code or 0)
+            text = resp.text or ""
+            resp_headers = {k: v for k, v in (resp.headers or {}).items()}
+            error = "" if status else str(getattr(resp, "error", "") or "no response")[:200]
+        parsed, body_json = _parse_json(text) if status else (None, -1)
+        first_s = sent_s if started_s is None else started_s
+        end_s = sent_s + latency_ms / 1000.0
+        lowered = {k.lower() for k in resp_headers}
+        headers_ok = -1 if status != 429 else int(all(h.lower() in lowered for h in RATELIMIT_HEADERS))
+        tx_hash = ""
+        if isinstance(parsed, dict):
+            tx_hash = str(parsed.get("tx_hash") or parsed.get("transaction") or "")
+        self.ctx.writer.write(
+            {
+                "intended_s": intended_s,
+                "sent_s": first_s,
+                "endpoint": endpoint,
+                "method": method,
+                "path": path,
+                "status": status,
+                "latency_ms": (end_s - first_s) * 1000.0,
+                "latency_from_intended_ms": (end_s - intended_s) * 1000.0,
+                "user_kind": user_kind or self.kind,
+                "client_key": client_key,
+                "phase": phase_at(self.ctx.profile.phases, intended_s),
+                "idempotency_key": idempotency_key,
+                "tx_hash": tx_hash,
+                "expected": expected,
+                "error": error,
+                "ratelimit_headers_ok": headers_ok,
+                "body_json": body_json,
+            }
+        )
+        return status, parsed if isinstance(parsed, dict) else None, resp_headers
+
+
+def _parse_json(text: str) -> tuple[Any, int]:
+    try:
+        return json.loads(text), 1
+    except ValueError:
+        return None, 0
+
+
+def _counters(queue: ArrivalQueue) -> dict[str, int]:
+    c = queue.counters
+    return {"scheduled": c.scheduled, "sent": c.sent, "late": c.late, "dropped": c.dropped}

@@ -1,0 +1,70 @@
+"""Judges must be shown to judge: the stack with a deliberately broken service fails the right check.
+
+Each case runs the short profile (scenarios/profiles/e2e-short.json) against the service started
+with `--fault-in-service NAME` and asserts that the check guarding that behaviour fails, and that
+no other check fails except the ones the fault necessarily drags along (listed per case, with the
+reason). The default set keeps `make test` inside its budget; HARNESS_E2E_ALL=1 runs all seven.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from harness.outputs import EXIT_CHECK_FAILED, EXIT_MONEY_LOST
+from harness.profiles import load_profile
+from tests.e2e.runs import harness_run
+
+pytestmark = [pytest.mark.e2e]
+
+# fault -> (check that must fail, expected exit code, checks the fault necessarily drags along)
+CASES = {
+    # Validation is skipped entirely, crypto checks included: tampered proofs get through (P33), bad
+    # transactions reach the Stellar client and the ledger (HIGH records for txs the ledger never failed:
+    # P31; ledger errors open the primary breaker with no fault, so failover and P35 timing go wrong).
+    "validator-passes-bad-input": ("P32", EXIT_CHECK_FAILED, {"P31", "P33", "P35", "P36"}),
+    "limiter-admits-double": ("P34", EXIT_CHECK_FAILED, set()),
+    # A breaker that never opens cannot give the fast 503 with both Horizons down.
+    "breaker-never-opens": ("P35", EXIT_CHECK_FAILED, {"P36"}),
+    "no-failover": ("P36", EXIT_CHECK_FAILED, set()),
+    # Needs answers lost after the ledger applied the transaction (profile below). P35 is listed because
+    # the ledger's access log stamps a request when it completes: sync submissions in flight when the
+    # breaker opens are logged after the open (reported; remove once the log stamps arrival time).
+    "retry-without-idempotency": ("nothing-lost", EXIT_MONEY_LOST, {"P35"}),
+    "logger-drops-tx-failures": ("P31", EXIT_CHECK_FAILED, set()),
+    "alert-threshold-x10": ("P30", EXIT_CHECK_FAILED, set()),
+}
+DEFAULT = ("validator-passes-bad-input", "limiter-admits-double", "breaker-never-opens", "no-failover",
+           "retry-without-idempotency")
+SELECTED = tuple(CASES) if os.environ.get("HARNESS_E2E_ALL") == "1" else DEFAULT
+
+
+def lost_answers_profile(tmp_path):
+    """e2e-short plus 4 s in which the primary cuts every answer (limit_data 0) while its breaker is closed:
+    transactions are applied, their answers lost, so an unknown outcome must be retried idempotently."""
+    doc = load_profile("e2e-short").to_dict()
+    doc["name"] = "e2e-lost-answers"
+    doc["phases"][-1]["duration_s"] += 10
+    doc["faults"].append({"at_s": 64, "duration_s": 4, "proxy": "horizon-primary", "toxic": "limit_data",
+                          "attributes": {"bytes": 0}})
+    path = tmp_path / "e2e-lost-answers.json"
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("fault", SELECTED)
+def test_broken_service_fails_the_right_check(fault, tmp_path):
+    check_id, exit_code, collateral = CASES[fault]
+    profile = lost_answers_profile(tmp_path) if fault == "retry-without-idempotency" else "e2e-short"
+    result = harness_run(profile, tmp_path / "run", "--fault-in-service", fault, timeout_s=280.0)
+    checks = result.checks()
+    verdicts = {cid: c["verdict"] for cid, c in checks.items()}
+    assert result.summary["fault_in_service"] == fault
+    assert verdicts.get(check_id) == "fail", f"{check_id} did not fail under {fault}: {checks.get(check_id)}"
+    unexpected = {cid: checks[cid]["reason"] for cid, v in verdicts.items()
+                  if v == "fail" and cid != check_id and cid not in collateral}
+    assert not unexpected, f"{fault} also failed: {unexpected}"
+    assert result.exit_code == exit_code, f"exit {result.exit_code}, expected {exit_code}: {result.summary['reason']}"

@@ -1,0 +1,212 @@
+"""The service's own building blocks in isolation (no sockets): sequence pool, keyed locks, event
+feed, nonce store, faults registry, accounts file and settings validation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from stellar_sdk import Keypair
+
+from reference_impl.clock import ManualClock
+from reference_impl.errors import ConfigurationError
+from reference_impl.service.events import EventFeed
+from reference_impl.service.faults import FAULTS, Faults
+from reference_impl.service.sequence_pool import PoolExhaustedError, SequencePool, UnknownAccountError
+from reference_impl.service.settings import ServiceAccounts, ServiceSettings, SettingsError, read_token
+from reference_impl.service.submission import KeyedLocks
+from reference_impl.service.x402 import NonceStore, PaymentRejectedError
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_pool_pipelines_sequences_and_prefers_the_least_busy_account():
+    async def scenario():
+        keys = [Keypair.random(), Keypair.random()]
+        pool = SequencePool(keys, max_in_flight=2)
+        loads = []
+
+        async def load(account_id):
+            loads.append(account_id)
+            return 100
+
+        seen = []
+        async with pool.lease(1) as a1, pool.lease(1) as a2, pool.lease(1) as a3:
+            assert a1 is not a2 and a3 in (a1, a2)
+            for account in (a1, a2, a3):
+                seen.append((account.account_id, await SequencePool.allocate(account, load)))
+        assert len(loads) == 2  # loaded once per account
+        assert sorted(n for _, n in seen) == [101, 101, 102]
+        assert len(set(seen)) == 3
+    run(scenario())
+
+
+def test_pool_lease_waits_and_times_out_when_every_account_is_busy():
+    async def scenario():
+        pool = SequencePool([Keypair.random()], max_in_flight=1)
+        async with pool.lease(1):
+            with pytest.raises(PoolExhaustedError):
+                async with pool.lease(0.05):
+                    pass
+        async with pool.lease(0.05) as account:
+            assert account.in_flight == 1
+    run(scenario())
+
+
+def test_not_applied_steps_back_or_marks_stale_until_drained():
+    async def scenario():
+        pool = SequencePool([Keypair.random()], max_in_flight=3)
+
+        async def load(_):
+            return 7
+
+        async with pool.lease(1) as account:
+            n1 = await SequencePool.allocate(account, load)
+            SequencePool.not_applied(account, n1)  # last handed out: step back
+            assert await SequencePool.allocate(account, load) == n1
+            async with pool.lease(1):
+                n2 = await SequencePool.allocate(account, load)
+                SequencePool.not_applied(account, n1)  # a hole behind n2: stale
+                assert account.stale and n2 == n1 + 1
+                with pytest.raises(PoolExhaustedError):  # no new lease while stale and busy
+                    async with pool.lease(0.05):
+                        pass
+        async with pool.lease(1) as account:
+            assert await SequencePool.allocate(account, load) == 8  # reloaded from the ledger
+            assert not account.stale
+    run(scenario())
+
+
+def test_unknown_pool_account_is_a_typed_error():
+    async def scenario():
+        pool = SequencePool([Keypair.random()])
+
+        async def load(_):
+            return None
+
+        async with pool.lease(1) as account:
+            with pytest.raises(UnknownAccountError):
+                await SequencePool.allocate(account, load)
+    run(scenario())
+    with pytest.raises(ConfigurationError):
+        SequencePool([])
+
+
+def test_keyed_locks_serialise_one_key_and_forget_idle_keys():
+    async def scenario():
+        locks, order = KeyedLocks(), []
+
+        async def worker(key, tag):
+            async with locks.hold(key):
+                order.append(f"{tag}+")
+                await asyncio.sleep(0.01)
+                order.append(f"{tag}-")
+
+        await asyncio.gather(worker("k", "a"), worker("k", "b"), worker("other", "c"))
+        assert order.index("a-") < order.index("b+") or order.index("b-") < order.index("a+")
+        assert len(locks) == 0
+    run(scenario())
+
+
+def test_event_feed_pages_in_order_and_stays_bounded():
+    clock = ManualClock(wall_start=1000.0)
+    feed = EventFeed(capacity=3, clock=clock)
+    for i in range(5):
+        clock.advance(1)
+        feed.publish("alert", {"i": i})
+    events, nxt = feed.since(0)
+    assert [e.data["i"] for e in events] == [2, 3, 4] and nxt == 6
+    assert events[0].t == 1003.0 and events[0].seq == 3
+    assert feed.since(nxt) == ([], 6)
+    page, nxt2 = feed.since(0, limit=2)
+    assert [e.seq for e in page] == [3, 4] and nxt2 == 5
+    with pytest.raises(ConfigurationError):
+        feed.publish("nonsense", {})
+
+
+def test_nonce_store_single_use_expiry_and_resource_binding():
+    clock = ManualClock(wall_start=5000.0)
+    store = NonceStore(clock, capacity=10)
+    nonce = store.issue("http://x/resources/a", ttl=60)
+    with pytest.raises(PaymentRejectedError) as wrong:
+        store.take(nonce.value, "http://x/resources/b")
+    assert wrong.value.reason == "invalid_exact_stellar_payload_unknown_nonce"
+    store.take(nonce.value, "http://x/resources/a")
+    with pytest.raises(PaymentRejectedError) as replay:
+        store.take(nonce.value, "http://x/resources/a")
+    assert replay.value.reason == "invalid_exact_stellar_payload_replay" and replay.value.category == "replay"
+    late = store.issue("r", ttl=1)
+    clock.advance(2)
+    with pytest.raises(PaymentRejectedError) as expired:
+        store.take(late.value, "r")
+    assert expired.value.reason == "invalid_exact_stellar_payload_expired" and expired.value.category == "crypto"
+    for _ in range(25):
+        store.issue("r", ttl=1)
+    assert len(store._issued) <= 10
+
+
+def test_faults_registry():
+    assert Faults.parse(None).name is None and Faults.parse("none").name is None
+    fault = Faults.parse("no-failover")
+    assert "no-failover" in fault and "breaker-never-opens" not in fault
+    with pytest.raises(ConfigurationError):
+        Faults.parse("explode")
+    with pytest.raises(ConfigurationError):
+        assert "typo" in fault
+    assert len(FAULTS) == 7
+
+
+def test_accounts_file_validation_never_echoes_secrets(tmp_path):
+    good = Keypair.random()
+    ok = ServiceAccounts.from_mapping({"settlement_pool": [good.secret], "x402_pay_to": good.public_key,
+                                       "escrow": good.secret})
+    assert ok.pay_to == good.public_key and good.secret not in repr(ok)
+    broken = good.secret[:-2] + "AA"
+    for data in ({"settlement_pool": [broken], "x402_pay_to": good.public_key, "escrow": good.secret},
+                 {"settlement_pool": [], "escrow": good.secret},
+                 {"settlement_pool": [good.secret], "x402_pay_to": "nope", "escrow": good.secret},
+                 ["not", "an", "object"]):
+        with pytest.raises(SettingsError) as error:
+            ServiceAccounts.from_mapping(data)
+        assert good.secret not in str(error.value) and broken not in str(error.value)
+    path = tmp_path / "accounts.json"
+    path.write_text("{nope")
+    with pytest.raises(SettingsError):
+        ServiceAccounts.load(path)
+    token = tmp_path / "token"
+    token.write_text("short")
+    with pytest.raises(SettingsError):
+        read_token(token)
+
+
+def test_settings_resolve_fills_from_config_and_rejects_bad_values():
+    kp = Keypair.random()
+    accounts = ServiceAccounts((kp,), kp.public_key, kp)
+    settings = ServiceSettings(accounts=accounts, environ={}).resolve()
+    assert settings.horizon_urls == ["http://127.0.0.1:8000", "http://127.0.0.1:8001"]
+    assert settings.submit_timeout == 4.0 and settings.request_deadline == 10.0
+    assert "admin_token" not in repr(settings) and kp.secret not in repr(settings)
+    with pytest.raises(ConfigurationError):
+        ServiceSettings(accounts=accounts, fault="explode", environ={}).resolve()
+    with pytest.raises(SettingsError):
+        ServiceSettings(accounts=accounts, call_timeout=0, environ={}).resolve()
+    assert json.dumps(settings.config.stellar.network)  # the config was really loaded
+
+
+def test_never_sent_recognises_refused_connections_through_the_exception_chain():
+    from stellar_sdk.exceptions import ConnectionError as SdkConnectionError
+
+    from reference_impl.service.stellar_client import never_sent
+
+    try:
+        try:
+            raise ConnectionRefusedError(111, "refused")
+        except ConnectionRefusedError as inner:
+            raise SdkConnectionError("wrapped") from inner
+    except SdkConnectionError as outer:
+        assert never_sent(outer)
+    assert not never_sent(TimeoutError())
+    assert not never_sent(SdkConnectionError("reset by peer"))
