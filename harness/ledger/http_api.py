@@ -173,6 +173,7 @@ class LedgerServer:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        arrived = self.ledger.clock.time()  # the access log stamps arrival, not completion
         try:
             response = await handler(request)
         except web.HTTPNotFound:
@@ -188,7 +189,7 @@ class LedgerServer:
         except Exception:
             log.exception("ledger request %s %s failed", request.method, request.path)
             response = problem_response("server_error")
-        self.ledger.log_access(self._listener(request), request.method, request.path, response.status)
+        self.ledger.log_access(self._listener(request), request.method, request.path, response.status, at=arrived)
         return response
 
     def _listener(self, request: web.Request) -> int:

@@ -285,9 +285,10 @@ class Ledger:
         with self._lock:
             return self._access.since(since, limit)
 
-    def log_access(self, listener: int, method: str, path: str, status: int) -> None:
+    def log_access(self, listener: int, method: str, path: str, status: int, at: float | None = None) -> None:
+        """Append an access-log entry; `at` is when the request arrived (default: now)."""
         with self._lock:
-            self._access.append(self.clock.time(), listener, method, path, status)
+            self._access.append(self.clock.time() if at is None else at, listener, method, path, status)
 
     def check_invariants(self) -> list[str]:
         """Current violations of the state invariants (empty = all hold)."""
