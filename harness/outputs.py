@@ -3,7 +3,8 @@
 Layout of a run folder:
   summary.json        verdict per check (schema below, versioned by SUMMARY_SCHEMA_VERSION)
   junit.xml           one test case per check
-  requests.csv        one RequestRecord per client-side request (columns = RECORD_FIELDS)
+  requests.csv        one RequestRecord per client-side request (columns = RECORD_FIELDS; readers
+                      default columns an older file lacks, e.g. server_ms)
   events.jsonl        one Event per line: phases, faults, breaker transitions, alerts, error records
   ledger_history.jsonl  the offline network's append-only history
   manifest.json       git revision, seeds, config hash, package versions, schedule
@@ -32,7 +33,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +83,11 @@ class RequestRecord:
     error: str = ""
     ratelimit_headers_ok: int = -1  # 429s and limited 2xx: 1 = Retry-After/X-RateLimit-* present, 0 = missing, -1 = unchecked
     body_json: int = -1  # 1 = the response body parsed as JSON, 0 = it did not, -1 = unchecked
+    server_ms: float = -1.0  # the target metric's `Server-Timing` dur (the value the service recorded); -1 = none
 
 
 RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
+_OPTIONAL = frozenset(f.name for f in fields(RequestRecord) if f.default is not MISSING)
 
 
 def write_records(path: Path, records: Iterable[RequestRecord]) -> int:
@@ -100,11 +103,12 @@ def write_records(path: Path, records: Iterable[RequestRecord]) -> int:
 
 
 def read_records(path: Path) -> Iterator[RequestRecord]:
-    """Read records written by `write_records`."""
+    """Read records written by `write_records`; columns an older file lacks (or leaves empty) get defaults."""
     types = {f.name: f.type for f in fields(RequestRecord)}
     with Path(path).open(newline="") as fh:
         for row in csv.DictReader(fh):
-            yield RequestRecord(**{k: _coerce(types[k], v) for k, v in row.items() if k in types})
+            yield RequestRecord(**{k: _coerce(types[k], v) for k, v in row.items()
+                                   if k in types and not (v in ("", None) and k in _OPTIONAL)})
 
 
 def _coerce(type_name: Any, value: str) -> Any:

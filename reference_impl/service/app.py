@@ -149,6 +149,14 @@ def _record(c: Components, metric: str, started: float, label: str) -> float:
     return elapsed_ms
 
 
+def server_timing(metric: str, value_ms: float) -> dict[str, str]:
+    """The `Server-Timing` header carrying exactly the value recorded for `metric` (docs/service.md)."""
+    text = repr(float(value_ms))
+    if "e" in text:  # repr switches to exponent form below 1e-4; keep a plain decimal
+        text = f"{value_ms:.9f}"
+    return {"Server-Timing": f"{metric.replace('.', '-')};dur={text}"}
+
+
 # -- handlers ----------------------------------------------------------------------------------------
 
 
@@ -194,7 +202,7 @@ async def get_resource(request: Request, c: Components) -> Response:
         details={"resource": name, "amount_stroops": proof.amount_stroops},
     )
     await c.engine.submit_presigned(record)
-    _record(c, "x402.handshake", started, "x402")
+    elapsed_ms = _record(c, "x402.handshake", started, "x402")
     return JSONResponse(
         {
             "resource": name,
@@ -203,7 +211,7 @@ async def get_resource(request: Request, c: Components) -> Response:
             "transaction": proof.tx_hash,
             "settlement_id": record.settlement_id,
         },
-        headers={"X-PAYMENT-RESPONSE": c.x402.receipt(proof)},
+        headers={"X-PAYMENT-RESPONSE": c.x402.receipt(proof), **server_timing("x402.handshake", elapsed_ms)},
     )
 
 
@@ -224,7 +232,7 @@ async def post_channel_update(request: Request, c: Components) -> Response:
     channel_id = request.path_params["id"]
     state = c.channels.check(channel_id, await read_json(request))
     stored = await c.channels.apply(channel_id, state)
-    _record(c, "channel.latency", started, "channel")
+    elapsed_ms = _record(c, "channel.latency", started, "channel")
     return JSONResponse(
         {
             "channelId": channel_id,
@@ -232,7 +240,8 @@ async def post_channel_update(request: Request, c: Components) -> Response:
             "total": stored["total"],
             "balances": stored["balances"],
             "accepted": True,
-        }
+        },
+        headers=server_timing("channel.latency", elapsed_ms),
     )
 
 
@@ -257,9 +266,12 @@ async def post_settlement(request: Request, c: Components) -> Response:
         payment_builder(req, memo_for(key, sid)),
         c.settings.request_deadline or 0.0,
     )
+    response = _outcome_response(record, replayed)
     if record.status == "success" and not replayed:
-        c.metrics.record("settlement.finality", record.finality_ms or 0.0, {"endpoint": "settlement"})
-    return _outcome_response(record, replayed)
+        value_ms = record.finality_ms or 0.0
+        c.metrics.record("settlement.finality", value_ms, {"endpoint": "settlement"})
+        response.headers.update(server_timing("settlement.finality", value_ms))
+    return response
 
 
 def _outcome_response(record: SubmissionRecord, replayed: bool) -> Response:
@@ -295,7 +307,7 @@ async def post_decisions(request: Request, c: Components) -> Response:
     )
     result = await c.decisions.evaluate(agent_did, account, opportunities)
     result["decision_ms"] = _record(c, "agent.decision", started, "decision")
-    return JSONResponse(result)
+    return JSONResponse(result, headers=server_timing("agent.decision", result["decision_ms"]))
 
 
 async def post_escrow(request: Request, c: Components) -> Response:
@@ -314,8 +326,11 @@ async def post_escrow(request: Request, c: Components) -> Response:
         c.settings.request_deadline or 0.0,
         describe_escrow(req),
     )
+    timing: dict[str, str] = {}
     if record.status == "success" and not replayed:
-        c.metrics.record("contract.execution", record.finality_ms or 0.0, {"endpoint": "escrow"})
+        value_ms = record.finality_ms or 0.0
+        c.metrics.record("contract.execution", value_ms, {"endpoint": "escrow"})
+        timing = server_timing("contract.execution", value_ms)
     response = _outcome_response(record, replayed)
     if record.status == "success":
         return JSONResponse(
@@ -324,7 +339,8 @@ async def post_escrow(request: Request, c: Components) -> Response:
                 "escrow_id": record.settlement_id,
                 "execution_ms": record.finality_ms,
                 "replayed": replayed,
-            }
+            },
+            headers=timing,
         )
     return response
 

@@ -7,7 +7,8 @@ folder, corpus file, rate limits.
 
 Pacing: a user takes the next arrival of its kind from the shared `ArrivalQueue`, sleeps until the
 arrival's intended time, sends, and records both the service time (`latency_ms`, sent ->
-response) and the time from the intended start (`latency_from_intended_ms`).
+response) and the time from the intended start (`latency_from_intended_ms`), plus the value the
+service recorded for the endpoint's target metric (`server_ms`, from its `Server-Timing` header).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import gevent
 from locust import FastHttpUser, constant, task
 
+from harness.outputs import ENDPOINT_METRICS
 from harness.profiles import parse_profile
 from scenarios.arrivals import ArrivalQueue, build_schedules
 from scenarios.recording import RecordWriter, write_counters
@@ -219,9 +221,29 @@ class PacedUser(FastHttpUser):
                 "error": error,
                 "ratelimit_headers_ok": headers_ok,
                 "body_json": body_json,
+                "server_ms": server_timing_ms(resp_headers, ENDPOINT_METRICS.get(endpoint, "")),
             }
         )
         return status, parsed if isinstance(parsed, dict) else None, resp_headers
+
+
+def server_timing_ms(headers: dict[str, str], metric: str) -> float:
+    """The `dur` of `metric` (dots as dashes) in a `Server-Timing` header; -1.0 when absent or malformed."""
+    value = next((v for k, v in headers.items() if k.lower() == "server-timing"), "") if metric else ""
+    wanted = metric.replace(".", "-")
+    for entry in value.split(","):
+        name, *params = (part.strip() for part in entry.split(";"))
+        if name != wanted:
+            continue
+        for param in params:
+            key, _, dur = param.partition("=")
+            if key.strip().lower() == "dur":
+                try:
+                    ms = float(dur.strip().strip('"'))
+                except ValueError:
+                    return -1.0
+                return ms if math.isfinite(ms) and ms >= 0 else -1.0
+    return -1.0
 
 
 def _parse_json(text: str) -> tuple[Any, int]:
