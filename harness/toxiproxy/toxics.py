@@ -8,6 +8,7 @@ microseconds for the slicer's delay.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar
 
@@ -18,7 +19,7 @@ INF = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
-class Toxic:
+class Toxic(ABC):
     """Base: attributes are the dataclass fields (all int64 in Go)."""
 
     type_name: ClassVar[str] = ""
@@ -38,14 +39,15 @@ class Toxic:
         toxic.validate()
         return toxic
 
-    def validate(self) -> None:
+    def validate(self) -> None:  # noqa: B027 - most toxics accept every integer; a hook, not abstract
         """Reject values that would crash or hang upstream Toxiproxy (400)."""
 
     def attributes(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    @abstractmethod
     async def pipe(self, stub: ToxicStub) -> None:
-        raise NotImplementedError
+        """Move chunks from `stub.input` to `stub.output` until interrupted or closed."""
 
 
 @dataclass(frozen=True, slots=True)

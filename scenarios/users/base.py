@@ -150,7 +150,8 @@ class PacedUser(FastHttpUser):
         self.act(intended)
 
     def act(self, intended_s: float) -> None:
-        raise NotImplementedError
+        """Send this traffic kind's request(s) for one arrival; every concrete user class defines it."""
+        raise TypeError(f"{type(self).__name__} does not define act()")
 
     def key(self, prefix: str, endpoint: str, requests_per_arrival: float = 1.0) -> str:
         """A well-behaved client key: arrivals rotate over enough keys to stay under the limit."""

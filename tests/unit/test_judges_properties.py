@@ -71,3 +71,69 @@ def test_enabled_limits_the_checks() -> None:
     checks = judge(make_evidence(seed=3).context(enabled=["target.", "P34"]))
     assert {c.id for c in checks} == {"P34", "target.settlement.finality", "target.channel.latency",
                                       "target.x402.handshake", "target.agent.decision", "target.contract.execution"}
+
+
+def _p30(ev: object, **params: object) -> object:
+    return next(c for c in judge(ev.context(enabled=["P30"], **params)) if c.id == "P30")  # type: ignore[attr-defined]
+
+
+def test_p30_matches_each_alert_to_a_server_value() -> None:
+    p30 = _p30(make_evidence(seed=3))
+    assert p30.verdict == VERDICT_PASS, p30.reason
+    assert p30.figures["breaching_samples"] == p30.figures["alerted_samples"] == p30.figures["alerts"] > 0
+    assert p30.figures["server_timed_samples"] == p30.figures["samples"] > 0
+
+
+def test_p30_fails_when_server_values_breach_without_alerts() -> None:
+    """alert-threshold-x10-like: the service recorded values above the threshold and stayed silent."""
+    ev = make_evidence(seed=3)
+    ev.events = [e for e in ev.events if e.kind != "alert"]
+    p30 = _p30(ev)
+    assert p30.verdict == VERDICT_FAIL and p30.figures["missed_alerts"] == p30.figures["breaching_samples"] > 0
+
+
+def test_p30_fails_on_alert_whose_value_no_sample_recorded() -> None:
+    ev = make_evidence(seed=3)
+    alert = next(e for e in ev.events if e.kind == "alert")
+    alert.data["value_ms"] = float(alert.data["value_ms"]) + 0.5  # no sample has this server value
+    p30 = _p30(ev)
+    assert p30.verdict == VERDICT_FAIL
+    assert p30.figures["false_alerts"] == 1 and p30.figures["missed_alerts"] == 1
+
+
+def test_p30_fails_on_alert_far_from_its_sample() -> None:
+    ev = make_evidence(seed=3)
+    alert = next(e for e in ev.events if e.kind == "alert")
+    alert.t += 30.0
+    assert _p30(ev).verdict == VERDICT_FAIL
+
+
+def test_p30_client_only_breach_without_alert_passes() -> None:
+    """Client latency over the threshold from queueing outside the service's span: no alert is due."""
+    ev = make_evidence(seed=3)
+    slow = [r for r in ev.records if r.endpoint == "channel" and r.status == 200][10:15]
+    for r in slow:
+        r.latency_ms = 140.0  # threshold 100 ms; the service recorded r.server_ms (about 20 ms)
+    p30 = _p30(ev)
+    assert p30.verdict == VERDICT_PASS, p30.reason
+    assert p30.figures["client_only_breaches"] == 5 and all(r.server_ms < 100.0 for r in slow)
+
+
+def test_p30_fails_when_a_server_value_exceeds_the_client_latency() -> None:
+    ev = make_evidence(seed=3)
+    rec = next(r for r in ev.records if r.endpoint == "decision" and r.status == 200)
+    rec.server_ms = rec.latency_ms + 50.0
+    p30 = _p30(ev)
+    assert p30.verdict == VERDICT_FAIL and p30.figures["inconsistent_samples"] == 1
+
+
+def test_p30_falls_back_to_client_latency_without_server_values() -> None:
+    """Evidence from before Server-Timing (server_ms = -1): the client-latency window rule."""
+    ev = make_evidence(seed=3)
+    for r in ev.records:
+        r.server_ms = -1.0
+    p30 = _p30(ev)
+    assert p30.verdict == VERDICT_PASS, p30.reason
+    assert p30.figures["server_timed_samples"] == 0 and p30.figures["breaching_windows"] > 0
+    ev.events = [e for e in ev.events if e.kind != "alert"]
+    assert _p30(ev).verdict == VERDICT_FAIL
