@@ -62,9 +62,11 @@ def test_admin_feed_needs_the_token_and_reports_metric_alerts(stack):
     bad = stack.http.get("/admin/events?since=-1", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert bad.status_code == 400
     a, b = Keypair.random(), Keypair.random()
-    stack.http.post("/channels/m-2/updates", json=channel_state("m-2", 1, a, b, 1, 1))
+    answer = stack.http.post("/channels/m-2/updates", json=channel_state("m-2", 1, a, b, 1, 1))
     alerts = [e for e in stack.events("alert") if e["data"].get("metric") == "channel.latency"]
     assert alerts and alerts[-1]["data"]["threshold_ms"] == 0.001 and alerts[-1]["data"]["value_ms"] > 0.001
+    name, dur = answer.headers["server-timing"].split(";dur=")  # exactly the value recorded (and alerted)
+    assert name == "channel-latency" and float(dur) == alerts[-1]["data"]["value_ms"]
     page = stack.http.get("/admin/events", params={"since": alerts[-1]["seq"]},
                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
     assert page["events"][0]["seq"] == alerts[-1]["seq"] and page["next"] > alerts[-1]["seq"]

@@ -40,6 +40,7 @@ def test_settlement_is_included_with_memo_of_the_idempotency_key(stack):
     body = response.json()
     assert body["status"] == "success" and body["replayed"] is False and body["ledger"] >= 1
     assert body["amount"] == "2.5000000" and body["finality_ms"] > 0
+    assert response.headers["server-timing"] == f"settlement-finality;dur={float(body['finality_ms'])!r}"
     applied = [r for r in stack.applied() if r["hash"] == body["tx_hash"]]
     assert len(applied) == 1 and applied[0]["successful"] and applied[0]["ledger"] == body["ledger"]
     assert applied[0]["memo_hash"] == hashlib.sha256(b"order-1").hexdigest()

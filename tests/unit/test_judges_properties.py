@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
 
 from harness.judges import judge
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS
+from harness.outputs import read_records, write_records
 from tests.fixtures.synthetic import make_evidence
 
 BUG_BREAKS = {
@@ -137,3 +139,18 @@ def test_p30_falls_back_to_client_latency_without_server_values() -> None:
     assert p30.figures["server_timed_samples"] == 0 and p30.figures["breaching_windows"] > 0
     ev.events = [e for e in ev.events if e.kind != "alert"]
     assert _p30(ev).verdict == VERDICT_FAIL
+
+
+def test_p30_reads_old_csvs_without_the_server_ms_column(tmp_path: Path) -> None:
+    """Records written before `server_ms` existed read back with server_ms = -1 and are judged by client latency."""
+    ev = make_evidence(seed=3)
+    write_records(tmp_path / "new.csv", ev.records)
+    with (tmp_path / "new.csv").open(newline="") as src, (tmp_path / "old.csv").open("w", newline="") as dst:
+        rows = list(csv.reader(src))
+        cut = rows[0].index("server_ms")
+        csv.writer(dst).writerows([row[:cut] + row[cut + 1:] for row in rows])
+    old = list(read_records(tmp_path / "old.csv"))
+    assert len(old) == len(ev.records) and {r.server_ms for r in old} == {-1.0}
+    ev.records = old
+    p30 = _p30(ev)
+    assert p30.verdict == VERDICT_PASS and p30.figures["server_timed_samples"] == 0, p30.reason
