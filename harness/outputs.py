@@ -19,12 +19,17 @@ summary.json:
                "attributes": {...}, "toxicity": float}],
    "reconciliation": {"acknowledged": int, "applied": int, "lost": int, "duplicated": int,
                       "unknown_resolved": int},
-   "checks": [{"id": str ("P30".."P36", "target.<metric>", "recovery.<fault>", "nothing-lost"),
-               "kind": "property"|"target"|"recovery"|"invariant", "name": str,
+   "checks": [{"id": str ("P30".."P36", "target.<metric>", "recovery.<fault>", "nothing-lost", "capacity"),
+               "kind": "property"|"target"|"recovery"|"invariant"|"capacity", "name": str,
                "verdict": "pass"|"fail"|"inconclusive", "reason": str,
                "figures": {str: number|str}, "evidence": [str | {...}]}]}
   Target checks carry figures metric, threshold_ms, samples, p50_ms, p95_ms, p99_ms,
   p95_from_intended_ms and "windows": [{"start_s", "end_s", "samples", "p95_ms", "breach": bool}].
+  The capacity check (profiles with judging.capacity_phase) carries figures phase, window_s, windows,
+  windows_thin, knee_found, max_offered_rps, last_ok_{start_s,offered_rps,achieved_rps},
+  knee_{start_s,offered_rps,achieved_rps}, first_broken_metric, broken_metrics ("n/a" when absent);
+  its evidence is the per-window table [{"start_s", "end_s", "offered_rps", "achieved_rps",
+  "state": "hold"|"break"|"thin", "p95_ms": {metric: ms}, "samples": {metric: n}, "broken"?: [str]}].
 Times inside a run folder are seconds since run start (float) unless a key says otherwise.
 """
 

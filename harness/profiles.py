@@ -180,6 +180,7 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
     mix = _weights(obj.get("mix"), "mix", USER_KINDS, positive_sum=True)
     faults = tuple(_fault(f, f"faults[{i}]", duration) for i, f in enumerate(_list(obj.get("faults", []), "faults")))
     judging = _judging(obj.get("judging", {}))
+    _capacity_phase(judging.get("capacity_phase"), phases)
     thresholds = _weights(obj.get("thresholds_ms", {}), "thresholds_ms", None)
     pools = {k: int(v) for k, v in _weights(obj.get("pools", {}), "pools", USER_KINDS).items()}
     close_s = _number(obj.get("ledger_close_s", 1.0), "ledger_close_s", low=0.05, high=60.0)
@@ -237,6 +238,20 @@ def _judging(raw: Any) -> dict[str, Any]:
     except (JudgingError, TypeError) as exc:
         raise ProfileError("judging", str(exc)) from None
     return values
+
+
+def _capacity_phase(name: Any, phases: tuple[Phase, ...]) -> None:
+    """`judging.capacity_phase` must name a rising, non-steady ramp (targets are never judged on it)."""
+    if name is None:
+        return
+    where = "judging.capacity_phase"
+    phase = next((p for p in phases if p.name == name), None)
+    if phase is None:
+        raise ProfileError(where, f"no phase named '{name}' (phases: {', '.join(p.name for p in phases)})")
+    if phase.shape != "ramp" or phase.rate <= phase.rate_start:
+        raise ProfileError(where, f"phase '{name}' must be a ramp with rate above rate_start")
+    if phase.steady:
+        raise ProfileError(where, f"phase '{name}' must have steady false: targets are not judged on a ramp")
 
 
 def _fault(raw: Any, where: str, duration: float) -> FaultSpec:

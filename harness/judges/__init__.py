@@ -1,7 +1,8 @@
 """Judges: turn one run's evidence (`JudgeContext`) into verdicts (`Check`s).
 
 `judge(ctx)` runs every enabled check: one target per metric, one recovery check per fault window,
-properties P30-P36 and the nothing-lost invariant. Rules: docs/judges.md.
+properties P30-P36, the nothing-lost invariant and, when the profile names a ramp phase
+(`judging.capacity_phase`), the capacity knee. Rules: docs/judges.md.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 
 from harness.judges.alerting import judge_alerting
 from harness.judges.breaker import judge_breaker
+from harness.judges.capacity import judge_capacity
 from harness.judges.context import (
     Check,
     FaultWindow,
@@ -41,13 +43,15 @@ PROPERTY_JUDGES: dict[str, Callable[[JudgeContext], Check]] = {
 
 
 def judge(ctx: JudgeContext) -> list[Check]:
-    """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost."""
+    """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost, capacity."""
     checks = judge_targets(ctx) + judge_recoveries(ctx)
     checks += [fn(ctx) for cid, fn in PROPERTY_JUDGES.items() if ctx.params.is_enabled(cid)]
+    if ctx.params.capacity_phase is not None and ctx.params.is_enabled("capacity"):
+        checks.append(judge_capacity(ctx))
     return checks
 
 
 __all__ = [
     "Check", "FaultWindow", "JudgeContext", "JudgingError", "JudgingParams", "Phase", "RateLimit",
-    "PROPERTY_JUDGES", "judge", "judge_secret_scan", "reconcile", "scan_run_dir",
+    "PROPERTY_JUDGES", "judge", "judge_capacity", "judge_secret_scan", "reconcile", "scan_run_dir",
 ]

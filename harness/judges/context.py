@@ -23,7 +23,7 @@ from harness.outputs import RECORD_FIELDS, Event, RequestRecord
 
 VERDICT_PASS, VERDICT_FAIL, VERDICT_INCONCLUSIVE = "pass", "fail", "inconclusive"
 CHECK_VERDICTS = (VERDICT_PASS, VERDICT_FAIL, VERDICT_INCONCLUSIVE)
-CHECK_KINDS = ("property", "target", "recovery", "invariant")
+CHECK_KINDS = ("property", "target", "recovery", "invariant", "capacity")
 
 # The seed's p95 targets in milliseconds, keyed by metric name.
 DEFAULT_THRESHOLDS_MS = {
@@ -52,8 +52,8 @@ class JudgingError(HarnessConfigurationError):
 class Check:
     """One verdict: a property, a target, a recovery objective or an invariant."""
 
-    id: str  # "P30".."P36", "target.<metric>", "recovery.<fault>", "nothing-lost", "secret-scan"
-    kind: str  # property | target | recovery | invariant
+    id: str  # "P30".."P36", "target.<metric>", "recovery.<fault>", "nothing-lost", "secret-scan", "capacity"
+    kind: str  # property | target | recovery | invariant | capacity
     name: str
     verdict: str  # pass | fail | inconclusive
     reason: str
@@ -149,6 +149,8 @@ class JudgingParams:
     min_cases: int = 10  # P32/P33/P36: fewer fuzzed, tampered or fault-window requests -> inconclusive
     targets_from_intended: bool = False  # judge targets on latency_from_intended_ms instead of service time
     enabled: tuple[str, ...] | None = None  # check ids (or prefixes like "target.") to run; None = all
+    capacity_phase: str | None = None  # name of the ramp phase the capacity check scans; None = no capacity check
+    capacity_max_error_rate: float = 0.05  # capacity: a window breaks when more well-behaved requests fail (5xx/none)
 
     def __post_init__(self) -> None:
         for name in ("window_s", "rto_s", "fast_503_max_ms", "alert_latency_max_s", "breaker_timeout_s"):
@@ -162,6 +164,11 @@ class JudgingParams:
             raise JudgingError("JudgingParams.max_consecutive_breaching_windows must be >= 0")
         if not 0.0 <= self.fallback_success_min <= 1.0:
             raise JudgingError("JudgingParams.fallback_success_min must be within [0, 1]")
+        if self.capacity_phase is not None and (not isinstance(self.capacity_phase, str) or not self.capacity_phase):
+            raise JudgingError("JudgingParams.capacity_phase must be a phase name or null")
+        rate = self.capacity_max_error_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+            raise JudgingError("JudgingParams.capacity_max_error_rate must be within [0, 1]")
 
     def is_enabled(self, check_id: str) -> bool:
         """Whether `check_id` runs: None enables all; entries match exactly or as a prefix ending in '.'."""

@@ -57,6 +57,14 @@ def key_figures(check: Mapping[str, Any]) -> str:
         return f"p95 {fig.get('p95_ms', 'n/a')} ms / {fig.get('threshold_ms', '?')} ms (n={fig.get('samples', 0)})"
     if check.get("kind") == "recovery":
         return f"recovered after {fig.get('recovery_s', 'n/a')} s (RTO {fig.get('rto_s', '?')} s)"
+    if check.get("kind") == "capacity":
+        if fig.get("knee_found"):
+            return (f"knee at {fig.get('knee_offered_rps', '?')} req/s offered ({fig.get('knee_achieved_rps', '?')} "
+                    f"achieved, {fig.get('first_broken_metric', '?')} broke); held at "
+                    f"{fig.get('last_ok_offered_rps', 'n/a')} req/s")
+        if check.get("verdict") != "pass":
+            return f"no knee seen; held up to {fig.get('last_ok_offered_rps', 'n/a')} req/s, top of ramp not measured"
+        return f"no knee up to {fig.get('last_ok_offered_rps', 'n/a')} req/s offered"
     scalars = [(k, v) for k, v in fig.items() if isinstance(v, int | float | str) and not isinstance(v, bool)]
     return ", ".join(f"{k}={v}" for k, v in scalars[:4])
 

@@ -106,3 +106,51 @@ def test_harness_run_refuses_a_bad_profile_with_exit_4_before_starting_anything(
     assert main(["run", str(bad), "--out", str(tmp_path / "out")]) == 4
     assert "phases[0].rate" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_stress_and_audit_profiles_fit_their_budgets_and_judge_what_they_exercise():
+    stress, audit = load_profile("stress"), load_profile("audit")
+    assert stress.duration_s <= 240 and audit.duration_s <= 180
+    ramp = next(p for p in stress.phases if p.name == stress.judging["capacity_phase"])
+    assert ramp.shape == "ramp" and not ramp.steady and ramp.rate > ramp.rate_start
+    assert any(p.steady for p in stress.phases)  # the warm-up judges the targets
+    assert not audit.faults
+    enabled = set(audit.judging["enabled"])
+    assert {"P31", "P32", "P33", "P34", "nothing-lost"} <= enabled
+    assert not enabled & {"P30", "P35", "P36"}  # no fault drives them in audit
+    assert {"fuzzer", "tamperer", "abuser", "settler"} <= {k for k, w in audit.mix.items() if w > 0}
+
+
+@pytest.mark.parametrize(
+    ("capacity_phase", "match"),
+    [
+        ("nope", "no phase named 'nope'"),
+        ("steady", "must be a ramp"),
+        ("spike", "must be a ramp"),
+        ("", "phase name or null"),
+        (7, "phase name or null"),
+    ],
+)
+def test_capacity_phase_must_name_a_rising_ramp(capacity_phase, match):
+    doc = copy.deepcopy(VALID)
+    doc["judging"] = {"capacity_phase": capacity_phase}
+    with pytest.raises(ProfileError, match=match) as info:
+        parse_profile(doc)
+    assert info.value.field.startswith("judging")
+
+
+def test_capacity_phase_refuses_a_steady_or_falling_ramp():
+    doc = copy.deepcopy(VALID)
+    doc["judging"] = {"capacity_phase": "ramp"}
+    assert parse_profile(doc).judging["capacity_phase"] == "ramp"
+    doc["phases"][0]["steady"] = True
+    with pytest.raises(ProfileError, match="steady false") as info:
+        parse_profile(doc)
+    assert info.value.field == "judging.capacity_phase"
+    doc["phases"][0].update(steady=False, rate_start=20)
+    with pytest.raises(ProfileError, match="rate above rate_start"):
+        parse_profile(doc)
+    doc["phases"][0]["rate_start"] = 1
+    doc["judging"]["capacity_max_error_rate"] = 1.5
+    with pytest.raises(ProfileError, match="capacity_max_error_rate"):
+        parse_profile(doc)
