@@ -35,6 +35,20 @@ READ_POOL = 100  # pooled connections per endpoint for reads
 SUBMIT_POOL = 1000  # and for synchronous submissions (each waits for a ledger close)
 
 
+class RetryFreeAiohttpClient(AiohttpClient):
+    """stellar-sdk's AiohttpClient whose aiohttp session never resends a request by itself.
+
+    aiohttp retries an idempotent request once when the connection drops (RFC 9112 §9.3.1.1); such a
+    hidden resend could reach a Horizon endpoint after its breaker opened and would escape the retry
+    handler's accounting, so every retry here goes through `RetryHandler` instead.
+    """
+
+    async def get(self, url: str, params: dict[str, str] | None = None) -> Any:
+        await self._AiohttpClient__init_session()  # type: ignore[attr-defined]
+        self._session._retry_connection = False  # the switch aiohttp's own test client uses
+        return await super().get(url, params)
+
+
 class StellarUnavailableError(ReferenceImplError):
     """No Horizon endpoint could serve the call; `retry_after` seconds is a hint for clients,
     `causes` maps endpoint name to a short (secret-free) description."""
@@ -145,10 +159,10 @@ class FailoverStellarClient:
             Endpoint(
                 name,
                 url,
-                ServerAsync(url, AiohttpClient(pool_size=READ_POOL, request_timeout=call_timeout)),
+                ServerAsync(url, RetryFreeAiohttpClient(pool_size=READ_POOL, request_timeout=call_timeout)),
                 ServerAsync(
                     url,
-                    AiohttpClient(
+                    RetryFreeAiohttpClient(
                         pool_size=SUBMIT_POOL, request_timeout=call_timeout, post_timeout=submit_timeout
                     ),
                 ),
