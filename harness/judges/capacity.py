@@ -10,10 +10,12 @@ its arrivals' send lag (sent - intended) exceeds `MAX_SEND_LAG_S`: the client po
 the service was no longer offered the ramp's rate. A window *holds* when every metric has enough
 samples and none breaks; otherwise, without a break, it is *thin*.
 
-The knee is the first breaking window (strict: one breaking window is enough; a ramp is not a
-steady state, so there is no sustained-breach allowance). Verdict: pass when a knee was found, or
-when the ramp's last window holds ("no knee up to X req/s"); inconclusive otherwise (the top of
-the ramp, or the whole phase, had too few samples to tell).
+The knee is the first window of the first *sustained* break: more than
+`max_consecutive_breaching_windows` breaking windows in a row (thin windows skipped; the targets'
+own rule), or a break still running at the ramp's last window. Isolated breaking windows before it
+are reported (`transient_breaks_s`, and in the reason), never hidden. Verdict: pass when a knee was
+found, or when the ramp's last window holds ("no knee up to X req/s"); inconclusive otherwise (the
+top of the ramp, or the whole phase, had too few samples to tell).
 """
 
 from __future__ import annotations
@@ -99,8 +101,9 @@ def judge_capacity(ctx: JudgeContext) -> Check:
         return Check(CHECK_ID, "capacity", name, VERDICT_INCONCLUSIVE,
                      f"no phase named '{prm.capacity_phase}' in this run", {"phase": prm.capacity_phase})
     rows = window_table(ctx, phase)
-    knee_i = next((i for i, r in enumerate(rows) if r["state"] == BREAK), None)
+    knee_i = knee_index(rows, prm.max_consecutive_breaching_windows)
     before = rows if knee_i is None else rows[:knee_i]
+    transient = [r["start_s"] for r in before if r["state"] == BREAK]
     last_ok = next((r for r in reversed(before) if r["state"] == HOLD), None)
     knee = rows[knee_i] if knee_i is not None else None
     figures: dict[str, Any] = {
@@ -116,14 +119,17 @@ def judge_capacity(ctx: JudgeContext) -> Check:
         "knee_achieved_rps": knee["achieved_rps"] if knee else "n/a",
         "first_broken_metric": knee["broken"][0]["metric"] if knee else "n/a",
         "broken_metrics": [b["metric"] for b in knee["broken"]] if knee else [],
+        "transient_breaks_s": transient,
     }
     evidence = [_row_text(r) for r in rows]
+    blips = (f"; isolated breaking window(s) before it, not sustained: {', '.join(f'{t:g} s' for t in transient)}"
+             if transient else "")
     if knee is not None:
         held = (f"last window holding every target: {last_ok['start_s']:g}-{last_ok['end_s']:g} s at "
                 f"{last_ok['offered_rps']:g} req/s offered, {last_ok['achieved_rps']:g} achieved"
                 if last_ok else "no earlier window held every target (capacity below the ramp's start)")
         reason = (f"knee at {knee['start_s']:g}-{knee['end_s']:g} s, {knee['offered_rps']:g} req/s offered "
-                  f"({knee['achieved_rps']:g} achieved): {knee['broken'][0]['reason']}; {held}")
+                  f"({knee['achieved_rps']:g} achieved): {knee['broken'][0]['reason']}; {held}{blips}")
         return Check(CHECK_ID, "capacity", name, VERDICT_PASS, reason, figures, evidence)
     if not rows or rows[-1]["state"] != HOLD:
         thin = figures["windows_thin"]
@@ -134,7 +140,25 @@ def judge_capacity(ctx: JudgeContext) -> Check:
     top = rows[-1]
     return Check(CHECK_ID, "capacity", name, VERDICT_PASS,
                  f"no knee up to {top['offered_rps']:g} req/s offered ({top['achieved_rps']:g} achieved): every "
-                 f"target held in every judged window of the ramp", figures, evidence)
+                 f"target held to the top of the ramp{blips}", figures, evidence)
+
+
+def knee_index(rows: list[dict[str, Any]], allowed: int) -> int | None:
+    """First window of the first run of more than `allowed` breaking windows (thin ones skipped).
+
+    A run still open at the ramp's last judged window counts too: the rate only rises from there.
+    """
+    judged = [i for i, r in enumerate(rows) if r["state"] != THIN]
+    run_start, run_len = None, 0
+    for n, i in enumerate(judged):
+        if rows[i]["state"] != BREAK:
+            run_start, run_len = None, 0
+            continue
+        run_start = i if run_start is None else run_start
+        run_len += 1
+        if run_len > allowed or n == len(judged) - 1:
+            return run_start
+    return None
 
 
 def _windows(start: float, end: float, width: float) -> list[tuple[float, float]]:

@@ -87,12 +87,12 @@ def test_thin_windows_are_inconclusive_not_pass() -> None:
 
 
 def test_an_early_break_is_reported_at_its_window_not_at_a_later_one() -> None:
-    rec = ramp_records(random.Random(4), slow_channel={1}, slow_settlement={7, 8, 9})
+    rec = ramp_records(random.Random(4), slow_channel={1, 2}, slow_settlement={7, 8, 9})
     check = judge_capacity(ctx_for(rec))
     assert check.figures["knee_start_s"] == 40.0 and check.figures["first_broken_metric"] == "channel.latency"
     assert check.figures["last_ok_start_s"] == 30.0
     # a break in the very first window: found, but nothing held before it
-    first = judge_capacity(ctx_for(ramp_records(random.Random(4), slow_settlement={0})))
+    first = judge_capacity(ctx_for(ramp_records(random.Random(4), slow_settlement={0, 1})))
     assert first.figures["knee_start_s"] == 30.0 and first.figures["last_ok_start_s"] == "n/a"
     assert "capacity below the ramp's start" in first.reason
 
@@ -138,3 +138,17 @@ def test_arrivals_sent_late_break_the_window_even_when_service_time_holds() -> N
     check = judge_capacity(ctx_for(rec))
     assert check.figures["knee_start_s"] == 100.0 and check.figures["first_broken_metric"] == "send-lag"
     assert "p95 lag 3.0 s > 1 s" in check.reason
+
+
+def test_an_isolated_breaking_window_is_reported_but_the_knee_is_the_sustained_break() -> None:
+    rec = ramp_records(random.Random(10), slow_channel={1, 6, 7, 8, 9})
+    check = judge_capacity(ctx_for(rec))
+    assert check.figures["knee_start_s"] == 90.0 and check.figures["last_ok_start_s"] == 80.0
+    assert check.figures["transient_breaks_s"] == [40.0] and "not sustained: 40 s" in check.reason
+    strict = judge_capacity(ctx_for(rec, max_consecutive_breaching_windows=0))
+    assert strict.figures["knee_start_s"] == 40.0 and strict.figures["transient_breaks_s"] == []
+    # a blip with no knee is still named, and one breaking window at the ramp's top is a knee
+    blip = judge_capacity(ctx_for(ramp_records(random.Random(10), slow_channel={3})))
+    assert blip.figures["knee_found"] is False and "not sustained: 60 s" in blip.reason
+    top = judge_capacity(ctx_for(ramp_records(random.Random(10), slow_settlement={9})))
+    assert top.figures["knee_start_s"] == 120.0 and top.figures["first_broken_metric"] == "settlement.finality"
