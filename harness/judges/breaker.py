@@ -51,10 +51,10 @@ def _judge_fault(ctx: JudgeContext, fault: FaultWindow, trs: list[Transition]) -
     tol = prm.breaker_tolerance_s
     problems: list[str] = []
     gaps: list[str] = []
-    state_at_start = next((tr.to_state for tr in reversed(trs) if tr.t <= fault.at_s), CLOSED)
+    before = next((tr for tr in reversed(trs) if tr.t <= fault.at_s), None)
     opens = [tr.t for tr in trs if tr.to_state == OPEN and fault.at_s <= tr.t <= fault.end_s + tol]
-    if state_at_start == OPEN:
-        opens.insert(0, fault.at_s)
+    if before is not None and before.to_state == OPEN and before.t not in opens:
+        opens.insert(0, before.t)  # already open when the fault began: its timeout runs from that open
     if not opens:
         problems.append(f"breaker {PRIMARY_PROXY} never opened during {fault.label} "
                         f"({fault.at_s:g}-{fault.end_s:g} s)")

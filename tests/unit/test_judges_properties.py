@@ -154,3 +154,21 @@ def test_p30_reads_old_csvs_without_the_server_ms_column(tmp_path: Path) -> None
     ev.records = old
     p30 = _p30(ev)
     assert p30.verdict == VERDICT_PASS and p30.figures["server_timed_samples"] == 0, p30.reason
+
+
+def test_p35_times_the_half_open_from_the_real_open_when_the_breaker_was_already_open() -> None:
+    """A second outage that starts while the breaker is still open (a long breaker timeout): the timeout
+    runs from the earlier open, so a half-open 30 s after it is correct and 3 s after it is not."""
+    from harness.judges.breaker import Transition, _judge_fault
+    from harness.judges.context import FaultWindow
+
+    ctx = make_evidence(seed=3).context(breaker_timeout_s=30.0)
+    second = FaultWindow(at_s=52.0, end_s=57.0, proxy="horizon-primary", toxic="down")
+    correct = [Transition(25.0, "CLOSED", "OPEN"), Transition(55.1, "OPEN", "HALF_OPEN"),
+               Transition(55.1, "HALF_OPEN", "OPEN")]
+    problems, _ = _judge_fault(ctx, second, correct)
+    assert not any("half-opened" in p for p in problems), problems
+    early = [Transition(50.0, "CLOSED", "OPEN"), Transition(53.0, "OPEN", "HALF_OPEN"),
+             Transition(53.0, "HALF_OPEN", "OPEN")]
+    problems, _ = _judge_fault(ctx, second, early)
+    assert any("half-opened 3.0 s after opening" in p for p in problems), problems
