@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from benchmarks._common import BenchmarkError, print_table
-from harness.toxiproxy.echo import TcpUpstream
+from harness.toxiproxy.echo import TcpUpstream, connect, round_trip, wait_for
 from harness.toxiproxy.embedded import EmbeddedToxiproxy
 
 PROXY = "fidelity"
@@ -79,32 +79,10 @@ def proxied(api: Api, mode: str) -> Iterator[tuple[TcpUpstream, int]]:
             requests.delete(f"{api.url}/proxies/{PROXY}", timeout=10)
 
 
-def connect(port: int, timeout: float = 5.0) -> socket.socket:
-    conn = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return conn
 
 
-def round_trip(conn: socket.socket, payload: bytes) -> float:
-    """Seconds to send `payload` and read it all back."""
-    start = time.perf_counter()
-    conn.sendall(payload)
-    got = 0
-    while got < len(payload):
-        data = conn.recv(65536)
-        if not data:
-            raise BenchmarkError("connection closed early")
-        got += len(data)
-    return time.perf_counter() - start
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.002)
-    return bool(predicate())
 
 
 def read_end(conn: socket.socket) -> str:

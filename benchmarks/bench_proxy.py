@@ -27,6 +27,8 @@ from typing import Any
 
 import requests
 
+from harness.toxiproxy.echo import connect
+
 READY_TIMEOUT_S = 20.0
 
 
@@ -59,15 +61,9 @@ def spawn(args: list[str]) -> tuple[subprocess.Popen[str], str]:
     return proc, line
 
 
-def connect(port: int) -> socket.socket:
-    conn = socket.create_connection(("127.0.0.1", port), timeout=10)
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return conn
-
-
 def latencies_us(port: int, count: int, payload: bytes) -> list[float]:
     out = []
-    with connect(port) as conn:
+    with connect(port, timeout=10) as conn:
         for _ in range(200):  # warm-up
             conn.sendall(payload)
             _recv_exact(conn, len(payload))
@@ -91,7 +87,7 @@ def _recv_exact(conn: socket.socket, size: int) -> None:
 def throughput_mbps(port: int, megabytes: int) -> float:
     block = b"\xa5" * 65536
     total = megabytes * 1_000_000 // len(block) * len(block)
-    with connect(port) as conn:
+    with connect(port, timeout=10) as conn:
         sender = threading.Thread(target=lambda: [conn.sendall(block) for _ in range(total // len(block))],
                                   daemon=True)
         start = time.perf_counter()

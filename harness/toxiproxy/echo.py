@@ -1,4 +1,5 @@
-"""A small TCP upstream for proxy tests and benchmarks: echo or sink, on 127.0.0.1 and a free port.
+"""A small TCP upstream for proxy tests and benchmarks: echo or sink, on 127.0.0.1 and a free port,
+plus the client-side probes both use (`connect`, `round_trip`, `wait_for`).
 
 Runs in background threads; `stop()` closes the listener and every connection and joins the threads.
 In sink mode the bytes of each connection are kept in `received[i]` and `closed[i]` is set at its EOF.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
+from collections.abc import Callable
 from types import TracebackType
 
 JOIN_TIMEOUT_S = 5.0
@@ -106,3 +109,33 @@ class TcpUpstream:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def connect(port: int, timeout: float = 5.0) -> socket.socket:
+    """A client connection to 127.0.0.1:`port` with TCP_NODELAY, as a proxy's clients use."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return conn
+
+
+def round_trip(conn: socket.socket, payload: bytes) -> float:
+    """Seconds to send `payload` through an echo path and read it all back."""
+    start = time.perf_counter()
+    conn.sendall(payload)
+    got = 0
+    while got < len(payload):
+        data = conn.recv(65536)
+        if not data:
+            raise ConnectionError("connection closed early")
+        got += len(data)
+    return time.perf_counter() - start
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Poll `predicate` every 2 ms until it holds or `timeout` seconds pass; its final value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.002)
+    return bool(predicate())

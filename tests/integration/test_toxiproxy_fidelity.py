@@ -5,7 +5,6 @@ Timings use the median of several trials where that makes sense, because the mac
 
 from __future__ import annotations
 
-import socket
 import statistics
 import struct
 import threading
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from harness.toxiproxy.echo import TcpUpstream
+from harness.toxiproxy.echo import TcpUpstream, connect, round_trip, wait_for
 from harness.toxiproxy.embedded import EmbeddedToxiproxy
 
 pytestmark = [pytest.mark.fidelity, pytest.mark.timeout(60)]
@@ -65,31 +64,10 @@ def api(server: EmbeddedToxiproxy) -> Iterator[Api]:
         requests.delete(f"{server.url}/proxies/{name}", timeout=5)
 
 
-def connect(port: int, timeout: float = 5.0) -> socket.socket:
-    conn = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return conn
 
 
-def round_trip(conn: socket.socket, payload: bytes) -> float:
-    """Seconds to send `payload` and read it all back."""
-    start = time.perf_counter()
-    conn.sendall(payload)
-    got = 0
-    while got < len(payload):
-        data = conn.recv(65536)
-        assert data, "connection closed early"
-        got += len(data)
-    return time.perf_counter() - start
 
 
-def wait_for(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.002)
-    return bool(predicate())
 
 
 @pytest.mark.parametrize("stream", ["downstream", "upstream"])
