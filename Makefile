@@ -2,6 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+JS_STAMP := tests/js/node_modules/.package-lock.json
 
 .PHONY: venv verify test lint bench clean
 
@@ -13,10 +14,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+$(JS_STAMP): tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 verify: $(STAMP)
 	$(BIN)/harness run smoke
 
-test: $(STAMP)
+test: $(STAMP) $(JS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
