@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from harness.ledger.genesis import load_seed_accounts
 from harness.ledger.http_api import LedgerServer
 from harness.ledger.ledger import Ledger
 from harness.ledger.snapshot import load_snapshot, save_snapshot
+from harness.signals import stop_on_signals
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,15 +63,14 @@ async def serve(config: LedgerConfig, args: argparse.Namespace) -> None:
     ledger = Ledger.restore(load_snapshot(args.snapshot_in), config) if args.snapshot_in else Ledger(config)
     server = LedgerServer(config, ledger=ledger)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    restore = stop_on_signals(asyncio.get_running_loop(), stop)
     urls = await server.start()
     try:
         for url in urls:
             print(f"LISTENING {url}", flush=True)
         await stop.wait()
     finally:
+        restore()
         await server.stop()
         if args.snapshot_out:
             save_snapshot(ledger, args.snapshot_out)

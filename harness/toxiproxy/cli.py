@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
+from harness.signals import stop_on_signals
 from harness.toxiproxy.api_models import ApiError, decode_body, parse_populate
 from harness.toxiproxy.embedded import cancel_pending_tasks, new_event_loop
 from harness.toxiproxy.server import ToxiproxyServer
@@ -36,13 +36,12 @@ async def serve(args: argparse.Namespace) -> int:
             return 2
     port = await server.start(args.host, args.port)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    restore = stop_on_signals(asyncio.get_running_loop(), stop)
     print(f"LISTENING http://{args.host}:{port}", flush=True)
     try:
         await stop.wait()
     finally:
+        restore()
         await server.close()
         await cancel_pending_tasks()
     return 0
