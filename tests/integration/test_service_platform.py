@@ -16,7 +16,7 @@ import pytest
 from stellar_sdk import Keypair
 
 from harness.ledger.config import OFFLINE_PASSPHRASE
-from tests.integration.test_service_support import ADMIN_TOKEN, channel_state, running_stack
+from tests.integration.test_service_support import ADMIN_TOKEN, channel_state, corrupted_secret, running_stack
 
 pytestmark = pytest.mark.timeout(90)
 REPO = Path(__file__).resolve().parents[2]
@@ -146,7 +146,7 @@ def test_cli_prints_listening_and_exits_zero_on_sigterm(stack, tmp_path):
 @pytest.mark.timeout(60)
 def test_cli_refuses_a_bad_accounts_file_with_exit_2_and_no_secret(tmp_path):
     secret = Keypair.random().secret
-    accounts_file, _ = _write_inputs(tmp_path, {"settlement_pool": [secret[:-1] + "A"], "escrow": secret})
+    accounts_file, _ = _write_inputs(tmp_path, {"settlement_pool": [corrupted_secret(secret)], "escrow": secret})
     result = subprocess.run([sys.executable, "-m", "reference_impl.service", "--accounts-file",
                              str(accounts_file), "--config-dir", str(REPO / "config")],
                             cwd=REPO, capture_output=True, text=True, timeout=50,

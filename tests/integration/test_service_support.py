@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-from stellar_sdk import Account, Asset, Keypair, Network, TransactionBuilder
+from stellar_sdk import Account, Asset, Keypair, Network, StrKey, TransactionBuilder
 
 from harness.ledger.config import OFFLINE_PASSPHRASE, LedgerConfig
 from harness.ledger.genesis import generated_keypair
@@ -27,6 +27,13 @@ from reference_impl.service.settings import ServiceAccounts, ServiceSettings
 SEED = 11
 N_ACCOUNTS = 12
 ADMIN_TOKEN = "test-admin-token-0123456789"
+def corrupted_secret(secret: str) -> str:
+    """`secret` with its last character changed: the checksum no longer matches, always (never a no-op)."""
+    bad = secret[:-1] + ("A" if secret[-1] != "A" else "B")
+    assert not StrKey.is_valid_ed25519_secret_seed(bad)
+    return bad
+
+
 # Fast breakers and retries so fault tests run in seconds (env overrides of ConfigManager).
 FAST_ENV = {
     "SRH__SECURITY__CIRCUIT_BREAKER__TIMEOUT_MS": "1500",

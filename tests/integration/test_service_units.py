@@ -17,6 +17,7 @@ from reference_impl.service.sequence_pool import PoolExhaustedError, SequencePoo
 from reference_impl.service.settings import ServiceAccounts, ServiceSettings, SettingsError, read_token
 from reference_impl.service.submission import KeyedLocks
 from reference_impl.service.x402 import NonceStore, PaymentRejectedError
+from tests.integration.test_service_support import corrupted_secret
 
 
 def run(coro):
@@ -164,7 +165,7 @@ def test_accounts_file_validation_never_echoes_secrets(tmp_path):
     ok = ServiceAccounts.from_mapping({"settlement_pool": [good.secret], "x402_pay_to": good.public_key,
                                        "escrow": good.secret})
     assert ok.pay_to == good.public_key and good.secret not in repr(ok)
-    broken = good.secret[:-2] + "AA"
+    broken = corrupted_secret(good.secret)
     for data in ({"settlement_pool": [broken], "x402_pay_to": good.public_key, "escrow": good.secret},
                  {"settlement_pool": [], "escrow": good.secret},
                  {"settlement_pool": [good.secret], "x402_pay_to": "nope", "escrow": good.secret},
