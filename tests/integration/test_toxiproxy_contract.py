@@ -177,7 +177,7 @@ def test_toxic_create_errors_in_toxiproxy_order(api: str, upstream: TcpUpstream)
         assert resp.status_code == 400 and resp.json()["error"].startswith("bad request body: ")
     for body in ({"type": "bandwidth", "attributes": {"rate": -1}},
                  {"type": "slicer", "attributes": {"average_size": 0}},
-                 {"type": "slicer", "attributes": {"average_size": 4, "size_variation": 4}}):
+                 {"type": "slicer", "attributes": {"average_size": 8, "size_variation": 10}}):
         assert call("POST", url, body).status_code == 400
     assert [t["name"] for t in call("GET", url).json()] == ["dup"]
 
