@@ -1,11 +1,12 @@
 """Finds HTTP/1.x request starts in one connection's client->upstream bytes, for the arrival log.
 
 The link calls `feed(data)` after it has forwarded `data`, so parsing never alters or delays the bytes.
-Message framing is h11's (a server-role parser: Content-Length and chunked bodies, trailers, size limits);
-a fresh h11 connection parses each request, so keep-alive and pipelining (HTTP/1.0 and 1.1) need no response
-bookkeeping. Empty lines between requests are skipped (RFC 9112 §2.2). The first thing that is not a
-well-formed HTTP/1.x request (TLS, HTTP/2, a bad header, an Upgrade/CONNECT switch) ends parsing for the
-connection with one `unparsed` record; the tap then reports itself dead so the link stops calling it.
+Message framing is h11's (a server-role parser: heads, chunked bodies with trailers, size limits); a fresh
+h11 connection parses each request, so keep-alive and pipelining (HTTP/1.0 and 1.1) need no response
+bookkeeping. A body framed by Content-Length (validated by h11) is skipped by counting, without copying it
+through the parser. Empty lines between requests are skipped (RFC 9112 §2.2). The first thing that is not
+a well-formed HTTP/1.x request (TLS, HTTP/2, a bad header, an Upgrade/CONNECT switch) ends parsing for
+the connection with one `unparsed` record; the tap then reports itself dead so the link stops calling it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class RequestTap:
         self._parser: h11.Connection | None = None  # None between requests
         self._started_at = 0.0  # when the current request's first byte was read
         self._head: bytes | None = b""  # first bytes of the current request, until its method is seen
-        self._switching = False
+        self._body_left = 0  # bytes of a Content-Length body still to pass
         self.alive = True
 
     def feed(self, data: bytes) -> bool:
@@ -50,12 +51,16 @@ class RequestTap:
 
     def _feed(self, data: bytes, now: float) -> None:
         for _ in range(len(data) + 1):  # each pass ends a request (>= 1 byte) or returns
+            if self._body_left:
+                skipped = min(self._body_left, len(data))
+                self._body_left -= skipped
+                data = data[skipped:]
             if self._parser is None:
                 data = data.lstrip(_LINE_ENDS)
                 if not data:
                     return
                 self._parser = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
-                self._started_at, self._head, self._switching = now, b"", False
+                self._started_at, self._head = now, b""
             if self._head is not None:
                 self._check_method(data)
             self._parser.receive_data(data)
@@ -84,16 +89,27 @@ class RequestTap:
                     raise ValueError(f"HTTP version {event.http_version.decode('latin-1')}")
                 self.log.request(self.conn, self._started_at, event.method.decode("latin-1"),
                                  event.target.decode("latin-1"))
-                self._switching = event.method == b"CONNECT" or any(k == b"upgrade" for k, _ in event.headers)
+                names = {name for name, _value in event.headers}
+                if event.method == b"CONNECT" or b"upgrade" in names:
+                    self._give_up(self.wall(), "protocol switch requested (Upgrade or CONNECT)")
+                    return None
+                if b"transfer-encoding" not in names:  # Content-Length framing (absent: no body)
+                    return self._skip_body(int(dict(event.headers).get(b"content-length", b"0")))
             elif isinstance(event, h11.EndOfMessage):
                 rest = self._parser.trailing_data[0]
                 self._parser = None
-                if self._switching:
-                    self._give_up(self.wall(), "protocol switch requested (Upgrade or CONNECT)")
                 return bytes(rest)
             elif event is h11.NEED_DATA:
                 return None
         raise RuntimeError("parser produced more events than bytes")
+
+    def _skip_body(self, length: int) -> bytes:
+        """Leave h11 after the head: count the body off; returns what follows it in the bytes fed so far."""
+        assert self._parser is not None
+        buffered = self._parser.trailing_data[0]
+        self._parser = None
+        self._body_left = max(0, length - len(buffered))
+        return bytes(buffered[length:])
 
     def _give_up(self, now: float, reason: str) -> None:
         self.alive = False
