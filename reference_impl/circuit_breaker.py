@@ -55,12 +55,14 @@ SEED_KEYS = SeedKeys(
     durations_ms={"timeout": "timeout", "timeoutMs": "timeout", "monitoringPeriod": "monitoring_period",
                   "monitoringPeriodMs": "monitoring_period"},
 )
-"""The seed's keys (durations in ms, as the seed and the config files' `security.circuitBreaker` write them)."""
+"""The seed's keys (durations in ms, as the seed and the files' `security.circuitBreaker` write them)."""
 
 
 def breaker_config(config: AnyConfig) -> CircuitBreakerConfig:
     """A `CircuitBreakerConfig` from itself, a seed-shaped mapping, or None (the defaults)."""
-    return CircuitBreakerConfig() if config is None else coerce_config(config, CircuitBreakerConfig, SEED_KEYS)
+    if config is None:
+        return CircuitBreakerConfig()
+    return coerce_config(config, CircuitBreakerConfig, SEED_KEYS)
 
 
 def _check_fn(fn: Any, method: str) -> None:
@@ -315,7 +317,8 @@ class CircuitBreaker:
             return self._with_fallback(result, fallback)
         return result
 
-    async def execute_with_fallback_async(self, primary: Callable[[], Any], fallback: Callable[[], Any]) -> Any:
+    async def execute_with_fallback_async(self, primary: Callable[[], Any],
+                                          fallback: Callable[[], Any]) -> Any:
         """Async twin of `execute_with_fallback`; either function may be sync or async."""
         _check_fn(fallback, "execute_with_fallback_async")
         return await self._with_fallback(self.execute_async(primary), fallback)
@@ -341,7 +344,8 @@ class _PendingCall:
 
     __slots__ = ("_awaitable", "_breaker", "_started", "_ticket", "_used")
 
-    def __init__(self, breaker: CircuitBreaker, ticket: Ticket, started: float, awaitable: Awaitable[Any]) -> None:
+    def __init__(self, breaker: CircuitBreaker, ticket: Ticket, started: float,
+                 awaitable: Awaitable[Any]) -> None:
         self._breaker, self._ticket, self._started, self._awaitable = breaker, ticket, started, awaitable
         self._used = False
 

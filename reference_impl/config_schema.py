@@ -142,7 +142,8 @@ def _check_endpoints(value: Any, key: str) -> Any:
         elif isinstance(rule, Mapping):
             unknown = sorted(set(rule) - set(_RULE_KEYS), key=str)
             if unknown:
-                raise ConfigError(unknown_key_message(str(unknown[0]), _RULE_KEYS, sub), f"{sub}.{unknown[0]}")
+                message = unknown_key_message(str(unknown[0]), _RULE_KEYS, sub)
+                raise ConfigError(message, f"{sub}.{unknown[0]}")
             out[str(name)] = EndpointLimit(
                 max_requests=_INT_POS.check(rule.get("maxRequests"), f"{sub}.maxRequests"),
                 window_ms=_INT_POS.check(rule.get("windowMs"), f"{sub}.windowMs"),

@@ -149,7 +149,9 @@ class ErrorLogger:
 
     def __init__(self, config: ErrorLoggerConfig | Mapping[str, Any] | None = None,
                  clock: Clock = SYSTEM_CLOCK) -> None:
-        self.config = ErrorLoggerConfig() if config is None else coerce_config(config, ErrorLoggerConfig, SEED_KEYS)
+        self.config = (
+            ErrorLoggerConfig() if config is None else coerce_config(config, ErrorLoggerConfig, SEED_KEYS)
+        )
         self._clock = clock
         self._lock = threading.Lock()
         self._records: deque[str] = deque()
@@ -184,7 +186,9 @@ class ErrorLogger:
         accepted too; its operation is `context["operation"]` when that is a string.
         """
         if isinstance(severity, Mapping):
-            severity, category, operation, context = seed_forms.log_error_args(severity, category, operation, context)
+            severity, category, operation, context = seed_forms.log_error_args(
+                severity, category, operation, context
+            )
         if not isinstance(severity, ErrorSeverity):
             raise ValidationError("severity", f"must be an ErrorSeverity, not {type(severity).__name__}: "
                                   f"{seed_forms.LOG_ERROR_FORMS}")
@@ -380,7 +384,9 @@ class ErrorLogger:
         if isinstance(field_name, BaseException):
             field_name, reason, context = seed_forms.validation_failure_args(field_name, reason, context)
         elif not isinstance(field_name, str):
-            raise ValidationError("field_name", f"must be a str or an exception: {seed_forms.VALIDATION_FORMS}")
+            raise ValidationError(
+                "field_name", f"must be a str or an exception: {seed_forms.VALIDATION_FORMS}"
+            )
         details = _with_fields(context, field=str(field_name), reason=str(reason))
         return self.log_error(
             f"invalid {field_name}: {reason}", ErrorSeverity.LOW, "validation", str(operation), details

@@ -15,20 +15,27 @@ from typing import Any
 from reference_impl.errors import ApiUsageError
 from reference_impl.redaction import describe_exception, redact
 
-LOG_ERROR_FORMS = ("write log_error(error, ErrorSeverity.HIGH, category, operation, context) or the seed's "
-                   "log_error(error, context, ErrorSeverity.HIGH)")
-TRANSACTION_FORMS = ("write log_transaction_failure(tx_id, agent_did, operation, cause, context=None) or the "
-                     "seed's log_transaction_failure(tx_id, error, agent_did, operation); with strings "
-                     "only, name them: agent_did=, operation=, cause=")
-VALIDATION_FORMS = ("write log_validation_failure(field_name, reason, operation, context) or the seed's "
-                    "log_validation_failure(error, input, operation)")
+LOG_ERROR_FORMS = (
+    "write log_error(error, ErrorSeverity.HIGH, category, operation, context) or the seed's "
+    "log_error(error, context, ErrorSeverity.HIGH)"
+)
+TRANSACTION_FORMS = (
+    "write log_transaction_failure(tx_id, agent_did, operation, cause, context=None) or the "
+    "seed's log_transaction_failure(tx_id, error, agent_did, operation); with strings "
+    "only, name them: agent_did=, operation=, cause="
+)
+VALIDATION_FORMS = (
+    "write log_validation_failure(field_name, reason, operation, context) or the seed's "
+    "log_validation_failure(error, input, operation)"
+)
 MAX_INPUT_CHARS = 2048
 _PYTHON_SLOTS = ("agent_did", "operation", "cause", "context")
 _SEED_SLOTS = ("cause", "agent_did", "operation", "context")
 
 
-def log_error_args(context: Mapping[str, Any], severity: Any, operation: str,
-                   extra: Mapping[str, Any] | None) -> tuple[Any, str, str, Mapping[str, Any]]:
+def log_error_args(
+    context: Mapping[str, Any], severity: Any, operation: str, extra: Mapping[str, Any] | None
+) -> tuple[Any, str, str, Mapping[str, Any]]:
     """(severity, category, operation, context) of the seed's `log_error(error, context, severity)`;
     severity comes back as the given one, or MEDIUM when the seed call left it out."""
     if extra is not None or operation != "unknown" or (isinstance(severity, str) and severity != "general"):
@@ -57,14 +64,19 @@ def _slots(args: tuple[Any, ...], named: Mapping[str, Any]) -> tuple[str, ...]:
         return _SEED_SLOTS if named["agent_did"] is not None and not _is_did(args[0]) else _PYTHON_SLOTS
     if _is_did(args[0]) != _is_did(args[1]):
         return _PYTHON_SLOTS if _is_did(args[0]) else _SEED_SLOTS
-    raise ApiUsageError(f"log_transaction_failure cannot tell which argument is the agent DID: {TRANSACTION_FORMS}")
+    raise ApiUsageError(
+        f"log_transaction_failure cannot tell which argument is the agent DID: {TRANSACTION_FORMS}"
+    )
 
 
-def transaction_failure_args(args: tuple[Any, ...], agent_did: Any, operation: Any, cause: Any,
-                             context: Any) -> tuple[Any, Any, Any, Any]:
+def transaction_failure_args(
+    args: tuple[Any, ...], agent_did: Any, operation: Any, cause: Any, context: Any
+) -> tuple[Any, Any, Any, Any]:
     """(agent_did, operation, cause, context) from positional arguments in either order plus keywords."""
     if len(args) > 4:
-        raise ApiUsageError(f"log_transaction_failure takes at most 5 positional arguments: {TRANSACTION_FORMS}")
+        raise ApiUsageError(
+            f"log_transaction_failure takes at most 5 positional arguments: {TRANSACTION_FORMS}"
+        )
     values = {"agent_did": agent_did, "operation": operation, "cause": cause, "context": context}
     for slot, value in zip(_slots(args, values), args, strict=False):
         if values[slot] is not None:

@@ -177,15 +177,20 @@ class InputValidator:
         return self._run(validate_verifiable_credential, vc, self._clock, field, require_proof)
 
     @either
-    def validate_transaction(self, tx: Any, network_passphrase: str | None = None, field: str = "transaction") -> Any:
-        """XDR is decoded for `network_passphrase`; by default the validator's one network's, else testnet's."""
+    def validate_transaction(
+        self, tx: Any, network_passphrase: str | None = None, field: str = "transaction"
+    ) -> Any:
+        """XDR decodes for `network_passphrase` (default: the validator's one network's, else testnet's)."""
         if network_passphrase is None:
             passphrases = set(self.networks.values())
-            network_passphrase = passphrases.pop() if len(passphrases) == 1 else Network.TESTNET_NETWORK_PASSPHRASE
+            only = passphrases.pop() if len(passphrases) == 1 else None
+            network_passphrase = only or Network.TESTNET_NETWORK_PASSPHRASE
         return self._run(validate_transaction, tx, network_passphrase, field)
 
     @either
-    def validate_credential(self, vc: Any, field: str = "credential", require_proof: bool = True) -> Mapping[str, Any]:
+    def validate_credential(
+        self, vc: Any, field: str = "credential", require_proof: bool = True
+    ) -> Mapping[str, Any]:
         """The seed's name of `validate_verifiable_credential`."""
         return self.validate_verifiable_credential(vc, field, require_proof)
 

@@ -107,12 +107,14 @@ class PerformanceSummary(dict[str, TargetSummary]):
         raise AttributeError(f"no tracked metric {name!r} in this summary (keys: {', '.join(self)})")
 
 
+Tags = Mapping[str, str]
 AlertCallback = Callable[[Alert], None]
 SeedAlertCallback = Callable[[str, float, float], None]
 Listener = Callable[[str, float, Mapping[str, str]], None]
 CALLBACK_FORMS = "an alert callback takes one Alert, or the seed's three arguments (metric, value, threshold)"
-COLLECTOR_FORMS = ("write MetricsCollector(clock=..., thresholds={'settlement.finality': 5000}, alert_callback=...) "
-                   "or the seed's MetricsCollector({'settlementFinality': 5000}, lambda metric, value, threshold: ...)")
+COLLECTOR_FORMS = ("write MetricsCollector(clock=..., thresholds={'settlement.finality': 5000}, "
+                   "alert_callback=...) or the seed's MetricsCollector({'settlementFinality': 5000}, "
+                   "lambda metric, value, threshold: ...)")
 
 
 def _accepts(signature: inspect.Signature, count: int) -> bool:
@@ -124,7 +126,7 @@ def _accepts(signature: inspect.Signature, count: int) -> bool:
 
 
 def as_alert_callback(callback: Any) -> AlertCallback:
-    """`callback` itself when it takes one `Alert`, else an adapter for a seed-style (metric, value, threshold)."""
+    """`callback` when it takes one `Alert`, else an adapter for the seed's (metric, value, threshold)."""
     if not callable(callback):
         raise ApiUsageError(f"{CALLBACK_FORMS}; got {type(callback).__name__}")
     try:
@@ -145,7 +147,9 @@ def _threshold_name(key: Any) -> str:
     if isinstance(key, str) and "." not in key:
         near = difflib.get_close_matches(key, [*THRESHOLD_METRICS, *THRESHOLD_METRICS.values()], 1, 0.8)
         if near:
-            raise ConfigurationError(f"thresholds key {key!r} is no tracked metric; did you mean {near[0]!r}?")
+            raise ConfigurationError(
+                f"thresholds key {key!r} is not a tracked metric; did you mean {near[0]!r}?"
+            )
     return _check_name(key)
 
 
@@ -163,23 +167,27 @@ class MetricsCollector:
 
     def __init__(self, clock: Clock | Mapping[str, float] = SYSTEM_CLOCK,
                  thresholds: Mapping[str, float] | AlertCallback | SeedAlertCallback | None = None,
-                 alert_callback: AlertCallback | SeedAlertCallback | None = None, relative_error: float = 0.01,
-                 alert_history: int = 1000) -> None:
+                 alert_callback: AlertCallback | SeedAlertCallback | None = None,
+                 relative_error: float = 0.01, alert_history: int = 1000) -> None:
         if isinstance(clock, Mapping):  # the seed's MetricsCollector(thresholds, alertCallback)
             if (thresholds is not None and not callable(thresholds)) or alert_callback is not None:
-                raise ApiUsageError(f"thresholds came first, then more than an alert callback: {COLLECTOR_FORMS}")
+                raise ApiUsageError(f"thresholds first, then more than an alert callback: {COLLECTOR_FORMS}")
             clock, thresholds, alert_callback = SYSTEM_CLOCK, clock, thresholds
         if not callable(getattr(clock, "now", None)):
             raise ApiUsageError(f"clock must be a Clock, got {type(clock).__name__}: {COLLECTOR_FORMS}")
         if thresholds is not None and not isinstance(thresholds, Mapping):
-            raise ApiUsageError(f"thresholds must be a mapping, got {type(thresholds).__name__}: {COLLECTOR_FORMS}")
+            raise ApiUsageError(
+                f"thresholds must be a mapping, got {type(thresholds).__name__}: {COLLECTOR_FORMS}"
+            )
         self.clock = clock
         self.relative_error = relative_error
         self._thresholds: dict[str, float] = {}
         for name, ms in (DEFAULT_THRESHOLDS if thresholds is None else thresholds).items():
             self._thresholds[_threshold_name(name)] = _check_threshold(name, ms)
         self._histograms: dict[str, LogHistogram] = {}
-        self._alert_callbacks: list[AlertCallback] = [as_alert_callback(alert_callback)] if alert_callback else []
+        self._alert_callbacks: list[AlertCallback] = []
+        if alert_callback is not None:
+            self._alert_callbacks.append(as_alert_callback(alert_callback))
         self._listeners: list[Listener] = []
         self.alerts: deque[Alert] = deque(maxlen=alert_history)
         self.alert_counts: dict[str, int] = {}
@@ -251,19 +259,19 @@ class MetricsCollector:
         return value_ms > threshold_ms
 
     # Specialised recorders take tags or the seed's id: record_settlement_finality(3200, tx_id).
-    def record_settlement_finality(self, ms: float, tags: Mapping[str, str] | str | None = None) -> Alert | None:
+    def record_settlement_finality(self, ms: float, tags: Tags | str | None = None) -> Alert | None:
         return self.record(SETTLEMENT_FINALITY, ms, _tags(tags, "tx_id"))
 
-    def record_channel_latency(self, ms: float, tags: Mapping[str, str] | str | None = None) -> Alert | None:
+    def record_channel_latency(self, ms: float, tags: Tags | str | None = None) -> Alert | None:
         return self.record(CHANNEL_LATENCY, ms, _tags(tags, "channel_id"))
 
-    def record_x402_handshake(self, ms: float, tags: Mapping[str, str] | str | None = None) -> Alert | None:
+    def record_x402_handshake(self, ms: float, tags: Tags | str | None = None) -> Alert | None:
         return self.record(X402_HANDSHAKE, ms, _tags(tags, "request_id"))
 
-    def record_agent_decision(self, ms: float, tags: Mapping[str, str] | str | None = None) -> Alert | None:
+    def record_agent_decision(self, ms: float, tags: Tags | str | None = None) -> Alert | None:
         return self.record(AGENT_DECISION, ms, _tags(tags, "agent_id"))
 
-    def record_contract_execution(self, ms: float, tags: Mapping[str, str] | str | None = None) -> Alert | None:
+    def record_contract_execution(self, ms: float, tags: Tags | str | None = None) -> Alert | None:
         return self.record(CONTRACT_EXECUTION, ms, _tags(tags, "contract_id"))
 
     def timer(self, name: str, tags: Mapping[str, str] | None = None) -> Timer:

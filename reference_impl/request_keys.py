@@ -40,5 +40,7 @@ def request_key(request: Any, key_func: KeyFunc) -> str:
     scope = getattr(request, "scope", request)
     if isinstance(scope, MutableMapping) and scope.get("type") in ("http", "websocket"):
         return key_func(scope)
-    raise ApiUsageError("check_limit takes a client key string, a Starlette request or an ASGI http scope, "
-                        f"got {type(request).__name__}")
+    raise ApiUsageError(
+        "check_limit takes a client key string, a Starlette request or an ASGI http scope, "
+        f"got {type(request).__name__}"
+    )

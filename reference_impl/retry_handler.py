@@ -74,7 +74,7 @@ class RetryConfig:
         if not isinstance(self.jitter, bool):
             raise ConfigurationError("jitter must be a bool")
         if not isinstance(self.retryable_errors, tuple):
-            raise ConfigurationError("retryable_errors must be a tuple of exception classes, predicates or codes")
+            raise ConfigurationError("retryable_errors must be a tuple of classes, predicates or codes")
         object.__setattr__(self, "retryable_errors", tuple(retryable_spec(s) for s in self.retryable_errors))
 
     def delay_cap(self, retry_index: int) -> float:
@@ -232,10 +232,12 @@ class RetryHandler:
             if ok:
                 return RetryResult(True, outcome, None, attempts, total_delay)
             decision = self._next(attempts, outcome)
-            if isinstance(decision, RetryAfter) and veto is not None and not (yield _Veto(veto, outcome, attempts)):
-                decision = GiveUp("non_retryable")
+            if isinstance(decision, RetryAfter) and veto is not None:
+                if not (yield _Veto(veto, outcome, attempts)):
+                    decision = GiveUp("non_retryable")
             if isinstance(decision, GiveUp):
-                return RetryResult(False, None, outcome, attempts, total_delay, decision.reason == "exhausted")
+                exhausted = decision.reason == "exhausted"
+                return RetryResult(False, None, outcome, attempts, total_delay, exhausted)
             self._notify(operation, attempts, decision.delay, outcome)
             yield decision
             total_delay += decision.delay
@@ -299,7 +301,7 @@ class RetryHandler:
 
     async def run_async(self, fn: Callable[[], Any], operation_name: str = "operation",
                         should_retry: ShouldRetry | None = None) -> RetryResult:
-        """Async `run`: `fn` may return an awaitable or a value; `should_retry` may be a coroutine function."""
+        """Async `run`: `fn` may return an awaitable or a value; `should_retry` may be async."""
         _check_call(fn, operation_name, "execute_async")
         steps = self._steps(operation_name, should_retry or self._should_retry)
         return await self._drive_async(steps, fn, next(steps))
@@ -325,7 +327,7 @@ class RetryHandler:
 
     def execute(self, fn: Callable[[], Any], operation_name: str = "operation",
                 should_retry: ShouldRetry | None = None) -> Any:
-        """Return `fn()`; re-raise a non-retryable (or vetoed) error at once; `RetryExhaustedError` at the end.
+        """Return `fn()`; re-raise a non-retryable (or vetoed) error at once; `RetryExhaustedError` last.
 
         When `fn()` returns an awaitable (a coroutine function, or a lambda around one, as the seed
         writes it), the rest runs in the async driver and `execute` returns an awaitable: `await` it.

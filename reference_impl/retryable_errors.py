@@ -18,12 +18,23 @@ from reference_impl.errors import ConfigurationError
 from reference_impl.seed_config import closest
 
 _TRANSIENT_ERRNOS = frozenset(
-    {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT, errno.EHOSTUNREACH,
-     errno.ENETUNREACH, errno.EPIPE}
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.EPIPE,
+    }
 )
 _TRANSIENT_FOREIGN = frozenset(
-    {("stellar_sdk.exceptions", "ConnectionError"), ("stellar_sdk.exceptions", "BadResponseError"),
-     ("httpx", "TransportError"), ("aiohttp.client_exceptions", "ClientConnectionError")}
+    {
+        ("stellar_sdk.exceptions", "ConnectionError"),
+        ("stellar_sdk.exceptions", "BadResponseError"),
+        ("httpx", "TransportError"),
+        ("aiohttp.client_exceptions", "ClientConnectionError"),
+    }
 )
 # errno names, getaddrinfo's EAI_* names, and Node's ENOTFOUND (its name for a failed DNS lookup)
 _CODES: dict[str, int | None] = {

@@ -70,12 +70,18 @@ def config_from_mapping(cls: type[C], mapping: Mapping[str, Any], keys: SeedKeys
             name = keys.plain[key]
             converted = keys.converters[key](value) if key in keys.converters else value
         if name in source:
-            raise ConfigurationError(f"{keys.owner} config: {source[name]!r} and {key!r} set the same option; "
-                                     "give one")
+            raise ConfigurationError(
+                f"{keys.owner} config: {source[name]!r} and {key!r} set the same option; give one"
+            )
         source[name], kwargs[name] = key, converted
-    missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-               if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-               and f.name not in kwargs]
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.init
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and f.name not in kwargs
+    ]
     if missing:
         needed = " and ".join(repr(keys.keys_of(name)[0]) for name in missing)
         raise ConfigurationError(f"{keys.owner} config needs {needed}, e.g. {keys.example}")
@@ -94,5 +100,7 @@ def coerce_config(value: Any, cls: type[C], keys: SeedKeys) -> C:
         return value
     if isinstance(value, Mapping):
         return config_from_mapping(cls, value, keys)
-    raise ApiUsageError(f"{keys.owner} takes a {cls.__name__} or a mapping in the seed's shape such as "
-                        f"{keys.example}, got {type(value).__name__}")
+    raise ApiUsageError(
+        f"{keys.owner} takes a {cls.__name__} or a mapping in the seed's shape such as "
+        f"{keys.example}, got {type(value).__name__}"
+    )
