@@ -9,8 +9,8 @@ then takes the lock once to record the outcome; the wall clock is read only when
 announced, and listener hooks are skipped when there are no listeners.
 
 The seed's forms work too: a config mapping (`{"failureThreshold": 5, "timeout": 60000}`, ms), and
-`await breaker.execute(fn)` for an `fn` that returns an awaitable: `execute` then returns an awaitable
-that records the outcome when awaited (see `_PendingCall`).
+`await breaker.execute(fn)` for an `fn` that returns an awaitable: `execute` then returns a coroutine
+that records the outcome when awaited (see `CircuitBreaker._pending`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
+import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar, overload
 
@@ -34,7 +35,7 @@ from reference_impl.circuit_breaker_core import (
 )
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.errors import AllFailedError, ApiUsageError, CircuitOpenError, ConfigurationError
-from reference_impl.seed_config import SeedKeys, coerce_config
+from reference_impl.seed_forms import SeedKeys, coerce_config, is_awaitable, require_callable
 
 __all__ = [
     "Allow", "BreakerCore", "CircuitBreaker", "CircuitBreakerConfig", "CircuitBreakerListener",
@@ -65,14 +66,7 @@ def breaker_config(config: AnyConfig) -> CircuitBreakerConfig:
     return coerce_config(config, CircuitBreakerConfig, SEED_KEYS)
 
 
-def _check_fn(fn: Any, method: str) -> None:
-    if inspect.isawaitable(fn):
-        if inspect.iscoroutine(fn):
-            fn.close()  # never awaited by us; closing it silences "never awaited"
-        raise ApiUsageError(f"{method} needs a function that makes the call, e.g. {method}(lambda: "
-                            "client.load_account(address)), not an awaitable")
-    if not callable(fn):
-        raise ApiUsageError(f"{method} needs a zero-argument callable, got {type(fn).__name__}")
+_EXAMPLE = "breaker.execute(lambda: client.load_account(address))"
 
 
 @dataclass(frozen=True)
@@ -135,7 +129,7 @@ class CircuitBreaker:
         self._listeners = list(listeners)
         self._lock = threading.Lock()
         self._core = self.core_type(self.config)
-        self._dropped: deque[Ticket] = deque()  # trial tickets of _PendingCalls never awaited
+        self._dropped: deque[Ticket] = deque()  # trial tickets of pending calls dropped un-awaited
 
     def add_listener(self, listener: CircuitBreakerListener) -> None:
         self._listeners.append(listener)
@@ -236,10 +230,13 @@ class CircuitBreaker:
             self._abandon(ticket)
             raise
 
-    def _settle(self, ticket: Ticket, started: float, awaitable: Awaitable[T]) -> Generator[Any, Any, T]:
+    async def _settle(self, ticket: Ticket, started: float, awaitable: Awaitable[T],
+                      running: list[bool] | None = None) -> T:
         """Await the call's awaitable and record its outcome; a cancelled trial gives its slot back."""
+        if running is not None:
+            running[0] = True
         try:
-            result: T = yield from _await(awaitable)
+            result = await awaitable
         except Exception as error:
             self._finish(ticket, error, started)
             raise
@@ -249,6 +246,19 @@ class CircuitBreaker:
         self._finish(ticket, None, started)
         return result
 
+    def _pending(self, ticket: Ticket, started: float, awaitable: Awaitable[T]) -> Coroutine[Any, Any, T]:
+        """The coroutine `execute` returns for an admitted call whose `fn()` gave an awaitable.
+
+        Dropped without being awaited, it gives a half-open trial slot back (through a lock-free
+        queue the breaker drains under its lock), so one missing `await` cannot wedge the breaker.
+        """
+        if not ticket.trial:
+            return self._settle(ticket, started, awaitable)
+        running = [False]
+        pending = self._settle(ticket, started, awaitable, running)
+        weakref.finalize(pending, _give_back, self._dropped, ticket, running)
+        return pending
+
     @overload
     def execute(self, fn: Callable[[], Awaitable[T]]) -> Awaitable[T]: ...
     @overload
@@ -257,25 +267,24 @@ class CircuitBreaker:
     def execute(self, fn: Callable[[], Any]) -> Any:
         """Run `fn()` if admitted, else raise `CircuitOpenError` without calling it.
 
-        When `fn` is a coroutine function, or `fn()` returns an awaitable (the seed's
-        `await breaker.execute(lambda: client.get_account(a))`), this returns an awaitable: the
-        outcome is recorded when it is awaited, so an async failure counts as a failure.
+        When `fn()` returns an awaitable (a coroutine function, or the seed's `await
+        breaker.execute(lambda: client.get_account(a))`), the call is admitted now and this returns
+        a coroutine that records the outcome when awaited, so an async failure counts as a failure.
         """
-        _check_fn(fn, "execute")
-        if inspect.iscoroutinefunction(fn):
-            return self.execute_async(fn)
+        if not callable(fn):
+            require_callable(fn, "execute", _EXAMPLE)
         ticket, started, result = self._start(fn)
-        if inspect.isawaitable(result):
-            return _PendingCall(self, ticket, started, result)
+        if is_awaitable(result):
+            return self._pending(ticket, started, result)
         self._finish(ticket, None, started)
         return result
 
     async def execute_async(self, fn: Callable[[], Awaitable[T] | T]) -> T:
         """Async `execute` (admission when awaited); `fn` may return an awaitable or a value."""
-        _check_fn(fn, "execute_async")
+        require_callable(fn, "execute_async", _EXAMPLE)
         ticket, started, result = self._start(fn)
-        if inspect.isawaitable(result):
-            return await _PendingCall(self, ticket, started, result)
+        if is_awaitable(result):
+            return await self._settle(ticket, started, result)
         self._finish(ticket, None, started)
         return result  # type: ignore[return-value]
 
@@ -306,26 +315,28 @@ class CircuitBreaker:
         """`primary()` through the breaker; `fallback()` when it fails or the breaker is open.
         Raises `AllFailedError(primary_error, fallback_error)` when both fail. When either returns
         an awaitable (or is a coroutine function), this returns an awaitable: `await` it."""
-        _check_fn(fallback, "execute_with_fallback")
+        require_callable(fallback, "execute_with_fallback", _EXAMPLE)
         if inspect.iscoroutinefunction(primary) or inspect.iscoroutinefunction(fallback):
             return self.execute_with_fallback_async(primary, fallback)
         try:
             result = self.execute(primary)
         except Exception as primary_error:
             return self._fallback(primary_error, fallback)
-        if isinstance(result, _PendingCall):
+        if is_awaitable(result):  # execute's pending coroutine: primary() gave an awaitable
             return self._with_fallback(result, fallback)
         return result
 
     async def execute_with_fallback_async(self, primary: Callable[[], Any],
                                           fallback: Callable[[], Any]) -> Any:
         """Async twin of `execute_with_fallback`; either function may be sync or async."""
-        _check_fn(fallback, "execute_with_fallback_async")
+        require_callable(fallback, "execute_with_fallback_async", _EXAMPLE)
         return await self._with_fallback(self.execute_async(primary), fallback)
 
 
-def _await(awaitable: Awaitable[T]) -> Generator[Any, Any, T]:
-    return (yield from awaitable.__await__())
+def _give_back(dropped: deque[Ticket], ticket: Ticket, running: list[bool]) -> None:
+    """Finalizer of a pending trial call: queue its ticket for release unless it ever ran."""
+    if not running[0]:
+        dropped.append(ticket)
 
 
 async def _fallback_awaited(primary_error: Exception, value: Awaitable[T]) -> T:
@@ -333,31 +344,6 @@ async def _fallback_awaited(primary_error: Exception, value: Awaitable[T]) -> T:
         return await value
     except Exception as fallback_error:
         raise AllFailedError(primary_error, fallback_error) from fallback_error
-
-
-class _PendingCall:
-    """What `execute` returns when `fn()` gave an awaitable: awaiting it (once) records the outcome.
-
-    Dropped without being awaited, it gives a half-open trial slot back (through a lock-free queue
-    the breaker drains under its lock), so one missing `await` cannot wedge the breaker.
-    """
-
-    __slots__ = ("_awaitable", "_breaker", "_started", "_ticket", "_used")
-
-    def __init__(self, breaker: CircuitBreaker, ticket: Ticket, started: float,
-                 awaitable: Awaitable[Any]) -> None:
-        self._breaker, self._ticket, self._started, self._awaitable = breaker, ticket, started, awaitable
-        self._used = False
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        if self._used:
-            raise RuntimeError("this breaker call was already awaited")
-        self._used = True
-        return self._breaker._settle(self._ticket, self._started, self._awaitable)
-
-    def __del__(self) -> None:
-        if not self._used and self._ticket.trial:
-            self._breaker._dropped.append(self._ticket)
 
 
 class CircuitBreakerManager:

@@ -42,7 +42,7 @@ from reference_impl.config_schema import (
     snake,
 )
 from reference_impl.errors import ConfigError
-from reference_impl.seed_config import closest, unknown_key_message
+from reference_impl.seed_forms import closest, unknown_key_message
 
 ENV_PREFIX = "SRH__"
 NAMED_OVERRIDES = {

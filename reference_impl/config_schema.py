@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reference_impl.errors import ConfigError
-from reference_impl.seed_config import unknown_key_message
+from reference_impl.seed_forms import unknown_key_message
 
 ENVIRONMENTS = ("development", "testnet", "mainnet")
 RISK_LEVELS = {"low": 0.25, "medium": 0.5, "high": 0.75}

@@ -29,7 +29,7 @@ from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.errors import ConfigurationError, ReferenceImplError, ValidationError
 from reference_impl.redaction import describe_exception, redact, redact_text
 from reference_impl.rotating_jsonl import RotatingJsonLines
-from reference_impl.seed_config import SeedKeys, coerce_config
+from reference_impl.seed_forms import SeedKeys, coerce_config
 
 
 class ErrorSeverity(IntEnum):

@@ -25,7 +25,7 @@ from typing import Any
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.errors import ConfigurationError
 from reference_impl.request_keys import KeyFunc, default_key, request_key
-from reference_impl.seed_config import SeedKeys, coerce_config
+from reference_impl.seed_forms import SeedKeys, coerce_config
 
 ALGORITHMS = ("token-bucket", "sliding-window")
 

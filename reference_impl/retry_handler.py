@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar, overload
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.errors import ApiUsageError, ConfigurationError, RetryExhaustedError
 from reference_impl.retryable_errors import ErrorCode, RetryableSpec, is_transient_error, retryable_spec
-from reference_impl.seed_config import SeedKeys, coerce_config
+from reference_impl.seed_forms import SeedKeys, coerce_config, is_awaitable, require_callable
 
 __all__ = [
     "ErrorCode", "GiveUp", "RetryAfter", "RetryConfig", "RetryHandler", "RetryPolicy", "RetryResult",
@@ -175,15 +175,11 @@ Steps = Generator[Step, Any, RetryResult]
 
 def _check_call(fn: Any, operation_name: Any, method: str) -> None:
     """Refuse, with the right form, what `execute(fn, operation_name)` cannot run or retry."""
-    if inspect.isawaitable(fn):
-        if inspect.iscoroutine(fn):
-            fn.close()  # never awaited by us; closing it silences "never awaited"
-        raise ApiUsageError(f"{method} needs a function that makes the call, e.g. {method}(lambda: "
-                            "client.submit(tx), 'submit'), not an awaitable: one can be awaited only once")
-    if not callable(fn):
-        swapped = " (arguments swapped?)" if callable(operation_name) else ""
-        raise ApiUsageError(f"{method}(fn, operation_name): fn must be a zero-argument callable, got "
-                            f"{type(fn).__name__}{swapped}")
+    if callable(fn) and type(operation_name) is str:
+        return
+    if not callable(fn) and callable(operation_name):
+        raise ApiUsageError(f"{method}(fn, operation_name): arguments swapped? got {type(fn).__name__} first")
+    require_callable(fn, method, "retry_handler.execute(lambda: client.submit(tx), 'submit')")
     if not isinstance(operation_name, str):
         raise ApiUsageError(f"{method}(fn, operation_name): operation_name must be a str, got "
                             f"{type(operation_name).__name__}")
@@ -242,15 +238,22 @@ class RetryHandler:
             yield decision
             total_delay += decision.delay
 
+    def _begin(self, operation: str, should_retry: ShouldRetry | None) -> Steps:
+        """A new run of `_steps`, advanced to its first step (a call)."""
+        steps = self._steps(operation, should_retry or self._should_retry)
+        next(steps)
+        return steps
+
     def run(self, fn: Callable[[], Any], operation_name: str = "operation",
             should_retry: ShouldRetry | None = None) -> Any:
         """Run `fn` until it succeeds or the policy gives up; never raises `Exception`.
 
-        Returns a `RetryResult`, or an awaitable of one once `fn()` returns an awaitable.
+        Returns a `RetryResult`, or an awaitable of one once `fn()` returns an awaitable. The loop
+        (`_steps`) starts at the first failure: a first attempt that succeeds has nothing to decide.
         """
         _check_call(fn, operation_name, "execute")
-        steps = self._steps(operation_name, should_retry or self._should_retry)
-        step = next(steps)
+        steps: Steps | None = None
+        step: Step = _CALL
         while True:
             reply: Any = None
             if step is _CALL:
@@ -259,8 +262,11 @@ class RetryHandler:
                 except Exception as error:
                     reply = (False, error)
                 else:
-                    if inspect.isawaitable(value):
+                    if is_awaitable(value):
+                        steps = steps or self._begin(operation_name, should_retry)
                         return self._drive_async(steps, fn, step, value)
+                    if steps is None:
+                        return RetryResult(True, value, None, 1, 0.0)
                     reply = (True, value)
             elif isinstance(step, _Veto):
                 reply = step.hook(step.error, step.attempts)
@@ -271,6 +277,8 @@ class RetryHandler:
                                         "use execute_async, or a plain function")
             else:
                 self.clock.sleep(step.delay)
+            if steps is None:
+                steps = self._begin(operation_name, should_retry)
             try:
                 step = steps.send(reply)
             except StopIteration as done:
@@ -285,7 +293,7 @@ class RetryHandler:
                 try:
                     value = fn() if pending is None else pending
                     pending = None
-                    reply = (True, await value if inspect.isawaitable(value) else value)
+                    reply = (True, await value if is_awaitable(value) else value)
                 except Exception as error:
                     reply = (False, error)
             elif isinstance(step, _Veto):
@@ -303,8 +311,7 @@ class RetryHandler:
                         should_retry: ShouldRetry | None = None) -> RetryResult:
         """Async `run`: `fn` may return an awaitable or a value; `should_retry` may be async."""
         _check_call(fn, operation_name, "execute_async")
-        steps = self._steps(operation_name, should_retry or self._should_retry)
-        return await self._drive_async(steps, fn, next(steps))
+        return await self._drive_async(self._begin(operation_name, should_retry), fn, _CALL)
 
     @staticmethod
     def _unwrap(result: RetryResult, operation_name: str) -> Any:

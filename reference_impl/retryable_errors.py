@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from reference_impl.errors import ConfigurationError
-from reference_impl.seed_config import closest
+from reference_impl.seed_forms import closest
 
 _TRANSIENT_ERRNOS = frozenset(
     {

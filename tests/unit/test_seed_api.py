@@ -255,11 +255,12 @@ def test_breaker_pending_call_dropped_unawaited_gives_its_trial_back() -> None:
         gc.collect()
     assert asyncio.run(breaker.execute(ok)) == "ok"  # not wedged: the slot came back
 
+    assert asyncio.run(asyncio.wait_for(breaker.execute(lambda: ok()), 5)) == "ok"  # a real coroutine
     pending = breaker.execute(lambda: ok())
 
     async def twice() -> None:
         assert await pending == "ok"
-        with pytest.raises(RuntimeError, match="already awaited"):
+        with pytest.raises(RuntimeError, match="cannot reuse already awaited coroutine"):
             await pending
 
     asyncio.run(twice())

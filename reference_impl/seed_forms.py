@@ -1,17 +1,21 @@
-"""Component configs from mappings in the seed's shape: camelCase keys, durations in milliseconds.
+"""The seed's forms shared by the components: configs from seed-shaped mappings, and call checks.
 
 `RetryHandler({"maxRetries": 5})` and `CircuitBreaker("api", {"failureThreshold": 5, "timeout": 60000})`
 build the component's config dataclass from such a mapping. Each config lists its keys in a
 `SeedKeys`: durations may be spelled as the seed shows them (`timeout`, `baseDelay`) or as the
 config files do (`timeoutMs`, `baseDelayMs`), both in milliseconds; the dataclass keeps seconds.
 An unknown key is refused naming the closest valid one, so a typo never falls back to a default.
+`require_callable` refuses what `execute(fn)` cannot run (an awaitable instead of a function), and
+`is_awaitable` is `inspect.isawaitable` cheap enough for the hot paths that ask it on every call.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import math
+import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -104,3 +108,31 @@ def coerce_config(value: Any, cls: type[C], keys: SeedKeys) -> C:
         f"{keys.owner} takes a {cls.__name__} or a mapping in the seed's shape such as "
         f"{keys.example}, got {type(value).__name__}"
     )
+
+
+_AWAITABLE_BY_TYPE: dict[type, bool] = {}
+_TYPE_CACHE_LIMIT = 4096
+
+
+def is_awaitable(value: Any) -> bool:
+    """`inspect.isawaitable(value)`, cached per type (a generator's answer is per object, so not cached)."""
+    kind = type(value)
+    known = _AWAITABLE_BY_TYPE.get(kind)
+    if known is None:
+        known = inspect.isawaitable(value)
+        if kind is not types.GeneratorType and len(_AWAITABLE_BY_TYPE) < _TYPE_CACHE_LIMIT:
+            _AWAITABLE_BY_TYPE[kind] = known
+    return known
+
+
+def require_callable(fn: Any, method: str, example: str) -> None:
+    """Refuse, naming the right form, an `fn` that `method` cannot call; a coroutine object is
+    closed first (it was never going to be awaited), so no "never awaited" warning follows."""
+    if callable(fn):
+        return
+    if inspect.isawaitable(fn):
+        if inspect.iscoroutine(fn):
+            fn.close()
+        raise ApiUsageError(f"{method} needs a function that makes the call, e.g. {example}, not an "
+                            "awaitable: one can be awaited only once, so it cannot be retried or guarded")
+    raise ApiUsageError(f"{method} needs a zero-argument callable such as {example}, got {type(fn).__name__}")
