@@ -81,7 +81,7 @@ T = TypeVar("T")
 M = TypeVar("M", bound=Callable[..., Any])
 
 
-class either(Generic[M]):  # noqa: N801 - used as a decorator, like staticmethod
+class either(Generic[M]):  # lower case: used as a decorator, like staticmethod
     """A method callable on an instance, or on the class (the seed's `InputValidator.validate_did(did)`),
     where it runs on the class's shared default instance."""
 

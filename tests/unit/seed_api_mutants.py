@@ -3,6 +3,7 @@ checks in test_seed_api.py must fail each of them."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -47,6 +48,19 @@ class AwaitableAsSuccessBreaker(CircuitBreaker):
         return result
 
 
+class ForgetsDroppedTrialsBreaker(CircuitBreaker):
+    """Never gives back the trial slot of a pending call dropped without being awaited."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._dropped = _Forgetful()
+
+
+class _Forgetful(deque):  # type: ignore[type-arg]
+    def append(self, item: Any) -> None:
+        pass
+
+
 class PythonOrderOnlyLogger(ErrorLogger):
     """The old signature: (tx_id, agent_did, operation, cause) whatever the arguments are."""
 
@@ -73,5 +87,6 @@ class OneArgumentCallbackCollector(MetricsCollector):
 
 RETRY_MUTANTS: tuple[type[RetryHandler], ...] = (AwaitableAsValueHandler,)
 BREAKER_MUTANTS: tuple[type[CircuitBreaker], ...] = (AwaitableAsSuccessBreaker,)
+DROPPED_TRIAL_MUTANTS: tuple[type[CircuitBreaker], ...] = (ForgetsDroppedTrialsBreaker,)
 LOGGER_MUTANTS: tuple[type[ErrorLogger], ...] = (PythonOrderOnlyLogger,)
 METRICS_MUTANTS: tuple[type[MetricsCollector], ...] = (OneArgumentCallbackCollector,)

@@ -14,8 +14,8 @@ import errno
 import gc
 import json
 import socket
+import tempfile
 import warnings
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,13 @@ from reference_impl import (
 )
 from reference_impl.circuit_breaker import CircuitOpenError
 from reference_impl.errors import AllFailedError, ApiUsageError, ConfigurationError, RetryExhaustedError
-from tests.unit.seed_api_mutants import BREAKER_MUTANTS, LOGGER_MUTANTS, METRICS_MUTANTS, RETRY_MUTANTS
+from tests.unit.seed_api_mutants import (
+    BREAKER_MUTANTS,
+    DROPPED_TRIAL_MUTANTS,
+    LOGGER_MUTANTS,
+    METRICS_MUTANTS,
+    RETRY_MUTANTS,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = Keypair.from_raw_ed25519_seed(bytes(32)).public_key
@@ -83,16 +89,6 @@ def check_async_retry(handler_cls: type[RetryHandler]) -> None:
     except Exception as error:
         result = error
     assert result == {"hash": "tx1"} and client.calls == 3, f"{result!r} after {client.calls} calls"
-
-
-def test_retry_seed_usage_async_lambda_is_retried() -> None:
-    check_async_retry(RetryHandler)
-
-
-@pytest.mark.parametrize("mutant", RETRY_MUTANTS, ids=lambda m: m.__name__)
-def test_retry_check_fails_the_old_run_once_bug(mutant: type[RetryHandler]) -> None:
-    with pytest.raises(AssertionError):
-        check_async_retry(mutant)
 
 
 def test_retry_coroutine_function_and_sync_function() -> None:
@@ -198,16 +194,6 @@ def check_async_failures_open_the_breaker(breaker_cls: type[CircuitBreaker]) -> 
     assert breaker.get_state() is CircuitState.OPEN and client.calls == 5
 
 
-def test_breaker_seed_usage_async_failures_count() -> None:
-    check_async_failures_open_the_breaker(CircuitBreaker)
-
-
-@pytest.mark.parametrize("mutant", BREAKER_MUTANTS, ids=lambda m: m.__name__)
-def test_breaker_check_fails_the_old_counted_as_success_bug(mutant: type[CircuitBreaker]) -> None:
-    with pytest.raises(AssertionError):
-        check_async_failures_open_the_breaker(mutant)
-
-
 def test_breaker_config_mapping_in_ms_and_fallback_pattern() -> None:
     breaker = CircuitBreaker("stellar-api", {"failureThreshold": 5, "timeout": 60000})
     assert (breaker.config.failure_threshold, breaker.config.timeout) == (5, 60.0)
@@ -235,9 +221,14 @@ def test_breaker_config_mapping_in_ms_and_fallback_pattern() -> None:
     assert isinstance(both.value.primary_error, ConnectionError)
 
 
-def test_breaker_pending_call_dropped_unawaited_gives_its_trial_back() -> None:
+async def _ok() -> str:
+    return "ok"
+
+
+def check_dropped_trial_comes_back(breaker_cls: type[CircuitBreaker]) -> None:
+    """A half-open trial call never awaited (a missing `await`) must not hold the only trial slot."""
     clock = ManualClock()
-    breaker = CircuitBreaker(
+    breaker = breaker_cls(
         "api",
         {"failureThreshold": 1, "volumeThreshold": 1, "timeout": 1000, "halfOpenMaxCalls": 1},
         clock=clock,
@@ -245,18 +236,21 @@ def test_breaker_pending_call_dropped_unawaited_gives_its_trial_back() -> None:
     with pytest.raises(ZeroDivisionError):
         breaker.execute(lambda: 1 / 0)
     clock.advance(1.0)
-
-    async def ok() -> str:
-        return "ok"
-
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # "coroutine 'ok' was never awaited": the user's bug
-        breaker.execute(lambda: ok())  # the one trial slot, never awaited
+        warnings.simplefilter("ignore", RuntimeWarning)  # "coroutine '_ok' was never awaited": the user's bug
+        breaker.execute(lambda: _ok())  # takes the one trial slot, never awaited
         gc.collect()
-    assert asyncio.run(breaker.execute(ok)) == "ok"  # not wedged: the slot came back
+    try:
+        outcome = asyncio.run(breaker.execute(_ok))
+    except CircuitOpenError as error:
+        outcome = error
+    assert outcome == "ok", f"wedged: {outcome!r}"
 
-    assert asyncio.run(asyncio.wait_for(breaker.execute(lambda: ok()), 5)) == "ok"  # a real coroutine
-    pending = breaker.execute(lambda: ok())
+
+def test_breaker_returns_a_coroutine_awaited_once() -> None:
+    breaker = CircuitBreaker("api")
+    assert asyncio.run(asyncio.wait_for(breaker.execute(lambda: _ok()), 5)) == "ok"  # create_task accepts it
+    pending = breaker.execute(lambda: _ok())
 
     async def twice() -> None:
         assert await pending == "ok"
@@ -264,40 +258,19 @@ def test_breaker_pending_call_dropped_unawaited_gives_its_trial_back() -> None:
             await pending
 
     asyncio.run(twice())
-
-
-def test_breaker_check_fails_when_dropped_slots_are_forgotten() -> None:
-    class Forgetful(deque):  # type: ignore[type-arg]
-        def append(self, item: Any) -> None:
-            pass
-
-    clock = ManualClock()
-    breaker = CircuitBreaker(
-        "api",
-        {"failureThreshold": 1, "volumeThreshold": 1, "timeout": 1000, "halfOpenMaxCalls": 1},
-        clock=clock,
-    )
-    breaker._dropped = Forgetful()
-    with pytest.raises(ZeroDivisionError):
-        breaker.execute(lambda: 1 / 0)
-    clock.advance(1.0)
-
-    async def ok() -> str:
-        return "ok"
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        breaker.execute(lambda: ok())
-        gc.collect()
-    with pytest.raises(CircuitOpenError):  # the wedge the real queue prevents
-        asyncio.run(breaker.execute(ok))
+    assert breaker.get_stats().total_calls == 2
 
 
 # -- ErrorLogger ----------------------------------------------------------------------------------
 
 
-def check_transaction_failure_seed_order(logger_cls: type[ErrorLogger], log_dir: Path) -> None:
+def check_transaction_failure_seed_order(logger_cls: type[ErrorLogger]) -> None:
     """`logger.log_transaction_failure(transaction_id, error, agent_did, "executeTransaction")`."""
+    with tempfile.TemporaryDirectory() as folder:
+        _transaction_failure_seed_order(logger_cls, Path(folder) / "logs")
+
+
+def _transaction_failure_seed_order(logger_cls: type[ErrorLogger], log_dir: Path) -> None:
     logger = logger_cls(
         {"logDirectory": str(log_dir), "alertThreshold": ErrorSeverity.HIGH, "console": False}
     )
@@ -310,16 +283,6 @@ def check_transaction_failure_seed_order(logger_cls: type[ErrorLogger], log_dir:
     assert record.operation == "executeTransaction" and record.context["cause"] == "TimeoutError: horizon"
     lines = (log_dir / "errors.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["context"]["agent_did"] == AGENT_DID
-
-
-def test_logger_seed_usage_puts_the_did_in_the_did_field(tmp_path: Path) -> None:
-    check_transaction_failure_seed_order(ErrorLogger, tmp_path / "logs")
-
-
-@pytest.mark.parametrize("mutant", LOGGER_MUTANTS, ids=lambda m: m.__name__)
-def test_logger_check_fails_the_old_did_as_operation_bug(tmp_path: Path, mutant: type[ErrorLogger]) -> None:
-    with pytest.raises(AssertionError):
-        check_transaction_failure_seed_order(mutant, tmp_path / "logs")
 
 
 def test_logger_seed_patterns_log_error_and_validation_failure() -> None:
@@ -489,16 +452,6 @@ def check_three_argument_alert_callback(collector_cls: type[MetricsCollector]) -
     metrics.record_settlement_finality(3200, "tx1")
     metrics.record_settlement_finality(5200, "tx2")
     assert fired == [("settlement.finality", 5200.0, 5000.0)], fired
-
-
-def test_metrics_seed_alert_callback_gets_metric_value_threshold() -> None:
-    check_three_argument_alert_callback(MetricsCollector)
-
-
-@pytest.mark.parametrize("mutant", METRICS_MUTANTS, ids=lambda m: m.__name__)
-def test_metrics_check_fails_the_old_swallowed_callback_bug(mutant: type[MetricsCollector]) -> None:
-    with pytest.raises(AssertionError):
-        check_three_argument_alert_callback(mutant)
 
 
 def test_metrics_seed_usage_stats_summary_and_timer() -> None:
@@ -683,3 +636,29 @@ def test_wrong_forms_are_refused_naming_the_right_one(
     assert names in str(raised.value)
     if isinstance(raised.value, ApiUsageError):
         assert isinstance(raised.value, TypeError)
+
+
+# -- each check holds for the real component and fails the variant with the old silent bug ---------
+
+CHECKS: list[tuple[Callable[[Any], None], type, tuple[type, ...]]] = [
+    (check_async_retry, RetryHandler, RETRY_MUTANTS),
+    (check_async_failures_open_the_breaker, CircuitBreaker, BREAKER_MUTANTS),
+    (check_dropped_trial_comes_back, CircuitBreaker, DROPPED_TRIAL_MUTANTS),
+    (check_transaction_failure_seed_order, ErrorLogger, LOGGER_MUTANTS),
+    (check_three_argument_alert_callback, MetricsCollector, METRICS_MUTANTS),
+]
+
+
+@pytest.mark.parametrize(("check", "real"), [c[:2] for c in CHECKS], ids=[c[0].__name__ for c in CHECKS])
+def test_check_holds_for_the_real_component(check: Callable[[Any], None], real: type) -> None:
+    check(real)
+
+
+@pytest.mark.parametrize(
+    ("check", "mutant"),
+    [(c[0], m) for c in CHECKS for m in c[2]],
+    ids=[f"{c[0].__name__}-{m.__name__}" for c in CHECKS for m in c[2]],
+)
+def test_check_fails_the_old_behaviour(check: Callable[[Any], None], mutant: type) -> None:
+    with pytest.raises(AssertionError):
+        check(mutant)
