@@ -9,14 +9,16 @@ the request's deadline ends it with goodbye). Horizon sends no keep-alive commen
 `--connection-timeout` (55 s by default) and clients reconnect with `Last-Event-ID`; so do these.
 
 Bounds: at most `max_streams` open streams (more get 503 server_over_capacity); one page of events in
-memory per stream; a write that does not drain within `write_timeout` closes the stream; `close()` ends
-every stream with goodbye; streams only read the ledger, never hold up a close.
+memory per stream and at most `send_buffer` bytes in its socket's kernel buffer; a write that does not
+drain within `write_timeout` closes the stream; `close()` ends every stream with goodbye; streams only
+read the ledger, never hold up a close.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,9 +39,11 @@ class StreamLimits:
     max_duration: float = 55.0  # Horizon's --connection-timeout default
     write_timeout: float = 10.0
     poll_interval: float = 0.25  # how often a waiting stream looks for a ledger closed by another thread
+    send_buffer: int = 256 * 1024  # SO_SNDBUF of a stream's socket: the kernel may not buffer more for it
 
     def __post_init__(self) -> None:
-        if self.max_streams < 1 or min(self.max_duration, self.write_timeout, self.poll_interval) <= 0:
+        if min(self.max_streams, self.send_buffer) < 1 or \
+                min(self.max_duration, self.write_timeout, self.poll_interval) <= 0:
             raise ValueError("stream limits must be positive")
 
 
@@ -107,6 +111,9 @@ class StreamHub:
         assert self._idle is not None
         self._idle.clear()
         response = web.StreamResponse(status=200, headers=SSE_HEADERS)
+        sock = request.transport.get_extra_info("socket") if request.transport is not None else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.limits.send_buffer)
         try:
             await response.prepare(request)
             await self._write(response, HELLO)
