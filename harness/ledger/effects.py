@@ -27,24 +27,32 @@ DEFAULT_SIGNER_WEIGHT = 1  # keypair.DefaultSignerWeight
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """One effect: the account it is about ({"account": G, maybe "_muxed"/"_muxed_id"}), type, details."""
+    """One effect: the account it is about (G, and (M address, id) when the operation named an M address),
+    its type and details (details dicts may be shared between effects: never mutate them)."""
 
-    account: dict[str, str]
+    account: str
     type: str
     details: dict[str, Any]
+    muxed: tuple[str, str] | None = None
 
     @property
     def type_i(self) -> int:
         return EFFECT_TYPES[self.type]
 
-    @property
-    def account_id(self) -> str:
-        return self.account["account"]
+    def account_fields(self) -> dict[str, str]:
+        """effects.Base: `account`, and `account_muxed`/`account_muxed_id` for an M address."""
+        if self.muxed is None:
+            return {"account": self.account}
+        return {"account": self.account, "account_muxed": self.muxed[0], "account_muxed_id": self.muxed[1]}
 
 
-def _rename(fields: dict[str, str], old: str) -> dict[str, str]:
-    """{"from": G, "from_muxed": M, ...} -> {"account": G, "account_muxed": M, ...}."""
-    return {"account" + k[len(old):]: v for k, v in fields.items() if k == old or k.startswith(old + "_muxed")}
+def _who(fields: dict[str, str], prefix: str) -> tuple[str, tuple[str, str] | None]:
+    """(G, (M, id) or None) of an operation's `prefix` account fields ("from", "to", "source_account", ...)."""
+    muxed = fields.get(prefix + "_muxed")
+    return fields[prefix], None if muxed is None else (muxed, fields[prefix + "_muxed_id"])
+
+
+_Who = tuple[str, tuple[str, str] | None]
 
 
 def _asset_only(details: dict[str, Any]) -> dict[str, Any]:
@@ -70,17 +78,18 @@ class EffectState:
     def effects(self, op: OpView, created_balance_id: str | None) -> list[Effect]:
         """Effects of one successful operation, in Horizon's order; updates the remembered entries."""
         d = op.details
-        source = _rename(op.source, "source_account")
+        source = _who(op.source, "source_account")
         if op.type == "create_account":
-            new = {"account": d["account"]}
+            new = d["account"]
             return [Effect(new, "account_created", {"starting_balance": d["starting_balance"]}),
-                    Effect(source, "account_debited", {"asset_type": "native", "amount": d["starting_balance"]}),
-                    Effect(new, "signer_created", {"weight": DEFAULT_SIGNER_WEIGHT, "public_key": d["account"],
-                                                   "key": ""})]
+                    Effect(source[0], "account_debited", {"asset_type": "native", "amount": d["starting_balance"]},
+                           source[1]),
+                    Effect(new, "signer_created", {"weight": DEFAULT_SIGNER_WEIGHT, "public_key": new, "key": ""})]
         if op.type == "payment":
             moved = {**_asset_only(d), "amount": d["amount"]}
-            return [Effect(_rename(d, "to"), "account_credited", moved),
-                    Effect(source, "account_debited", dict(moved))]
+            to = _who(d, "to")
+            return [Effect(to[0], "account_credited", moved, to[1]),
+                    Effect(source[0], "account_debited", moved, source[1])]
         if op.type == "create_claimable_balance":
             return self._create_balance(op, source, created_balance_id)
         if op.type == "claim_claimable_balance":
@@ -91,43 +100,43 @@ class EffectState:
             return self._trust(source, d)
         return []
 
-    def _create_balance(self, op: OpView, source: dict[str, str], balance_id: str | None) -> list[Effect]:
+    def _create_balance(self, op: OpView, source: _Who, balance_id: str | None) -> list[Effect]:
         d = op.details
         if balance_id is None:
             raise ValueError("a successful create_claimable_balance has a balance id")
         self.balances[balance_id] = _Balance(d["amount"], d["asset"], op.source_account)
         head = {"asset": d["asset"], "balance_id": balance_id, "amount": d["amount"]}
-        out = [Effect(source, "claimable_balance_created", head)]
-        out += [Effect({"account": c["destination"]}, "claimable_balance_claimant_created",
-                       {**head, "predicate": c["predicate"]}) for c in d["claimants"]]
-        out.append(Effect(source, "account_debited", {**_asset_of(d["asset"]), "amount": d["amount"]}))
-        out.append(Effect(source, "claimable_balance_sponsorship_created",
-                          {"balance_id": balance_id, "sponsor": op.source_account}))
+        out = [Effect(source[0], "claimable_balance_created", head, source[1])]
+        out += [Effect(c["destination"], "claimable_balance_claimant_created", {**head, "predicate": c["predicate"]})
+                for c in d["claimants"]]
+        out.append(Effect(source[0], "account_debited", {**_asset_of(d["asset"]), "amount": d["amount"]}, source[1]))
+        out.append(Effect(source[0], "claimable_balance_sponsorship_created",
+                          {"balance_id": balance_id, "sponsor": op.source_account}, source[1]))
         return out
 
-    def _claim(self, balance_id: str, source: dict[str, str]) -> list[Effect]:
+    def _claim(self, balance_id: str, source: _Who) -> list[Effect]:
         balance = self.balances.pop(balance_id, None)
         if balance is None:
             raise ValueError(f"claim of a claimable balance the read side never saw created: {balance_id}")
-        return [Effect(source, "claimable_balance_claimed",
-                       {"asset": balance.asset, "balance_id": balance_id, "amount": balance.amount}),
-                Effect(source, "account_credited", {**_asset_of(balance.asset), "amount": balance.amount}),
-                Effect(source, "claimable_balance_sponsorship_removed",
-                       {"balance_id": balance_id, "former_sponsor": balance.sponsor})]
+        account, muxed = source
+        return [Effect(account, "claimable_balance_claimed",
+                       {"asset": balance.asset, "balance_id": balance_id, "amount": balance.amount}, muxed),
+                Effect(account, "account_credited", {**_asset_of(balance.asset), "amount": balance.amount}, muxed),
+                Effect(account, "claimable_balance_sponsorship_removed",
+                       {"balance_id": balance_id, "former_sponsor": balance.sponsor}, muxed)]
 
-    def _data(self, source: dict[str, str], name: str, value: str | None) -> Effect:
-        key = (source["account"], name)
+    def _data(self, source: _Who, name: str, value: str | None) -> Effect:
+        key = (source[0], name)
         if value is None:
             self.data.discard(key)
-            return Effect(source, "data_removed", {"name": name})
+            return Effect(source[0], "data_removed", {"name": name}, source[1])
         kind = "data_updated" if key in self.data else "data_created"
         self.data.add(key)
-        return Effect(source, kind, {"name": name, "value": value})
+        return Effect(source[0], kind, {"name": name, "value": value}, source[1])
 
-    def _trust(self, source: dict[str, str], d: dict[str, Any]) -> list[Effect]:
+    def _trust(self, source: _Who, d: dict[str, Any]) -> list[Effect]:
         asset = _asset_only(d)
-        line = d.get("liquidity_pool_id") or canonical_asset(asset)
-        key = (source["account"], line)
+        key = (source[0], d.get("liquidity_pool_id") or canonical_asset(asset))
         if d["limit"] == "0.0000000":
             if key not in self.trustlines:
                 return []
@@ -136,7 +145,7 @@ class EffectState:
         else:
             kind = "trustline_updated" if key in self.trustlines else "trustline_created"
             self.trustlines.add(key)
-        return [Effect(source, kind, {**asset, "limit": d["limit"]})]
+        return [Effect(source[0], kind, {**asset, "limit": d["limit"]}, source[1])]
 
 
 def _asset_of(canonical: str) -> dict[str, str]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 from harness.ledger.effects import Effect, EffectState
@@ -29,37 +31,36 @@ _SYNC_CHUNK = 10_000
 
 
 class Timeline(Generic[T]):
-    """Items in strictly increasing key order (ints or int pairs), paged like Horizon's SQL."""
+    """Items in strictly increasing `key(item)` order (ints or int pairs), paged like Horizon's SQL."""
 
-    __slots__ = ("_keys", "_items")
+    __slots__ = ("_items", "_key")
 
-    def __init__(self) -> None:
-        self._keys: list[Any] = []
+    def __init__(self, key: Callable[[T], Any]) -> None:
         self._items: list[T] = []
+        self._key = key
 
-    def append(self, key: Any, item: T) -> None:
-        if self._keys and key <= self._keys[-1]:
-            raise ValueError(f"timeline keys must increase: {key} after {self._keys[-1]}")
-        self._keys.append(key)
+    def append(self, item: T) -> None:
+        if self._items and self._key(item) <= self._key(self._items[-1]):
+            raise ValueError(f"timeline keys must increase: {self._key(item)} after {self._key(self._items[-1])}")
         self._items.append(item)
 
     def page(self, cursor: Any, descending: bool, limit: int, lo: Any = None, hi: Any = None) -> list[T]:
         """Up to `limit` items with key > cursor (asc) or < cursor (desc), within [lo, hi)."""
-        keys = self._keys
-        start = 0 if lo is None else bisect_left(keys, lo)
-        end = len(keys) if hi is None else bisect_left(keys, hi)
+        items, key = self._items, self._key
+        start = 0 if lo is None else bisect_left(items, lo, key=key)
+        end = len(items) if hi is None else bisect_left(items, hi, key=key)
         if descending:
-            end = min(end, bisect_left(keys, cursor))
-            return self._items[max(start, end - limit):end][::-1] if end > start else []
-        start = max(start, bisect_right(keys, cursor))
-        return self._items[start:min(end, start + limit)] if end > start else []
+            end = min(end, bisect_left(items, cursor, key=key))
+            return items[max(start, end - limit):end][::-1] if end > start else []
+        start = max(start, bisect_right(items, cursor, key=key))
+        return items[start:min(end, start + limit)] if end > start else []
 
-    def find(self, key: Any) -> T | None:
-        i = bisect_left(self._keys, key)
-        return self._items[i] if i < len(self._keys) and self._keys[i] == key else None
+    def find(self, wanted: Any) -> T | None:
+        i = bisect_left(self._items, wanted, key=self._key)
+        return self._items[i] if i < len(self._items) and self._key(self._items[i]) == wanted else None
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._items)
 
 
 @dataclass(slots=True)
@@ -98,25 +99,25 @@ class EffectRecord:
     close_time: int
 
     @property
-    def key(self) -> tuple[int, int]:
-        return self.op_id, self.order
-
-    @property
     def paging_token(self) -> str:
         return f"{self.op_id}-{self.order}"
+
+
+_by_id = attrgetter("id")
+_by_effect_key = attrgetter("op_id", "order")
 
 
 @dataclass(slots=True)
 class _Views:
     """The collections of one scope (the whole network or one account); `_ok` = successful transactions."""
 
-    txs: Timeline[TxRecord] = field(default_factory=Timeline)
-    txs_ok: Timeline[TxRecord] = field(default_factory=Timeline)
-    ops: Timeline[OpRecord] = field(default_factory=Timeline)
-    ops_ok: Timeline[OpRecord] = field(default_factory=Timeline)
-    payments: Timeline[OpRecord] = field(default_factory=Timeline)
-    payments_ok: Timeline[OpRecord] = field(default_factory=Timeline)
-    effects: Timeline[EffectRecord] = field(default_factory=Timeline)
+    txs: Timeline[TxRecord] = field(default_factory=lambda: Timeline(_by_id))
+    txs_ok: Timeline[TxRecord] = field(default_factory=lambda: Timeline(_by_id))
+    ops: Timeline[OpRecord] = field(default_factory=lambda: Timeline(_by_id))
+    ops_ok: Timeline[OpRecord] = field(default_factory=lambda: Timeline(_by_id))
+    payments: Timeline[OpRecord] = field(default_factory=lambda: Timeline(_by_id))
+    payments_ok: Timeline[OpRecord] = field(default_factory=lambda: Timeline(_by_id))
+    effects: Timeline[EffectRecord] = field(default_factory=lambda: Timeline(_by_effect_key))
 
 
 class HistoryIndex:
@@ -193,16 +194,16 @@ class HistoryIndex:
             created = applied.result.operations[index].balance_id if ok and applied.result.operations else None
             record = OpRecord(tx.id + index + 1, tx, index, op.source_account if created else None)
             for scope in (self._all, *(self._account(a) for a in op.participants)):
-                _append_ok(scope.ops, scope.ops_ok, record.id, record, ok)
+                _append_ok(scope.ops, scope.ops_ok, record, ok)
                 if op.is_payment:
-                    _append_ok(scope.payments, scope.payments_ok, record.id, record, ok)
+                    _append_ok(scope.payments, scope.payments_ok, record, ok)
             if ok:
                 effects += self._effects(record, op, created, applied.close_time, participants)
         for scope in (self._all, *(self._account(a) for a in participants)):
-            _append_ok(scope.txs, scope.txs_ok, tx.id, tx, ok)
+            _append_ok(scope.txs, scope.txs_ok, tx, ok)
         for effect in effects:
-            self._all.effects.append(effect.key, effect)
-            self._account(effect.effect.account_id).effects.append(effect.key, effect)
+            self._all.effects.append(effect)
+            self._account(effect.effect.account).effects.append(effect)
         self._by_hash[applied.hash] = tx
         if view.fee_bump is not None:
             self._by_hash[view.fee_bump.inner_hash] = tx
@@ -288,7 +289,7 @@ class HistoryIndex:
         return tx.id, tx.id + (1 << 12)
 
 
-def _append_ok(every: Timeline[Any], ok_only: Timeline[Any], key: int, item: Any, ok: bool) -> None:
-    every.append(key, item)
+def _append_ok(every: Timeline[Any], ok_only: Timeline[Any], item: Any, ok: bool) -> None:
+    every.append(item)
     if ok:
-        ok_only.append(key, item)
+        ok_only.append(item)

@@ -118,7 +118,7 @@ def effect_body(op_id: int, order: int, effect: Effect, close_time: int, base: s
                    "precedes": link(base, f"/effects?order=asc&cursor={token}")},
         "id": f"{op_id:019d}-{order:010d}",
         "paging_token": token,
-        **effect.account,
+        **effect.account_fields(),
         "type": effect.type,
         "type_i": effect.type_i,
         "created_at": iso_time(close_time),

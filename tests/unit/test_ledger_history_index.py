@@ -30,20 +30,21 @@ from tests.unit.test_ledger_queue import SEED, make_ledger, next_seq, payment
        bounds=st.tuples(st.none() | st.integers(0, 61), st.none() | st.integers(0, 61)))
 def test_timeline_pages_like_the_sql_it_replaces(keys: list[int], cursor: int, descending: bool, limit: int,
                                                  bounds: tuple[int | None, int | None]) -> None:
-    line: Timeline[str] = Timeline()
+    line: Timeline[tuple[int, str]] = Timeline(lambda item: item[0])
     for key in keys:
-        line.append(key, f"item{key}")
+        line.append((key, f"item{key}"))
     lo, hi = bounds
     inside = [k for k in keys if (lo is None or k >= lo) and (hi is None or k < hi)]
     model = sorted((k for k in inside if k < cursor), reverse=True) if descending else [k for k in inside if k > cursor]
-    assert line.page(cursor, descending, limit, lo, hi) == [f"item{k}" for k in model[:limit]]
+    assert line.page(cursor, descending, limit, lo, hi) == [(k, f"item{k}") for k in model[:limit]]
+    assert all(line.find(k) == (k, f"item{k}") for k in keys) and line.find(61) is None
 
 
 def test_timeline_refuses_keys_out_of_order() -> None:
-    line: Timeline[int] = Timeline()
-    line.append((5, 1), 1)
+    line: Timeline[tuple[int, int]] = Timeline(lambda pair: pair)
+    line.append((5, 1))
     with pytest.raises(ValueError):
-        line.append((5, 1), 2)
+        line.append((5, 1))
 
 
 def busy_ledger() -> Ledger:

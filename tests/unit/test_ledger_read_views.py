@@ -71,7 +71,7 @@ def test_change_trust_operation_details_and_trustline_effects_from_history() -> 
     assert [[(e.type, e.type_i, e.details["limit"]) for e in found] for found in effects] == [
         [("trustline_created", 20, "100.0000000")], [("trustline_updated", 22, "250.0000000")],
         [("trustline_removed", 21, "0.0000000")]]
-    assert effects[0][0].details["asset_code"] == "USD" and effects[0][0].account == {"account": SOURCE.public_key}
+    assert effects[0][0].details["asset_code"] == "USD" and effects[0][0].account_fields() == {"account": SOURCE.public_key}
     # after removal, trusting again creates the trustline anew
     assert [e.type for e in state.effects(views[0], None)] == ["trustline_created"]
 
@@ -108,9 +108,9 @@ def test_muxed_payment_fields_in_operation_and_effects() -> None:
         (SOURCE.public_key, muxed_source.account_muxed, OTHER.public_key, str(2**64 - 1))
     assert (body["asset_type"], body["asset_code"], body["amount"]) == ("credit_alphanum4", "USD", "1.5000000")
     credited, debited = EffectState().effects(op, None)
-    assert credited.account == {"account": OTHER.public_key, "account_muxed": muxed_dest.account_muxed,
-                                "account_muxed_id": str(2**64 - 1)}
-    assert debited.account["account_muxed_id"] == "7"
+    assert credited.account_fields() == {"account": OTHER.public_key, "account_muxed": muxed_dest.account_muxed,
+                                         "account_muxed_id": str(2**64 - 1)}
+    assert debited.account_fields()["account_muxed_id"] == "7"
     rendered = effect_body(toid(7, 2, 1), 2, debited, 1_800_000_000, BASE)
     assert rendered["id"] == f"{toid(7, 2, 1):019d}-0000000002" and rendered["paging_token"] == f"{toid(7, 2, 1)}-2"
     assert rendered["_links"]["operation"]["href"] == f"{BASE}/operations/{toid(7, 2, 1)}"
