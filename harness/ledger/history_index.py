@@ -132,6 +132,7 @@ class HistoryIndex:
         self._state = EffectState()
         self._all = _Views()
         self._accounts: dict[str, _Views] = {}
+        self._balances: dict[str, _Views] = {}  # claimable balance id -> the operations that created/claimed it
         self._by_hash: dict[str, TxRecord] = {}
         self._header_xdr: dict[int, str] = {}
 
@@ -184,22 +185,33 @@ class HistoryIndex:
             views = self._accounts[account_id] = _Views()
         return views
 
+    def _balance(self, balance_id: str) -> _Views:
+        views = self._balances.get(balance_id)
+        if views is None:
+            views = self._balances[balance_id] = _Views()
+        return views
+
     def _add(self, applied: AppliedTx) -> None:
         view = self.view(applied)
         tx = TxRecord(toid(applied.ledger, applied.application_order), applied)
         ok = applied.successful
         participants = dict.fromkeys(view.participants)
+        balances: dict[str, None] = {}  # claimable balances whose entries changed (successful operations only)
         effects: list[EffectRecord] = []
         for index, op in enumerate(view.operations):
             created = applied.result.operations[index].balance_id if ok and applied.result.operations else None
             record = OpRecord(tx.id + index + 1, tx, index, op.source_account if created else None)
-            for scope in (self._all, *(self._account(a) for a in op.participants)):
+            touched = created or (op.details["balance_id"] if ok and op.type == "claim_claimable_balance" else None)
+            if touched:
+                balances[touched] = None
+            scopes = (*(self._account(a) for a in op.participants), *(self._balance(b) for b in (touched,) if b))
+            for scope in (self._all, *scopes):
                 _append_ok(scope.ops, scope.ops_ok, record, ok)
                 if op.is_payment:
                     _append_ok(scope.payments, scope.payments_ok, record, ok)
             if ok:
                 effects += self._effects(record, op, created, applied.close_time, participants)
-        for scope in (self._all, *(self._account(a) for a in participants)):
+        for scope in (self._all, *(self._account(a) for a in participants), *(self._balance(b) for b in balances)):
             _append_ok(scope.txs, scope.txs_ok, tx, ok)
         for effect in effects:
             self._all.effects.append(effect)
@@ -235,17 +247,17 @@ class HistoryIndex:
             return self._all.ops.find(op_id)
 
     def transactions(self, pq: PageQuery, *, account: str | None = None, ledger: int | None = None,
-                     include_failed: bool = False) -> list[TxRecord]:
+                     balance: str | None = None, include_failed: bool = False) -> list[TxRecord]:
         with self._lock:
-            scope, lo, hi = self._scope(account, ledger)
+            scope, lo, hi = self._scope(account, ledger, balance)
             line = scope.txs if include_failed else scope.txs_ok
             return line.page(pq.int_cursor(), pq.descending, pq.limit, lo, hi)
 
     def operations(self, pq: PageQuery, *, account: str | None = None, ledger: int | None = None,
-                   tx_hash: str | None = None, payments: bool = False,
+                   balance: str | None = None, tx_hash: str | None = None, payments: bool = False,
                    include_failed: bool = False) -> list[OpRecord]:
         with self._lock:
-            scope, lo, hi = self._scope(account, ledger)
+            scope, lo, hi = self._scope(account, ledger, balance)
             if tx_hash is not None:
                 lo, hi = self._tx_range(tx_hash)
                 include_failed = True  # Horizon: operations of one transaction include failed ones
@@ -266,9 +278,14 @@ class HistoryIndex:
             bounds = (None if lo is None else (lo, 0), None if hi is None else (hi, 0))
             return scope.effects.page(pq.pair_cursor(), pq.descending, pq.limit, *bounds)
 
-    def _scope(self, account: str | None, ledger: int | None) -> tuple[_Views, int | None, int | None]:
-        """Views and TOID bounds of a filter; unknown accounts and ledgers are 404 as in Horizon."""
+    def _scope(self, account: str | None, ledger: int | None,
+               balance: str | None = None) -> tuple[_Views, int | None, int | None]:
+        """Views and TOID bounds of a filter; unknown accounts, ledgers and balances are 404 as in Horizon."""
         latest = self.sync()
+        if balance is not None:
+            if balance not in self._balances:
+                raise ProblemError("not_found")
+            return self._balances[balance], None, None
         if account is not None:
             views = self._accounts.get(account)
             if views is None:

@@ -43,6 +43,7 @@ from harness.ledger.state import is_account_id
 from harness.ledger.streaming import StreamHub
 
 _TX_HASH = re.compile(r"[0-9a-f]{64}")
+_BALANCE_ID = re.compile(r"00000000[0-9a-f]{64}")
 _GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
              "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False, "": False}
 MESSAGES = {  # actions/validators.go customTagsErrorMessages
@@ -50,6 +51,8 @@ MESSAGES = {  # actions/validators.go customTagsErrorMessages
     "ledger_id": "Ledger ID must be an integer higher than 0",
     "op_id": "Operation ID must be an integer higher than 0",
     "tx_id": "Transaction hash must be a hex-encoded, lowercase SHA-256 hash",
+    "claimable_balance_id": "Claimable Balance ID must be the hex-encoded XDR representation of a Claimable "
+                            "Balance ID",
 }
 Event = tuple[str, dict[str, Any]]
 Fetch = Callable[[PageQuery], Sequence[Event]]
@@ -64,6 +67,13 @@ def _account(request: web.Request) -> str | None:
     value = _param(request, "account_id")
     if value and not is_account_id(value):
         raise invalid_field("account_id", MESSAGES["account_id"])
+    return value or None
+
+
+def _balance(request: web.Request) -> str | None:
+    value = _param(request, "claimable_balance_id")
+    if value and not _BALANCE_ID.fullmatch(value):
+        raise invalid_field("claimable_balance_id", MESSAGES["claimable_balance_id"])
     return value or None
 
 
@@ -114,6 +124,8 @@ class HistoryRoutes:
             get(f"{prefix}/operations", self._collection(self._operations))
             get(f"{prefix}/payments", self._collection(self._payments))
             get(f"{prefix}/effects", self._collection(self._effects))
+        get("/claimable_balances/{claimable_balance_id}/transactions", self._collection(self._transactions))
+        get("/claimable_balances/{claimable_balance_id}/operations", self._collection(self._operations))
         get("/transactions/{tx_id}/operations", self._collection(self._operations))
         get("/transactions/{tx_id}/payments", self._collection(self._payments))
         get("/transactions/{tx_id}/effects", self._collection(self._effects))
@@ -143,19 +155,20 @@ class HistoryRoutes:
         return handle
 
     def _transactions(self, request: web.Request, base: str) -> Fetch:
-        account, ledger = _account(request), _uint(request, "ledger_id", 32)
+        account, ledger, balance = _account(request), _uint(request, "ledger_id", 32), _balance(request)
         include_failed = _flag(request, "include_failed")
-        _single_filter("transaction", "account_id, claimable_balance_id or ledger_id", account, ledger)
+        _single_filter("transaction", "account_id, claimable_balance_id or ledger_id", account, ledger, balance)
         return lambda pq: [(r.paging_token, self._tx_body(r, base)) for r in self.index.transactions(
-            pq, account=account, ledger=ledger or None, include_failed=include_failed)]
+            pq, account=account, ledger=ledger or None, balance=balance, include_failed=include_failed)]
 
     def _operations(self, request: web.Request, base: str, payments: bool = False) -> Fetch:
         join = _join(request)
         account, ledger, tx_hash = _account(request), _uint(request, "ledger_id", 32), _tx_hash(request)
+        balance = _balance(request)
         include_failed = _flag(request, "include_failed")
-        _single_filter("operations", "tx_id, account_id or ledger_id", account, ledger, tx_hash)
+        _single_filter("operations", "tx_id, account_id or ledger_id", account, ledger, tx_hash, balance)
         return lambda pq: [(r.paging_token, self._op_body(r, base, join)) for r in self.index.operations(
-            pq, account=account, ledger=ledger or None, tx_hash=tx_hash, payments=payments,
+            pq, account=account, ledger=ledger or None, balance=balance, tx_hash=tx_hash, payments=payments,
             include_failed=include_failed)]
 
     def _payments(self, request: web.Request, base: str) -> Fetch:

@@ -224,7 +224,7 @@ class LedgerServer:
         app.router.add_post("/transactions", self._submit_sync)
         app.router.add_post("/transactions_async", self._submit_async)
         app.router.add_route("*", "/friendbot", self._friendbot)
-        StateRoutes(self.ledger, self.index.latest_ledger).register(app)
+        StateRoutes(self.ledger, self.index.latest_ledger, self.streams).register(app)
         HistoryRoutes(self.ledger, self.index, self.streams).register(app)
         AdminRoutes(self.ledger, self.index, self._after_close).register(app)
 

@@ -2,7 +2,9 @@
 
 Sources: Horizon `internal/actions/account.go`, `account_data.go` (`{"value": base64}` or raw bytes for
 `Accept: application/octet-stream`), `claimable_balance.go` and `internal/db2/history/claimable_balances.go`
-(cursor `<last_modified_ledger>-<balance id>`, ordered by that pair).
+(cursor `<last_modified_ledger>-<balance id>`, ordered by that pair). An account and a data entry also
+stream (`internal/httpx/handler.go` streamableObjectActionHandler: the resource again whenever it changed,
+no event ids, at most 10 events per connection).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -17,6 +20,7 @@ from harness.ledger import resources as R
 from harness.ledger.ledger import Ledger
 from harness.ledger.paging import PageQuery, ProblemError, go_int, invalid_field, page_links, page_query
 from harness.ledger.responses import (
+    MIME_EVENT_STREAM,
     MIME_HAL,
     MIME_JSON,
     MIME_RAW,
@@ -26,8 +30,10 @@ from harness.ledger.responses import (
     require_document,
 )
 from harness.ledger.state import ClaimableBalance, is_account_id
+from harness.ledger.streaming import StreamHub
 
 ACCOUNT_ID_MESSAGE = "Account ID must start with `G` and contain 56 alphanum characters"
+OBJECT_STREAM_LIMIT = 10  # httpx/handler.go defaultObjectStreamLimit
 _BALANCE_ID = re.compile(r"[0-9a-f]{72}")
 
 
@@ -52,8 +58,8 @@ def balance_cursor(pq: PageQuery) -> tuple[int, str] | None:
 class StateRoutes:
     """Registers the account and claimable balance routes."""
 
-    def __init__(self, ledger: Ledger, latest: Callable[[], int]) -> None:
-        self.ledger, self.latest = ledger, latest
+    def __init__(self, ledger: Ledger, latest: Callable[[], int], streams: StreamHub) -> None:
+        self.ledger, self.latest, self.streams = ledger, latest, streams
 
     def register(self, app: web.Application) -> None:
         app.router.add_get("/accounts/{account_id}", self.account)
@@ -61,27 +67,50 @@ class StateRoutes:
         app.router.add_get("/claimable_balances", self.claimable_balances)
         app.router.add_get("/claimable_balances/{balance_id}", self.claimable_balance)
 
-    async def account(self, request: web.Request) -> web.Response:
-        require_document(request)
-        account = self.ledger.account(_account_id(request.match_info["account_id"]))
-        if account is None:
-            raise ProblemError("not_found")
-        return json_response(200, R.account_body(account, base_url(request)))
+    async def account(self, request: web.Request) -> web.StreamResponse:
+        account_id, base = _account_id(request.match_info["account_id"]), base_url(request)
 
-    async def account_data(self, request: web.Request) -> web.Response:
-        kind = negotiate(request)
+        def current() -> dict[str, Any]:
+            account = self.ledger.account(account_id)
+            if account is None:
+                raise ProblemError("not_found")
+            return R.account_body(account, base)
+
+        return await self._object(request, current)
+
+    async def account_data(self, request: web.Request) -> web.StreamResponse:
         account_id, key = _account_id(request.match_info["account_id"]), request.match_info["key"]
         if not 1 <= len(key) <= 64:
             raise invalid_field("key", f"{key} does not validate as length(1|64)")
-        account = self.ledger.account(account_id)
-        value = account.data.get(key) if account is not None else None
-        if value is None:
-            raise ProblemError("not_found")
-        if kind == MIME_RAW:
-            return web.Response(status=200, body=value, content_type=MIME_RAW)
-        if kind not in (MIME_HAL, MIME_JSON):
+
+        def value() -> bytes:
+            account = self.ledger.account(account_id)
+            found = account.data.get(key) if account is not None else None
+            if found is None:
+                raise ProblemError("not_found")
+            return found
+
+        if negotiate(request) == MIME_RAW:
+            return web.Response(status=200, body=value(), content_type=MIME_RAW)
+        return await self._object(request, lambda: {"value": base64.b64encode(value()).decode()})
+
+    async def _object(self, request: web.Request, current: Callable[[], dict[str, Any]]) -> web.StreamResponse:
+        """A resource as a document, or as a stream of its changed versions."""
+        kind = negotiate(request)
+        if kind in (MIME_HAL, MIME_JSON):
+            return json_response(200, current())
+        if kind != MIME_EVENT_STREAM:
             raise ProblemError("not_acceptable")
-        return json_response(200, {"value": base64.b64encode(value).decode()})
+        last: list[dict[str, Any]] = []
+
+        def changed(_cursor: str) -> list[tuple[str | None, Any]]:
+            body = current()
+            if last and last[0] == body:
+                return []
+            last[:] = [body]
+            return [(None, body)]
+
+        return await self.streams.serve(request, "", OBJECT_STREAM_LIMIT, changed)
 
     async def claimable_balances(self, request: web.Request) -> web.Response:
         require_document(request)

@@ -103,9 +103,23 @@ def test_sdk_stream_with_cursor_now_gets_the_payment_made_after_it_opened(networ
         time.sleep(0.01)
     paid = submit(ledger_server, url, a, lambda t: t.append_payment_op(b.public_key, Asset.native(), "7"))
     event = got.get(timeout=10)
+    stream.close()
     assert (event["type"], event["transaction_hash"], event["amount"], event["to"]) == \
         ("payment", paid["hash"], "7.0000000", b.public_key)
     assert event["paging_token"] == str(int(paid["paging_token"]) + 1)
+
+
+def test_sdk_account_stream_sends_the_account_again_when_it_changes(network: tuple[LedgerServer, str]) -> None:
+    """httpx/handler.go streamableObjectActionHandler: the current resource, then each changed version."""
+    ledger_server, url = network
+    a, b = funded(url), funded(url)
+    stream = Server(url).accounts().account_id(b.public_key).stream()
+    first = next(stream)
+    assert first["id"] == b.public_key and first["balances"][0]["balance"] == "10000.0000000"
+    submit(ledger_server, url, a, lambda t: t.append_payment_op(b.public_key, Asset.native(), "5"))
+    second = next(stream)
+    assert second["balances"][0]["balance"] == "10005.0000000"
+    stream.close()
 
 
 def read_sse(url: str, path: str, params: dict[str, str], headers: dict[str, str] | None = None,
@@ -195,6 +209,12 @@ def test_claimable_balance_and_data_operations_and_effects(network: tuple[Ledger
     assert [(e["type"], e.get("amount"), e.get("former_sponsor")) for e in effects] == [
         ("claimable_balance_claimed", "12.5000000", None), ("account_credited", "12.5000000", None),
         ("claimable_balance_sponsorship_removed", None, a.public_key)]
+    # claimable_balance_transaction_processor.go: a balance's operations/transactions are those that changed it
+    by_balance = drain(server.operations().for_claimable_balance(balance_id))
+    assert [(o["type"], o["transaction_hash"]) for o in by_balance] == [
+        ("create_claimable_balance", created["hash"]), ("claim_claimable_balance", claimed["hash"])]
+    assert [t["hash"] for t in drain(server.transactions().for_claimable_balance(balance_id))] == \
+        [created["hash"], claimed["hash"]]
     # the claimant of a balance sees its creation; the sponsor sees the claim that released its reserve
     assert op["id"] in {o["id"] for o in drain(server.operations().for_account(b.public_key))}
     assert claimed["hash"] in {t["hash"] for t in drain(server.transactions().for_account(a.public_key))}
@@ -248,6 +268,8 @@ def test_records_carry_horizon_links_and_ledgers_a_decodable_header(network: tup
     (f"/operations/{after_ledger(2)}", {}, {}, 404, "not_found", None),
     ("/transactions/" + "A" * 64, {}, {}, 400, "bad_request", "tx_id"),
     ("/transactions/" + "a" * 64 + "/effects", {}, {}, 404, "not_found", None),
+    ("/claimable_balances/" + "0" * 72 + "/operations", {}, {}, 404, "not_found", None),
+    ("/claimable_balances/xyz/transactions", {}, {}, 400, "bad_request", "claimable_balance_id"),
     ("/payments", {}, {"Accept": "text/html"}, 406, "not_acceptable", None),
     ("/ledgers/1", {}, {"Accept": "text/event-stream"}, 406, "not_acceptable", None),
     ("/trades", {}, {}, 404, "not_found", None),
