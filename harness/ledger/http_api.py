@@ -58,6 +58,7 @@ class LedgerServer:
         self.clock = clock
         self.ledger = ledger or Ledger(self.config, clock)
         self.index = HistoryIndex(self.ledger)
+        self._stream_limits = streams
         self.streams = StreamHub(self.index.latest_ledger, streams)
         self.urls: list[str] = []
         self._port_index: dict[int, int] = {}
@@ -73,6 +74,7 @@ class LedgerServer:
         if self._runner is not None:
             raise ServerStartError("server already started")
         self._loop = asyncio.get_running_loop()
+        self.streams = StreamHub(self.index.latest_ledger, self._stream_limits)  # a stopped hub stays closed
         app = web.Application(middlewares=[self._middleware], client_max_size=1024 * 1024)
         self._routes(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)

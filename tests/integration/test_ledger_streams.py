@@ -148,3 +148,22 @@ def test_streams_never_hold_up_ledger_closes() -> None:
 
     first, events = asyncio.run(scenario())
     assert events == 3 and server.ledger.latest().sequence >= first + 3
+
+
+def test_a_server_started_again_after_stop_streams_again() -> None:
+    server = make_server(max_duration=0.3)
+
+    async def twice() -> list[int]:
+        statuses = []
+        for _ in range(2):
+            await server.start()
+            try:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    response = await client.get(server.urls[-1] + "/ledgers", params={"cursor": "now"}, headers=SSE)
+                    statuses.append(response.status_code)
+                    assert response.text.endswith('data: "byebye"\n\n')
+            finally:
+                await server.stop()
+        return statuses
+
+    assert asyncio.run(twice()) == [200, 200]
