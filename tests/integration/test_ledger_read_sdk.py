@@ -178,6 +178,8 @@ def test_include_failed_and_the_operations_of_a_failed_transaction(network: tupl
     assert [t["successful"] for t in everything if t["hash"] == failed["hash"]] == [False]
     ops = server.operations().for_transaction(failed["hash"]).call()["_embedded"]["records"]
     assert [(o["type"], o["transaction_successful"], o["amount"]) for o in ops] == [("payment", False, "20000.0000000")]
+    joined = server.operations().for_transaction(failed["hash"]).join("transactions").call()["_embedded"]["records"]
+    assert [(o["transaction"]["hash"], o["transaction"]["successful"]) for o in joined] == [(failed["hash"], False)]
     assert failed["hash"] not in {o["transaction_hash"] for o in drain(server.operations().for_account(a.public_key))}
     assert server.effects().for_transaction(failed["hash"]).call()["_embedded"]["records"] == []
     assert server.transactions().transaction(failed["hash"]).call()["successful"] is False
