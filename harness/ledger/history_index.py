@@ -180,16 +180,10 @@ class HistoryIndex:
         return view_envelope(applied.envelope_xdr, self.network_id)
 
     def _account(self, account_id: str) -> _Views:
-        views = self._accounts.get(account_id)
-        if views is None:
-            views = self._accounts[account_id] = _Views()
-        return views
+        return _views_of(self._accounts, account_id)
 
     def _balance(self, balance_id: str) -> _Views:
-        views = self._balances.get(balance_id)
-        if views is None:
-            views = self._balances[balance_id] = _Views()
-        return views
+        return _views_of(self._balances, balance_id)
 
     def _add(self, applied: AppliedTx) -> None:
         view = self.view(applied)
@@ -304,6 +298,13 @@ class HistoryIndex:
         if tx is None:
             raise ProblemError("not_found")
         return tx.id, tx.id + (1 << 12)
+
+
+def _views_of(table: dict[str, _Views], key: str) -> _Views:
+    views = table.get(key)
+    if views is None:
+        views = table[key] = _Views()
+    return views
 
 
 def _append_ok(every: Timeline[Any], ok_only: Timeline[Any], item: Any, ok: bool) -> None:

@@ -19,13 +19,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from stellar_sdk import Asset, Keypair, Server, TransactionBuilder
 
 from harness.ledger.config import LedgerConfig, parse_amount
 from harness.ledger.http_api import LedgerServer
 from harness.ledger.paging import toid
+from tests.ledger_clients import funded
 from tests.node_clients import run_script
 
 pytestmark = pytest.mark.timeout(180)
@@ -36,12 +36,6 @@ def network() -> Iterator[tuple[LedgerServer, str]]:
     server = LedgerServer(LedgerConfig(close_interval=0.1, submit_timeout=5))
     with server.run_in_thread() as urls:
         yield server, urls[0]
-
-
-def funded(url: str) -> Keypair:
-    kp = Keypair.random()
-    assert httpx.get(url + "/friendbot", params={"addr": kp.public_key}, timeout=10).status_code == 200
-    return kp
 
 
 def pay(server: LedgerServer, url: str, payer: Keypair, payee: str, amount: str = "2") -> dict[str, Any]:

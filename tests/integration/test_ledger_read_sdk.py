@@ -21,6 +21,7 @@ from stellar_sdk.xdr import LedgerHeader
 from harness.ledger.config import LedgerConfig
 from harness.ledger.http_api import LedgerServer
 from harness.ledger.paging import after_ledger, toid
+from tests.ledger_clients import funded
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -30,12 +31,6 @@ def network() -> Iterator[tuple[LedgerServer, str]]:
     server = LedgerServer(LedgerConfig(close_interval=0.05, submit_timeout=5))
     with server.run_in_thread() as urls:
         yield server, urls[0]
-
-
-def funded(url: str) -> Keypair:
-    kp = Keypair.random()
-    assert httpx.get(url + "/friendbot", params={"addr": kp.public_key}, timeout=10).status_code == 200
-    return kp
 
 
 def submit(ledger_server: LedgerServer, url: str, kp: Keypair, add: Callable[[TransactionBuilder], object]) -> dict:
