@@ -24,6 +24,7 @@ from harness.ledger.ledger import QUEUE_TIMEOUT, Ledger
 from harness.ledger.queue import BAN_LEDGERS, PENDING_DEPTH
 from harness.ledger.records import SubmitStatus
 from reference_impl.clock import ManualClock
+from tests.unit.mutants_ledger import QUEUE_MUTANTS, VALIDITY_MUTANTS
 
 SEED = 5
 
@@ -231,3 +232,22 @@ def test_friendbot_root_is_one_source_account_too() -> None:
     assert all(ledger.balance_of(addr) == ledger.config.friendbot_amount for addr in new)
     ledger.submit(ledger.friendbot_envelope(new[0]))
     assert ledger.close_ledger().applied[0].result.result_codes()["operations"] == ["op_already_exists"]
+
+
+RULE_TESTS = {
+    "admits-busy-accounts": test_one_queued_transaction_per_source_account,
+    "forgets-applied-envelopes": test_applied_envelope_is_banned_then_bad_seq_async_and_known_sync,
+    "tolerates-gaps": test_a_sequence_gap_is_refused_at_once,
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(RULE_TESTS))
+def test_rule_tests_fail_on_lenient_variants(mutant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each rule test above must catch the leniency it guards against (tests/unit/mutants_ledger.py)."""
+    if mutant in QUEUE_MUTANTS:
+        monkeypatch.setattr("harness.ledger.ledger.TxQueue", QUEUE_MUTANTS[mutant])
+    else:
+        module, name, wrap = VALIDITY_MUTANTS[mutant]
+        monkeypatch.setattr(module, name, wrap(getattr(module, name)))
+    with pytest.raises(AssertionError):
+        RULE_TESTS[mutant]()
