@@ -343,9 +343,7 @@ class LedgerServer:
             result = self.ledger.submit(tx, endpoint="async", listener=self._listener(request))
         except MalformedEnvelopeError:
             return problem_response("transaction_malformed", {"envelope_xdr": tx})
-        body: dict[str, Any] = {"tx_status": result.status.value, "hash": result.hash}
-        if result.status is SubmitStatus.KNOWN:
-            body["tx_status"] = SubmitStatus.DUPLICATE.value
+        body: dict[str, Any] = {"tx_status": result.status.value, "hash": result.hash}  # never KNOWN: core only
         if result.rejection is not None:
             body["error_result_xdr"] = result.rejection.to_xdr()
         status = {"PENDING": 201, "DUPLICATE": 409, "ERROR": 400, "TRY_AGAIN_LATER": 503}[body["tx_status"]]
