@@ -16,7 +16,9 @@ from typing import Any
 from stellar_sdk import Account, Asset, Keypair, TransactionBuilder
 
 STROOPS_PER_XLM = Decimal(10) ** 7
-OTHER_NETWORK = "Test SDF Network ; September 2015"
+# Wrong-network proofs are signed for another isolated network, never a real one: nothing a run signs may
+# be valid on testnet or mainnet (the run's keys derive from a public seed).
+OTHER_NETWORK = "Stellar Resilience Harness Other Network ; 2026"
 PAYMENT_TIMEOUT_S = 60  # the payment's max_time is this far ahead
 
 
