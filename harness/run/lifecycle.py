@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from harness.cadence import derive_profile, environment_cadence
 from harness.errors import HarnessError, ProcessStartError
 from harness.outputs import EVENTS_FILE, Event, write_events
 from harness.profiles import Profile, load_profile
@@ -100,6 +101,8 @@ def run(options: RunOptions) -> int:
     profile = load_profile(options.profile)
     seed = profile.seed if options.seed is None else options.seed
     env = options.env or profile.env
+    profile = derive_profile(profile, environment_cadence(env))  # the environment's cadence (harness/cadence.py)
+    _announce_cadence(profile)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id = f"{profile.name}-{stamp}"
     out_dir = Path(options.out) if options.out else DEFAULT_RUNS_DIR / run_id
@@ -132,6 +135,15 @@ def run(options: RunOptions) -> int:
             private.cleanup()
     print(f"harness run: collecting and judging into {out_dir}", file=sys.stderr, flush=True)
     return evidence.finish(state)
+
+
+def _announce_cadence(profile: Profile) -> None:
+    cadence = profile.cadence
+    assert cadence is not None
+    lines = [f"harness run: {profile.name} under {cadence.env}: a ledger close every {cadence.ledger_close_s:g} s, "
+             f"breaker timeout {cadence.breaker_timeout_s:g} s, {profile.duration_s:g} s of load"]
+    lines += [f"  derived: {change}" for change in cadence.changes]
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def account_sizes(profile: Profile) -> AccountSizes:
