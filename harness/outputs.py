@@ -21,6 +21,7 @@ summary.json:
                       "unknown_resolved": int},
    "cadence": {"env": str, "ledger_close_s": float, "breaker_timeout_s": float, "changes": [str]}
               (the environment's cadence the profile was derived for, harness/cadence.py),
+   "assets": {"payment": str, "x402": str} ("native" or "CODE:ISSUER" of the offline network),
    "checks": [{"id": str ("P30".."P36", "target.<metric>", "recovery.<fault>", "nothing-lost", "capacity"),
                "kind": "property"|"target"|"recovery"|"invariant"|"capacity", "name": str,
                "verdict": "pass"|"fail"|"inconclusive", "reason": str,

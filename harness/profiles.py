@@ -35,6 +35,7 @@ USER_KINDS = (
 TOXICS = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down")
 PROXIES = ("horizon-primary", "horizon-secondary")
 ENVS = ("development", "testnet", "mainnet")
+ASSETS = ("native", "USDC")
 MAX_DURATION_S = 4 * 3600.0
 MAX_RATE = 2000.0
 
@@ -116,6 +117,7 @@ class Profile:
     pools: dict[str, int]
     source: str = ""
     cadence: Cadence | None = None  # set by harness.cadence.derive_profile
+    asset: str | None = None  # what the scenario pays in ("native" or "USDC"); None: the environment's
 
     @property
     def duration_s(self) -> float:
@@ -147,6 +149,8 @@ class Profile:
             data.pop("cadence")
         else:
             data["cadence"] = self.cadence.to_dict()
+        if self.asset is None:
+            data.pop("asset")
         return data
 
 
@@ -178,7 +182,7 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
         obj,
         "",
         {"name", "description", "env", "seed", "phases", "mix", "faults", "judging", "thresholds_ms", "pools",
-         "cadence", "ledger_close_s"},
+         "asset", "cadence", "ledger_close_s"},
     )
     if "ledger_close_s" in obj:
         raise ProfileError("ledger_close_s", "the ledger close interval is the environment's (config/<env>.json "
@@ -201,6 +205,9 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
     _capacity_phase(judging.get("capacity_phase"), phases)
     thresholds = _weights(obj.get("thresholds_ms", {}), "thresholds_ms", None)
     pools = {k: int(v) for k, v in _weights(obj.get("pools", {}), "pools", USER_KINDS).items()}
+    asset = obj.get("asset")
+    if asset is not None and asset not in ASSETS:
+        raise ProfileError("asset", f"must be one of {', '.join(ASSETS)} (the offline network's assets)")
     return Profile(
         name=name,
         description=str(obj.get("description", "")),
@@ -214,6 +221,7 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
         pools=pools,
         source=source,
         cadence=_cadence(obj["cadence"]) if "cadence" in obj else None,
+        asset=asset,
     )
 
 

@@ -142,7 +142,7 @@ def finish(state: RunState) -> int:
         "reconciliation": reconciliation, "checks": [c.to_dict() for c in checks],
         "load": {"requests": len(records), "arrivals": counters},
         "fault_in_service": state.options.fault_in_service,
-        "cadence": state.profile.cadence.to_dict() if state.profile.cadence else None,
+        "cadence": state.profile.cadence.to_dict() if state.profile.cadence else None, "assets": state.assets,
     }
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, default=str))
     write_junit(out / "junit.xml", state.profile.name, checks, end_s, state.error)

@@ -41,6 +41,7 @@ from harness.run.accounts import (
 from harness.run.collect import ServicePoller
 from harness.run.progress import ProgressReporter
 from harness.run.supervisor import Supervisor
+from harness.run.world import run_assets
 from reference_impl.clock import SYSTEM_CLOCK
 from scenarios.arrivals import pool_sizes
 
@@ -84,6 +85,7 @@ class RunState:
     admin_token: str = ""
     accounts_public: dict[str, Any] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
+    assets: dict[str, str] = field(default_factory=dict)  # what the run pays in (harness/run/world.py)
 
     @property
     def load_dir(self) -> Path:
@@ -192,6 +194,8 @@ def _play(state: RunState, supervisor: Supervisor, private: PrivateFiles) -> Non
         secondary = setup.ensure_proxy("horizon-secondary", _hostport(secondary_up))
     finally:
         setup.close()
+    assets = run_assets(state.env, profile.asset)
+    state.assets = assets.to_dict()
     service_argv = [
         py, "-m", "reference_impl.service", "--host", "127.0.0.1", "--port", "0", "--env", state.env,
         "--horizon-primary", f"http://{primary}", "--horizon-secondary", f"http://{secondary}",
@@ -200,7 +204,8 @@ def _play(state: RunState, supervisor: Supervisor, private: PrivateFiles) -> Non
     ]
     if state.options.fault_in_service:
         service_argv += ["--fault-in-service", state.options.fault_in_service]
-    service = supervisor.start("service", service_argv, ready_timeout_s=90.0)
+    service = supervisor.start("service", service_argv, ready_timeout_s=90.0,
+                               env={**os.environ, **assets.service_environ()})
     _wait_healthy(service.url)
 
     if corpus_thread is not None:
@@ -214,7 +219,7 @@ def _play(state: RunState, supervisor: Supervisor, private: PrivateFiles) -> Non
         "service_url": service.url, "ledger_url": direct, "profile": profile.to_dict(),
         "accounts_file": str(private.load_accounts), "out_dir": str(state.load_dir),
         "corpus_file": str(corpus_file) if corpus_file else None,
-        "rate_limits": evidence.rate_limit_table(state.env), "max_lag_s": 10.0,
+        "rate_limits": evidence.rate_limit_table(state.env), "max_lag_s": 10.0, "asset": assets.payment,
         "faults": [{"at_s": f.at_s, "end_s": f.end_s, "label": f.label} for f in profile.faults],
     }))
     locust = supervisor.start(

@@ -177,6 +177,7 @@ class Components:
             price_stroops=x402.price_stroops,
             max_timeout_seconds=x402.max_timeout_seconds,
             clock=self.clock,
+            asset=x402.asset,
         )
         self.channels = ChannelStore(
             self.validator, max_channels=max(self.config.payment.channels.max_open_channels, 100_000)

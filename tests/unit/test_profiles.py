@@ -43,7 +43,7 @@ def test_valid_profile_parses_with_defaults():
     assert [p.steady for p in profile.phases] == [False, True, False]
     assert profile.faults[0].end_s == 30
     assert profile.faults[0].label == "horizon-primary/down"
-    assert profile.cadence is None  # derived per environment at run time
+    assert profile.cadence is None and profile.asset is None  # derived per environment at run time
 
 
 @pytest.mark.parametrize(
