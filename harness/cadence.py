@@ -96,11 +96,8 @@ def breaker_hold_s(cluster: FaultCluster, breaker_timeout_s: float) -> float:
 
 
 def derive_profile(profile: Profile, cadence: Cadence) -> Profile:
-    """`profile` fitted to `cadence` (module docstring); `cadence.changes` lists what changed and why."""
-    if profile.cadence is not None and (profile.cadence.env, profile.cadence.ledger_close_s,
-                                        profile.cadence.breaker_timeout_s) == (cadence.env, cadence.ledger_close_s,
-                                                                               cadence.breaker_timeout_s):
-        return profile
+    """`profile` fitted to `cadence` (module docstring); `cadence.changes` lists what changed and why.
+    A `cadence` the profile already carries is replaced: every rule is checked again."""
     close = cadence.ledger_close_s
     judging = dict(profile.judging)
     breaker = float(judging.get("breaker_timeout_s", cadence.breaker_timeout_s))

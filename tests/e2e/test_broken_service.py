@@ -61,6 +61,7 @@ def test_broken_service_fails_the_right_check(fault, tmp_path):
     checks = result.checks()
     verdicts = {cid: c["verdict"] for cid, c in checks.items()}
     assert result.summary["fault_in_service"] == fault
+    assert result.summary["assets"] == {"payment": "native", "x402": "native"}  # e2e-short pays XLM
     assert verdicts.get(check_id) == "fail", f"{check_id} did not fail under {fault}: {checks.get(check_id)}"
     unexpected = {cid: checks[cid]["reason"] for cid, v in verdicts.items()
                   if v == "fail" and cid != check_id and cid not in collateral}

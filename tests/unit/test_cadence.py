@@ -143,9 +143,9 @@ def test_no_fault_no_recovery_change_and_idempotence():
     assert stress.ledger_close_s == 5.0 and "rto_s" not in stress.judging
     assert stress.phases == load_profile("stress").phases
     smoke = derive_profile(load_profile("smoke"), TESTNET)
-    assert derive_profile(smoke, TESTNET) is smoke
-    again = derive_profile(dataclasses.replace(smoke, cadence=None), TESTNET)
-    assert (again.phases, again.faults, again.judging) == (smoke.phases, smoke.faults, smoke.judging)
+    again = derive_profile(smoke, TESTNET)
+    assert (again.phases, again.faults, again.judging, again.pools) == (smoke.phases, smoke.faults,
+                                                                        smoke.judging, smoke.pools)
     assert again.cadence.changes == ()  # nothing left to change
     back = derive_profile(smoke, DEV)  # re-derived for another environment from the derived timeline
     assert violations(smoke, back) == [] and back.ledger_close_s == 1.0
@@ -156,6 +156,15 @@ def test_derived_profile_travels_as_a_document():
     again = parse_profile(json.loads(json.dumps(derived.to_dict())))
     assert again == dataclasses.replace(derived, source="")
     assert "cadence" not in load_profile("smoke").to_dict()
+
+
+def test_a_cadence_written_into_a_profile_file_is_derived_again():
+    """A profile claiming it was derived for testnet gets every rule applied anyway."""
+    claimed = parse_profile({**doc([fault(60, 5)]), "cadence": {"env": "testnet", "ledger_close_s": 5.0,
+                                                                 "breaker_timeout_s": 30.0}})
+    derived = derive_profile(claimed, TESTNET)
+    assert derived.judging["rto_s"] == 35.0 and violations(claimed, derived) == []
+    assert derived.duration_s > claimed.duration_s
 
 
 def test_a_profile_cannot_pick_its_own_close_interval():
