@@ -24,6 +24,7 @@ from harness.judges.context import (
 from harness.judges.failure_logging import judge_failure_logging
 from harness.judges.fallback import judge_fallback
 from harness.judges.nothing_lost import judge_nothing_lost, reconcile
+from harness.judges.observability import observability_table, settle, unavailable
 from harness.judges.rate_limits import judge_rate_limits
 from harness.judges.recovery import judge_recoveries
 from harness.judges.rejections import judge_input_validation, judge_tampered_proofs
@@ -43,15 +44,21 @@ PROPERTY_JUDGES: dict[str, Callable[[JudgeContext], Check]] = {
 
 
 def judge(ctx: JudgeContext) -> list[Check]:
-    """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost, capacity."""
+    """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost, capacity.
+
+    Each check is settled against the evidence contract: it states the evidence it used, and one whose
+    evidence is incomplete is inconclusive "not observable" (harness/judges/observability.py).
+    """
     checks = judge_targets(ctx) + judge_recoveries(ctx)
     checks += [fn(ctx) for cid, fn in PROPERTY_JUDGES.items() if ctx.params.is_enabled(cid)]
     if ctx.params.capacity_phase is not None and ctx.params.is_enabled("capacity"):
         checks.append(judge_capacity(ctx))
-    return checks
+    missing = unavailable(ctx)
+    return [settle(c, ctx, missing) for c in checks]
 
 
 __all__ = [
     "Check", "FaultWindow", "JudgeContext", "JudgingError", "JudgingParams", "Phase", "RateLimit",
-    "PROPERTY_JUDGES", "judge", "judge_capacity", "judge_secret_scan", "reconcile", "scan_run_dir",
+    "PROPERTY_JUDGES", "judge", "judge_capacity", "judge_secret_scan", "observability_table", "reconcile",
+    "scan_run_dir",
 ]

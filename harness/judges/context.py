@@ -59,6 +59,8 @@ class Check:
     reason: str
     figures: dict[str, Any] = field(default_factory=dict)
     evidence: list[Any] = field(default_factory=list)
+    evidence_used: dict[str, str] = field(default_factory=dict)  # evidence name -> where it came from
+    not_observable: dict[str, str] = field(default_factory=dict)  # missing evidence name -> why
 
     def __post_init__(self) -> None:
         if self.verdict not in CHECK_VERDICTS:
@@ -206,6 +208,8 @@ class JudgeContext:
     rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)  # endpoint label -> limit
     run_dir: Path | None = None  # artifacts to secret-scan; None skips the scan (inconclusive)
     known_secrets: tuple[str, ...] = ()  # exact strings (admin token, seeds) that must appear nowhere
+    unavailable: Mapping[str, str] = field(default_factory=dict)  # evidence the run could not obtain -> why
+    sources: Mapping[str, str] = field(default_factory=dict)  # evidence -> where the run obtained it
 
     @classmethod
     def build(
@@ -224,6 +228,8 @@ class JudgeContext:
         rate_limits: Mapping[str, RateLimit | Mapping[str, Any]] | None = None,
         run_dir: Path | str | None = None,
         known_secrets: Iterable[str] = (),
+        unavailable: Mapping[str, str] | None = None,
+        sources: Mapping[str, str] | None = None,
     ) -> JudgeContext:
         """Normalise evidence from lists, dicts or dataclasses; raises JudgingError on bad input."""
         frame = records_frame(records)
@@ -240,6 +246,7 @@ class JudgeContext:
         prm = params if isinstance(params, JudgingParams) else JudgingParams.from_mapping(params or {})
         limits = {k: v if isinstance(v, RateLimit) else _from_mapping(RateLimit, v)
                   for k, v in (rate_limits or {}).items()}
+        _known_evidence({**(unavailable or {}), **(sources or {})})
         if duration_s is None:
             ends = [p.end_s for p in phs] + [f.end_s for f in fws]
             if len(frame):
@@ -247,7 +254,8 @@ class JudgeContext:
             duration_s = max(ends, default=0.0)
         return cls(frame, evs, tuple(dict(h) for h in ledger_history), log, phs, fws, thr, prm,
                    float(run_start_epoch), float(duration_s), limits,
-                   Path(run_dir) if run_dir is not None else None, tuple(s for s in known_secrets if s))
+                   Path(run_dir) if run_dir is not None else None, tuple(s for s in known_secrets if s),
+                   dict(unavailable or {}), dict(sources or {}))
 
     def __repr__(self) -> str:  # never print known_secrets
         return (f"JudgeContext(records={len(self.records)}, events={len(self.events)}, "
@@ -310,6 +318,14 @@ def _access_entry(a: Mapping[str, Any], epoch: float) -> dict[str, Any]:
         raise JudgingError(f"access-log entry has a non-numeric 't' or 'listener': {exc}") from None
     out["t"] = t - epoch if t > EPOCH_CUTOFF else t
     return out
+
+
+def _known_evidence(named: Mapping[str, str]) -> None:
+    from harness.judges.observability import EVIDENCE
+
+    unknown = sorted(set(named) - set(EVIDENCE))
+    if unknown:
+        raise JudgingError(f"unknown evidence name(s) {unknown}; valid: {sorted(EVIDENCE)}")
 
 
 def _from_mapping(cls: type, values: Mapping[str, Any]) -> Any:
