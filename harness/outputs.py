@@ -89,6 +89,8 @@ class RequestRecord:
     ratelimit_headers_ok: int = -1  # 429s and limited 2xx: 1 = Retry-After/X-RateLimit-* present, 0 = missing, -1 = unchecked
     body_json: int = -1  # 1 = the response body parsed as JSON, 0 = it did not, -1 = unchecked
     server_ms: float = -1.0  # the target metric's `Server-Timing` dur (the value the service recorded); -1 = none
+    ratelimit_limit: int = -1  # the limit the response announced (X-RateLimit-Limit, else RateLimit-Policy); -1 = none
+    ratelimit_window_s: float = -1.0  # the window it announced (RateLimit-Policy `w`); -1 = none
 
 
 RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))

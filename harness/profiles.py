@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ USER_KINDS = (
 )
 TOXICS = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down")
 PROXIES = ("horizon-primary", "horizon-secondary")
+KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # a user class's `kind` (built-in or from --scenarios)
+LIMIT_ALGORITHMS = ("token-bucket", "sliding-window")
 ENVS = ("development", "testnet", "mainnet")
 MAX_DURATION_S = 4 * 3600.0
 MAX_RATE = 2000.0
@@ -96,6 +99,7 @@ class Profile:
     thresholds_ms: dict[str, float]
     ledger_close_s: float
     pools: dict[str, int]
+    rate_limits: dict[str, dict[str, Any]] = field(default_factory=dict)  # endpoint label -> limit, window_s, algorithm
     source: str = ""
 
     @property
@@ -164,7 +168,7 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
         obj,
         "",
         {"name", "description", "env", "seed", "phases", "mix", "faults", "judging", "thresholds_ms",
-         "ledger_close_s", "pools"},
+         "ledger_close_s", "pools", "rate_limits"},
     )
     name = _string(obj.get("name"), "name")
     env = _string(obj.get("env", "development"), "env")
@@ -177,12 +181,14 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
     duration = sum(p.duration_s for p in phases)
     if duration > MAX_DURATION_S:
         raise ProfileError("phases", f"total duration {duration:g}s exceeds {MAX_DURATION_S:g}s")
-    mix = _weights(obj.get("mix"), "mix", USER_KINDS, positive_sum=True)
+    mix = _weights(obj.get("mix"), "mix", None, positive_sum=True)
+    _kind_names(mix, "mix")
     faults = tuple(_fault(f, f"faults[{i}]", duration) for i, f in enumerate(_list(obj.get("faults", []), "faults")))
     judging = _judging(obj.get("judging", {}))
     _capacity_phase(judging.get("capacity_phase"), phases)
     thresholds = _weights(obj.get("thresholds_ms", {}), "thresholds_ms", None)
-    pools = {k: int(v) for k, v in _weights(obj.get("pools", {}), "pools", USER_KINDS).items()}
+    pools = {k: int(v) for k, v in _weights(obj.get("pools", {}), "pools", None).items()}
+    _kind_names(pools, "pools")
     close_s = _number(obj.get("ledger_close_s", 1.0), "ledger_close_s", low=0.05, high=60.0)
     return Profile(
         name=name,
@@ -196,6 +202,7 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
         thresholds_ms=thresholds,
         ledger_close_s=close_s,
         pools=pools,
+        rate_limits=_rate_limits(obj.get("rate_limits", {})),
         source=source,
     )
 
@@ -288,6 +295,32 @@ def _weights(raw: Any, where: str, allowed: tuple[str, ...] | None, positive_sum
         out[key] = _number(value, f"{where}.{key}", low=0.0, high=1e9)
     if positive_sum and sum(out.values()) <= 0:
         raise ProfileError(where, "weights must sum to a positive number")
+    return out
+
+
+def _kind_names(weights: dict[str, float], where: str) -> None:
+    """Traffic kinds are the built-ins (USER_KINDS) or user classes from --scenarios: lower_snake names."""
+    for key in weights:
+        if not KIND_NAME.fullmatch(key):
+            raise ProfileError(f"{where}.{key}", "a traffic kind is a lower_snake name (built-in: "
+                               f"{', '.join(USER_KINDS)}; others come from --scenarios)")
+
+
+def _rate_limits(raw: Any) -> dict[str, dict[str, Any]]:
+    """`{"settlement": {"limit": 50, "window_s": 60, "algorithm": "token-bucket"}}` per endpoint label."""
+    out = {}
+    for endpoint, item in _mapping(raw, "rate_limits").items():
+        where = f"rate_limits.{endpoint}"
+        obj = _mapping(item, where)
+        _known_keys(obj, where, {"limit", "window_s", "algorithm"})
+        limit = _number(obj.get("limit"), f"{where}.limit", low=1, high=1e9)
+        if limit != int(limit):
+            raise ProfileError(f"{where}.limit", "must be a whole number")
+        algorithm = _string(obj.get("algorithm", "token-bucket"), f"{where}.algorithm")
+        if algorithm not in LIMIT_ALGORITHMS:
+            raise ProfileError(f"{where}.algorithm", f"must be one of {', '.join(LIMIT_ALGORITHMS)}")
+        out[endpoint] = {"limit": int(limit), "window_s": _number(obj.get("window_s"), f"{where}.window_s",
+                                                                     low=0.001, high=86400.0), "algorithm": algorithm}
     return out
 
 

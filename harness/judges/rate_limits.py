@@ -1,4 +1,8 @@
-"""P34: per client key, admitted requests respect the limit; 429s carry the headers; good clients see none."""
+"""P34: per client key, admitted requests respect the limit; 429s carry the headers; good clients see none.
+
+The limit an endpoint is held to comes from the profile, the config or the target's announcement
+(harness/run/expectations.py); a target announcing another limit than that one fails too.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +48,18 @@ def max_excess(sent: np.ndarray, done: np.ndarray, limit: RateLimit) -> tuple[in
     return worst
 
 
+def announced_mismatches(ctx: JudgeContext) -> list[dict[str, object]]:
+    """Endpoints whose responses announce (X-RateLimit-Limit) a limit other than the one they are judged by."""
+    rec = ctx.records
+    out: list[dict[str, object]] = []
+    for endpoint, limit in sorted(ctx.rate_limits.items()):
+        announced = set(rec.loc[(rec["endpoint"] == endpoint) & (rec["ratelimit_limit"] > 0), "ratelimit_limit"])
+        if announced - {limit.limit}:
+            out.append({"endpoint": endpoint, "announced": sorted(int(a) for a in announced), "limit": limit.limit,
+                        "problem": "announced limit differs from the limit held to"})
+    return out
+
+
 def judge_rate_limits(ctx: JudgeContext) -> Check:
     rec = ctx.records
     done_all = rec["sent_s"] + rec["latency_ms"] / 1000.0
@@ -59,6 +75,7 @@ def judge_rate_limits(ctx: JudgeContext) -> Check:
                 violations.append({"endpoint": endpoint, "client_key": str(key), "excess": excess,
                                    "from_s": round(at, 3), "span_s": round(span, 3), "limit": limit.limit,
                                    "window_s": limit.window_s, "algorithm": limit.algorithm})
+    misannounced = announced_mismatches(ctx)
     limited = rec[rec["status"] == 429]
     no_headers = limited[limited["ratelimit_headers_ok"] == 0]
     headers_checked = int((limited["ratelimit_headers_ok"] != -1).sum())
@@ -66,7 +83,7 @@ def judge_rate_limits(ctx: JudgeContext) -> Check:
     figures = {"endpoints_limited": len(ctx.rate_limits), "client_keys_checked": keys_checked,
                "over_limit_keys": len(violations), "responses_429": len(limited),
                "429_without_headers": len(no_headers), "429_headers_checked": headers_checked,
-               "well_behaved_429": len(good_limited)}
+               "well_behaved_429": len(good_limited), "misannounced_endpoints": len(misannounced)}
     evidence: list[object] = list(violations[:MAX_EVIDENCE]) + [
         {"client_key": r.client_key, "user_kind": r.user_kind, "endpoint": r.endpoint, "sent_s": round(r.sent_s, 3),
          "problem": "429 for a well-behaved client"} for r in list(good_limited.itertuples())[:MAX_EVIDENCE]]
@@ -79,6 +96,11 @@ def judge_rate_limits(ctx: JudgeContext) -> Check:
         problems.append(f"{len(no_headers)} of {len(limited)} 429 responses lacked Retry-After/X-RateLimit-* headers")
     if len(good_limited):
         problems.append(f"{len(good_limited)} 429s went to well-behaved clients")
+    if misannounced:
+        m = misannounced[0]
+        problems.append(f"{len(misannounced)} endpoint(s) announce another limit than the one they are held to "
+                        f"(first: {m['endpoint']} announces X-RateLimit-Limit {m['announced']}, limit {m['limit']})")
+        evidence += misannounced[:MAX_EVIDENCE]
     if problems:
         return Check("P34", "property", NAME, VERDICT_FAIL, "; ".join(problems), figures, evidence)
     if not ctx.rate_limits:

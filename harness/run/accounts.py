@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -28,6 +29,7 @@ from harness.errors import HarnessConfigurationError
 
 FUNDED_BALANCE = "100000.0000000"
 MAX_ACCOUNTS_PER_ROLE = 512
+_SEED = re.compile(r"S[A-Z2-7]{55}")
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,10 @@ def derive_accounts(seed: int, sizes: AccountSizes | None = None) -> RunAccounts
 
 @dataclass
 class PrivateFiles:
-    """Paths of the secret-bearing files of one run (all inside `directory`, mode 0700)."""
+    """Paths of the secret-bearing files of one run (all inside `directory`, mode 0700).
+
+    Files borrowed from a running `harness up` (`owned` False) are read, never removed.
+    """
 
     directory: Path
     genesis: Path
@@ -115,9 +120,52 @@ class PrivateFiles:
     load_accounts: Path
     admin_token_file: Path
     admin_token: str = field(repr=False)
+    owned: bool = True
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if self.owned:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret these files hold: the admin token and each secret seed (for the secret scan)."""
+        found = [self.admin_token]
+        for path in (self.service_accounts, self.load_accounts):
+            found += _seeds_in(json.loads(path.read_text()))
+        return tuple(dict.fromkeys(found))
+
+    def public_summary(self) -> dict[str, object]:
+        """Public keys of the service's accounts and the load generator's account counts."""
+        service, load = json.loads(self.service_accounts.read_text()), json.loads(self.load_accounts.read_text())
+        return {"settlement_pool": [Keypair.from_secret(s).public_key for s in service["settlement_pool"]],
+                "pay_to": load["pay_to"], "escrow": Keypair.from_secret(service["escrow"]).public_key,
+                **{role: len(load[role]) for role in ("payers", "destinations", "channel_parties", "strangers")}}
+
+
+def borrowed_private_files(env: dict[str, str]) -> PrivateFiles:
+    """The account files of a running `harness up`, named by its worlds file; checked, never removed."""
+    try:
+        paths = {k: Path(env[k]) for k in ("SRH_ACCOUNTS_FILE", "SRH_LOAD_ACCOUNTS_FILE", "SRH_ADMIN_TOKEN_FILE",
+                                           "SRH_GENESIS_FILE")}
+        token = paths["SRH_ADMIN_TOKEN_FILE"].read_text().strip()
+        for key in ("SRH_ACCOUNTS_FILE", "SRH_LOAD_ACCOUNTS_FILE"):
+            json.loads(paths[key].read_text())
+    except KeyError as exc:
+        raise HarnessConfigurationError(f"worlds file lacks {exc.args[0]}") from None
+    except (OSError, ValueError) as exc:
+        raise HarnessConfigurationError(f"the worlds' account files cannot be read ({type(exc).__name__}); "
+                                        "is `harness up` still running?") from None
+    return PrivateFiles(paths["SRH_ACCOUNTS_FILE"].parent, paths["SRH_GENESIS_FILE"], paths["SRH_ACCOUNTS_FILE"],
+                        paths["SRH_LOAD_ACCOUNTS_FILE"], paths["SRH_ADMIN_TOKEN_FILE"], token, owned=False)
+
+
+def _seeds_in(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value] if _SEED.fullmatch(value) else []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _seeds_in(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _seeds_in(v)]
+    return []
 
 
 def write_private_files(accounts: RunAccounts, base_dir: Path | None = None) -> PrivateFiles:

@@ -22,73 +22,20 @@ from harness.outputs import (
     write_records,
 )
 from harness.run.collect import ACCESS_LOG_FILE, CollectionError, actual_faults, load_counters, merge_records
+from harness.run.expectations import CONFIG_DIR, judging_params, resolve_rate_limits, thresholds_ms
 from harness.run.junit import write_junit
 from harness.run.manifest import build_manifest
+from harness.run.runbooks import runbook_ref
 from harness.run.verdict import decide
+from reference_impl.redaction import redact_text
 
 if TYPE_CHECKING:
     from harness.judges.context import Check
     from harness.run.lifecycle import RunState
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
-THRESHOLD_KEYS = {
-    "settlementFinality": "settlement.finality",
-    "channelLatency": "channel.latency",
-    "x402Handshake": "x402.handshake",
-    "agentDecision": "agent.decision",
-    "contractExecution": "contract.execution",
-}
-# The service's limiter name (reference_impl.service.components.RATE_LIMIT_ROUTES) of each endpoint label.
-ENDPOINT_LIMITERS = {
-    "settlement": "settlements",
-    "escrow": "escrow",
-    "x402": "resources",
-    "x402-challenge": "resources",
-    "channel": "channels",
-    "decision": "decisions",
-}
-
-
-def env_config(env: str) -> dict[str, Any]:
-    path = CONFIG_DIR / f"{env}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def rate_limit_table(env: str) -> dict[str, dict[str, Any]]:
-    """Endpoint label -> {limit, window_s, algorithm}, resolved the way the service resolves its limiters."""
-    from reference_impl.rate_limiter import PRESETS
-    from reference_impl.service.components import DEFAULT_PRESETS
-
-    section = env_config(env).get("security", {}).get("rateLimit", {})
-    if not section.get("enabled", True):
-        return {}
-    configured = section.get("endpoints", {})
-    algorithm = section.get("algorithm", "token-bucket")
-    out = {}
-    for label, limiter in ENDPOINT_LIMITERS.items():
-        preset = PRESETS.get(configured.get(limiter) or DEFAULT_PRESETS.get(limiter, ""))
-        if preset is not None:
-            out[label] = {"limit": preset.max_requests, "window_s": preset.window, "algorithm": algorithm}
-    return out
-
-
-def thresholds_ms(env: str, overrides: dict[str, float]) -> dict[str, float]:
-    raw = env_config(env).get("monitoring", {}).get("thresholds", {})
-    out = {metric: float(raw[key]) for key, metric in THRESHOLD_KEYS.items() if key in raw}
-    out.update(overrides)
-    return out
-
-
-def judging_params(state: RunState) -> dict[str, Any]:
-    breaker = env_config(state.env).get("security", {}).get("circuitBreaker", {})
-    params: dict[str, Any] = {}
-    if "timeoutMs" in breaker:
-        params["breaker_timeout_s"] = float(breaker["timeoutMs"]) / 1000.0
-    params.update(state.profile.judging)
-    return params
+def known_rate_limits(state: RunState) -> dict[str, dict[str, Any]]:
+    """The limits known before the load (profile, config): the load client spreads well-behaved keys under them."""
+    return resolve_rate_limits(state.profile.rate_limits, state.env)[0]
 
 
 def finish(state: RunState) -> int:
@@ -123,9 +70,10 @@ def finish(state: RunState) -> int:
 
     checks: list[Check] = []
     reconciliation: dict[str, int] = {}
+    observability: dict[str, Any] = {}
     if state.load_started and records:
         try:
-            checks, reconciliation = _judge(state, records, events, phases, fault_rows)
+            checks, reconciliation, observability = _judge(state, records, events, phases, fault_rows)
         except HarnessError as exc:
             state.error = state.error or f"judging failed: {exc}"
         except Exception as exc:  # noqa: BLE001 - a judge bug must not lose the run's evidence
@@ -142,6 +90,8 @@ def finish(state: RunState) -> int:
         "reconciliation": reconciliation, "checks": [c.to_dict() for c in checks],
         "load": {"requests": len(records), "arrivals": counters},
         "fault_in_service": state.options.fault_in_service,
+        "target": {k: redact_text(v) if isinstance(v, str) else v for k, v in state.target_info.items()},
+        "worlds": state.worlds_info, "observability": observability,
     }
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, default=str))
     write_junit(out / "junit.xml", state.profile.name, checks, end_s, state.error)
@@ -152,22 +102,38 @@ def finish(state: RunState) -> int:
 
 def _judge(
     state: RunState, records: list[Any], events: list[Any], phases: list[dict[str, Any]], faults: list[dict[str, Any]]
-) -> tuple[list[Check], dict[str, int]]:
-    from harness.judges import judge
-    from harness.judges.context import JudgeContext
+) -> tuple[list[Check], dict[str, int], dict[str, Any]]:
+    from harness.judges import judge, observability_table
+    from harness.judges.context import JudgeContext, records_frame
     from harness.judges.nothing_lost import reconcile
+    from harness.judges.observability import (
+        CLIENT_RECORDS,
+        RATE_LIMITS,
+        RUN_FOLDER,
+        SERVER_TIMING,
+        TARGET_ENDPOINTS,
+    )
 
+    frame = records_frame(records)
+    limits, limit_origin = resolve_rate_limits(state.profile.rate_limits, state.env, frame)
+    sources = {**state.sources, CLIENT_RECORDS: f"requests.csv ({len(frame)} client-side records)",
+               RUN_FOLDER: f"{state.out_dir.name}/ (every file)"}
+    if limits:
+        sources[RATE_LIMITS] = limit_origin
+    ok = frame[frame["endpoint"].isin(TARGET_ENDPOINTS) & (frame["status"] // 100 == 2)]
+    sources[SERVER_TIMING] = (f"Server-Timing on {int((ok['server_ms'] >= 0).sum())} of {len(ok)} successful "
+                              "target-metric responses")
     ctx = JudgeContext.build(
-        records, events=events, ledger_history=state.ledger_history, access_log=state.access_log,
+        frame, events=events, ledger_history=state.ledger_history, access_log=state.access_log,
         phases=phases, faults=faults, thresholds_ms=thresholds_ms(state.env, state.profile.thresholds_ms),
-        params=judging_params(state), run_start_epoch=state.run_start_epoch,
-        duration_s=state.profile.duration_s, rate_limits=rate_limit_table(state.env),
-        run_dir=state.out_dir, known_secrets=state.secrets,
+        params=judging_params(state.env, state.profile.judging), run_start_epoch=state.run_start_epoch,
+        duration_s=state.profile.duration_s, rate_limits=limits, run_dir=state.out_dir,
+        known_secrets=state.secrets, unavailable=state.unavailable, sources=sources,
     )
     checks = judge(ctx)
     rec = reconcile(ctx)
     keys = ("acknowledged", "applied", "lost", "duplicated", "unknown_resolved")
-    return checks, {k: int(rec.get(k, 0)) for k in keys}
+    return checks, {k: int(rec.get(k, 0)) for k in keys}, observability_table(ctx)
 
 
 def _render_report(out: Path) -> None:
@@ -183,7 +149,11 @@ def _render_report(out: Path) -> None:
 
 
 def _print_scorecard(summary: dict[str, Any]) -> None:
-    lines = [f"{c['verdict'].upper():13} {c['id']:28} {c['reason'][:110]}" for c in summary["checks"]]
+    lines = []
+    for c in summary["checks"]:
+        lines.append(f"{c['verdict'].upper():13} {c['id']:28} {c['reason'][:110]}")
+        if c["verdict"] != "pass":
+            lines.append(f"{'':13} {'':28} runbook: {runbook_ref(c['id'])}")
     print("\n".join(lines), file=sys.stderr)
     print(f"verdict: {summary['verdict']} (exit {summary['exit_code']}): {summary['reason']}", file=sys.stderr)
 

@@ -29,6 +29,7 @@ from reference_impl.service.channels import ChannelCapacityError, ChannelConflic
 from reference_impl.service.components import Components
 from reference_impl.service.decisions import parse_decisions
 from reference_impl.service.escrow import describe_escrow, escrow_builder, parse_escrow
+from reference_impl.service.events import EVENT_KINDS, FEED_VERSION
 from reference_impl.service.sequence_pool import PoolExhaustedError
 from reference_impl.service.settings import ServiceSettings
 from reference_impl.service.settlements import (
@@ -367,7 +368,8 @@ async def get_events(request: Request, c: Components) -> Response:
     if not since.isdigit() or len(since) > 18:
         raise ValidationError("since", "must be a non-negative integer cursor")
     events, nxt = c.feed.since(int(since))
-    return JSONResponse({"events": [e.to_dict() for e in events], "next": nxt})
+    return JSONResponse({"version": FEED_VERSION, "kinds": list(EVENT_KINDS), "events": [e.to_dict() for e in events],
+                         "next": nxt})
 
 
 def create_app(settings: ServiceSettings, components: Components | None = None) -> Starlette:
@@ -390,8 +392,9 @@ def create_app(settings: ServiceSettings, components: Components | None = None) 
         Route("/contracts/escrow", endpoint("escrow", post_escrow, c), methods=["POST"]),
         Route("/health", endpoint("health", get_health, c), methods=["GET"]),
         Route("/metrics", endpoint("metrics", get_metrics, c), methods=["GET"]),
-        Route("/admin/events", endpoint("admin", get_events, c), methods=["GET"]),
     ]
+    if settings.admin_feed:
+        routes.append(Route("/admin/events", endpoint("admin", get_events, c), methods=["GET"]))
     middleware = [Middleware(RateLimitMiddleware, manager=c.rate_limits)] if c.rate_limits else []
     app = Starlette(
         routes=routes,

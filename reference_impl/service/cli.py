@@ -2,13 +2,19 @@
 
 Prints `LISTENING http://127.0.0.1:<port>` once it accepts connections; SIGTERM/SIGINT -> clean exit 0.
 Exit 2 on invalid options or files (the message never contains a secret).
+
+`--from-env` takes its wiring from exactly the variables `harness run --target-cmd` and `harness up` hand a
+target (docs/evidence-contract.md): PORT, HORIZON_URL, HORIZON_URL_SECONDARY, STELLAR_NETWORK_PASSPHRASE,
+SRH_ACCOUNTS_FILE, SRH_ADMIN_TOKEN_FILE. `--no-admin-feed` leaves `/admin/events` out (404).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from reference_impl.errors import ConfigurationError
@@ -18,6 +24,10 @@ from reference_impl.service.server import ServerStartError, ServiceServer
 from reference_impl.service.settings import ServiceAccounts, ServiceSettings, SettingsError, read_token
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+# --from-env: variable -> the option it replaces
+FROM_ENV = {"PORT": "port", "HORIZON_URL": "horizon_primary", "HORIZON_URL_SECONDARY": "horizon_secondary",
+            "STELLAR_NETWORK_PASSPHRASE": "network_passphrase", "SRH_ACCOUNTS_FILE": "accounts_file",
+            "SRH_ADMIN_TOKEN_FILE": "admin_token_file"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--horizon-primary", help="primary Horizon URL (default: the config's)")
     parser.add_argument("--horizon-secondary", help="secondary Horizon URL (default: the config's)")
     parser.add_argument("--network-passphrase", help="network passphrase (default: the config's)")
-    parser.add_argument(
-        "--accounts-file", required=True, help="JSON accounts file (secrets; see docs/service.md)"
-    )
+    parser.add_argument("--accounts-file", help="JSON accounts file (secrets; see docs/service.md); required")
     parser.add_argument("--admin-token-file", help="file holding the bearer token for /admin/events")
     parser.add_argument("--fault-in-service", choices=sorted(FAULTS), help="deliberate fault (testing only)")
     parser.add_argument("--log-file", help="rotating JSON-lines file for error records")
@@ -44,9 +52,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--call-timeout", type=float, default=2.0, help="seconds per Horizon GET")
     parser.add_argument("--request-deadline", type=float, help="seconds a settlement may take before 504")
+    parser.add_argument("--from-env", action="store_true",
+                        help="port, Horizons, passphrase, accounts and admin token from the harness's variables")
+    parser.add_argument("--no-admin-feed", action="store_true", help="serve no /admin/events (404)")
+
+
+def apply_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+    """`--from-env`: set the wiring options from the variables; an option given as well is an error."""
+    given = [f"--{opt.replace('_', '-')}" for opt in FROM_ENV.values() if getattr(args, opt) not in (None, 0)]
+    if given:
+        raise SettingsError(f"--from-env takes {', '.join(given)} from the environment; drop the option(s)")
+    missing = [name for name in FROM_ENV if not environ.get(name)]
+    if missing:
+        raise SettingsError(f"--from-env: variable(s) {', '.join(missing)} not set")
+    for name, opt in FROM_ENV.items():
+        setattr(args, opt, environ[name])
+    if not args.port.isdigit():
+        raise SettingsError("--from-env: PORT must be a port number")
+    args.port = int(args.port)
 
 
 def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
+    if args.from_env:
+        apply_environment(args, os.environ)
+    if not args.accounts_file:
+        raise SettingsError("--accounts-file is required (or --from-env with SRH_ACCOUNTS_FILE)")
     if args.host not in LOOPBACK_HOSTS and not args.host.startswith("127."):
         raise SettingsError("--host must be a loopback address")
     if not 0 <= args.port <= 65535:
@@ -67,6 +97,7 @@ def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
         pool_in_flight=args.pool_in_flight,
         escrow_in_flight=args.escrow_in_flight,
         seed=args.seed,
+        admin_feed=not args.no_admin_feed,
     ).resolve()
 
 

@@ -111,6 +111,7 @@ class ServiceSettings:
     pool_in_flight: int = 4
     escrow_in_flight: int = 16
     seed: int | None = None
+    admin_feed: bool = True  # serve /admin/events
     environ: Mapping[str, str] | None = None
     clock: Clock = SYSTEM_CLOCK
     config: AppConfig | None = field(default=None)

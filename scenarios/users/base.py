@@ -28,10 +28,12 @@ from locust import FastHttpUser, constant, task
 from harness.outputs import ENDPOINT_METRICS
 from harness.profiles import parse_profile
 from scenarios.arrivals import ArrivalQueue, build_schedules
+from scenarios.headers import announced_limit, server_timing_ms
 from scenarios.recording import RecordWriter, write_counters
 from scenarios.shapes import phase_at
 
 RATELIMIT_HEADERS = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+TX_HASH_KEYS = ("tx_hash", "transaction", "txHash", "hash")  # where a response body names its transaction
 KEY_HEADROOM = 0.4  # well-behaved keys use at most this share of an endpoint's per-key limit
 
 
@@ -202,7 +204,7 @@ class PacedUser(FastHttpUser):
         headers_ok = -1 if status != 429 else int(all(h.lower() in lowered for h in RATELIMIT_HEADERS))
         tx_hash = ""
         if isinstance(parsed, dict):
-            tx_hash = str(parsed.get("tx_hash") or parsed.get("transaction") or "")
+            tx_hash = next((v for k in TX_HASH_KEYS if isinstance(v := parsed.get(k), str) and v), "")
         self.ctx.writer.write(
             {
                 "intended_s": intended_s,
@@ -223,28 +225,10 @@ class PacedUser(FastHttpUser):
                 "ratelimit_headers_ok": headers_ok,
                 "body_json": body_json,
                 "server_ms": server_timing_ms(resp_headers, ENDPOINT_METRICS.get(endpoint, "")),
+                **dict(zip(("ratelimit_limit", "ratelimit_window_s"), announced_limit(resp_headers), strict=True)),
             }
         )
         return status, parsed if isinstance(parsed, dict) else None, resp_headers
-
-
-def server_timing_ms(headers: dict[str, str], metric: str) -> float:
-    """The `dur` of `metric` (dots as dashes) in a `Server-Timing` header; -1.0 when absent or malformed."""
-    value = next((v for k, v in headers.items() if k.lower() == "server-timing"), "") if metric else ""
-    wanted = metric.replace(".", "-")
-    for entry in value.split(","):
-        name, *params = (part.strip() for part in entry.split(";"))
-        if name != wanted:
-            continue
-        for param in params:
-            key, _, dur = param.partition("=")
-            if key.strip().lower() == "dur":
-                try:
-                    ms = float(dur.strip().strip('"'))
-                except ValueError:
-                    return -1.0
-                return ms if math.isfinite(ms) and ms >= 0 else -1.0
-    return -1.0
 
 
 def _parse_json(text: str) -> tuple[Any, int]:

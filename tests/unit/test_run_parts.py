@@ -15,8 +15,9 @@ from harness.errors import ProcessStartError
 from harness.judges.context import Check
 from harness.outputs import Event, RequestRecord
 from harness.run.accounts import AccountSizes, derive_accounts, write_private_files
-from harness.run.collect import actual_faults, event_kind, merge_records, tag_faults
+from harness.run.collect import actual_faults, merge_records, tag_faults
 from harness.run.junit import render_junit
+from harness.run.poller import event_kind
 from harness.run.progress import RecordTail, format_line
 from harness.run.supervisor import Supervisor
 from harness.run.verdict import decide

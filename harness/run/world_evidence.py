@@ -1,0 +1,123 @@
+"""Evidence the worlds hold about a target: the ledger's history, request arrivals on the Horizon path, and
+whether the target's Horizon traffic crossed the fault proxies at all.
+
+* Ledger history: the offline network's `/admin/history`; with real Horizons, Horizon's public API for the
+  run's accounts (`harness.run.horizon_history`).
+* Arrivals (P35 "no primary request while open"): the fault proxy's own per-proxy arrival log
+  (`GET /proxies/{name}/arrivals?since=&limit=`, `{"records", "next", "dropped", "started"}`, an extension of
+  the embedded proxy; a real Toxiproxy answers 404) is preferred; else the offline network's per-listener
+  access log (listener 0 behind horizon-primary, 1 behind horizon-secondary); else unavailable.
+* Fault path: a target the harness wired to the proxies (reference, `--target-cmd`, `--worlds`) is taken to
+  use them unless the arrivals show that no request crossed either proxy; a `--target URL` started without
+  the run's worlds is shown to use them only by arrivals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from harness.judges.observability import FAULT_PATH, LEDGER_HISTORY, PROXY_ARRIVALS
+from harness.run.collect import MAX_PAGES, CollectionError, fetch_pages
+from harness.run.worlds import OFFLINE, PRIMARY, SECONDARY, Worlds
+
+ARRIVAL_PAGE = 5000
+LISTENERS = {PRIMARY: 0, SECONDARY: 1}
+
+
+@dataclass
+class WorldEvidence:
+    """What was read from the worlds after the load, and what could not be (evidence name -> why)."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    arrivals: list[dict[str, Any]] = field(default_factory=list)  # {t (unix s), listener, method, path, ...}
+    unavailable: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def proxy_arrivals(toxiproxy_url: str, proxy: str) -> list[dict[str, Any]] | None:
+    """The proxy's request arrivals as access-log entries, or None when the fault proxy keeps no arrival log.
+
+    Raises CollectionError when the log is there but incomplete (records were overwritten).
+    """
+    out: list[dict[str, Any]] = []
+    since = 0
+    with httpx.Client(base_url=toxiproxy_url, timeout=10.0) as client:
+        for _ in range(MAX_PAGES):
+            try:
+                resp = client.get(f"/proxies/{proxy}/arrivals", params={"since": since, "limit": ARRIVAL_PAGE})
+                if resp.status_code == 404 and since == 0:
+                    return None
+                resp.raise_for_status()
+                page = resp.json()
+                records, nxt, dropped = page["records"], int(page["next"]), int(page.get("dropped", 0))
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                raise CollectionError(f"{proxy} arrivals: {type(exc).__name__}") from None
+            if dropped:
+                raise CollectionError(f"{proxy} arrival log overflowed ({dropped} records dropped)")
+            out += [{"t": float(r["t"]), "listener": LISTENERS[proxy], "method": r.get("method", ""),
+                     "path": r.get("path", ""), "source": "proxy"} for r in records if r.get("kind") == "request"]
+            if not records or nxt <= since:
+                return out
+            since = nxt
+    raise CollectionError(f"{proxy} arrivals: more than {MAX_PAGES} pages")
+
+
+def collect(worlds: Worlds, wired: bool, history_accounts: Sequence[str], window: tuple[float, float]) -> WorldEvidence:
+    """Read the worlds' evidence; `wired`: the harness handed the target the proxies; `window`: the run (unix s)."""
+    ev = WorldEvidence()
+    _read_history(ev, worlds, history_accounts)
+    _read_arrivals(ev, worlds)
+    crossed = [a for a in ev.arrivals if a["listener"] in (0, 1) and window[0] <= a["t"] <= window[1]]
+    if PROXY_ARRIVALS not in ev.unavailable and not crossed:
+        ev.unavailable[FAULT_PATH] = "no request of the target crossed the fault proxies during the run"
+    elif wired:
+        ev.sources[FAULT_PATH] = "the target was given HORIZON_URL / HORIZON_URL_SECONDARY = the fault proxies" + (
+            f"; {len(crossed)} requests crossed them" if crossed else "")
+    elif crossed:
+        ev.sources[FAULT_PATH] = f"{len(crossed)} requests of the target crossed the fault proxies"
+    else:
+        ev.unavailable[FAULT_PATH] = ("the target was not started with the run's worlds (--target-cmd, or "
+                                      "--worlds FILE from `harness up`) and no arrival log shows it using them")
+    if not wired and FAULT_PATH in ev.unavailable:
+        ev.unavailable.setdefault(LEDGER_HISTORY, "the target's ledger is not shown to be the run's worlds")
+    return ev
+
+
+def _read_history(ev: WorldEvidence, worlds: Worlds, accounts: Sequence[str]) -> None:
+    try:
+        if worlds.kind == OFFLINE:
+            with httpx.Client(base_url=worlds.evidence_url, timeout=10.0) as client:
+                ev.history = fetch_pages(client, "/admin/history")
+            ev.sources[LEDGER_HISTORY] = "offline network /admin/history"
+        else:
+            from harness.run.horizon_history import read_history
+
+            ev.history = read_history(worlds.ledger_url, accounts)
+            ev.sources[LEDGER_HISTORY] = f"Horizon public API {worlds.ledger_url} (/accounts/{{id}}/transactions)"
+    except CollectionError as exc:
+        ev.unavailable[LEDGER_HISTORY] = str(exc)
+
+
+def _read_arrivals(ev: WorldEvidence, worlds: Worlds) -> None:
+    try:
+        logs = [proxy_arrivals(worlds.toxiproxy_url, proxy) for proxy in (PRIMARY, SECONDARY)]
+    except CollectionError as exc:
+        ev.unavailable[PROXY_ARRIVALS] = str(exc)
+        return
+    if all(log is not None for log in logs):
+        ev.arrivals = [a for log in logs for a in (log or [])]
+        ev.sources[PROXY_ARRIVALS] = "fault proxy arrival log (GET /proxies/{name}/arrivals)"
+        return
+    if worlds.kind != OFFLINE:
+        ev.unavailable[PROXY_ARRIVALS] = "the fault proxy keeps no arrival log and a real Horizon exposes no access log"
+        return
+    try:
+        with httpx.Client(base_url=worlds.evidence_url, timeout=10.0) as client:
+            ev.arrivals = fetch_pages(client, "/admin/access-log")
+        ev.sources[PROXY_ARRIVALS] = "offline network access log (listener 0 behind horizon-primary, 1 secondary)"
+    except CollectionError as exc:
+        ev.unavailable[PROXY_ARRIVALS] = str(exc)
