@@ -1,0 +1,148 @@
+"""The pieces of the target contract that need no stack: the worlds file, expectations (limits, thresholds),
+announced headers, the admin feed's schema, runbook links."""
+
+from __future__ import annotations
+
+import stat
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.judges import judge
+from harness.judges.context import Check
+from harness.run.accounts import derive_accounts, write_private_files
+from harness.run.collect import CollectionError
+from harness.run.expectations import (
+    PRESET_LIMITS,
+    announced_rate_limits,
+    configured_rate_limits,
+    resolve_rate_limits,
+    thresholds_ms,
+)
+from harness.run.junit import render_junit
+from harness.run.poller import feed_page
+from harness.run.runbooks import documented_anchors, runbook_anchor, runbook_ref
+from harness.run.worlds import TARGET_KEYS, Worlds, WorldsError, hostport, read_env_file, write_env_file
+from scenarios.headers import announced_limit, server_timing_ms
+from tests.fixtures.synthetic import make_evidence
+
+WORLDS = Worlds("offline", "http://127.0.0.1:4001", "http://127.0.0.1:4002",
+                "Stellar Resilience Harness Offline Network ; 2026", "http://127.0.0.1:4474",
+                "http://127.0.0.1:4003", "http://127.0.0.1:4003")
+
+
+def test_worlds_file_round_trips_with_quoting_and_mode_0600(tmp_path: Path) -> None:
+    files = write_private_files(derive_accounts(3))
+    try:
+        env = WORLDS.file_env(4100, files)
+        path = tmp_path / "worlds.env"
+        write_env_file(path, env)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert "STELLAR_NETWORK_PASSPHRASE='Stellar Resilience Harness Offline Network ; 2026'" in path.read_text()
+        back = read_env_file(path)
+        assert back == env and set(TARGET_KEYS) <= set(back)
+        assert Worlds.from_env(back) == WORLDS
+        assert back["TARGET_URL"] == "http://127.0.0.1:4100" and back["SRH_ACCOUNTS_FILE"] == str(files.service_accounts)
+        assert files.admin_token not in path.read_text()  # the file names the token file, never the token
+    finally:
+        files.cleanup()
+
+
+@pytest.mark.parametrize("text, error", [
+    ("PORT=1 2\n", "quote values"),
+    ("not a line\n", "expected KEY=VALUE"),
+    ("PORT='4100'\n", "lacks"),
+])
+def test_bad_worlds_files_are_refused_with_the_line(tmp_path: Path, text: str, error: str) -> None:
+    path = tmp_path / "w.env"
+    path.write_text(text)
+    with pytest.raises(WorldsError, match=error):
+        Worlds.from_env(read_env_file(path))
+    with pytest.raises(WorldsError, match="cannot be read"):
+        read_env_file(tmp_path / "missing.env")
+
+
+def test_hostport_defaults_the_scheme_port() -> None:
+    assert hostport("http://127.0.0.1:8000/x") == "127.0.0.1:8000"
+    assert hostport("https://horizon-testnet.stellar.org") == "horizon-testnet.stellar.org:443"
+
+
+def test_limits_come_from_the_config_vocabulary_and_agree_with_the_seed_presets() -> None:
+    from reference_impl.rate_limiter import PRESETS  # only to catch drift between the spec and the reference
+
+    assert {k: (p.max_requests, p.window) for k, p in PRESETS.items()} == PRESET_LIMITS
+    limits = configured_rate_limits("development")
+    assert limits["settlement"] == {"limit": 50, "window_s": 60.0, "algorithm": "token-bucket"}
+    assert limits["decision"]["limit"] == 100 and limits["channel"]["limit"] == 1000
+    assert thresholds_ms("development", {"channel.latency": 80.0})["channel.latency"] == 80.0
+
+
+def test_announced_limits_need_a_window_and_precedence_is_profile_config_announced() -> None:
+    records = pd.DataFrame({"endpoint": ["orders"] * 3 + ["settlement", "quotes"],
+                            "ratelimit_limit": [20, 20, 21, 999, 5], "ratelimit_window_s": [10.0, 10.0, 10.0, 60.0, -1.0]})
+    announced = announced_rate_limits(records)
+    assert announced == {"orders": {"limit": 20, "window_s": 10.0, "algorithm": "token-bucket"},
+                         "settlement": {"limit": 999, "window_s": 60.0, "algorithm": "token-bucket"}}
+    limits, origin = resolve_rate_limits({"decision": {"limit": 7, "window_s": 5.0, "algorithm": "sliding-window"}},
+                                         "development", records)
+    assert limits["decision"]["limit"] == 7 and limits["settlement"]["limit"] == 50 and limits["orders"]["limit"] == 20
+    assert "quotes" not in limits
+    assert origin.startswith("profile: decision; config/development.json") and origin.endswith("RateLimit-Policy): orders")
+
+
+def test_headers_the_target_announces() -> None:
+    assert server_timing_ms({"server-timing": "db;dur=3, settlement-finality;dur=812.5"}, "settlement.finality") == 812.5
+    assert server_timing_ms({"Server-Timing": "settlement-finality;dur=-1"}, "settlement.finality") == -1.0
+    assert announced_limit({"X-RateLimit-Limit": "50", "RateLimit-Policy": "50;w=60"}) == (50, 60.0)
+    assert announced_limit({"RateLimit-Policy": '"burst";q=100;w=1, "daily";q=1000;w=86400'}) == (100, 1.0)
+    assert announced_limit({"X-RateLimit-Limit": "fifty"}) == (-1, -1.0)
+
+
+def test_a_target_announcing_another_limit_than_it_is_held_to_fails_p34() -> None:
+    ev = make_evidence(seed=5)
+    for r in ev.records:
+        if r.endpoint == "decision":
+            r.ratelimit_limit = 20  # the synthetic run holds decision to 10 per 10 s
+    p34 = next(c for c in judge(ev.context()) if c.id == "P34")
+    assert p34.verdict == "fail" and "announce" in p34.reason and p34.figures["misannounced_endpoints"] == 1
+    for r in ev.records:
+        if r.endpoint == "decision":
+            r.ratelimit_limit = 10
+    assert next(c for c in judge(ev.context()) if c.id == "P34").verdict == "pass"
+
+
+@pytest.mark.parametrize("body, problem", [
+    ({"events": [], "next": 0}, "version"),
+    ({"version": 2, "kinds": [], "events": [], "next": 0}, "version"),
+    ({"version": 1, "events": [], "next": 0}, "kinds"),
+    ({"version": 1, "kinds": ["alert"], "events": {}, "next": 0}, "events"),
+    ([], "not a JSON object"),
+])
+def test_admin_feed_pages_must_follow_schema_version_1(body: object, problem: str) -> None:
+    with pytest.raises(CollectionError, match=problem):
+        feed_page(body)
+    events, nxt, kinds = feed_page({"version": 1, "kinds": ["alert"], "next": 4,
+                                    "events": [{"seq": 3, "t": 1.0, "kind": "alert", "data": {}}]})
+    assert (len(events), nxt, kinds) == (1, 4, ("alert",))
+
+
+def test_every_check_id_has_a_runbook_section() -> None:
+    anchors = documented_anchors()
+    ids = {c.id for c in judge(make_evidence(seed=5).context())}
+    ids |= {"capacity", "secret-scan", "recovery.12", "harness-error", "not-observable"}
+    ids |= {f"target.{m}" for m in ("settlement.finality", "channel.latency", "x402.handshake", "agent.decision",
+                                    "contract.execution")}
+    assert {runbook_anchor(i) for i in ids} <= anchors, sorted({runbook_anchor(i) for i in ids} - anchors)
+    assert runbook_ref("recovery.3") == "docs/runbooks.md#recovery"
+
+
+def test_junit_names_the_runbook_of_failing_and_inconclusive_cases() -> None:
+    checks = [Check("P35", "property", "breaker", "fail", "leaked"), Check("P30", "property", "alerts", "pass", "ok"),
+              Check("P31", "property", "logging", "inconclusive", "not observable: feed:error.record (404)")]
+    suite = ET.fromstring(render_junit("smoke", checks, 1.0).split("\n", 1)[1])
+    cases = {c.get("name").split()[0]: c for c in suite.findall("testcase")}
+    assert "runbook: docs/runbooks.md#p35" in cases["P35"].find("failure").get("message")
+    assert cases["P31"].find("properties/property").get("value") == "docs/runbooks.md#p31"
+    assert cases["P30"].find("properties") is None
