@@ -6,12 +6,15 @@ Layout of a run folder:
   requests.csv        one RequestRecord per client-side request (columns = RECORD_FIELDS; readers
                       default columns an older file lacks, e.g. server_ms)
   events.jsonl        one Event per line: phases, faults, breaker transitions, alerts, error records
+  access_log.jsonl    request arrivals on the Horizon path (fault proxy arrival log or the offline ledger's
+                      access log): {t (run s), listener (0 primary, 1 secondary), method, path, ...}
+  logs/               each started process's output (logs/target.log for --target-cmd)
   ledger_history.jsonl  the offline network's append-only history
   manifest.json       git revision, seeds, config hash, package versions, schedule
   report.html, charts/*.png   written by `harness report`
 
 summary.json:
-  {"schema_version": 1, "run_id": str, "profile": str, "env": str, "seed": int,
+  {"schema_version": 2, "run_id": str, "profile": str, "env": str, "seed": int,
    "started_at": ISO-8601 str, "duration_s": float, "verdict": one of VERDICTS,
    "exit_code": int, "reason": str,
    "phases": [{"name": str, "start_s": float, "end_s": float, "steady": bool}],
@@ -22,7 +25,15 @@ summary.json:
    "checks": [{"id": str ("P30".."P36", "target.<metric>", "recovery.<fault>", "nothing-lost", "capacity"),
                "kind": "property"|"target"|"recovery"|"invariant"|"capacity", "name": str,
                "verdict": "pass"|"fail"|"inconclusive", "reason": str,
-               "figures": {str: number|str}, "evidence": [str | {...}]}]}
+               "figures": {str: number|str}, "evidence": [str | {...}],
+               "evidence_used": {evidence name: source}, "not_observable": {evidence name: why}}],
+   "target": {"kind": "reference"|"command"|"url", "url": str, "command": str|null},
+   "worlds": {"kind": "offline"|"horizon", "started_by": "harness run"|"harness up", ...},
+   "observability": {evidence name: {"available": "yes", "source": str} | {"available": "no", "why": str}}}
+  Evidence names and what each check needs: harness/judges/observability.py, docs/evidence-contract.md.
+  A check missing a piece is inconclusive with reason "not observable: ..." and keeps the judge's own
+  conclusion in figures.partial_verdict / partial_reason. Version 2 added evidence_used, not_observable,
+  target, worlds and observability (version 1 folders read back with them empty).
   Target checks carry figures metric, threshold_ms, samples, p50_ms, p95_ms, p99_ms,
   p95_from_intended_ms and "windows": [{"start_s", "end_s", "samples", "p95_ms", "breach": bool}].
   The capacity check (profiles with judging.capacity_phase) carries figures phase, window_s, windows,
@@ -42,7 +53,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SUMMARY_SCHEMA_VERSION = 1
+SUMMARY_SCHEMA_VERSION = 2
 
 SUMMARY_FILE = "summary.json"
 JUNIT_FILE = "junit.xml"

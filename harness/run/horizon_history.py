@@ -50,8 +50,6 @@ def account_transactions(client: httpx.Client, account_id: str) -> list[dict[str
     for _ in range(MAX_PAGES_PER_ACCOUNT):
         try:
             resp = client.get(url, params=params)
-            if resp.status_code == 404:  # the account was never created: no transactions
-                return out
             resp.raise_for_status()
             page = resp.json()
             records = page["_embedded"]["records"]

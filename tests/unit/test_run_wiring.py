@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.errors import HarnessConfigurationError
 from harness.judges import judge
 from harness.judges.context import Check
 from harness.run.accounts import derive_accounts, write_private_files
@@ -146,3 +147,26 @@ def test_junit_names_the_runbook_of_failing_and_inconclusive_cases() -> None:
     assert "runbook: docs/runbooks.md#p35" in cases["P35"].find("failure").get("message")
     assert cases["P31"].find("properties/property").get("value") == "docs/runbooks.md#p31"
     assert cases["P30"].find("properties") is None
+
+
+def test_borrowed_account_files_are_read_and_never_removed(tmp_path: Path) -> None:
+    from harness.run.accounts import borrowed_private_files
+
+    accounts = derive_accounts(4)
+    files = write_private_files(accounts)
+    try:
+        env = WORLDS.file_env(4100, files)
+        borrowed = borrowed_private_files(env)
+        assert not borrowed.owned and borrowed.admin_token == files.admin_token
+        secrets = set(borrowed.secrets())
+        assert files.admin_token in secrets and accounts.escrow.secret in secrets
+        assert {k.secret for k in (*accounts.settlement_pool, *accounts.payers, *accounts.strangers)} <= secrets
+        assert accounts.pay_to.public_key not in secrets  # public keys are not secrets
+        summary = borrowed.public_summary()
+        assert summary["escrow"] == accounts.escrow.public_key and summary["payers"] == len(accounts.payers)
+        borrowed.cleanup()
+        assert files.service_accounts.is_file()
+    finally:
+        files.cleanup()
+    with pytest.raises(HarnessConfigurationError, match="is `harness up` still running"):
+        borrowed_private_files(env)
