@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 JS_STAMP := tests/js/node_modules/.package-lock.json
 NODE_EXAMPLE_STAMP := examples/node-target/node_modules/.package-lock.json
 
-.PHONY: venv verify test lint bench clean
+.PHONY: venv verify test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,11 @@ verify: $(STAMP)
 test: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# The development loop: everything but the end-to-end runs (marker `e2e`, set on tests/e2e by conftest).
+test-fast: $(STAMP) $(JS_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not e2e"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

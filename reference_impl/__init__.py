@@ -23,6 +23,7 @@ from reference_impl.error_logger import (
 )
 from reference_impl.errors import (
     AllFailedError,
+    ApiUsageError,
     CircuitOpenError,
     ConfigError,
     ConfigurationError,
@@ -53,7 +54,14 @@ from reference_impl.input_validator import (
     verify_transaction_signature,
     verify_validity_window,
 )
-from reference_impl.metrics_collector import Alert, MetricsCollector, MetricStats, Timer, timed
+from reference_impl.metrics_collector import (
+    Alert,
+    MetricsCollector,
+    MetricStats,
+    PerformanceSummary,
+    Timer,
+    timed,
+)
 from reference_impl.rate_limit_middleware import RateLimitMiddleware
 from reference_impl.rate_limiter import (
     PRESETS,
@@ -62,13 +70,20 @@ from reference_impl.rate_limiter import (
     RateLimiterManager,
     RateLimitResult,
 )
-from reference_impl.retry_handler import RetryConfig, RetryHandler, RetryResult, is_transient_error, retry
+from reference_impl.retry_handler import (
+    ErrorCode,
+    RetryConfig,
+    RetryHandler,
+    RetryResult,
+    is_transient_error,
+    retry,
+)
 
 __all__ = [
     "SYSTEM_CLOCK", "Clock", "ManualClock", "SystemClock",
-    "AllFailedError", "CircuitOpenError", "ConfigError", "ConfigurationError", "CryptoVerificationError",
+    "AllFailedError", "ApiUsageError", "CircuitOpenError", "ConfigError", "ConfigurationError", "CryptoVerificationError",
     "ReferenceImplError", "RetryExhaustedError", "ValidationError", "UnknownRecordError", "InvalidSampleError",
-    "RetryConfig", "RetryHandler", "RetryResult", "is_transient_error", "retry",
+    "ErrorCode", "RetryConfig", "RetryHandler", "RetryResult", "is_transient_error", "retry",
     "CircuitBreaker", "CircuitBreakerConfig", "CircuitBreakerListener", "CircuitBreakerManager",
     "CircuitBreakerStats", "CircuitState",
     "ErrorLogger", "ErrorLoggerConfig", "ErrorRecord", "ErrorSeverity",
@@ -80,5 +95,5 @@ __all__ = [
     "PRESETS", "RateLimiter", "RateLimiterConfig", "RateLimiterManager", "RateLimitResult",
     "RateLimitMiddleware",
     "AppConfig", "ConfigManager",
-    "Alert", "MetricsCollector", "MetricStats", "Timer", "timed", "LogHistogram",
+    "Alert", "MetricsCollector", "MetricStats", "PerformanceSummary", "Timer", "timed", "LogHistogram",
 ]

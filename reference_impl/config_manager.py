@@ -9,7 +9,9 @@ Environment overrides (applied after the file, before validation):
       key, e.g. SRH__SECURITY__RATE_LIMIT__MAX_REQUESTS=5 -> security.rateLimit.maxRequests = 5.
       Values are parsed by the key's type: true/false, numbers, `null` for optional keys, JSON for
       objects; SRH__SECURITY__RATE_LIMIT__ENDPOINTS__PAYMENT=STRICT sets one endpoint's preset.
-Unknown keys in a file are kept (`AppConfig.extras`) and saved back; unknown override keys are refused.
+Unknown keys, in a file or an override, are refused naming their path and the closest valid key
+(`failureTreshold` -> "did you mean 'failureThreshold'?"): a typo never loads silently as the default.
+`save` writes the file with mode 0600 (it may hold `security.adminToken`).
 Mainnet refuses friendbot on, plain-http Horizon (loopback hosts excepted: the traffic never leaves
 the machine, which is how the harness points it at its offline ledger), rate limiting off,
 alerting off and encryption off.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
@@ -36,8 +39,10 @@ from reference_impl.config_schema import (
     StellarConfig,
     camel,
     is_loopback_url,
+    snake,
 )
 from reference_impl.errors import ConfigError
+from reference_impl.seed_forms import closest, unknown_key_message
 
 ENV_PREFIX = "SRH__"
 NAMED_OVERRIDES = {
@@ -99,9 +104,21 @@ class ConfigManager:
         return self.config.monitoring
 
     def save(self, path: Path | str) -> Path:
-        """Write the effective configuration (defaults filled, overrides applied) as camelCase JSON."""
+        """Write the effective configuration (defaults filled, overrides applied) as camelCase JSON.
+
+        The file gets mode 0600 whatever was there before (the admin token is a secret); it is
+        written to a temporary file in the same folder first and renamed, so readers never see half.
+        """
         target = Path(path)
-        target.write_text(json.dumps(dump_config(self.config), indent=2) + "\n")
+        text = json.dumps(dump_config(self.config), indent=2) + "\n"
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)  # created 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
         return target
 
 
@@ -109,53 +126,48 @@ def parse_config(raw: Mapping[str, Any], env: str) -> AppConfig:
     """Validate a camelCase JSON object into an AppConfig (defaults filled); ConfigError names the key."""
     if env not in ENVIRONMENTS:
         raise ConfigError(f"env: must be one of {', '.join(ENVIRONMENTS)}, got {env!r}", "env")
-    extras: dict[str, Any] = {}
     values: dict[str, Any] = {}
     for name, value in raw.items():
-        if name in SECTIONS:
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{name}: must be an object", name)
-        else:
-            extras[name] = value
+        if name not in SECTIONS:
+            raise ConfigError(unknown_key_message(name, SECTIONS, "config"), name)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{name}: must be an object", name)
     for name in SECTIONS:
-        values[name] = _build(_SECTION_CLASSES[name], raw.get(name, {}), name, extras)
-    config = AppConfig(env=env, extras=extras, **values)
+        values[name] = _build(_SECTION_CLASSES[name], raw.get(name, {}), name)
+    config = AppConfig(env=env, **values)
     _check_consistency(config)
     if env == "mainnet":
         _check_mainnet(config)
     return config
 
 
-def _build(cls: type, raw: Mapping[str, Any], path: str, extras: dict[str, Any]) -> Any:
-    known: dict[str, Any] = {}
+def _keys(cls: type) -> list[str]:
+    """The JSON keys of a section class."""
+    return [camel(f.name) for f in fields(cls) if f.name != "env"]
+
+
+def _build(cls: type, raw: Mapping[str, Any], path: str) -> Any:
+    known = _keys(cls)
+    for key in raw:
+        if key not in known:
+            raise ConfigError(unknown_key_message(str(key), known, path), f"{path}.{key}")
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         key = camel(f.name)
-        known[key] = f
         sub = f"{path}.{key}"
         if "section" in f.metadata:
             value = raw.get(key, {})
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{sub}: must be an object", sub)
-            kwargs[f.name] = _build(f.metadata["section"], value, sub, extras)
+            kwargs[f.name] = _build(f.metadata["section"], value, sub)
         elif key in raw:
             kwargs[f.name] = f.metadata["spec"].check(raw[key], sub)
-    for key, value in raw.items():
-        if key not in known:
-            extras[f"{path}.{key}"] = value
     return cls(**kwargs)
 
 
 def dump_config(config: AppConfig) -> dict[str, Any]:
-    """The camelCase JSON object of a config, unknown keys included; `parse_config` inverts it."""
-    out: dict[str, Any] = {name: _dump(getattr(config, name)) for name in SECTIONS}
-    for dotted, value in config.extras.items():
-        *parents, last = dotted.split(".")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return out
+    """The camelCase JSON object of a config; `parse_config` inverts it."""
+    return {name: _dump(getattr(config, name)) for name in SECTIONS}
 
 
 def _dump(obj: Any) -> dict[str, Any]:
@@ -177,7 +189,7 @@ def _spec_at(dotted: str) -> Spec | None:
     cls: Any = AppConfig
     parts = dotted.split(".")
     for i, part in enumerate(parts):
-        match = [f for f in fields(cls) if camel(f.name) == part and f.name not in ("env", "extras")]
+        match = [f for f in fields(cls) if camel(f.name) == part and f.name != "env"]
         if not match:
             return None
         meta = match[0].metadata
@@ -206,7 +218,7 @@ def _set(raw: dict[str, Any], dotted: str, var: str, text: str) -> None:
     elif parent_spec is not None and parent_spec.kind == "endpoints":
         value = _parse_json_or_text(text)
     else:
-        raise ConfigError(f"{var}: no configuration key {dotted!r}", dotted)
+        raise ConfigError(f"{var}: no configuration key {dotted!r}{_suggest_leaf(dotted)}", dotted)
     *parents, last = dotted.split(".")
     node = raw
     for part in parents:
@@ -215,6 +227,28 @@ def _set(raw: dict[str, Any], dotted: str, var: str, text: str) -> None:
             child = node[part] = {}
         node = child
     node[last] = value
+
+
+def _leaves(cls: type = AppConfig, prefix: str = "") -> list[str]:
+    """Every leaf key path of the schema (`security.rateLimit.maxRequests`, ...)."""
+    out: list[str] = []
+    for f in fields(cls):
+        if "section" in f.metadata:
+            out += _leaves(f.metadata["section"], f"{prefix}{camel(f.name)}.")
+        elif f.name != "env":
+            out.append(prefix + camel(f.name))
+    return out
+
+
+def env_var(dotted: str) -> str:
+    """The `SRH__` variable that overrides a key path: security.rateLimit.maxRequests ->
+    SRH__SECURITY__RATE_LIMIT__MAX_REQUESTS."""
+    return ENV_PREFIX + "__".join(snake(part).upper() for part in dotted.split("."))
+
+
+def _suggest_leaf(dotted: str) -> str:
+    hint = closest(dotted, _leaves())
+    return f"; did you mean {hint!r} ({env_var(hint)})?" if hint else ""
 
 
 def _parse_text(text: str, spec: Spec, dotted: str, var: str) -> Any:

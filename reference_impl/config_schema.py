@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reference_impl.errors import ConfigError
+from reference_impl.seed_forms import unknown_key_message
 
 ENVIRONMENTS = ("development", "testnet", "mainnet")
 RISK_LEVELS = {"low": 0.25, "medium": 0.5, "high": 0.75}
@@ -31,6 +32,7 @@ THRESHOLD_METRICS = {
     "contractExecution": "contract.execution",
 }
 _MAX_INT = 2**53
+_RULE_KEYS = ("maxRequests", "windowMs", "algorithm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +140,10 @@ def _check_endpoints(value: Any, key: str) -> Any:
             preset = PRESET_NAME_SPEC.check(rule, sub)
             out[str(name)] = EndpointLimit(preset=preset)
         elif isinstance(rule, Mapping):
-            unknown = set(rule) - {"maxRequests", "windowMs", "algorithm"}
+            unknown = sorted(set(rule) - set(_RULE_KEYS), key=str)
             if unknown:
-                raise ConfigError(f"{sub}: unknown key {sorted(unknown)[0]!r}", f"{sub}.{sorted(unknown)[0]}")
+                message = unknown_key_message(str(unknown[0]), _RULE_KEYS, sub)
+                raise ConfigError(message, f"{sub}.{unknown[0]}")
             out[str(name)] = EndpointLimit(
                 max_requests=_INT_POS.check(rule.get("maxRequests"), f"{sub}.maxRequests"),
                 window_ms=_INT_POS.check(rule.get("windowMs"), f"{sub}.windowMs"),
@@ -340,7 +343,7 @@ class ThresholdsConfig:
 
     def by_metric(self) -> dict[str, float]:
         """{'settlement.finality': 5000.0, ...}: the thresholds keyed by metric name."""
-        return {metric: getattr(self, _snake(key)) for key, metric in THRESHOLD_METRICS.items()}
+        return {metric: getattr(self, snake(key)) for key, metric in THRESHOLD_METRICS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +376,7 @@ class MonitoringConfig:
 
 @dataclass(frozen=True, slots=True)
 class AppConfig:
-    """The whole configuration of one environment. `extras` keeps unknown keys (dotted path -> value)."""
+    """The whole configuration of one environment."""
 
     env: str
     stellar: StellarConfig = section(StellarConfig)
@@ -381,13 +384,13 @@ class AppConfig:
     payment: PaymentConfig = section(PaymentConfig)
     security: SecurityConfig = section(SecurityConfig)
     monitoring: MonitoringConfig = section(MonitoringConfig)
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 SECTIONS = ("stellar", "agent", "payment", "security", "monitoring")
 
 
-def _snake(camel: str) -> str:
+def snake(camel: str) -> str:
+    """`maxRequests` -> `max_requests` (the field of a JSON key)."""
     return "".join("_" + c.lower() if c.isupper() else c for c in camel)
 
 

@@ -3,6 +3,11 @@
 Every record is redacted (see `reference_impl.redaction`) before it is stored, written, alerted or
 handed to a subscriber. Records at or above `alert_threshold` go to the alert sink; a failing sink or
 subscriber is counted, never propagated.
+
+The seed's forms are accepted where they are unambiguous (`seed_forms` decides): a config mapping
+(`{"logDirectory": "./logs", "alertThreshold": ErrorSeverity.HIGH}`), `log_error(error, context,
+severity)`, `log_transaction_failure(tx_id, error, agent_did, operation)` and
+`log_validation_failure(error, input, operation)`; an ambiguous call is refused naming both forms.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from enum import IntEnum
 from pathlib import Path
 from typing import IO, Any
 
+from reference_impl import error_logger_seed_forms as seed_forms
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.errors import ConfigurationError, ReferenceImplError, ValidationError
 from reference_impl.redaction import describe_exception, redact, redact_text
 from reference_impl.rotating_jsonl import RotatingJsonLines
+from reference_impl.seed_forms import SeedKeys, coerce_config
 
 
 class ErrorSeverity(IntEnum):
@@ -115,11 +122,36 @@ class ErrorLoggerConfig:
             raise ConfigurationError("alert_sink must be callable")
 
 
+def _severity(value: Any) -> Any:
+    """An `ErrorSeverity` from itself or its name ("HIGH", "high"); anything else is left to validation."""
+    if isinstance(value, str) and value.upper() in ErrorSeverity.__members__:
+        return ErrorSeverity[value.upper()]
+    return value
+
+
+LOG_FILE_NAME = "errors.jsonl"
+SEED_KEYS = SeedKeys(
+    owner="ErrorLogger",
+    example="{'logDirectory': './logs', 'alertThreshold': ErrorSeverity.HIGH}",
+    plain={"logDirectory": "file_path", "filePath": "file_path", "file": "file_path", "console": "console",
+           "maxBytes": "max_bytes", "maxFileBytes": "max_bytes", "backupCount": "backup_count",
+           "maxFiles": "backup_count", "alertThreshold": "alert_threshold", "alertSink": "alert_sink",
+           "maxRecords": "max_records", "consoleStream": "console_stream", "idPrefix": "id_prefix"},
+    converters={"logDirectory": lambda d: Path(d) / LOG_FILE_NAME if isinstance(d, str | Path) else d,
+                "alertThreshold": _severity},
+)
+"""The seed's keys, the config files' `monitoring.logging` spellings, and the rest in camelCase;
+`logDirectory` writes `<directory>/errors.jsonl`."""
+
+
 class ErrorLogger:
     """Structured error logging with alerting, resolution tracking and statistics."""
 
-    def __init__(self, config: ErrorLoggerConfig | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
-        self.config = config or ErrorLoggerConfig()
+    def __init__(self, config: ErrorLoggerConfig | Mapping[str, Any] | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
+        self.config = (
+            ErrorLoggerConfig() if config is None else coerce_config(config, ErrorLoggerConfig, SEED_KEYS)
+        )
         self._clock = clock
         self._lock = threading.Lock()
         self._records: deque[str] = deque()
@@ -143,14 +175,23 @@ class ErrorLogger:
     def log_error(
         self,
         error_or_message: BaseException | str,
-        severity: ErrorSeverity = ErrorSeverity.MEDIUM,
-        category: str = "general",
+        severity: ErrorSeverity | Mapping[str, Any] = ErrorSeverity.MEDIUM,
+        category: str | ErrorSeverity = "general",
         operation: str = "unknown",
         context: Mapping[str, Any] | None = None,
     ) -> ErrorRecord:
-        """Redact, store, write and alert one record; returns the stored record."""
+        """Redact, store, write and alert one record; returns the stored record.
+
+        The seed's order `log_error(error, context, ErrorSeverity.HIGH)` (a mapping second) is
+        accepted too; its operation is `context["operation"]` when that is a string.
+        """
+        if isinstance(severity, Mapping):
+            severity, category, operation, context = seed_forms.log_error_args(
+                severity, category, operation, context
+            )
         if not isinstance(severity, ErrorSeverity):
-            raise ValidationError("severity", f"must be an ErrorSeverity, not {type(severity).__name__}")
+            raise ValidationError("severity", f"must be an ErrorSeverity, not {type(severity).__name__}: "
+                                  f"{seed_forms.LOG_ERROR_FORMS}")
         if not isinstance(category, str) or not isinstance(operation, str):
             raise ValidationError("category", "category and operation must be strings")
         if context is not None and not isinstance(context, Mapping):
@@ -305,15 +346,17 @@ class ErrorLogger:
 
     # -- specialised ------------------------------------------------------------------------
 
-    def log_transaction_failure(
-        self,
-        tx_id: str,
-        agent_did: str,
-        operation: str,
-        cause: BaseException | str,
-        context: Mapping[str, Any] | None = None,
-    ) -> ErrorRecord:
-        """A failed transaction: exactly one HIGH record carrying tx id, agent DID, operation, cause."""
+    def log_transaction_failure(self, tx_id: str, *args: Any, agent_did: str | None = None,
+                                operation: str | None = None, cause: BaseException | str | None = None,
+                                context: Mapping[str, Any] | None = None) -> ErrorRecord:
+        """A failed transaction: exactly one HIGH record carrying tx id, agent DID, operation, cause.
+
+        `log_transaction_failure(tx_id, agent_did, operation, cause, context=None)`, or the seed's
+        order `(tx_id, error, agent_did, operation)`; positional strings only are read by which one is
+        a DID ("did:..."), and refused when that does not tell (use keywords then).
+        """
+        agent_did, operation, cause, context = seed_forms.transaction_failure_args(
+            args, agent_did, operation, cause, context)
         cause_text = describe_exception(cause) if isinstance(cause, BaseException) else str(cause)
         details = _with_fields(
             context, tx_id=str(tx_id), agent_did=str(agent_did), operation=str(operation), cause=cause_text
@@ -328,12 +371,22 @@ class ErrorLogger:
 
     def log_validation_failure(
         self,
-        field_name: str,
-        reason: str,
+        field_name: str | BaseException,
+        reason: Any,
         operation: str = "validation",
         context: Mapping[str, Any] | None = None,
     ) -> ErrorRecord:
-        """Rejected input (LOW): the field path and the reason."""
+        """Rejected input (LOW): the field path and the reason.
+
+        The seed's form `log_validation_failure(error, input, operation)` takes the field and reason
+        from the error (a `ValidationError`'s own) and keeps the redacted, size-capped input.
+        """
+        if isinstance(field_name, BaseException):
+            field_name, reason, context = seed_forms.validation_failure_args(field_name, reason, context)
+        elif not isinstance(field_name, str):
+            raise ValidationError(
+                "field_name", f"must be a str or an exception: {seed_forms.VALIDATION_FORMS}"
+            )
         details = _with_fields(context, field=str(field_name), reason=str(reason))
         return self.log_error(
             f"invalid {field_name}: {reason}", ErrorSeverity.LOW, "validation", str(operation), details

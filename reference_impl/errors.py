@@ -13,6 +13,11 @@ class ConfigurationError(ReferenceImplError, ValueError):
     """A component was constructed with an invalid option."""
 
 
+class ApiUsageError(ConfigurationError, TypeError):
+    """A component was called in a form that is neither its Python API nor an unambiguous form of the
+    seed's API; the message names the form to write instead. Also a `TypeError`, as a wrong call is."""
+
+
 class ConfigError(ConfigurationError):
     """The config manager refused a file, a key or an override; `key` names the offending key."""
 

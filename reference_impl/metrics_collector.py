@@ -4,10 +4,16 @@ Values are milliseconds. `get_stats` comes from a LogHistogram (1% relative erro
 count, min, max and avg are exact). An alert fires for a recorded value iff it is strictly greater
 than its metric's threshold: exactly one `Alert` per breaching sample, matching it (property 30).
 Alert callbacks and listeners that raise are logged and never break `record`.
+
+The seed's forms work too: `MetricsCollector({"settlementFinality": 5000}, lambda metric, value,
+threshold: ...)` (thresholds keyed as the seed and the config files key them, a three-argument alert
+callback), `record_settlement_finality(ms, tx_id)`, `summary.settlement_finality` and a free-standing
+`Timer()` with `elapsed()` in ms.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import json
@@ -22,7 +28,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from reference_impl.clock import SYSTEM_CLOCK, Clock
-from reference_impl.errors import ConfigurationError
+from reference_impl.config_schema import THRESHOLD_METRICS
+from reference_impl.errors import ApiUsageError, ConfigurationError
 from reference_impl.histogram import InvalidSampleError, LogHistogram
 
 log = logging.getLogger(__name__)
@@ -83,23 +90,104 @@ class TargetSummary:
                 "stats": self.stats.to_dict() if self.stats else None, "meets_target": self.meets_target}
 
 
+class PerformanceSummary(dict[str, TargetSummary]):
+    """`get_performance_summary()`: keyed by metric name, also readable as the seed reads it,
+    `summary["settlementFinality"]` or `summary.settlement_finality`."""
+
+    def __missing__(self, key: str) -> TargetSummary:
+        metric = THRESHOLD_METRICS.get(key)
+        if metric is None or metric not in self:
+            raise KeyError(key)
+        return self[metric]
+
+    def __getattr__(self, name: str) -> TargetSummary:
+        metric = name.replace("_", ".", 1)
+        if metric in THRESHOLD_METRICS.values() and metric in self:
+            return self[metric]
+        raise AttributeError(f"no tracked metric {name!r} in this summary (keys: {', '.join(self)})")
+
+
+Tags = Mapping[str, str]
 AlertCallback = Callable[[Alert], None]
+SeedAlertCallback = Callable[[str, float, float], None]
 Listener = Callable[[str, float, Mapping[str, str]], None]
+CALLBACK_FORMS = "an alert callback takes one Alert, or the seed's three arguments (metric, value, threshold)"
+COLLECTOR_FORMS = ("write MetricsCollector(clock=..., thresholds={'settlement.finality': 5000}, "
+                   "alert_callback=...) or the seed's MetricsCollector({'settlementFinality': 5000}, "
+                   "lambda metric, value, threshold: ...)")
+
+
+def _accepts(signature: inspect.Signature, count: int) -> bool:
+    try:
+        signature.bind(*range(count))
+        return True
+    except TypeError:
+        return False
+
+
+def as_alert_callback(callback: Any) -> AlertCallback:
+    """`callback` when it takes one `Alert`, else an adapter for the seed's (metric, value, threshold)."""
+    if not callable(callback):
+        raise ApiUsageError(f"{CALLBACK_FORMS}; got {type(callback).__name__}")
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):  # some builtins have none: call them the Python way
+        return callback  # type: ignore[no-any-return]
+    if _accepts(signature, 1):
+        return callback  # type: ignore[no-any-return]
+    if _accepts(signature, 3):
+        return lambda alert: callback(alert.metric, alert.value, alert.threshold)
+    raise ApiUsageError(f"{CALLBACK_FORMS}; {getattr(callback, '__name__', callback)!r} takes neither")
+
+
+def _threshold_name(key: Any) -> str:
+    """The metric a thresholds key names: a metric name, or a seed key (`settlementFinality`)."""
+    if isinstance(key, str) and key in THRESHOLD_METRICS:
+        return THRESHOLD_METRICS[key]
+    if isinstance(key, str) and "." not in key:
+        near = difflib.get_close_matches(key, [*THRESHOLD_METRICS, *THRESHOLD_METRICS.values()], 1, 0.8)
+        if near:
+            raise ConfigurationError(
+                f"thresholds key {key!r} is not a tracked metric; did you mean {near[0]!r}?"
+            )
+    return _check_name(key)
+
+
+def _tags(tags: Any, id_tag: str) -> Mapping[str, str] | None:
+    """Tags of a specialised recorder: a mapping, or the seed's id string (tagged `id_tag`)."""
+    if tags is None or isinstance(tags, Mapping):
+        return tags
+    if isinstance(tags, str):
+        return {id_tag: tags}
+    raise ApiUsageError(f"tags must be a mapping or an id string ({id_tag}), got {type(tags).__name__}")
 
 
 class MetricsCollector:
     """Records named latency samples; thresholds (ms) raise alerts through callbacks."""
 
-    def __init__(self, clock: Clock = SYSTEM_CLOCK, thresholds: Mapping[str, float] | None = None,
-                 alert_callback: AlertCallback | None = None, relative_error: float = 0.01,
-                 alert_history: int = 1000) -> None:
+    def __init__(self, clock: Clock | Mapping[str, float] = SYSTEM_CLOCK,
+                 thresholds: Mapping[str, float] | AlertCallback | SeedAlertCallback | None = None,
+                 alert_callback: AlertCallback | SeedAlertCallback | None = None,
+                 relative_error: float = 0.01, alert_history: int = 1000) -> None:
+        if isinstance(clock, Mapping):  # the seed's MetricsCollector(thresholds, alertCallback)
+            if (thresholds is not None and not callable(thresholds)) or alert_callback is not None:
+                raise ApiUsageError(f"thresholds first, then more than an alert callback: {COLLECTOR_FORMS}")
+            clock, thresholds, alert_callback = SYSTEM_CLOCK, clock, thresholds
+        if not callable(getattr(clock, "now", None)):
+            raise ApiUsageError(f"clock must be a Clock, got {type(clock).__name__}: {COLLECTOR_FORMS}")
+        if thresholds is not None and not isinstance(thresholds, Mapping):
+            raise ApiUsageError(
+                f"thresholds must be a mapping, got {type(thresholds).__name__}: {COLLECTOR_FORMS}"
+            )
         self.clock = clock
         self.relative_error = relative_error
         self._thresholds: dict[str, float] = {}
         for name, ms in (DEFAULT_THRESHOLDS if thresholds is None else thresholds).items():
-            self._thresholds[_check_name(name)] = _check_threshold(name, ms)
+            self._thresholds[_threshold_name(name)] = _check_threshold(name, ms)
         self._histograms: dict[str, LogHistogram] = {}
-        self._alert_callbacks: list[AlertCallback] = [alert_callback] if alert_callback else []
+        self._alert_callbacks: list[AlertCallback] = []
+        if alert_callback is not None:
+            self._alert_callbacks.append(as_alert_callback(alert_callback))
         self._listeners: list[Listener] = []
         self.alerts: deque[Alert] = deque(maxlen=alert_history)
         self.alert_counts: dict[str, int] = {}
@@ -120,8 +208,9 @@ class MetricsCollector:
             else:
                 self._thresholds[name] = _check_threshold(name, threshold_ms)
 
-    def on_alert(self, callback: AlertCallback) -> None:
-        self._alert_callbacks.append(callback)
+    def on_alert(self, callback: AlertCallback | SeedAlertCallback) -> None:
+        """Call `callback(alert)` (or a seed-style `callback(metric, value, threshold)`) for every alert."""
+        self._alert_callbacks.append(as_alert_callback(callback))
 
     def add_listener(self, listener: Listener) -> None:
         """`listener(name, value_ms, tags)` is called after every recorded sample."""
@@ -169,20 +258,21 @@ class MetricsCollector:
         """The alert rule: strictly above the threshold."""
         return value_ms > threshold_ms
 
-    def record_settlement_finality(self, ms: float, tags: Mapping[str, str] | None = None) -> Alert | None:
-        return self.record(SETTLEMENT_FINALITY, ms, tags)
+    # Specialised recorders take tags or the seed's id: record_settlement_finality(3200, tx_id).
+    def record_settlement_finality(self, ms: float, tags: Tags | str | None = None) -> Alert | None:
+        return self.record(SETTLEMENT_FINALITY, ms, _tags(tags, "tx_id"))
 
-    def record_channel_latency(self, ms: float, tags: Mapping[str, str] | None = None) -> Alert | None:
-        return self.record(CHANNEL_LATENCY, ms, tags)
+    def record_channel_latency(self, ms: float, tags: Tags | str | None = None) -> Alert | None:
+        return self.record(CHANNEL_LATENCY, ms, _tags(tags, "channel_id"))
 
-    def record_x402_handshake(self, ms: float, tags: Mapping[str, str] | None = None) -> Alert | None:
-        return self.record(X402_HANDSHAKE, ms, tags)
+    def record_x402_handshake(self, ms: float, tags: Tags | str | None = None) -> Alert | None:
+        return self.record(X402_HANDSHAKE, ms, _tags(tags, "request_id"))
 
-    def record_agent_decision(self, ms: float, tags: Mapping[str, str] | None = None) -> Alert | None:
-        return self.record(AGENT_DECISION, ms, tags)
+    def record_agent_decision(self, ms: float, tags: Tags | str | None = None) -> Alert | None:
+        return self.record(AGENT_DECISION, ms, _tags(tags, "agent_id"))
 
-    def record_contract_execution(self, ms: float, tags: Mapping[str, str] | None = None) -> Alert | None:
-        return self.record(CONTRACT_EXECUTION, ms, tags)
+    def record_contract_execution(self, ms: float, tags: Tags | str | None = None) -> Alert | None:
+        return self.record(CONTRACT_EXECUTION, ms, _tags(tags, "contract_id"))
 
     def timer(self, name: str, tags: Mapping[str, str] | None = None) -> Timer:
         return Timer(self, name, tags)
@@ -210,9 +300,9 @@ class MetricsCollector:
             p50, p95, p99 = (hist.quantile(q) for q in SUMMARY_QUANTILES)
             return MetricStats(hist.count, hist.min, hist.max, hist.mean, p50, p95, p99)
 
-    def get_performance_summary(self) -> dict[str, TargetSummary]:
+    def get_performance_summary(self) -> PerformanceSummary:
         """Every metric with a threshold: stats, threshold and whether p95 meets it."""
-        out = {}
+        out = PerformanceSummary()
         for name, threshold in sorted(self.thresholds.items()):
             stats = self.get_stats(name)
             out[name] = TargetSummary(name, threshold, stats, None if stats is None else stats.p95 <= threshold)
@@ -270,24 +360,41 @@ class MetricsCollector:
 
 
 class Timer:
-    """Times a block (`with` or `async with`) on the collector's clock and records it in ms on exit."""
+    """A stopwatch in ms that can record what it measured.
 
-    def __init__(self, collector: MetricsCollector, name: str, tags: Mapping[str, str] | None = None) -> None:
+    `Timer(collector, name, tags)` times a block (`with` or `async with`) on the collector's clock and
+    records it on exit; `Timer()` (the seed's form, optionally `clock=`) starts at once, and
+    `elapsed()` gives the milliseconds so far: `metrics.record_settlement_finality(timer.elapsed(), tx_id)`.
+    """
+
+    def __init__(self, collector: MetricsCollector | None = None, name: str | None = None,
+                 tags: Mapping[str, str] | None = None, *, clock: Clock | None = None) -> None:
+        if isinstance(collector, str) or (collector is None) != (name is None):
+            raise ApiUsageError("write Timer(collector, name) (or collector.timer(name)) to record a metric, "
+                                "or Timer() for a stopwatch")
         self.collector = collector
-        self.name = _check_name(name)
+        self.name = None if name is None else _check_name(name)
         self.tags = dict(tags or {})
+        self.clock = collector.clock if collector is not None else clock or SYSTEM_CLOCK
         self.elapsed_ms: float | None = None
-        self._start = 0.0
+        self._start = self.clock.now()
+
+    def elapsed(self) -> float:
+        """Milliseconds since the start (the final figure once a `with` block has ended)."""
+        if self.elapsed_ms is not None:
+            return self.elapsed_ms
+        return max(0.0, (self.clock.now() - self._start) * 1000)
 
     def __enter__(self) -> Timer:
-        self._start = self.collector.clock.now()
+        self._start, self.elapsed_ms = self.clock.now(), None
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.elapsed_ms = max(0.0, (self.collector.clock.now() - self._start) * 1000)
-        tags = self.tags if exc_type is None else {**self.tags, "error": exc_type.__name__}
-        self.collector.record(self.name, self.elapsed_ms, tags)
+        self.elapsed_ms = self.elapsed()
+        if self.collector is not None and self.name is not None:
+            tags = self.tags if exc_type is None else {**self.tags, "error": exc_type.__name__}
+            self.collector.record(self.name, self.elapsed_ms, tags)
 
     async def __aenter__(self) -> Timer:
         return self.__enter__()

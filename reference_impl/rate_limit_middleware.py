@@ -10,40 +10,22 @@ response, allowed or not, carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from reference_impl.rate_limiter import RateLimiterManager, RateLimitResult
+from reference_impl.request_keys import KeyFunc, Scope, default_key, header
 
-Scope = MutableMapping[str, Any]
+__all__ = ["RateLimitMiddleware", "default_key", "header", "rate_limit_headers"]
+
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-KeyFunc = Callable[[Scope], str]
 EndpointResolver = Callable[[Scope], "str | None"]
 ResultListener = Callable[[str, str, RateLimitResult], None]
-
-
-def header(scope: Scope, name: str) -> str | None:
-    """The first value of request header `name` (case-insensitive), decoded as latin-1."""
-    wanted = name.lower().encode("latin-1")
-    for key, value in scope.get("headers", ()):
-        if key.lower() == wanted:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-def default_key(scope: Scope) -> str:
-    """`api:<sha256 prefix>` of the X-API-Key header (the key itself is never kept), else `ip:<host>`."""
-    api_key = header(scope, "x-api-key")
-    if api_key:
-        return "api:" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:24]
-    client = scope.get("client")
-    return f"ip:{client[0]}" if client else "ip:unknown"
 
 
 def rate_limit_headers(result: RateLimitResult) -> list[tuple[bytes, bytes]]:

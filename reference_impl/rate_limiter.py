@@ -8,7 +8,9 @@ Guarantees (property 34, tests/property/test_p34_rate_limiting.py):
 - both admit every request of a client whose requests are spaced at least `window / max_requests` apart.
 Idle keys (no request for `idle_ttl` >= `window`, when their state is back to full anyway) are
 dropped, so memory stays bounded by the number of recently active keys (and by `max_keys`).
-The middleware lives in `reference_impl.rate_limit_middleware`.
+The middleware lives in `reference_impl.rate_limit_middleware`; `RateLimiter.middleware` wraps an app
+with one limiter in one line. The seed's forms work too: a config mapping (`{"maxRequests": 100,
+"windowMs": 60000}`) and `check_limit(request)` for a Starlette request or ASGI scope.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.errors import ConfigurationError
+from reference_impl.request_keys import KeyFunc, default_key, request_key
+from reference_impl.seed_forms import SeedKeys, coerce_config
 
 ALGORITHMS = ("token-bucket", "sliding-window")
 
@@ -58,6 +62,14 @@ def _positive(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
+SEED_KEYS = SeedKeys(
+    owner="RateLimiter",
+    example="{'maxRequests': 100, 'windowMs': 60000, 'algorithm': 'sliding-window'}",
+    plain={"maxRequests": "max_requests", "algorithm": "algorithm", "maxKeys": "max_keys"},
+    durations_ms={"windowMs": "window", "idleTtlMs": "idle_ttl"},
+)
+"""The seed's keys (durations in ms, as the seed and the config files' `security.rateLimit` write them)."""
+
 PRESETS: Mapping[str, RateLimiterConfig] = {
     "STRICT": RateLimiterConfig(10, 60.0),
     "STANDARD": RateLimiterConfig(100, 60.0),
@@ -91,20 +103,24 @@ class _Window:
 
 
 class RateLimiter:
-    """Per-key limiter; `check_limit(key)` consumes one request's allowance when it is admitted."""
+    """Per-key limiter; `check_limit(key)` consumes one request's allowance when it is admitted.
 
-    def __init__(self, config: RateLimiterConfig, clock: Clock = SYSTEM_CLOCK) -> None:
-        if not isinstance(config, RateLimiterConfig):
-            raise ConfigurationError("config must be a RateLimiterConfig")
-        self.config = config
+    `key_func(scope)` names the client of a request passed to `check_limit` or seen by `middleware`
+    (default: a hash of the X-API-Key header, else the client address).
+    """
+
+    def __init__(self, config: RateLimiterConfig | Mapping[str, Any], clock: Clock = SYSTEM_CLOCK, *,
+                 key_func: KeyFunc = default_key) -> None:
+        self.config = coerce_config(config, RateLimiterConfig, SEED_KEYS)
         self.clock = clock
+        self.key_func = key_func
         self._states: OrderedDict[str, tuple[float, _Bucket | _Window]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def check_limit(self, key: str) -> RateLimitResult:
-        """Admit or reject one request for `key` at the clock's current time."""
-        if not isinstance(key, str):
-            raise ConfigurationError(f"rate-limit key must be a string, got {type(key).__name__}")
+    def check_limit(self, key: Any) -> RateLimitResult:
+        """Admit or reject one request for `key` (a client key, or a Starlette request / ASGI scope,
+        keyed by `key_func`) at the clock's current time."""
+        key = request_key(key, self.key_func)
         with self._lock:
             now = self.clock.now()
             entry = self._states.pop(key, None)
@@ -167,6 +183,19 @@ class RateLimiter:
             self._evict(self.clock.now(), keep=self.config.max_keys)
             return len(self._states)
 
+    def middleware(self, app: Any, path: str = "/", *, key_func: KeyFunc | None = None) -> Any:
+        """`app` with requests under `path` limited by this limiter (429 + Retry-After when over).
+
+        The seed's `app.use('/api/payment', limiter.middleware())` in one line either way:
+        `app = limiter.middleware(app, "/api/payment")` for any ASGI app, or, for Starlette,
+        `app.add_middleware(limiter.middleware, path="/api/payment")`.
+        """
+        from reference_impl.rate_limit_middleware import RateLimitMiddleware
+
+        manager = RateLimiterManager(clock=self.clock)
+        manager.add(path, self, [path])
+        return RateLimitMiddleware(app, manager, key_func=key_func or self.key_func)
+
 
 class RateLimiterManager:
     """Named limiters (one per endpoint) plus path-prefix routing and an optional default limiter."""
@@ -179,15 +208,17 @@ class RateLimiterManager:
         if default is not None:
             self.add("default", default)
 
-    def add(self, endpoint: str, config: RateLimiterConfig, prefixes: Iterable[str] = ()) -> RateLimiter:
-        """Register `endpoint` with its own limiter; requests under any of `prefixes` map to it."""
+    def add(self, endpoint: str, config: RateLimiterConfig | Mapping[str, Any] | RateLimiter,
+            prefixes: Iterable[str] = ()) -> RateLimiter:
+        """Register `endpoint` with its own limiter (built from `config`, or the given one); requests
+        under any of `prefixes` map to it."""
         if not endpoint or endpoint in self._limiters:
             raise ConfigurationError(f"endpoint name must be new and non-empty, got {endpoint!r}")
         new_prefixes = [(p, endpoint) for p in prefixes]
         for prefix, _ in new_prefixes:
             if not prefix.startswith("/"):
                 raise ConfigurationError(f"path prefix must start with '/', got {prefix!r}")
-        limiter = RateLimiter(config, clock=self.clock)
+        limiter = config if isinstance(config, RateLimiter) else RateLimiter(config, clock=self.clock)
         self._limiters[endpoint] = limiter
         self._prefixes = sorted(self._prefixes + new_prefixes, key=lambda item: -len(item[0]))
         return limiter

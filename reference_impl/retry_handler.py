@@ -1,76 +1,54 @@
 """Retry with capped exponential backoff and full jitter (DESIGN §4.1).
 
 The decision (`RetryPolicy.decide`: attempt + error -> `RetryAfter(delay)` or `GiveUp(reason)`) is
-pure apart from the injected seeded `random.Random`; the sync and async loops in `RetryHandler`
-only act on it and sleep through the injected clock, so tests run in virtual time.
+pure apart from the injected seeded `random.Random`. One generator (`RetryHandler._steps`) turns
+outcomes into steps (call, ask the veto, sleep, finish); a sync and an async driver only act on
+them, sleeping through the injected clock, so tests run in virtual time and a fix lands once.
+`execute(fn)` switches to the async driver, and returns an awaitable, as soon as `fn()` returns one
+(a coroutine function, or the seed's `lambda: client.submit(tx)` around one).
 """
 
 from __future__ import annotations
 
-import errno
 import functools
 import inspect
 import logging
 import math
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, overload
 
 from reference_impl.clock import SYSTEM_CLOCK, Clock
-from reference_impl.errors import ConfigurationError, RetryExhaustedError
+from reference_impl.errors import ApiUsageError, ConfigurationError, RetryExhaustedError
+from reference_impl.retryable_errors import ErrorCode, RetryableSpec, is_transient_error, retryable_spec
+from reference_impl.seed_forms import SeedKeys, coerce_config, is_awaitable, require_callable
+
+__all__ = [
+    "ErrorCode", "GiveUp", "RetryAfter", "RetryConfig", "RetryHandler", "RetryPolicy", "RetryResult",
+    "is_transient_error", "retry",
+]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ErrorPredicate = Callable[[BaseException], bool]
-RetryableSpec = type[BaseException] | ErrorPredicate
 RetryCallback = Callable[[str, int, float, BaseException], None]
 """Called before each retry sleep with (operation, failed attempt number from 1, delay s, error)."""
 ShouldRetry = Callable[[BaseException, int], "bool | Awaitable[bool]"]
 """Veto hook: (error, failed attempt number) -> False to stop retrying and re-raise the error."""
 
 MAX_RETRIES_LIMIT = 1000
-_TRANSIENT_ERRNOS = frozenset(
-    {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT, errno.EHOSTUNREACH,
-     errno.ENETUNREACH, errno.EPIPE}
-)
-_TRANSIENT_FOREIGN = frozenset(
-    {("stellar_sdk.exceptions", "ConnectionError"), ("stellar_sdk.exceptions", "BadResponseError"),
-     ("httpx", "TransportError"), ("aiohttp.client_exceptions", "ClientConnectionError")}
-)
-
-
-def _status_of(error: BaseException) -> int | None:
-    for attribute in ("status", "status_code"):
-        value = getattr(error, attribute, None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
-def is_transient_error(error: BaseException) -> bool:
-    """Default classification: connection refused/reset, timeouts, HTTP 5xx and 429, SDK transport errors.
-
-    stellar_sdk / httpx / aiohttp classes are recognised by module and name so this module does not
-    import them.
-    """
-    if isinstance(error, ConnectionError | TimeoutError):
-        return True
-    if isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS:
-        return True
-    status = _status_of(error)
-    if status is not None:
-        return status == 429 or 500 <= status <= 599
-    return any((cls.__module__, cls.__name__) in _TRANSIENT_FOREIGN for cls in type(error).__mro__)
 
 
 @dataclass(frozen=True)
 class RetryConfig:
     """Retry options; validated at construction (`ConfigurationError`).
 
-    `retryable_errors` replaces the default classification: a tuple of exception classes and/or
-    predicates, any match makes an error retryable. Include `is_transient_error` to extend the default.
+    `retryable_errors` replaces the default classification: a tuple of exception classes, predicates
+    and/or error-code names ("ECONNREFUSED", stored as `ErrorCode`); any match makes an error
+    retryable. Include `is_transient_error` to extend the default.
+    `RetryHandler` also takes the seed's mapping (`SEED_KEYS`): {"maxRetries": 5, "baseDelay": 1000}.
     """
 
     max_retries: int = 3
@@ -96,10 +74,8 @@ class RetryConfig:
         if not isinstance(self.jitter, bool):
             raise ConfigurationError("jitter must be a bool")
         if not isinstance(self.retryable_errors, tuple):
-            raise ConfigurationError("retryable_errors must be a tuple of exception classes or predicates")
-        for spec in self.retryable_errors:
-            if not (isinstance(spec, type) and issubclass(spec, BaseException)) and not callable(spec):
-                raise ConfigurationError(f"retryable_errors entry {spec!r} is neither an exception class nor callable")
+            raise ConfigurationError("retryable_errors must be a tuple of classes, predicates or codes")
+        object.__setattr__(self, "retryable_errors", tuple(retryable_spec(s) for s in self.retryable_errors))
 
     def delay_cap(self, retry_index: int) -> float:
         """Upper bound of the delay before retry `retry_index` (0-based): min(max_delay, base*b**n)."""
@@ -118,6 +94,18 @@ class RetryConfig:
             elif spec(error):
                 return True
         return False
+
+
+SEED_KEYS = SeedKeys(
+    owner="RetryHandler",
+    example="{'maxRetries': 5, 'baseDelay': 1000}",
+    plain={"maxRetries": "max_retries", "exponentialBase": "exponential_base", "jitter": "jitter",
+           "retryableErrors": "retryable_errors"},
+    durations_ms={"baseDelay": "base_delay", "baseDelayMs": "base_delay", "maxDelay": "max_delay",
+                  "maxDelayMs": "max_delay"},
+    converters={"retryableErrors": lambda v: tuple(v) if isinstance(v, list | tuple) else v},
+)
+"""The seed's keys (durations in ms, as the seed and the config files' `security.retry` write them)."""
 
 
 @dataclass(frozen=True)
@@ -170,23 +158,48 @@ class RetryResult:
     exhausted: bool = False
 
 
+@dataclass(frozen=True)
+class _Veto:
+    """Step: ask `should_retry(error, attempts)` whether to go on."""
+
+    hook: ShouldRetry
+    error: BaseException
+    attempts: int
+
+
+_CALL = object()
+"""Step: call `fn` once and send back (True, value) or (False, error)."""
+Step = object
+Steps = Generator[Step, Any, RetryResult]
+
+
+def _check_call(fn: Any, operation_name: Any, method: str) -> None:
+    """Refuse, with the right form, what `execute(fn, operation_name)` cannot run or retry."""
+    if callable(fn) and type(operation_name) is str:
+        return
+    if not callable(fn) and callable(operation_name):
+        raise ApiUsageError(f"{method}(fn, operation_name): arguments swapped? got {type(fn).__name__} first")
+    require_callable(fn, method, "retry_handler.execute(lambda: client.submit(tx), 'submit')")
+    if not isinstance(operation_name, str):
+        raise ApiUsageError(f"{method}(fn, operation_name): operation_name must be a str, got "
+                            f"{type(operation_name).__name__}")
+
+
 class RetryHandler:
-    """Runs a zero-argument callable (or coroutine function) with retries per `RetryConfig`."""
+    """Runs a zero-argument callable (sync, or returning an awaitable) with retries per `RetryConfig`."""
 
     policy_type: type[RetryPolicy] = RetryPolicy
 
     def __init__(
         self,
-        config: RetryConfig | None = None,
+        config: RetryConfig | Mapping[str, Any] | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
         on_retry: RetryCallback | Iterable[RetryCallback] = (),
         should_retry: ShouldRetry | None = None,
     ) -> None:
-        self.config = config if config is not None else RetryConfig()
-        if not isinstance(self.config, RetryConfig):
-            raise ConfigurationError("config must be a RetryConfig")
+        self.config = RetryConfig() if config is None else coerce_config(config, RetryConfig, SEED_KEYS)
         self.clock = clock
         self.policy = self.policy_type(self.config, rng if rng is not None else random.Random())
         self._callbacks: list[RetryCallback] = [on_retry] if callable(on_retry) else list(on_retry)
@@ -206,47 +219,99 @@ class RetryHandler:
     def _next(self, attempts: int, error: BaseException) -> Decision:
         return self.policy.decide(attempts, error)
 
-    def run(self, fn: Callable[[], T], operation_name: str = "operation",
-            should_retry: ShouldRetry | None = None) -> RetryResult:
-        """Run `fn` synchronously until it succeeds or the policy gives up; never raises `Exception`."""
-        veto = should_retry or self._should_retry
+    def _steps(self, operation: str, veto: ShouldRetry | None) -> Steps:
+        """The one retry loop: yields what to do next, receives each outcome, returns the result."""
         total_delay, attempts = 0.0, 0
         while True:  # bounded: the policy gives up after max_retries + 1 attempts
             attempts += 1
-            try:
-                return RetryResult(True, fn(), None, attempts, total_delay)
-            except Exception as error:
-                decision = self._next(attempts, error)
-                if isinstance(decision, RetryAfter) and veto is not None and not veto(error, attempts):
+            ok, outcome = yield _CALL
+            if ok:
+                return RetryResult(True, outcome, None, attempts, total_delay)
+            decision = self._next(attempts, outcome)
+            if isinstance(decision, RetryAfter) and veto is not None:
+                if not (yield _Veto(veto, outcome, attempts)):
                     decision = GiveUp("non_retryable")
-                if isinstance(decision, GiveUp):
-                    return RetryResult(False, None, error, attempts, total_delay, decision.reason == "exhausted")
-                self._notify(operation_name, attempts, decision.delay, error)
-                self.clock.sleep(decision.delay)
-                total_delay += decision.delay
+            if isinstance(decision, GiveUp):
+                exhausted = decision.reason == "exhausted"
+                return RetryResult(False, None, outcome, attempts, total_delay, exhausted)
+            self._notify(operation, attempts, decision.delay, outcome)
+            yield decision
+            total_delay += decision.delay
 
-    async def run_async(self, fn: Callable[[], Awaitable[T]], operation_name: str = "operation",
-                        should_retry: ShouldRetry | None = None) -> RetryResult:
-        """Async twin of `run`; `should_retry` may be a coroutine function."""
-        veto = should_retry or self._should_retry
-        total_delay, attempts = 0.0, 0
-        while True:  # bounded: the policy gives up after max_retries + 1 attempts
-            attempts += 1
+    def _begin(self, operation: str, should_retry: ShouldRetry | None) -> Steps:
+        """A new run of `_steps`, advanced to its first step (a call)."""
+        steps = self._steps(operation, should_retry or self._should_retry)
+        next(steps)
+        return steps
+
+    def run(self, fn: Callable[[], Any], operation_name: str = "operation",
+            should_retry: ShouldRetry | None = None) -> Any:
+        """Run `fn` until it succeeds or the policy gives up; never raises `Exception`.
+
+        Returns a `RetryResult`, or an awaitable of one once `fn()` returns an awaitable. The loop
+        (`_steps`) starts at the first failure: a first attempt that succeeds has nothing to decide.
+        """
+        _check_call(fn, operation_name, "execute")
+        steps: Steps | None = None
+        step: Step = _CALL
+        while True:
+            reply: Any = None
+            if step is _CALL:
+                try:
+                    value = fn()
+                except Exception as error:
+                    reply = (False, error)
+                else:
+                    if is_awaitable(value):
+                        steps = steps or self._begin(operation_name, should_retry)
+                        return self._drive_async(steps, fn, step, value)
+                    if steps is None:
+                        return RetryResult(True, value, None, 1, 0.0)
+                    reply = (True, value)
+            elif isinstance(step, _Veto):
+                reply = step.hook(step.error, step.attempts)
+                if inspect.isawaitable(reply):
+                    if inspect.iscoroutine(reply):
+                        reply.close()
+                    raise ApiUsageError("should_retry returned an awaitable to a synchronous call: "
+                                        "use execute_async, or a plain function")
+            else:
+                self.clock.sleep(step.delay)
+            if steps is None:
+                steps = self._begin(operation_name, should_retry)
             try:
-                return RetryResult(True, await fn(), None, attempts, total_delay)
-            except Exception as error:
-                decision = self._next(attempts, error)
-                if isinstance(decision, RetryAfter) and veto is not None:
-                    verdict = veto(error, attempts)
-                    if inspect.isawaitable(verdict):
-                        verdict = await verdict
-                    if not verdict:
-                        decision = GiveUp("non_retryable")
-                if isinstance(decision, GiveUp):
-                    return RetryResult(False, None, error, attempts, total_delay, decision.reason == "exhausted")
-                self._notify(operation_name, attempts, decision.delay, error)
-                await self.clock.sleep_async(decision.delay)
-                total_delay += decision.delay
+                step = steps.send(reply)
+            except StopIteration as done:
+                return done.value
+
+    async def _drive_async(self, steps: Steps, fn: Callable[[], Any], step: Step,
+                           pending: Any = None) -> RetryResult:
+        """The async driver of `_steps`; `pending` is an awaitable `fn()` already returned."""
+        while True:
+            reply: Any = None
+            if step is _CALL:
+                try:
+                    value = fn() if pending is None else pending
+                    pending = None
+                    reply = (True, await value if is_awaitable(value) else value)
+                except Exception as error:
+                    reply = (False, error)
+            elif isinstance(step, _Veto):
+                reply = step.hook(step.error, step.attempts)
+                if inspect.isawaitable(reply):
+                    reply = await reply
+            else:
+                await self.clock.sleep_async(step.delay)
+            try:
+                step = steps.send(reply)
+            except StopIteration as done:
+                return done.value
+
+    async def run_async(self, fn: Callable[[], Any], operation_name: str = "operation",
+                        should_retry: ShouldRetry | None = None) -> RetryResult:
+        """Async `run`: `fn` may return an awaitable or a value; `should_retry` may be async."""
+        _check_call(fn, operation_name, "execute_async")
+        return await self._drive_async(self._begin(operation_name, should_retry), fn, _CALL)
 
     @staticmethod
     def _unwrap(result: RetryResult, operation_name: str) -> Any:
@@ -257,24 +322,40 @@ class RetryHandler:
             raise RetryExhaustedError(operation_name, result.attempts, result.error) from result.error
         raise result.error
 
-    def execute(self, fn: Callable[[], T], operation_name: str = "operation",
-                should_retry: ShouldRetry | None = None) -> T:
-        """Return `fn()`; re-raise a non-retryable (or vetoed) error at once; `RetryExhaustedError` at the end."""
-        result: T = self._unwrap(self.run(fn, operation_name, should_retry), operation_name)
-        return result
+    async def _unwrap_async(self, pending: Awaitable[RetryResult], operation_name: str) -> Any:
+        return self._unwrap(await pending, operation_name)
 
-    async def execute_async(self, fn: Callable[[], Awaitable[T]], operation_name: str = "operation",
+    @overload
+    def execute(self, fn: Callable[[], Awaitable[T]], operation_name: str = ...,
+                should_retry: ShouldRetry | None = ...) -> Awaitable[T]: ...
+    @overload
+    def execute(self, fn: Callable[[], T], operation_name: str = ...,
+                should_retry: ShouldRetry | None = ...) -> T: ...
+
+    def execute(self, fn: Callable[[], Any], operation_name: str = "operation",
+                should_retry: ShouldRetry | None = None) -> Any:
+        """Return `fn()`; re-raise a non-retryable (or vetoed) error at once; `RetryExhaustedError` last.
+
+        When `fn()` returns an awaitable (a coroutine function, or a lambda around one, as the seed
+        writes it), the rest runs in the async driver and `execute` returns an awaitable: `await` it.
+        """
+        result = self.run(fn, operation_name, should_retry)
+        if isinstance(result, RetryResult):
+            return self._unwrap(result, operation_name)
+        return self._unwrap_async(result, operation_name)
+
+    async def execute_async(self, fn: Callable[[], Awaitable[T] | T], operation_name: str = "operation",
                             should_retry: ShouldRetry | None = None) -> T:
-        """Async twin of `execute`: `fn` returns an awaitable, sleeps use `clock.sleep_async`."""
+        """Async `execute`: `fn` returns an awaitable (or a value), sleeps use `clock.sleep_async`."""
         result: T = self._unwrap(await self.run_async(fn, operation_name, should_retry), operation_name)
         return result
 
-    def execute_with_result(self, fn: Callable[[], T], operation_name: str = "operation",
-                            should_retry: ShouldRetry | None = None) -> RetryResult:
-        """Like `execute` but returns a `RetryResult` instead of raising."""
+    def execute_with_result(self, fn: Callable[[], Any], operation_name: str = "operation",
+                            should_retry: ShouldRetry | None = None) -> Any:
+        """Like `execute` but returns a `RetryResult` (or an awaitable of one) instead of raising."""
         return self.run(fn, operation_name, should_retry)
 
-    async def execute_with_result_async(self, fn: Callable[[], Awaitable[T]], operation_name: str = "operation",
+    async def execute_with_result_async(self, fn: Callable[[], Any], operation_name: str = "operation",
                                         should_retry: ShouldRetry | None = None) -> RetryResult:
         """Async twin of `execute_with_result`."""
         return await self.run_async(fn, operation_name, should_retry)

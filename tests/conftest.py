@@ -9,7 +9,9 @@ Locust is never imported in the pytest process: tests that need it start it as a
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -22,3 +24,16 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_TIER_MARKERS = {"e2e": pytest.mark.e2e, "integration": pytest.mark.integration}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by its folder (tests/e2e -> e2e, tests/integration -> integration), so the
+    `-m "not e2e"` split of `make test-fast` cannot miss a test whose module forgot its marker."""
+    root = Path(__file__).parent
+    for item in items:
+        parts = Path(str(item.path)).relative_to(root).parts
+        if parts and parts[0] in _TIER_MARKERS:
+            item.add_marker(_TIER_MARKERS[parts[0]])

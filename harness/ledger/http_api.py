@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import socket
 import threading
 from collections import OrderedDict
@@ -19,18 +18,29 @@ from typing import Any
 from aiohttp import web
 
 from harness.ledger import resources as R
-from harness.ledger.admin import AdminRoutes, bad_field, json_response, problem_response
+from harness.ledger.admin import AdminRoutes
 from harness.ledger.config import LedgerConfig
 from harness.ledger.errors import LedgerError, MalformedEnvelopeError
+from harness.ledger.history_index import HistoryIndex
+from harness.ledger.history_resources import transaction_body
+from harness.ledger.history_routes import HistoryRoutes
 from harness.ledger.ledger import InvalidAddressError, Ledger, Outcome
+from harness.ledger.paging import ProblemError
 from harness.ledger.records import AppliedTx, Dropped, SubmitStatus
-from harness.ledger.state import is_account_id
+from harness.ledger.responses import (
+    bad_field,
+    base_url,
+    error_response,
+    json_response,
+    problem_response,
+    require_document,
+)
+from harness.ledger.state_routes import StateRoutes
+from harness.ledger.streaming import StreamHub, StreamLimits
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_BALANCE_ID = re.compile(r"^[0-9a-fA-F]{72}$")
 _RECENT_DROPS = 10_000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -43,10 +53,13 @@ class LedgerServer:
     """HTTP server over a `Ledger`: `await start()` / `await stop()`, or `with run_in_thread() as urls`."""
 
     def __init__(self, config: LedgerConfig | None = None, *, clock: Clock = SYSTEM_CLOCK,
-                 ledger: Ledger | None = None) -> None:
+                 ledger: Ledger | None = None, streams: StreamLimits | None = None) -> None:
         self.config = ledger.config if ledger else (config or LedgerConfig())
         self.clock = clock
         self.ledger = ledger or Ledger(self.config, clock)
+        self.index = HistoryIndex(self.ledger)
+        self._stream_limits = streams
+        self.streams = StreamHub(self.index.latest_ledger, streams)
         self.urls: list[str] = []
         self._port_index: dict[int, int] = {}
         self._runner: web.AppRunner | None = None
@@ -61,6 +74,7 @@ class LedgerServer:
         if self._runner is not None:
             raise ServerStartError("server already started")
         self._loop = asyncio.get_running_loop()
+        self.streams = StreamHub(self.index.latest_ledger, self._stream_limits)  # a stopped hub stays closed
         app = web.Application(middlewares=[self._middleware], client_max_size=1024 * 1024)
         self._routes(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -91,7 +105,7 @@ class LedgerServer:
         return list(self.urls)
 
     async def stop(self) -> None:
-        """Stop closing ledgers, fail pending waiters, close every listener."""
+        """Stop closing ledgers, end streams with goodbye, fail pending waiters, close every listener."""
         self.ledger.remove_listener(self._on_outcome)
         if self._close_task is not None:
             self._close_task.cancel()
@@ -105,6 +119,7 @@ class LedgerServer:
                 if not fut.done():
                     fut.cancel()
         self._waiters.clear()
+        await self.streams.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -114,8 +129,14 @@ class LedgerServer:
             await self.clock.sleep_async(self.config.close_interval)
             try:
                 self.ledger.close_ledger()
+                self._after_close()
             except Exception:  # keep closing: a stalled network would turn one bug into timeouts everywhere
                 log.exception("ledger close failed")
+
+    def _after_close(self) -> None:
+        """Index the new ledger now (so no read ever catches up on a long backlog) and wake the streams."""
+        self.index.sync()
+        self.streams.notify()
 
     @contextmanager
     def run_in_thread(self, start_timeout: float = 10.0) -> Iterator[list[str]]:
@@ -176,6 +197,8 @@ class LedgerServer:
         arrived = self.ledger.clock.time()  # the access log stamps arrival, not completion
         try:
             response = await handler(request)
+        except ProblemError as exc:
+            response = error_response(exc)
         except web.HTTPNotFound:
             response = problem_response("not_found")
         except web.HTTPMethodNotAllowed:
@@ -200,80 +223,24 @@ class LedgerServer:
         app.router.add_get("/", self._root)
         app.router.add_get("/health", self._health)
         app.router.add_get("/fee_stats", self._fee_stats)
-        app.router.add_get("/accounts/{account_id}", self._account)
-        app.router.add_get("/ledgers", self._ledgers)
-        app.router.add_get("/ledgers/{sequence}", self._ledger)
-        app.router.add_get("/transactions/{tx_hash}", self._transaction)
         app.router.add_post("/transactions", self._submit_sync)
         app.router.add_post("/transactions_async", self._submit_async)
-        app.router.add_get("/claimable_balances", self._claimable_balances)
-        app.router.add_get("/claimable_balances/{balance_id}", self._claimable_balance)
         app.router.add_route("*", "/friendbot", self._friendbot)
-        AdminRoutes(self.ledger).register(app)
+        StateRoutes(self.ledger, self.index.latest_ledger, self.streams).register(app)
+        HistoryRoutes(self.ledger, self.index, self.streams).register(app)
+        AdminRoutes(self.ledger, self.index, self._after_close).register(app)
 
     # ----------------------------------------------------------------- reads
     async def _root(self, request: web.Request) -> web.Response:
-        return json_response(200, R.root_body(self.ledger.latest(), self.ledger.passphrase))
+        require_document(request)
+        return json_response(200, R.root_body(self.ledger.latest(), self.ledger.passphrase, base_url(request)))
 
     async def _health(self, request: web.Request) -> web.Response:
         return json_response(200, {"database_connected": True, "core_up": True, "core_synced": True}, "application/json")
 
     async def _fee_stats(self, request: web.Request) -> web.Response:
+        require_document(request)
         return json_response(200, R.fee_stats_body(self.ledger.latest()))
-
-    async def _account(self, request: web.Request) -> web.Response:
-        account_id = request.match_info["account_id"]
-        if not is_account_id(account_id):
-            return bad_field("account_id", "Account ID must start with `G` and contain 56 alphanum characters")
-        account = self.ledger.account(account_id)
-        if account is None:
-            return problem_response("not_found")
-        return json_response(200, R.account_body(account))
-
-    async def _ledgers(self, request: web.Request) -> web.Response:
-        order = request.query.get("order", "asc")
-        if order not in ("asc", "desc"):
-            return bad_field("order", "order must be asc or desc")
-        try:
-            limit = int(request.query.get("limit", "10"))
-            cursor = int(request.query["cursor"]) if request.query.get("cursor") else None
-        except ValueError:
-            return bad_field("limit", "limit and cursor must be integers")
-        if not 1 <= limit <= 200:
-            return bad_field("limit", "limit must be between 1 and 200")
-        headers = self.ledger.headers(descending=order == "desc", limit=limit, cursor=cursor)
-        return json_response(200, R.page(request.path_qs, [R.ledger_body(h) for h in headers]))
-
-    async def _ledger(self, request: web.Request) -> web.Response:
-        try:
-            sequence = int(request.match_info["sequence"])
-        except ValueError:
-            return bad_field("ledger_id", "ledger sequence must be an integer")
-        header = self.ledger.header(sequence)
-        return json_response(200, R.ledger_body(header)) if header else problem_response("not_found")
-
-    async def _transaction(self, request: web.Request) -> web.Response:
-        tx_hash = request.match_info["tx_hash"]
-        if not _HEX64.match(tx_hash):
-            return bad_field("tx_id", "Transaction hash must be a hex-encoded, lowercase SHA-256 hash")
-        tx = self.ledger.transaction(tx_hash)
-        return json_response(200, R.transaction_body(tx)) if tx else problem_response("not_found")
-
-    async def _claimable_balances(self, request: web.Request) -> web.Response:
-        claimant, sponsor = request.query.get("claimant"), request.query.get("sponsor")
-        for name, value in (("claimant", claimant), ("sponsor", sponsor)):
-            if value is not None and not is_account_id(value):
-                return bad_field(name, "must be a valid G... account id")
-        asset = request.query.get("asset")
-        balances = [] if asset not in (None, "native") else self.ledger.claimable_balances(claimant, sponsor)
-        return json_response(200, R.page(request.path_qs, [R.claimable_balance_body(b) for b in balances]))
-
-    async def _claimable_balance(self, request: web.Request) -> web.Response:
-        balance_id = request.match_info["balance_id"]
-        if not _BALANCE_ID.match(balance_id):
-            return bad_field("id", "claimable balance id must be 72 hex characters")
-        balance = self.ledger.claimable_balance(balance_id)
-        return json_response(200, R.claimable_balance_body(balance)) if balance else problem_response("not_found")
 
     # ----------------------------------------------------------------- submission
     async def _form_tx(self, request: web.Request) -> str | web.Response:
@@ -289,16 +256,17 @@ class LedgerServer:
         tx = await self._form_tx(request)
         if isinstance(tx, web.Response):
             return tx
-        return await self._submit_and_wait(tx, "sync", self._listener(request))
+        return await self._submit_and_wait(tx, "sync", request)
 
-    async def _submit_and_wait(self, tx: str, endpoint: str, listener: int) -> web.Response:
+    async def _submit_and_wait(self, tx: str, endpoint: str, request: web.Request) -> web.Response:
+        listener, base = self._listener(request), base_url(request)
         try:
             result = self.ledger.submit(tx, endpoint=endpoint, listener=listener)
         except MalformedEnvelopeError:
             return problem_response("transaction_malformed", {"envelope_xdr": tx})
         if result.status is SubmitStatus.KNOWN:
             assert result.applied is not None
-            return self._outcome_response(result.applied, tx)
+            return self._outcome_response(result.applied, tx, base)
         if result.status is SubmitStatus.ERROR:
             assert result.rejection is not None
             return json_response(*R.transaction_failed(tx, result.rejection), R.PROBLEM_CONTENT_TYPE)
@@ -318,12 +286,12 @@ class LedgerServer:
                 waiters.remove(fut)
             self.ledger.record_timeout(result.hash, listener)
             return problem_response("timeout")
-        return self._outcome_response(outcome, tx)
+        return self._outcome_response(outcome, tx, base)
 
-    def _outcome_response(self, outcome: Outcome, envelope: str) -> web.Response:
+    def _outcome_response(self, outcome: Outcome, envelope: str, base: str) -> web.Response:
         if isinstance(outcome, AppliedTx):
             if outcome.successful:
-                return json_response(200, R.transaction_body(outcome))
+                return json_response(200, transaction_body(outcome, self.index.view(outcome), base))
             return json_response(*R.transaction_failed(outcome.envelope_xdr, outcome.result, outcome.result_xdr),
                          R.PROBLEM_CONTENT_TYPE)
         return json_response(*R.transaction_failed(envelope, outcome.result), R.PROBLEM_CONTENT_TYPE)
@@ -350,4 +318,4 @@ class LedgerServer:
             envelope = self.ledger.friendbot_envelope(addr)
         except InvalidAddressError:
             return bad_field("addr", "addr must be a valid G... account id")
-        return await self._submit_and_wait(envelope, "friendbot", self._listener(request))
+        return await self._submit_and_wait(envelope, "friendbot", request)

@@ -60,7 +60,6 @@ class Ledger:
         self._by_account: dict[str, dict[int, str]] = {}
         self._outcomes: dict[str, AppliedTx] = {}
         self._last_seq: dict[str, int] = {}
-        self._order = 0
         self._history = History()
         self._access = AccessLog()
         self._listeners: list[OutcomeListener] = []
@@ -144,7 +143,7 @@ class Ledger:
                         dropped.append(Dropped(entry.ptx.hash_hex, entry.ptx.source, entry.ptx.seq, sequence,
                                                check.rejection))
                         break
-                    applied.append(self._apply(entry.ptx, sequence, close_time, violations))
+                    applied.append(self._apply(entry.ptx, sequence, close_time, len(applied) + 1, violations))
                     budget -= 1
                     next_hash = self._by_account.get(entry.ptx.source, {}).get(entry.ptx.seq + 1)
                     entry = self._pending.get(next_hash) if next_hash else None
@@ -178,14 +177,14 @@ class Ledger:
                         log.exception("ledger outcome listener failed")
             return ClosedLedger(header, tuple(applied), tuple(dropped), tuple(violations))
 
-    def _apply(self, ptx: ParsedTx, sequence: int, close_time: int, violations: list[str]) -> AppliedTx:
+    def _apply(self, ptx: ParsedTx, sequence: int, close_time: int, order: int, violations: list[str]) -> AppliedTx:
+        """Apply one transaction as the `order`-th (1-based) of ledger `sequence`, Horizon's TOID position."""
         last = self._last_seq.get(ptx.source)
         if last is not None and ptx.seq <= last:
             violations.append(f"sequence numbers of {ptx.source} not strictly increasing: {last} then {ptx.seq}")
         self._last_seq[ptx.source] = ptx.seq
         done = apply_transaction(self._state, ptx, sequence, close_time)
-        self._order += 1
-        applied = AppliedTx.build(ptx, done.result, done.operations, sequence, close_time, self._order)
+        applied = AppliedTx.build(ptx, done.result, done.operations, sequence, close_time, order)
         self._outcomes[applied.hash] = applied
         return applied
 

@@ -32,7 +32,7 @@ class AppliedTx:
     max_fee: int
     ledger: int
     close_time: int
-    application_order: int
+    application_order: int  # 1-based position within its ledger (Horizon's TOID transaction order)
     result: TxResult
     result_xdr: str
     memo_type: str

@@ -8,6 +8,8 @@ history. The access log is runtime evidence and is not part of it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,6 @@ def snapshot_ledger(ledger: Ledger) -> dict[str, Any]:
         "transactions": [t.to_json() for t in ledger._outcomes.values()],
         "pending": [[p.ptx.envelope_xdr, p.submitted_ledger] for p in ledger._pending.values()],
         "last_seq": dict(ledger._last_seq),
-        "application_order": ledger._order,
         "history": ledger._history.since(0),
     }
 
@@ -61,9 +62,8 @@ def restore_ledger(cls: type[Ledger], data: dict[str, Any], config: LedgerConfig
         state.claimable = {c.balance_id: c for c in (ClaimableBalance.from_json(o)
                                                      for o in data["claimable_balances"])}
         ledger._headers = [LedgerHeader(**h) for h in data["headers"]]
-        ledger._outcomes = {t.hash: t for t in (AppliedTx.from_json(o) for o in data["transactions"])}
+        ledger._outcomes = {t.hash: t for t in _in_ledger_order(AppliedTx.from_json(o) for o in data["transactions"])}
         ledger._last_seq = {str(k): int(v) for k, v in data["last_seq"].items()}
-        ledger._order = int(data["application_order"])
         ledger._history = History(data["history"])
         for envelope_xdr, submitted in data["pending"]:
             ptx = parse_envelope(envelope_xdr, config.passphrase, ledger.network_id)
@@ -74,6 +74,18 @@ def restore_ledger(cls: type[Ledger], data: dict[str, Any], config: LedgerConfig
     if not ledger._headers:
         raise LedgerConfigError("corrupt ledger snapshot: no ledger headers")
     return ledger
+
+
+def _in_ledger_order(transactions: Iterable[AppliedTx]) -> list[AppliedTx]:
+    """Transactions numbered 1, 2, ... within each ledger in their stored order (snapshots written before
+    the order became per-ledger hold one global counter)."""
+    ordered = sorted(transactions, key=lambda t: (t.ledger, t.application_order))
+    position: dict[int, int] = {}
+    renumbered = []
+    for tx in ordered:
+        position[tx.ledger] = position.get(tx.ledger, 0) + 1
+        renumbered.append(replace(tx, application_order=position[tx.ledger]))
+    return renumbered
 
 
 def save_snapshot(ledger: Ledger, path: Path) -> None:

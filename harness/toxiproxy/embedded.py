@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TypeVar
 
 from harness.errors import ProcessStartError
+from harness.toxiproxy.arrivals import DEFAULT_CAPACITY
+from harness.toxiproxy.exposure import check_api_host
+from harness.toxiproxy.http_api import READ_TIMEOUT_S
 from harness.toxiproxy.server import ToxiproxyServer
 
 START_TIMEOUT_S = 10.0
@@ -37,11 +41,14 @@ class EmbeddedToxiproxy:
     """Runs a `ToxiproxyServer` in a background thread; `url` is its API base URL once started."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, seed: int | None = None,
-                 proxy_metrics: bool = False) -> None:
+                 proxy_metrics: bool = False, allow_remote: bool = False,
+                 arrival_capacity: int = DEFAULT_CAPACITY, read_timeout_s: float = READ_TIMEOUT_S) -> None:
+        check_api_host(host, allow_remote)
         self.host = host
         self.port = port
-        self.seed = seed
-        self.proxy_metrics = proxy_metrics
+        self._new_server = functools.partial(
+            ToxiproxyServer, seed=seed, proxy_metrics=proxy_metrics, allow_remote=allow_remote,
+            arrival_capacity=arrival_capacity, read_timeout_s=read_timeout_s)
         self.server: ToxiproxyServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -78,7 +85,7 @@ class EmbeddedToxiproxy:
             self._loop.close()
 
     async def _serve(self, ready: threading.Event) -> None:
-        server = ToxiproxyServer(seed=self.seed, proxy_metrics=self.proxy_metrics)
+        server = self._new_server()
         self.port = await server.start(self.host, self.port)
         self._stopped = asyncio.Event()
         self.server = server

@@ -226,6 +226,7 @@ class Link:
         self._on_done = on_done
         self.stubs: dict[str, ToxicStub] = {}
         self.head: ToxicStub | None = None
+        self.tap: Callable[[bytes], bool] | None = None  # observer of the bytes read; False = detach
         dest.writer = self
         for wrapper in wrappers:
             self.append(wrapper)
@@ -270,7 +271,7 @@ class Link:
         return stub
 
     def feed(self, data: bytes) -> None:
-        """Called from the source's data_received."""
+        """Called from the source's data_received; the tap sees the bytes after they are passed on."""
         if self.eof:
             return
         self.received += len(data)
@@ -280,14 +281,16 @@ class Link:
                 self.sent += len(data)
                 assert self.dest.transport is not None
                 self.dest.transport.write(data)
-            return
-        ts = self.loop.time()
-        channel = self.head.channel
-        for start in range(0, len(data), CHUNK_SIZE):
-            channel.put_nowait(Chunk(data[start:start + CHUNK_SIZE], ts))
-        if channel.full():
-            self.pause_source()
-            channel.notify_when_space(self.resume_source)
+        else:
+            ts = self.loop.time()
+            channel = self.head.channel
+            for start in range(0, len(data), CHUNK_SIZE):
+                channel.put_nowait(Chunk(data[start:start + CHUNK_SIZE], ts))
+            if channel.full():
+                self.pause_source()
+                channel.notify_when_space(self.resume_source)
+        if self.tap is not None and not self.tap(data):
+            self.tap = None
 
     def feed_eof(self) -> None:
         if self.eof:

@@ -26,8 +26,10 @@ from harness.toxiproxy.api_models import (
     fields_of,
     take_float,
 )
+from harness.toxiproxy.arrivals import ArrivalLog
 from harness.toxiproxy.endpoint import Endpoint
 from harness.toxiproxy.link import Link
+from harness.toxiproxy.request_tap import RequestTap
 from harness.toxiproxy.toxics import TOXICS, ResetPeerToxic, ToxicWrapper
 
 
@@ -105,7 +107,7 @@ def _set_socket_options(endpoint: Endpoint, linger_zero: bool) -> None:
 class Connection:
     """A client socket, its upstream socket and the two links between them."""
 
-    def __init__(self, proxy: Proxy, client: Endpoint, upstream: Endpoint) -> None:
+    def __init__(self, proxy: Proxy, client: Endpoint, upstream: Endpoint, tap: RequestTap) -> None:
         self.proxy = proxy
         self.client = client
         self.upstream = upstream
@@ -113,6 +115,7 @@ class Connection:
             "upstream": Link("upstream", client, upstream, proxy.chain("upstream"), proxy.rng, self._done),
             "downstream": Link("downstream", upstream, client, proxy.chain("downstream"), proxy.rng, self._done),
         }
+        self.links["upstream"].tap = tap.feed
         self.closed = False
         for link in self.links.values():
             link.start()
@@ -137,16 +140,17 @@ class Connection:
 
 
 class Proxy:
-    """One named proxy: listen address, upstream, enabled flag, toxics and live connections."""
+    """One named proxy: listen address, upstream, enabled flag, toxics, live connections, arrival log."""
 
     def __init__(self, name: str, listen: str, upstream: str, rng: random.Random,
-                 on_link_done: Callable[[Proxy, Link], None]) -> None:
+                 on_link_done: Callable[[Proxy, Link], None], arrivals: ArrivalLog) -> None:
         self.name = name
         self.listen = listen
         self.upstream = upstream
         self.enabled = False
         self.rng = rng
         self.on_link_done = on_link_done
+        self.arrivals = arrivals
         self.toxics: dict[str, ToxicWrapper] = {}
         self.connections: set[Connection] = set()
         self._server: asyncio.AbstractServer | None = None
@@ -196,11 +200,13 @@ class Proxy:
     def _on_client(self, client: Endpoint) -> None:
         assert client.transport is not None
         client.transport.pause_reading()
-        task = asyncio.get_running_loop().create_task(self._dial(client))
+        peer = client.transport.get_extra_info("peername")
+        conn = self.arrivals.connection(peer[1] if isinstance(peer, tuple) and len(peer) > 1 else None)
+        task = asyncio.get_running_loop().create_task(self._dial(client, conn))
         self._dials.add(task)
         task.add_done_callback(self._dials.discard)
 
-    async def _dial(self, client: Endpoint) -> None:
+    async def _dial(self, client: Endpoint, conn_id: int) -> None:
         loop = asyncio.get_running_loop()
         try:
             host, port = split_host_port(self.upstream)
@@ -218,7 +224,7 @@ class Proxy:
         linger = any(isinstance(w.toxic, ResetPeerToxic) for w in self.toxics.values())
         for endpoint in (client, upstream):
             _set_socket_options(endpoint, linger)
-        conn = Connection(self, client, upstream)
+        conn = Connection(self, client, upstream, RequestTap(self.arrivals, conn_id, self.arrivals.wall))
         if not conn.closed:
             self.connections.add(conn)
         assert client.transport is not None

@@ -16,6 +16,13 @@ from harness.toxiproxy.api_models import bad_body, fields_of, format_number, tak
 from harness.toxiproxy.link import INTERRUPTED, TIMED_OUT, Chunk, ToxicStub
 
 INF = float("inf")
+INT64_MAX = 2**63 - 1
+GO_MAX_CHUNK = 32 * 1024  # the largest chunk a toxic receives: io.Copy's buffer (Toxiproxy link.go `read`)
+
+
+def go_int64(value: int) -> int:
+    """`value` wrapped to int64, as Go's integer arithmetic overflows."""
+    return (value + 2**63) % 2**64 - 2**63
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +114,14 @@ class BandwidthToxic(Toxic):
     type_name: ClassVar[str] = "bandwidth"
     rate: int = 0
 
+    def piece(self) -> int:
+        """Go's `t.Rate*100` (int64): the bytes sent per 100 ms slice of a large chunk."""
+        return go_int64(self.rate * 100)
+
     def validate(self) -> None:
-        if self.rate < 0:
-            raise bad_body("bandwidth rate must not be negative")
+        """Toxiproxy v2.12.0 `toxics/bandwidth.go` slices `p.Data[:t.Rate*100]`: a negative value panics."""
+        if self.rate < 0 or self.piece() < 0:
+            raise bad_body(f"bandwidth rate {self.rate} would make Toxiproxy slice data at a negative index")
 
     async def pipe(self, stub: ToxicStub) -> None:
         debt = 0.0  # seconds owed by data already accepted
@@ -120,12 +132,12 @@ class BandwidthToxic(Toxic):
             if chunk is None:
                 await stub.close()
                 return
-            if self.rate <= 0:
+            piece = self.piece()
+            if piece == 0:  # rate 0 (or a multiple of 2**62): Go slices empty pieces forever, data stalls
                 await stub.sleep(INF)
                 await stub.send(chunk)
                 return
             debt += len(chunk.data) / (self.rate * 1000.0)
-            piece = self.rate * 100
             data = chunk.data
             while len(data) > piece:
                 if not await stub.sleep(0.1):
@@ -204,22 +216,51 @@ class SlicerToxic(Toxic):
     size_variation: int = 0
     delay: int = 0
 
+    def is_piece(self, size: int) -> bool:
+        """Go's base case `(end-start)-t.AverageSize <= t.SizeVariation`, in int64 arithmetic."""
+        return go_int64(size - self.average_size) <= self.size_variation
+
     def validate(self) -> None:
-        if self.average_size < 1:
-            raise bad_body("slicer average_size must be at least 1")
-        if not 0 <= self.size_variation < self.average_size:
-            raise bad_body("slicer size_variation must be >= 0 and less than average_size")
-        if self.delay < 0:
-            raise bad_body("slicer delay must not be negative")
+        """Refuse exactly the values on which Toxiproxy v2.12.0 `toxics/slicer.go` `chunk()` crashes.
+
+        Go's chunk(start, end) keeps a piece when `is_piece(end-start)`; otherwise it splits at
+        start + (end-start)/2, moved by `rand.Intn(2*var) - var` when var > 0, and recurses. Chunks of 1 to
+        32 KiB reach it (io.Copy's buffer in link.go `read`). It crashes when, for some such length n:
+          * var <= 0 and a 1-byte chunk is not a piece: it splits into 0 + 1 bytes forever (stack overflow);
+          * var >= 2**62 and n is split: 2*var overflows and rand.Intn panics;
+          * var > 0, n is split and n < 2*var: the cut can fall outside [start, end] (slice-bounds panic).
+        Everything else terminates (e.g. size_variation equal to average_size, or a negative variation
+        with average_size + size_variation >= 1).
+        """
+        avg, var = self.average_size, self.size_variation
+        if var <= 0:
+            if not self.is_piece(1):
+                raise bad_body(f"slicer average_size + size_variation must be at least 1 (got {avg} + {var}): "
+                               "Toxiproxy's slicer would recurse forever")
+            return
+        split = range(max(1, avg + var + 1), min(GO_MAX_CHUNK, INT64_MAX + avg) + 1)  # lengths Go splits
+        if split and var >= 2**62:
+            raise bad_body(f"slicer size_variation {var} is too large: Toxiproxy's rand.Intn(2*size_variation) "
+                           "overflows and panics")
+        if split and split.start < 2 * var:
+            raise bad_body(f"slicer average_size {avg} is too small for size_variation {var}: Toxiproxy can cut a "
+                           f"{split.start}-byte chunk outside its bounds and panic (it needs average_size >= "
+                           f"size_variation - 1, or average_size + size_variation >= {GO_MAX_CHUNK})")
 
     def cut_points(self, start: int, end: int, rng: Any) -> list[int]:
-        """Offsets delimiting the pieces of [start, end) by recursive bisection (Go's algorithm)."""
+        """Offsets delimiting the pieces of [start, end) by recursive bisection (Go's algorithm).
+
+        A split can leave an empty piece and its twin as long as the whole (Go then draws again), so the
+        number of splits is bounded only in probability; past `64 * (end - start + 1)` splits (probability
+        below 2**-60) the rest goes out unsplit.
+        """
         points = [start]
         stack = [(start, end)]
-        limit = self.average_size + self.size_variation
-        while stack:
+        for _ in range(64 * (end - start + 1)):
+            if not stack:
+                return points
             lo, hi = stack.pop()
-            if hi - lo <= limit:
+            if self.is_piece(hi - lo):
                 points.append(hi)
                 continue
             mid = lo + (hi - lo) // 2
@@ -227,7 +268,7 @@ class SlicerToxic(Toxic):
                 mid += rng.randrange(self.size_variation * 2) - self.size_variation
             stack.append((mid, hi))
             stack.append((lo, mid))
-        return points
+        return [*points, end]
 
     async def pipe(self, stub: ToxicStub) -> None:
         while True:

@@ -366,7 +366,8 @@ class SubmissionEngine:
                    "result_codes": record.result_codes, "source": record.source}
         cause = _codes_text(record.result_codes)
         if outcome.status == "failed":
-            self.error_logger.log_transaction_failure(record.tx_hash, record.agent_did, record.kind, cause, context)
+            self.error_logger.log_transaction_failure(record.tx_hash, agent_did=record.agent_did,
+                                                      operation=record.kind, cause=cause, context=context)
         else:
             self.error_logger.log_error(f"transaction refused by the ledger: {cause}", ErrorSeverity.MEDIUM,
                                         "transaction_refused", record.kind,

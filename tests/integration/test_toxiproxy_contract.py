@@ -1,4 +1,10 @@
-"""The embedded server's HTTP API against the Toxiproxy 2.12 contract (raw HTTP and toxiproxy-python)."""
+"""Toxiproxy 2.12's HTTP API contract (raw HTTP and toxiproxy-python), against any server given by URL.
+
+By default the embedded server runs as a separate process and is reached only through its URL, as a real
+toxiproxy-server would be. With `TOXIPROXY_URL` set the same tests run against that server (e.g. a real
+`toxiproxy-server -host 127.0.0.1 -proxy-metrics` on this machine); the few checks of this server's
+deliberate differences and extensions are then skipped (or, for arrivals, assert their absence).
+"""
 
 from __future__ import annotations
 
@@ -13,17 +19,19 @@ from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
+from harness.faults import ArrivalPage, ArrivalsUnavailable, FaultController
 from harness.toxiproxy.echo import TcpUpstream
-from harness.toxiproxy.embedded import EmbeddedToxiproxy
+from tests.toxiproxy_server import EXTERNAL_URL, embedded_process, server_url
 
 pytestmark = pytest.mark.timeout(60)
 ERROR_TYPE = "text/plain; charset=utf-8"
+embedded_only = pytest.mark.skipif(EXTERNAL_URL is not None, reason="a deliberate difference of the embedded server")
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[EmbeddedToxiproxy]:
-    with EmbeddedToxiproxy(proxy_metrics=True) as tp:
-        yield tp
+def server() -> Iterator[str]:
+    with server_url() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +41,13 @@ def upstream() -> Iterator[TcpUpstream]:
 
 
 @pytest.fixture()
-def api(server: EmbeddedToxiproxy) -> Iterator[str]:
-    yield server.url
-    for name in requests.get(server.url + "/proxies", timeout=5).json():
-        requests.delete(f"{server.url}/proxies/{name}", timeout=5)
+def api(server: str) -> Iterator[str]:
+    requests.post(server + "/reset", timeout=5)
+    for name in requests.get(server + "/proxies", timeout=5).json():
+        requests.delete(f"{server}/proxies/{name}", timeout=5)
+    yield server
+    for name in requests.get(server + "/proxies", timeout=5).json():
+        requests.delete(f"{server}/proxies/{name}", timeout=5)
 
 
 def call(method: str, url: str, body: Any = None, raw: bytes | None = None, **kw: Any) -> requests.Response:
@@ -175,11 +186,19 @@ def test_toxic_create_errors_in_toxiproxy_order(api: str, upstream: TcpUpstream)
     for attrs in ({"latency": 1.5}, {"latency": "1"}):
         resp = call("POST", url, {"type": "latency", "attributes": attrs})
         assert resp.status_code == 400 and resp.json()["error"].startswith("bad request body: ")
+    assert [t["name"] for t in call("GET", url).json()] == ["dup"]
+
+
+@embedded_only
+def test_attributes_that_crash_toxiproxy_are_refused(api: str, upstream: TcpUpstream) -> None:
+    make(api, upstream)
+    url = api + "/proxies/p/toxics"
     for body in ({"type": "bandwidth", "attributes": {"rate": -1}},
                  {"type": "slicer", "attributes": {"average_size": 0}},
-                 {"type": "slicer", "attributes": {"average_size": 4, "size_variation": 4}}):
+                 {"type": "slicer", "attributes": {"average_size": 8, "size_variation": 10}}):
         assert call("POST", url, body).status_code == 400
-    assert [t["name"] for t in call("GET", url).json()] == ["dup"]
+    assert call("POST", url, {"type": "slicer", "attributes": {"average_size": 4, "size_variation": 4}}
+                ).status_code == 200  # Toxiproxy runs equal bounds, so they are accepted
 
 
 def test_toxic_update_merges_and_is_all_or_nothing(api: str, upstream: TcpUpstream) -> None:
@@ -236,6 +255,8 @@ def test_unknown_path_wrong_method_and_browsers(api: str) -> None:
 
 
 def test_metrics_count_bytes_per_direction_after_a_link_ends(api: str, upstream: TcpUpstream) -> None:
+    if call("GET", api + "/metrics").status_code == 404:
+        pytest.skip("the server was started without -proxy-metrics")
     listen = make(api, upstream, "m")["listen"]
     assert echo_once(listen, b"x" * 1000) == b"x" * 1000
     label = f'listener="{listen}",proxy="m",upstream="{upstream.address}"'
@@ -250,9 +271,11 @@ def test_metrics_count_bytes_per_direction_after_a_link_ends(api: str, upstream:
     assert all(line in text for line in expected), text
 
 
+@embedded_only
 def test_metrics_route_exists_only_when_enabled() -> None:
-    with EmbeddedToxiproxy() as plain:
-        assert call("GET", plain.url + "/metrics").status_code == 404
+    with embedded_process() as plain:
+        resp = call("GET", plain + "/metrics")
+        assert (resp.status_code, resp.text) == (404, "404 page not found\n")
 
 
 def test_populate_creates_keeps_and_replaces(api: str, upstream: TcpUpstream) -> None:
@@ -284,6 +307,17 @@ def test_populate_validates_everything_first_and_reports_partial_failures(api: s
     assert body["error"] == f"listen tcp {taken}: bind: address already in use"
     assert [p["name"] for p in body["proxies"]] == ["a"]
     assert_error(call("GET", api + "/proxies/c"), 404, "proxy not found")
+
+
+def test_arrivals_are_an_extension_a_real_toxiproxy_lacks(api: str, upstream: TcpUpstream) -> None:
+    listen = make(api, upstream)["listen"]
+    assert echo_once(listen) == b"ping"
+    with FaultController(api) as ctl:
+        result = ctl.arrivals("p")
+    if EXTERNAL_URL is None:
+        assert isinstance(result, ArrivalPage) and [r.kind for r in result.records][:1] == ["connection"]
+    else:
+        assert isinstance(result, ArrivalsUnavailable)
 
 
 @pytest.fixture()

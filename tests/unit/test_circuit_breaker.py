@@ -414,7 +414,10 @@ def test_manager_keeps_one_breaker_per_name() -> None:
 
 def test_manager_rejects_a_bad_default_config() -> None:
     with pytest.raises(ConfigurationError):
-        CircuitBreakerManager({"timeout": 1})  # type: ignore[arg-type]
+        CircuitBreakerManager(60)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="did you mean 'timeout'"):
+        CircuitBreakerManager({"timout": 1000})
+    assert CircuitBreakerManager({"timeout": 1500}).default_config.timeout == 1.5  # the seed's ms
 
 
 def test_core_decisions_are_pure_values_and_memory_stays_bounded() -> None:

@@ -219,15 +219,54 @@ def test_admin_token_never_printed(tmp_path: Path) -> None:
     assert secret not in str(info.value) and "<redacted>" in str(info.value)
 
 
-def test_unknown_keys_are_kept_and_saved(tmp_path: Path) -> None:
-    raw = {"version": 2, "stellar": {"network": "testnet", "customRpc": {"url": "x"}},
-           "security": {"rateLimit": {"skipPaths": ["/health"]}}}
-    m = write(tmp_path, "development", raw)
-    cfg = m.load()
-    assert cfg.extras == {"version": 2, "stellar.customRpc": {"url": "x"},
-                          "security.rateLimit.skipPaths": ["/health"]}
-    saved = json.loads(m.save(tmp_path / "out.json").read_text())
-    assert saved["version"] == 2 and saved["security"]["rateLimit"]["skipPaths"] == ["/health"]
+@pytest.mark.parametrize(("raw", "key", "hint"), [
+    ({"security": {"circuitBreaker": {"failureTreshold": 3}}}, "security.circuitBreaker.failureTreshold",
+     "'failureThreshold'"),
+    ({"security": {"rateLimit": {"windowMS": 1000}}}, "security.rateLimit.windowMS", "'windowMs'"),
+    ({"monitoring": {"tresholds": {}}}, "monitoring.tresholds", "'thresholds'"),
+    ({"stellar": {"network": "testnet", "customRpc": {"url": "x"}}}, "stellar.customRpc", "valid keys:"),
+    ({"version": 2}, "version", "valid keys: agent, monitoring"),
+    ({"securty": {}}, "securty", "'security'"),
+    ({"security": {"rateLimit": {"endpoints": {"pay": {"maxRequest": 3, "windowMs": 1}}}}},
+     "security.rateLimit.endpoints.pay.maxRequest", "'maxRequests'"),
+])
+def test_unknown_keys_are_refused_with_path_and_suggestion(tmp_path: Path, raw: dict[str, Any], key: str,
+                                                           hint: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        write(tmp_path, "development", raw).load()
+    assert info.value.key == key
+    assert key.rsplit(".", 1)[-1] in str(info.value) and hint in str(info.value)
+
+
+def test_the_typo_of_issue_15_no_longer_loads_as_the_default(tmp_path: Path) -> None:
+    """Before: `failureTreshold: 1` loaded silently and the breaker kept the default threshold of 5."""
+    raw = json.loads((CONFIG_DIR / "testnet.json").read_text())
+    raw["security"]["circuitBreaker"]["failureTreshold"] = 1
+    with pytest.raises(ConfigError, match="did you mean 'failureThreshold'"):
+        write(tmp_path, "testnet", raw).load()
+
+
+@pytest.mark.parametrize(("var", "hint"), [
+    ("SRH__SECURITY__CIRCUIT_BREAKER__FAILURE_TRESHOLD", "SRH__SECURITY__CIRCUIT_BREAKER__FAILURE_THRESHOLD"),
+    ("SRH__SECURITY__RATE_LIMIT__MAX_REQUESTZ", "SRH__SECURITY__RATE_LIMIT__MAX_REQUESTS"),
+    ("SRH__MONITORING__THRESHOLDS__X402_HANDSHAK", "SRH__MONITORING__THRESHOLDS__X402_HANDSHAKE"),
+])
+def test_unknown_override_names_the_variable_and_the_closest_one(var: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        manager("development", {var: "3"}).load()
+    assert var in str(info.value) and hint in str(info.value)
+
+
+@pytest.mark.parametrize("secret", [True, False])
+def test_save_writes_mode_0600_even_over_a_readable_file(tmp_path: Path, secret: bool) -> None:
+    environ = {"SRH__SECURITY__ADMIN_TOKEN": "t" * 32} if secret else {}
+    target = tmp_path / "testnet.json"
+    target.write_text("{}")
+    target.chmod(0o644)
+    manager("testnet", environ).save(target)
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert manager("testnet", config_dir=tmp_path).load() == manager("testnet", environ).load()
+    assert [p.name for p in tmp_path.iterdir()] == ["testnet.json"]  # no temporary file left behind
 
 
 @pytest.mark.parametrize("env", ["development", "testnet", "mainnet"])

@@ -27,6 +27,10 @@ CONFIGS: dict[str, list[tuple[str, str, dict[str, int], float]]] = {
                   ("bandwidth", "downstream", {"rate": 100_000}, 1.0)],
     "slicer": [("slicer", "upstream", {"average_size": 64, "size_variation": 32}, 1.0),
                ("slicer", "downstream", {"average_size": 700, "size_variation": 300}, 1.0)],
+    # bounds Toxiproxy accepts at the edge (toxics/slicer.go): equal average and variation (empty pieces
+    # happen), and a negative variation
+    "slicer_edge_bounds": [("slicer", "upstream", {"average_size": 16, "size_variation": 16}, 1.0),
+                           ("slicer", "downstream", {"average_size": 40, "size_variation": -8}, 1.0)],
     "slow_close": [("slow_close", "downstream", {"delay": 5}, 1.0)],
     "limit_data_above_payload": [("limit_data", "upstream", {"bytes": 10**9}, 1.0)],
     "half_toxicity_chain": [("latency", "upstream", {"latency": 1}, 0.5),

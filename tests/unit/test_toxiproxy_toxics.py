@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from harness.toxiproxy.api_models import ApiError
+from harness.toxiproxy.api_models import ApiError, bad_body
 from harness.toxiproxy.link import INTERRUPTED, TIMED_OUT, Chunk
 from harness.toxiproxy.toxics import (
     TOXICS,
@@ -110,11 +111,12 @@ def test_parse_merges_field_wise_and_matches_keys_case_insensitively() -> None:
     (LatencyToxic, {"latency": "10"}, "cannot unmarshal string"),
     (LatencyToxic, {"latency": True}, "cannot unmarshal bool"),
     (LatencyToxic, [1], "cannot unmarshal array"),
-    (BandwidthToxic, {"rate": -1}, "rate must not be negative"),
-    (SlicerToxic, {"average_size": 0}, "average_size must be at least 1"),
-    (SlicerToxic, {"average_size": 10, "size_variation": 10}, "size_variation"),
-    (SlicerToxic, {"average_size": 10, "size_variation": -1}, "size_variation"),
-    (SlicerToxic, {"average_size": 10, "delay": -1}, "delay must not be negative"),
+    (BandwidthToxic, {"rate": -1}, "negative index"),
+    (BandwidthToxic, {"rate": 2**61}, "negative index"),  # 2**61 * 100 wraps to -2**63 in int64
+    (SlicerToxic, {"average_size": 0}, "recurse forever"),
+    (SlicerToxic, {"average_size": 3, "size_variation": -3}, "recurse forever"),
+    (SlicerToxic, {"average_size": 8, "size_variation": 10}, "19-byte chunk outside its bounds"),
+    (SlicerToxic, {"average_size": -2**62, "size_variation": 2**62}, "rand.Intn"),
 ])
 def test_invalid_attributes_are_400(cls: type[Toxic], attrs: Any, text: str) -> None:
     with pytest.raises(ApiError) as info:
@@ -122,6 +124,98 @@ def test_invalid_attributes_are_400(cls: type[Toxic], attrs: Any, text: str) -> 
     assert info.value.status == 400
     assert info.value.message.startswith("bad request body: ")
     assert text in info.value.message
+
+
+@pytest.mark.parametrize("attrs", [
+    {"average_size": 4, "size_variation": 4},  # equal: Toxiproxy accepts and runs it
+    {"average_size": 9, "size_variation": 10},  # average = variation - 1: cuts stay within bounds
+    {"average_size": 10, "size_variation": -3},  # negative variation: pieces of at most 7 bytes
+    {"average_size": 0, "size_variation": 40_000},  # no 32 KiB chunk is ever split
+    {"average_size": 10, "delay": -1},  # time.After(negative) fires at once
+    {"average_size": -2**63, "size_variation": 0},  # (end-start)-average wraps negative: never split
+])
+def test_slicer_values_toxiproxy_survives_are_accepted(attrs: dict[str, int]) -> None:
+    toxic = SlicerToxic.parse(attrs)
+    assert isinstance(toxic, SlicerToxic)
+    data = bytes(range(256)) * 3
+    for size in (0, 1, 2, 3, 17, 100, len(data)):
+        points = toxic.cut_points(0, size, random.Random(size))
+        assert points[0] == 0 and points[-1] == size and points == sorted(points)
+
+
+def _go_slicer_can_crash(average: int, variation: int, longest: int) -> bool:
+    """Oracle: Toxiproxy v2.12.0 toxics/slicer.go `chunk()` transliterated, every random draw explored.
+
+    True if some chunk of 1..`longest` bytes makes it recurse forever (variation <= 0) or cut outside
+    the chunk (a slice-bounds panic). A split that repeats itself (an empty piece) is not a crash: Go
+    draws again and ends with probability 1.
+    """
+    memo: dict[int, bool] = {}
+
+    def crash(n: int) -> bool:
+        if n < 0:
+            return True
+        if n - average <= variation:
+            return False
+        if n in memo:
+            return memo[n]
+        memo[n] = False  # a repeat of n in its own recursion: the draw that repeats it, not a crash
+        half = n // 2
+        if variation <= 0:
+            result = n <= 1 or crash(half) or crash(n - half)
+        else:
+            cuts = [half + r for r in range(-variation, variation)]
+            result = any(m < 0 or m > n or crash(m) or crash(n - m) for m in cuts)
+        memo[n] = result
+        return result
+
+    return any(crash(n) for n in range(1, longest + 1))
+
+
+def _disagreements(cls: type[SlicerToxic]) -> list[tuple[int, int]]:
+    """(average, variation) pairs in a small grid where `cls` refuses iff the oracle does not crash."""
+    out = []
+    for average in range(-6, 14):
+        for variation in range(-6, 14):
+            try:
+                cls.parse({"average_size": average, "size_variation": variation})
+                refused = False
+            except ApiError:
+                refused = True
+            if refused != _go_slicer_can_crash(average, variation, 64):
+                out.append((average, variation))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _StrictSlicer(SlicerToxic):
+    """Broken variant: the earlier bound (1 <= average, 0 <= variation < average) refuses values Go runs."""
+
+    def validate(self) -> None:
+        if self.average_size < 1 or not 0 <= self.size_variation < self.average_size:
+            raise bad_body("too strict")
+
+
+@dataclass(frozen=True, slots=True)
+class _LenientSlicer(SlicerToxic):
+    """Broken variant: checks only the recursion bound and misses the out-of-bounds cuts."""
+
+    def validate(self) -> None:
+        if self.size_variation <= 0 and self.average_size + self.size_variation < 1:
+            raise bad_body("too lenient")
+
+
+def test_slicer_refuses_exactly_what_crashes_toxiproxy() -> None:
+    assert _disagreements(SlicerToxic) == []
+    assert (4, 4) in _disagreements(_StrictSlicer)  # equal average and variation: Go runs it
+    assert (8, 10) in _disagreements(_LenientSlicer)  # Go can cut a 19-byte chunk at -1 and panic
+
+
+def test_bandwidth_rate_that_wraps_to_a_zero_slice_stalls_like_rate_zero() -> None:
+    toxic = BandwidthToxic.parse({"rate": 2**62})  # 2**62 * 100 is a multiple of 2**64
+    assert isinstance(toxic, BandwidthToxic) and toxic.piece() == 0
+    stub = run(toxic, ScriptedStub([(0.0, b"a")], interrupt_at=5.0))
+    assert stub.out == [(5.0, b"a")]
 
 
 def test_latency_is_fifo_and_counts_queue_time() -> None:
