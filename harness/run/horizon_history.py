@@ -42,10 +42,10 @@ def network_passphrase(horizon_url: str) -> str:
     return passphrase
 
 
-def account_transactions(client: httpx.Client, account_id: str) -> list[dict[str, Any]]:
+def account_transactions(client: httpx.Client, account_id: str, page_limit: int = PAGE_LIMIT) -> list[dict[str, Any]]:
     """Every transaction of one account, oldest first (failed ones included)."""
     url = f"/accounts/{account_id}/transactions"
-    params: dict[str, Any] | None = {"include_failed": "true", "order": "asc", "limit": PAGE_LIMIT, "cursor": ""}
+    params: dict[str, Any] | None = {"include_failed": "true", "order": "asc", "limit": page_limit, "cursor": ""}
     out: list[dict[str, Any]] = []
     for _ in range(MAX_PAGES_PER_ACCOUNT):
         try:
@@ -79,12 +79,12 @@ def history_record(tx: dict[str, Any]) -> dict[str, Any]:
             "memo_hash": memo_hash, "ledger": tx.get("ledger"), "t": t, "source": "horizon"}
 
 
-def read_history(horizon_url: str, account_ids: Iterable[str]) -> list[dict[str, Any]]:
+def read_history(horizon_url: str, account_ids: Iterable[str], page_limit: int = PAGE_LIMIT) -> list[dict[str, Any]]:
     """History records of every transaction touching `account_ids`, each once, in ledger order."""
     seen: dict[str, dict[str, Any]] = {}
     with httpx.Client(base_url=horizon_url.rstrip("/"), timeout=TIMEOUT_S) as client:
         for account in dict.fromkeys(account_ids):
-            for tx in account_transactions(client, account):
+            for tx in account_transactions(client, account, page_limit):
                 record = history_record(tx)
                 seen.setdefault(record["hash"], record)
     return sorted(seen.values(), key=lambda r: (r["ledger"] or 0, r["t"]))

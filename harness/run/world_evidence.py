@@ -4,9 +4,9 @@ whether the target's Horizon traffic crossed the fault proxies at all.
 * Ledger history: the offline network's `/admin/history`; with real Horizons, Horizon's public API for the
   run's accounts (`harness.run.horizon_history`).
 * Arrivals (P35 "no primary request while open"): the fault proxy's own per-proxy arrival log
-  (`GET /proxies/{name}/arrivals?since=&limit=`, `{"records", "next", "dropped", "started"}`, an extension of
-  the embedded proxy; a real Toxiproxy answers 404) is preferred; else the offline network's per-listener
-  access log (listener 0 behind horizon-primary, 1 behind horizon-secondary); else unavailable.
+  (`FaultController.arrivals`, docs/faults.md "Arrival logs"; a real Toxiproxy has none) is preferred; else
+  the offline network's per-listener access log (listener 0 behind horizon-primary, 1 behind
+  horizon-secondary); else unavailable.
 * Fault path: a target the harness wired to the proxies (reference, `--target-cmd`, `--worlds`) is taken to
   use them unless the arrivals show that no request crossed either proxy; a `--target URL` started without
   the run's worlds is shown to use them only by arrivals.
@@ -20,11 +20,13 @@ from typing import Any
 
 import httpx
 
+from harness.faults.api import FaultControlError
+from harness.faults.arrivals import ArrivalsUnavailable
+from harness.faults.client import FaultController
 from harness.judges.observability import FAULT_PATH, LEDGER_HISTORY, PROXY_ARRIVALS
-from harness.run.collect import MAX_PAGES, CollectionError, fetch_pages
+from harness.run.collect import CollectionError, fetch_pages
 from harness.run.worlds import OFFLINE, PRIMARY, SECONDARY, Worlds
 
-ARRIVAL_PAGE = 5000
 LISTENERS = {PRIMARY: 0, SECONDARY: 1}
 
 
@@ -41,29 +43,25 @@ class WorldEvidence:
 def proxy_arrivals(toxiproxy_url: str, proxy: str) -> list[dict[str, Any]] | None:
     """The proxy's request arrivals as access-log entries, or None when the fault proxy keeps no arrival log.
 
-    Raises CollectionError when the log is there but incomplete (records were overwritten).
+    Raises CollectionError when the log is there but cannot prove what reached the proxy: records were
+    overwritten (`dropped`), or a connection's bytes were not HTTP/1.x (`unparsed`, e.g. TLS to an https
+    Horizon), so requests on it are invisible.
     """
-    out: list[dict[str, Any]] = []
-    since = 0
-    with httpx.Client(base_url=toxiproxy_url, timeout=10.0) as client:
-        for _ in range(MAX_PAGES):
-            try:
-                resp = client.get(f"/proxies/{proxy}/arrivals", params={"since": since, "limit": ARRIVAL_PAGE})
-                if resp.status_code == 404 and since == 0:
-                    return None
-                resp.raise_for_status()
-                page = resp.json()
-                records, nxt, dropped = page["records"], int(page["next"]), int(page.get("dropped", 0))
-            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-                raise CollectionError(f"{proxy} arrivals: {type(exc).__name__}") from None
-            if dropped:
-                raise CollectionError(f"{proxy} arrival log overflowed ({dropped} records dropped)")
-            out += [{"t": float(r["t"]), "listener": LISTENERS[proxy], "method": r.get("method", ""),
-                     "path": r.get("path", ""), "source": "proxy"} for r in records if r.get("kind") == "request"]
-            if not records or nxt <= since:
-                return out
-            since = nxt
-    raise CollectionError(f"{proxy} arrivals: more than {MAX_PAGES} pages")
+    try:
+        with FaultController(url=toxiproxy_url) as controller:
+            log = controller.arrivals(proxy)
+    except FaultControlError as exc:
+        raise CollectionError(str(exc)) from None
+    if isinstance(log, ArrivalsUnavailable):
+        return None
+    if log.dropped:
+        raise CollectionError(f"the arrival log of {proxy} overflowed ({log.dropped} records dropped)")
+    unparsed = [r for r in log.records if r.kind == "unparsed"]
+    if unparsed:
+        raise CollectionError(f"{len(unparsed)} connection(s) through {proxy} were not HTTP/1.x "
+                              f"({unparsed[0].reason}): requests on them are not visible")
+    return [{"t": r.t, "listener": LISTENERS[proxy], "method": r.method or "", "path": r.path or "", "conn": r.conn,
+             "source": "proxy"} for r in log.records if r.kind == "request"]
 
 
 def collect(worlds: Worlds, wired: bool, history_accounts: Sequence[str], window: tuple[float, float]) -> WorldEvidence:
@@ -110,7 +108,8 @@ def _read_arrivals(ev: WorldEvidence, worlds: Worlds) -> None:
         return
     if all(log is not None for log in logs):
         ev.arrivals = [a for log in logs for a in (log or [])]
-        ev.sources[PROXY_ARRIVALS] = "fault proxy arrival log (GET /proxies/{name}/arrivals)"
+        ev.sources[PROXY_ARRIVALS] = (f"fault proxy arrival log ({len(ev.arrivals)} requests on "
+                                      f"{PRIMARY} and {SECONDARY})")
         return
     if worlds.kind != OFFLINE:
         ev.unavailable[PROXY_ARRIVALS] = "the fault proxy keeps no arrival log and a real Horizon exposes no access log"
