@@ -166,3 +166,26 @@ def test_node_example_target(tmp_path: Path) -> None:
     assert judged <= set(checks) and all(checks[cid]["verdict"] == "pass" for cid in judged)
     assert checks["P34"]["figures"]["responses_429"] > 0 and checks["nothing-lost"]["figures"]["acknowledged"] > 0
     assert result.exit_code == EXIT_INCONCLUSIVE
+
+
+@pytest.mark.timeout(300)
+def test_a_horizon_behind_the_proxies_is_read_through_its_public_api(tmp_path: Path) -> None:
+    """`--horizon URL`: a network the harness did not start (here the offline network as a stand-alone
+    Horizon, no accounts seeded): accounts come from friendbot, reconciliation from Horizon's public API,
+    P35's "no primary request while open" from the fault proxy's arrival log (no ledger access log is read)."""
+    horizon = subprocess.Popen([sys.executable, "-m", "harness", "ledger", "--port", "0", "--close-interval", "1"],
+                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    try:
+        line = horizon.stdout.readline() if horizon.stdout else ""
+        assert line.startswith("LISTENING "), line
+        result = harness_run("e2e-short", tmp_path / "run", "--horizon", line.split()[1], timeout_s=280.0)
+    finally:
+        horizon.send_signal(signal.SIGTERM)
+        horizon.wait(timeout=30)
+    assert result.exit_code == EXIT_PASS, (result.summary["reason"], not_passing(result))
+    observed = result.summary["observability"]
+    assert observed["ledger-history"]["source"].startswith("Horizon public API")
+    assert observed["proxy-arrivals"]["source"].startswith("fault proxy arrival log")
+    assert "ledger" not in started_pids(result.out_dir) and result.summary["worlds"]["kind"] == "horizon"
+    assert result.checks()["nothing-lost"]["figures"]["acknowledged"] > 0
