@@ -62,7 +62,12 @@ def finish(state: RunState) -> int:
     manifest = build_manifest(
         run_id=state.run_id, profile=state.profile, seed=state.seed, env=state.env,
         env_config=CONFIG_DIR / f"{state.env}.json",
-        options={"fault_in_service": state.options.fault_in_service, "seed": state.seed, "env": state.env},
+        options={"fault_in_service": state.options.fault_in_service, "seed": state.seed, "env": state.env,
+                 "target": state.options.target.kind,
+                 "target_cmd": redact_text(state.options.target.command or "") or None,
+                 "worlds_file": str(state.options.worlds_file) if state.options.worlds_file else None,
+                 "horizon": state.options.horizon.primary if state.options.horizon else None,
+                 "scenarios": [str(p) for p in state.options.scenarios]},
         accounts=state.accounts_public, started_at=state.started_at,
     )
     manifest["run_start_epoch"] = state.run_start_epoch  # t = 0 of the run (unix s): converts ledger times

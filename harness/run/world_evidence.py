@@ -69,6 +69,12 @@ def collect(worlds: Worlds, wired: bool, history_accounts: Sequence[str], window
     ev = WorldEvidence()
     _read_history(ev, worlds, history_accounts)
     _read_arrivals(ev, worlds)
+    settle_fault_path(ev, wired, window)
+    return ev
+
+
+def settle_fault_path(ev: WorldEvidence, wired: bool, window: tuple[float, float]) -> None:
+    """Whether the target's Horizon traffic crossed the proxies (and, unwired, whether its ledger is ours)."""
     crossed = [a for a in ev.arrivals if a["listener"] in (0, 1) and window[0] <= a["t"] <= window[1]]
     if PROXY_ARRIVALS not in ev.unavailable and not crossed:
         ev.unavailable[FAULT_PATH] = "no request of the target crossed the fault proxies during the run"
@@ -82,7 +88,6 @@ def collect(worlds: Worlds, wired: bool, history_accounts: Sequence[str], window
                                       "--worlds FILE from `harness up`) and no arrival log shows it using them")
     if not wired and FAULT_PATH in ev.unavailable:
         ev.unavailable.setdefault(LEDGER_HISTORY, "the target's ledger is not shown to be the run's worlds")
-    return ev
 
 
 def _read_history(ev: WorldEvidence, worlds: Worlds, accounts: Sequence[str]) -> None:

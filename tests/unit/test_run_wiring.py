@@ -170,3 +170,24 @@ def test_borrowed_account_files_are_read_and_never_removed(tmp_path: Path) -> No
         files.cleanup()
     with pytest.raises(HarnessConfigurationError, match="is `harness up` still running"):
         borrowed_private_files(env)
+
+
+@pytest.mark.parametrize("wired, arrivals, arrivals_missing, fault_path, ledger", [
+    (True, [5.0], False, "yes", "yes"),  # handed the proxies, and traffic crossed them
+    (True, [], False, "no", "yes"),  # handed the proxies, but nothing crossed them during the run
+    (True, [], True, "yes", "yes"),  # no arrival log to refute the wiring
+    (False, [5.0], False, "yes", "yes"),  # a --target URL shown to use the proxies
+    (False, [], True, "no", "no"),  # a --target URL nothing shows to use the worlds
+    (False, [500.0], False, "no", "no"),  # arrivals outside the run's window do not count
+])
+def test_the_fault_path_is_taken_from_the_wiring_and_refuted_or_shown_by_arrivals(
+        wired: bool, arrivals: list[float], arrivals_missing: bool, fault_path: str, ledger: str) -> None:
+    from harness.judges.observability import FAULT_PATH, LEDGER_HISTORY, PROXY_ARRIVALS
+    from harness.run.world_evidence import WorldEvidence, settle_fault_path
+
+    ev = WorldEvidence(arrivals=[{"t": t, "listener": 0} for t in arrivals],
+                       unavailable={PROXY_ARRIVALS: "a real Toxiproxy"} if arrivals_missing else {})
+    settle_fault_path(ev, wired, (0.0, 100.0))
+    assert ("no" if FAULT_PATH in ev.unavailable else "yes") == fault_path
+    assert (FAULT_PATH in ev.sources) == (fault_path == "yes")
+    assert ("no" if LEDGER_HISTORY in ev.unavailable else "yes") == ledger
