@@ -29,7 +29,8 @@ summary.json:
                "evidence_used": {evidence name: source}, "not_observable": {evidence name: why}}],
    "target": {"kind": "reference"|"command"|"url", "url": str, "command": str|null},
    "worlds": {"kind": "offline"|"horizon", "started_by": "harness run"|"harness up", ...},
-   "observability": {evidence name: {"available": "yes", "source": str} | {"available": "no", "why": str}}}
+   "observability": {evidence name: {"available": "yes", "source": str} | {"available": "no", "why": str}},
+   "rate_limits": {endpoint label: {"limit", "window_s", "algorithm"}}}   (what P34 held each endpoint to)
   Evidence names and what each check needs: harness/judges/observability.py, docs/evidence-contract.md.
   A check missing a piece is inconclusive with reason "not observable: ..." and keeps the judge's own
   conclusion in figures.partial_verdict / partial_reason. Version 2 added evidence_used, not_observable,

@@ -76,9 +76,10 @@ def finish(state: RunState) -> int:
     checks: list[Check] = []
     reconciliation: dict[str, int] = {}
     observability: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
     if state.load_started and records:
         try:
-            checks, reconciliation, observability = _judge(state, records, events, phases, fault_rows)
+            checks, reconciliation, observability, limits = _judge(state, records, events, phases, fault_rows)
         except HarnessError as exc:
             state.error = state.error or f"judging failed: {exc}"
         except Exception as exc:  # noqa: BLE001 - a judge bug must not lose the run's evidence
@@ -96,7 +97,7 @@ def finish(state: RunState) -> int:
         "load": {"requests": len(records), "arrivals": counters},
         "fault_in_service": state.options.fault_in_service,
         "target": {k: redact_text(v) if isinstance(v, str) else v for k, v in state.target_info.items()},
-        "worlds": state.worlds_info, "observability": observability,
+        "worlds": state.worlds_info, "observability": observability, "rate_limits": limits,
     }
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, default=str))
     write_junit(out / "junit.xml", state.profile.name, checks, end_s, state.error)
@@ -107,7 +108,7 @@ def finish(state: RunState) -> int:
 
 def _judge(
     state: RunState, records: list[Any], events: list[Any], phases: list[dict[str, Any]], faults: list[dict[str, Any]]
-) -> tuple[list[Check], dict[str, int], dict[str, Any]]:
+) -> tuple[list[Check], dict[str, int], dict[str, Any], dict[str, Any]]:
     from harness.judges import judge, observability_table
     from harness.judges.context import JudgeContext, records_frame
     from harness.judges.nothing_lost import reconcile
@@ -138,7 +139,7 @@ def _judge(
     checks = judge(ctx)
     rec = reconcile(ctx)
     keys = ("acknowledged", "applied", "lost", "duplicated", "unknown_resolved")
-    return checks, {k: int(rec.get(k, 0)) for k in keys}, observability_table(ctx)
+    return checks, {k: int(rec.get(k, 0)) for k in keys}, observability_table(ctx), limits
 
 
 def _render_report(out: Path) -> None:
