@@ -236,6 +236,7 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
             raise HarnessError(f"locust exited with code {code}; see logs/locust.log")
     finally:
         _record_phases(state, state.now_run_s())
+        supervisor.stop(locust)  # on Ctrl-C it still runs: no client request may postdate the evidence read below
         stop.set()
         fault_thread.join(timeout=30.0)
         _final_fault_cleanup(state, controller)
