@@ -23,13 +23,10 @@ def transaction_paging_token(tx: AppliedTx) -> str:
 
 
 def transaction_meta_fields(tx: AppliedTx) -> dict[str, str]:
-    """THE place that renders `fee_meta_xdr` / `result_meta_xdr` (Horizon: fee_meta_xdr always, result_meta_xdr
-    omitted when empty). They appear as soon as `AppliedTx` carries them (ledger-core adds the two fields)."""
-    fee_meta = getattr(tx, "fee_meta_xdr", None)
-    result_meta = getattr(tx, "result_meta_xdr", None)
-    fields: dict[str, str] = {} if fee_meta is None else {"fee_meta_xdr": fee_meta}
-    if result_meta:
-        fields["result_meta_xdr"] = result_meta
+    """`fee_meta_xdr` / `result_meta_xdr` (Horizon: fee_meta_xdr always, result_meta_xdr omitted when empty)."""
+    fields = {"fee_meta_xdr": tx.fee_meta_xdr}
+    if tx.result_meta_xdr:
+        fields["result_meta_xdr"] = tx.result_meta_xdr
     return fields
 
 

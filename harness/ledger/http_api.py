@@ -10,7 +10,6 @@ import asyncio
 import logging
 import socket
 import threading
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,7 +25,7 @@ from harness.ledger.history_resources import transaction_body
 from harness.ledger.history_routes import HistoryRoutes
 from harness.ledger.ledger import InvalidAddressError, Ledger, Outcome
 from harness.ledger.paging import ProblemError
-from harness.ledger.records import AppliedTx, Dropped, SubmitStatus
+from harness.ledger.records import AppliedTx, Dropped, SubmitResult, SubmitStatus
 from harness.ledger.responses import (
     bad_field,
     base_url,
@@ -41,7 +40,6 @@ from reference_impl.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
-_RECENT_DROPS = 10_000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -66,7 +64,6 @@ class LedgerServer:
         self._close_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[str, list[asyncio.Future[Outcome]]] = {}
-        self._recent_drops: OrderedDict[str, Dropped] = OrderedDict()
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> list[str]:
@@ -185,9 +182,7 @@ class LedgerServer:
 
     def _resolve(self, tx_hash: str, outcome: Outcome) -> None:
         if isinstance(outcome, Dropped):
-            self._recent_drops[tx_hash] = outcome
-            while len(self._recent_drops) > _RECENT_DROPS:
-                self._recent_drops.popitem(last=False)
+            return  # txsub finishes a waiter only when the hash is ingested: a dropped tx times out
         for fut in self._waiters.pop(tx_hash, []):
             if not fut.done():
                 fut.set_result(outcome)
@@ -259,42 +254,54 @@ class LedgerServer:
         return await self._submit_and_wait(tx, "sync", request)
 
     async def _submit_and_wait(self, tx: str, endpoint: str, request: web.Request) -> web.Response:
+        """Horizon's synchronous txsub (internal/txsub/system.go `Submit`, actions/submit_transaction.go):
+        a stored outcome at once; core's ERROR as 400 at once; PENDING, DUPLICATE and TRY_AGAIN_LATER
+        all wait until the hash is in a ledger or `submit_timeout` passes (504)."""
         listener, base = self._listener(request), base_url(request)
         try:
             result = self.ledger.submit(tx, endpoint=endpoint, listener=listener)
         except MalformedEnvelopeError:
             return problem_response("transaction_malformed", {"envelope_xdr": tx})
+        return await self._answer_sync(result, tx, listener, base)
+
+    async def _answer_sync(self, result: SubmitResult, tx: str, listener: int, base: str) -> web.Response:
         if result.status is SubmitStatus.KNOWN:
             assert result.applied is not None
-            return self._outcome_response(result.applied, tx, base)
+            return self._outcome_response(result.applied, tx, result.hash, base)
         if result.status is SubmitStatus.ERROR:
             assert result.rejection is not None
-            return json_response(*R.transaction_failed(tx, result.rejection), R.PROBLEM_CONTENT_TYPE)
-        if result.status is SubmitStatus.TRY_AGAIN_LATER:
-            return problem_response("server_over_capacity", detail="The transaction queue is full; try again later.")
+            return json_response(*R.transaction_failed(tx, result.rejection, tx_hash=result.hash),
+                                 R.PROBLEM_CONTENT_TYPE)
+        outcome = await self.wait_for(result.hash)
+        if outcome is None:
+            self.ledger.record_timeout(result.hash, listener)
+            return problem_response("transaction_submission_timeout", {"hash": result.hash, "envelope_xdr": tx})
+        return self._outcome_response(outcome, tx, result.hash, base)
+
+    async def wait_for(self, tx_hash: str, timeout: float | None = None) -> AppliedTx | None:
+        """The applied transaction once `tx_hash` is in a ledger, or None after `timeout` (default:
+        `submit_timeout`)."""
         assert self._loop is not None
         fut: asyncio.Future[Outcome] = self._loop.create_future()
-        self._waiters.setdefault(result.hash, []).append(fut)
-        done = self.ledger.transaction(result.hash) or self._recent_drops.get(result.hash)
-        if done is not None and not self.ledger.is_pending(result.hash):
-            self._resolve(result.hash, done)
+        self._waiters.setdefault(tx_hash, []).append(fut)
+        done = self.ledger.transaction(tx_hash)
+        if done is not None:
+            self._resolve(tx_hash, done)
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(fut), self.config.submit_timeout)
+            outcome = await asyncio.wait_for(asyncio.shield(fut), timeout or self.config.submit_timeout)
         except TimeoutError:
-            waiters = self._waiters.get(result.hash, [])
+            waiters = self._waiters.get(tx_hash, [])
             if fut in waiters:
                 waiters.remove(fut)
-            self.ledger.record_timeout(result.hash, listener)
-            return problem_response("timeout")
-        return self._outcome_response(outcome, tx, base)
+            return None
+        assert isinstance(outcome, AppliedTx)
+        return outcome
 
-    def _outcome_response(self, outcome: Outcome, envelope: str, base: str) -> web.Response:
-        if isinstance(outcome, AppliedTx):
-            if outcome.successful:
-                return json_response(200, transaction_body(outcome, self.index.view(outcome), base))
-            return json_response(*R.transaction_failed(outcome.envelope_xdr, outcome.result, outcome.result_xdr),
-                         R.PROBLEM_CONTENT_TYPE)
-        return json_response(*R.transaction_failed(envelope, outcome.result), R.PROBLEM_CONTENT_TYPE)
+    def _outcome_response(self, outcome: AppliedTx, envelope: str, tx_hash: str, base: str) -> web.Response:
+        if outcome.successful:
+            return json_response(200, transaction_body(outcome, self.index.view(outcome), base, tx_hash))
+        return json_response(*R.transaction_failed(envelope, outcome.result, outcome.result_xdr, tx_hash),
+                             R.PROBLEM_CONTENT_TYPE)
 
     async def _submit_async(self, request: web.Request) -> web.Response:
         tx = await self._form_tx(request)
@@ -304,18 +311,26 @@ class LedgerServer:
             result = self.ledger.submit(tx, endpoint="async", listener=self._listener(request))
         except MalformedEnvelopeError:
             return problem_response("transaction_malformed", {"envelope_xdr": tx})
-        body: dict[str, Any] = {"tx_status": result.status.value, "hash": result.hash}
-        if result.status is SubmitStatus.KNOWN:
-            body["tx_status"] = SubmitStatus.DUPLICATE.value
+        body: dict[str, Any] = {"tx_status": result.status.value, "hash": result.hash}  # never KNOWN: core only
         if result.rejection is not None:
             body["error_result_xdr"] = result.rejection.to_xdr()
         status = {"PENDING": 201, "DUPLICATE": 409, "ERROR": 400, "TRY_AGAIN_LATER": 503}[body["tx_status"]]
         return json_response(status, body, "application/json")
 
     async def _friendbot(self, request: web.Request) -> web.Response:
+        """Friendbot pays from the root account, one transaction at a time: while the root has one
+        queued (TRY_AGAIN_LATER) it waits for the next close and builds again, within submit_timeout."""
         addr = request.query.get("addr", "")
-        try:
-            envelope = self.ledger.friendbot_envelope(addr)
-        except InvalidAddressError:
-            return bad_field("addr", "addr must be a valid G... account id")
-        return await self._submit_and_wait(envelope, "friendbot", request)
+        listener, base = self._listener(request), base_url(request)
+        deadline = self.ledger.clock.now() + self.config.submit_timeout
+        while True:
+            try:
+                envelope = self.ledger.friendbot_envelope(addr)
+            except InvalidAddressError:
+                return bad_field("addr", "addr must be a valid G... account id")
+            result = self.ledger.submit(envelope, endpoint="friendbot", listener=listener)
+            busy = self.ledger.queued_for(self.ledger.root.public_key)
+            left = deadline - self.ledger.clock.now()
+            if result.status is not SubmitStatus.TRY_AGAIN_LATER or busy is None or left <= 0:
+                return await self._answer_sync(result, envelope, listener, base)
+            await self.wait_for(busy, left)

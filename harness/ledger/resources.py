@@ -9,11 +9,23 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from harness.ledger.assets import asset_type, split
 from harness.ledger.config import format_amount
 from harness.ledger.paging import toid
 from harness.ledger.records import LedgerHeader
 from harness.ledger.results import TxResult
-from harness.ledger.state import Account, ClaimableBalance, iso_time
+from harness.ledger.state import (
+    AUTH_CLAWBACK,
+    AUTH_IMMUTABLE,
+    AUTH_REQUIRED,
+    AUTH_REVOCABLE,
+    TL_CLAWBACK,
+    TL_MAINTAIN_LIABILITIES,
+    Account,
+    ClaimableBalance,
+    TrustLine,
+    iso_time,
+)
 
 HORIZON_VERSION = "srh-offline-1.0"
 PROBLEM_BASE = "https://stellar.org/horizon-errors/"
@@ -39,6 +51,11 @@ _PROBLEMS: dict[str, tuple[int, str, str]] = {
     "timeout": (504, "Timeout", "Your request timed out before completing.  Please try your request again. If you "
                 "are submitting a transaction make sure you are sending exactly the same transaction (with the "
                 "same sequence number)."),
+    "transaction_submission_timeout": (
+        504, "Transaction Submission Timeout", "Your transaction submission request has timed out. This does not "
+        "necessarily mean the submission has failed. Before resubmitting, please use the transaction hash provided "
+        "in `extras.hash` to poll the GET /transactions endpoint for sometime and check if it was included in a "
+        "ledger."),
     "server_over_capacity": (503, "Server Over Capacity", "Horizon is temporarily unable to handle the request. "
                              "Try again later."),
     "method_not_allowed": (405, "Method Not Allowed", "This endpoint does not support the request method you used."),
@@ -61,8 +78,9 @@ def problem(slug: str, extras: dict[str, Any] | None = None, detail: str | None 
     return status, body
 
 
-def transaction_failed(envelope_xdr: str, result: TxResult, result_xdr: str | None = None) -> tuple[int, dict]:
-    return problem("transaction_failed", {"envelope_xdr": envelope_xdr, "result_codes": result.result_codes(),
+def transaction_failed(envelope_xdr: str, result: TxResult, result_xdr: str | None = None,
+                       tx_hash: str | None = None) -> tuple[int, dict]:
+    return problem("transaction_failed", {"envelope_xdr": envelope_xdr, "result_codes": result.result_codes(tx_hash),
                                           "result_xdr": result_xdr or result.to_xdr()})
 
 
@@ -77,7 +95,21 @@ def paged_link(base: str, path: str) -> dict[str, Any]:
     return link(base, path + PAGING_OPTIONS)
 
 
-def account_body(account: Account, base: str) -> dict[str, Any]:
+    """protocols/horizon.Account; links as resourceadapter.PopulateAccountEntry builds them."""
+def credit_balance(line: TrustLine) -> dict[str, Any]:
+    """A trustline in `balances` (Horizon resourceadapter PopulateAssetBalance + fillAuthorizationFlags)."""
+    code, issuer = split(line.asset)
+    body: dict[str, Any] = {"balance": format_amount(line.balance), "limit": format_amount(line.limit),
+                            "buying_liabilities": "0.0000000", "selling_liabilities": "0.0000000",
+                            "last_modified_ledger": line.last_modified_ledger, "is_authorized": line.authorized,
+                            "is_authorized_to_maintain_liabilities": line.authorized
+                            or bool(line.flags & TL_MAINTAIN_LIABILITIES)}
+    if line.flags & TL_CLAWBACK:
+        body["is_clawback_enabled"] = True
+    return {**body, "asset_type": asset_type(line.asset), "asset_code": code, "asset_issuer": issuer}
+
+
+def account_body(account: Account, base: str, trustlines: list[TrustLine] | tuple[TrustLine, ...] = ()) -> dict[str, Any]:
     """protocols/horizon.Account; links as resourceadapter.PopulateAccountEntry builds them."""
     thresholds = {"low_threshold": account.low_threshold, "med_threshold": account.med_threshold,
                   "high_threshold": account.high_threshold}
@@ -92,15 +124,19 @@ def account_body(account: Account, base: str) -> dict[str, Any]:
         "id": account.account_id,
         "account_id": account.account_id,
         "sequence": str(account.seq_num),
-        "sequence_ledger": account.last_modified_ledger,
-        "sequence_time": str(account.last_modified_time),
+        **({"sequence_ledger": account.seq_ledger, "sequence_time": str(account.seq_time)}
+           if account.seq_ledger else {}),
         "subentry_count": account.subentry_count,
+        **({"home_domain": account.home_domain} if account.home_domain else {}),
         "last_modified_ledger": account.last_modified_ledger,
         "last_modified_time": iso_time(account.last_modified_time),
         "thresholds": thresholds,
-        "flags": {"auth_required": False, "auth_revocable": False, "auth_immutable": False,
-                  "auth_clawback_enabled": False},
-        "balances": [{"balance": format_amount(account.balance), "buying_liabilities": "0.0000000",
+        "flags": {"auth_required": bool(account.flags & AUTH_REQUIRED),
+                  "auth_revocable": bool(account.flags & AUTH_REVOCABLE),
+                  "auth_immutable": bool(account.flags & AUTH_IMMUTABLE),
+                  "auth_clawback_enabled": bool(account.flags & AUTH_CLAWBACK)},
+        "balances": [*(credit_balance(t) for t in trustlines),
+                     {"balance": format_amount(account.balance), "buying_liabilities": "0.0000000",
                       "selling_liabilities": "0.0000000", "asset_type": "native"}],
         "signers": signers,
         "data": {k: base64.b64encode(v).decode() for k, v in sorted(account.data.items())},
@@ -145,7 +181,7 @@ def claimable_balance_body(balance: ClaimableBalance, base: str) -> dict[str, An
         "_links": {"self": link(base, me), "transactions": paged_link(base, f"{me}/transactions"),
                    "operations": paged_link(base, f"{me}/operations")},
         "id": balance.balance_id,
-        "asset": "native",
+        "asset": balance.asset,
         "amount": format_amount(balance.amount),
         "sponsor": balance.sponsor,
         "last_modified_ledger": balance.last_modified_ledger,

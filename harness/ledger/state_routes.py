@@ -43,6 +43,20 @@ def _account_id(value: str, field: str = "account_id") -> str:
     return value
 
 
+ASSET_MESSAGE = ('Asset must be the string "native" or a string of the form "Code:IssuerAccountID" '
+                 "for issued assets.")
+
+
+def _asset_filter(value: str | None) -> str | None:
+    """ClaimableBalancesQuery.asset (actions/claimable_balance.go): "native" or "CODE:ISSUER", else 400."""
+    if value is None or value == "native":
+        return value
+    code, sep, issuer = value.partition(":")
+    if not sep or not 1 <= len(code) <= 12 or not code.isascii() or not code.isalnum() or not is_account_id(issuer):
+        raise invalid_field("asset", ASSET_MESSAGE)
+    return value
+
+
 def balance_cursor(pq: PageQuery) -> tuple[int, str] | None:
     """ClaimableBalancesQuery.Cursor: None for no cursor, else (ledger, balance id); bad -> 400 `cursor`."""
     if pq.cursor == "":
@@ -74,7 +88,7 @@ class StateRoutes:
             account = self.ledger.account(account_id)
             if account is None:
                 raise ProblemError("not_found")
-            return R.account_body(account, base)
+            return R.account_body(account, base, self.ledger.trustlines(account_id))
 
         return await self._object(request, current)
 
@@ -121,8 +135,8 @@ class StateRoutes:
                 _account_id(value, name)
         pq = page_query(query, request.headers.get("Last-Event-ID"), self.latest(), validate_cursor=False)
         after = balance_cursor(pq)
-        asset = query.get("asset")
-        found = [] if asset not in (None, "", "native") else self.ledger.claimable_balances(claimant, sponsor)
+        asset = _asset_filter(query.get("asset") or None)
+        found = [b for b in self.ledger.claimable_balances(claimant, sponsor) if asset in (None, b.asset)]
         found.sort(key=_order, reverse=pq.descending)
         if after is not None:
             found = [b for b in found if (_order(b) < after if pq.descending else _order(b) > after)]

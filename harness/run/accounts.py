@@ -5,7 +5,8 @@ Roles: `settlement_pool` (the service pays settlements from these), `pay_to` (x4
 (settlement payees, escrow payees, decision counterparties), `channel_parties` (off-chain channel
 signers, never funded) and `strangers` (keys the tamperers sign with, never funded).
 
-`write_private_files` writes the ledger's seed-accounts file (public keys and balances only), the
+`write_private_files` writes the ledger's seed-accounts file (public keys, XLM balances and a
+trustline holding the offline network's USDC for every funded account), the
 service's accounts file, the load generator's accounts file and the admin token into a fresh
 0700 temporary directory that is removed by `PrivateFiles.cleanup`. Nothing secret is ever written
 into the run's output folder.
@@ -28,6 +29,7 @@ from stellar_sdk import Keypair
 from harness.errors import HarnessConfigurationError
 
 FUNDED_BALANCE = "100000.0000000"
+FUNDED_USDC = "10000.0000000"  # of the offline issuer's USDC (a bare code in the seed-accounts file)
 MAX_ACCOUNTS_PER_ROLE = 512
 _SEED = re.compile(r"S[A-Z2-7]{55}")
 
@@ -181,7 +183,8 @@ def write_private_files(accounts: RunAccounts, base_dir: Path | None = None) -> 
         admin_token_file=directory / "admin-token",
         admin_token=token,
     )
-    _write(files.genesis, [{"account_id": k.public_key, "balance": FUNDED_BALANCE} for k in accounts.funded()])
+    _write(files.genesis, [{"account_id": k.public_key, "balance": FUNDED_BALANCE,
+                            "trustlines": [{"asset": "USDC", "balance": FUNDED_USDC}]} for k in accounts.funded()])
     _write(
         files.service_accounts,
         {

@@ -108,8 +108,6 @@ class ServiceSettings:
     call_timeout: float = 2.0
     submit_timeout: float | None = None  # default: 2 ledger closes + 2 s
     request_deadline: float | None = None  # default: 2 submit timeouts + 2 s
-    pool_in_flight: int = 4
-    escrow_in_flight: int = 16
     seed: int | None = None
     admin_feed: bool = True  # serve /admin/events
     environ: Mapping[str, str] | None = None
@@ -142,8 +140,6 @@ class ServiceSettings:
             value = getattr(self, name)
             if not 0 < value <= 600:
                 raise SettingsError(f"{name} must be in (0, 600] seconds")
-        if not 1 <= self.pool_in_flight <= 64 or not 1 <= self.escrow_in_flight <= 256:
-            raise SettingsError("pool_in_flight must be in 1..64 and escrow_in_flight in 1..256")
         return self
 
     @property

@@ -103,17 +103,16 @@ def test_stopping_the_server_says_byebye_to_every_open_stream() -> None:
 
 def test_a_client_that_stops_reading_is_dropped_not_buffered() -> None:
     """send_buffer + write_timeout: a stream whose writes stop draining is closed; others are served."""
-    server = LedgerServer(LedgerConfig(close_interval=0.05, generate_accounts=10, seed=SEED),
+    server = LedgerServer(LedgerConfig(close_interval=0.05, generate_accounts=145, seed=SEED),
                           streams=StreamLimits(write_timeout=0.3, max_duration=30.0, send_buffer=16 * 1024))
     payee = generated_keypair(SEED, 0).public_key
-    for n in range(1, 10):  # 9 x 16 transactions of ~2 kB JSON each: far more than the buffers hold
+    for n in range(1, 145):  # 144 transactions of ~2 kB JSON each (one per account, as core queues them)
         payer = generated_keypair(SEED, n)
-        seq = server.ledger.account(payer.public_key).seq_num
-        for i in range(1, 17):
-            env = TransactionBuilder(Account(payer.public_key, seq + i - 1), server.ledger.passphrase, 100) \
-                .append_payment_op(payee, Asset.native(), "1").set_timeout(600).build()
-            env.sign(payer)
-            server.ledger.submit(env.to_xdr())
+        env = TransactionBuilder(Account(payer.public_key, server.ledger.account(payer.public_key).seq_num),
+                                 server.ledger.passphrase, 100) \
+            .append_payment_op(payee, Asset.native(), "1").set_timeout(600).build()
+        env.sign(payer)
+        server.ledger.submit(env.to_xdr())
     assert len(server.ledger.close_ledger().applied) == 144
     with server.run_in_thread() as urls:
         port = int(urls[0].rsplit(":", 1)[1])

@@ -57,7 +57,7 @@ def test_from_env_listens_on_port_and_the_feed_is_v1_or_absent(tmp_path: Path, f
             if feed:
                 body = page.json()
                 assert page.status_code == 200 and body["version"] == 1
-                assert body["kinds"] == ["breaker.transition", "alert", "error.record"] and isinstance(body["next"], int)
+                assert {"breaker.transition", "alert", "error.record"} <= set(body["kinds"]) and isinstance(body["next"], int)
             else:
                 assert page.status_code == 404 and page.json()["error"] == "not_found"
             proc.send_signal(signal.SIGTERM)

@@ -45,6 +45,8 @@ class StandIn:
     close_time: int = 1_800_000_000
     result: TxResult = field(default_factory=lambda: TxResult("tx_success", 200, (OpResult("payment", "op_success"),)))
     result_xdr: str = "AAAA"
+    fee_meta_xdr: str = "AAAAAg=="
+    result_meta_xdr: str = ""
 
     @property
     def successful(self) -> bool:
@@ -116,19 +118,12 @@ def test_muxed_payment_fields_in_operation_and_effects() -> None:
     assert rendered["_links"]["operation"]["href"] == f"{BASE}/operations/{toid(7, 2, 1)}"
 
 
-def test_text_memo_bytes_and_meta_fields_render_only_when_present() -> None:
+def test_text_memo_bytes_and_meta_fields_render_as_horizon_does() -> None:
     env = envelope(lambda b: b.append_bump_sequence_op(99).add_text_memo("pay"))
     view = view_envelope(env.to_xdr(), NETWORK)
     body = transaction_body(StandIn(env.to_xdr(), env.hash_hex()), view, BASE)  # type: ignore[arg-type]
     assert (body["memo_type"], body["memo"], body["memo_bytes"]) == ("text", "pay", "cGF5")
     assert view.operations[0].details == {"bump_to": "99"}
-    assert "fee_meta_xdr" not in body and "result_meta_xdr" not in body
-
-    @dataclass(frozen=True)
-    class WithMeta(StandIn):
-        fee_meta_xdr: str = "AAAAAg=="
-        result_meta_xdr: str = ""
-
-    assert transaction_meta_fields(WithMeta(env.to_xdr(), env.hash_hex())) == {"fee_meta_xdr": "AAAAAg=="}  # type: ignore[arg-type]
-    full = WithMeta(env.to_xdr(), env.hash_hex(), result_meta_xdr="AAAAAw==")
+    assert body["fee_meta_xdr"] == "AAAAAg==" and "result_meta_xdr" not in body  # omitted when empty
+    full = StandIn(env.to_xdr(), env.hash_hex(), result_meta_xdr="AAAAAw==")
     assert transaction_meta_fields(full) == {"fee_meta_xdr": "AAAAAg==", "result_meta_xdr": "AAAAAw=="}  # type: ignore[arg-type]
