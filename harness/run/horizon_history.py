@@ -6,27 +6,33 @@
   until a page comes back empty; Horizon `internal/actions/transaction.go` `GetTransactionsHandler`),
   as history records the judges reconcile against: `{"kind": "applied", "hash", "successful",
   "memo_hash" (hex, for memo_type hash), "ledger", "t" (close time, unix s), "source": "horizon"}`.
-* `fund_accounts`: friendbot for accounts that do not exist yet (a fresh quickstart or testnet).
+* `fund_accounts`: creates the run's accounts on a fresh quickstart or testnet: friendbot funds a few
+  funder accounts, which create the rest with create_account operations.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+import json
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
+from stellar_sdk import Keypair, Server, TransactionBuilder
+from stellar_sdk.exceptions import SdkError
 
+from harness.run.accounts import PrivateFiles, derive_keypair
 from harness.run.collect import CollectionError
 
 PAGE_LIMIT = 200  # Horizon's largest page
 MAX_PAGES_PER_ACCOUNT = 2_000
 TIMEOUT_S = 15.0
-FUND_WORKERS = 4
+MAX_OPS = 100  # operations per transaction (stellar-core's limit)
+FUNDER_KEEP_XLM = Decimal(10)  # a funder keeps this for its reserve and fees
 
 
 def network_passphrase(horizon_url: str) -> str:
@@ -90,21 +96,90 @@ def read_history(horizon_url: str, account_ids: Iterable[str], page_limit: int =
     return sorted(seen.values(), key=lambda r: (r["ledger"] or 0, r["t"]))
 
 
-def fund_accounts(horizon_url: str, friendbot_url: str, account_ids: Iterable[str]) -> int:
-    """Ask friendbot to create each account that does not exist yet; returns how many it funded."""
-    todo = list(dict.fromkeys(account_ids))
+# Starting balances (XLM) on a real network: what a run spends from each role, with room to spare.
+POOL_XLM, ESCROW_XLM, OTHER_XLM = "200", "2000", "20"
+FUNDERS = 16
 
-    def fund(account: str) -> int:
-        with httpx.Client(timeout=60.0) as client:
-            if client.get(f"{horizon_url.rstrip('/')}/accounts/{account}").status_code == 200:
-                return 0
-            resp = client.get(friendbot_url, params={"addr": account})
-            if resp.status_code != 200:
-                raise CollectionError(f"friendbot {friendbot_url} refused {account}: {resp.status_code}")
-            return 1
 
+def fund_run_accounts(horizon_url: str, friendbot_url: str, passphrase: str, files: PrivateFiles, seed: int) -> int:
+    """Create the accounts of a run's genesis file on a real network (funders derived from the seed)."""
+    summary = files.public_summary()
+    heavy = {**dict.fromkeys(summary["settlement_pool"], POOL_XLM), summary["escrow"]: ESCROW_XLM}
+    ids = [a["account_id"] for a in json.loads(files.genesis.read_text())]
+    balances = {a: heavy.get(a, OTHER_XLM) for a in ids}
+    return fund_accounts(horizon_url, friendbot_url, passphrase,
+                         (derive_keypair(seed, "funder", i) for i in range(FUNDERS)), balances)
+
+
+def fund_accounts(horizon_url: str, friendbot_url: str, passphrase: str, funders: Iterable[Keypair],
+                  balances: Mapping[str, str]) -> int:
+    """Create every account of `balances` (id -> starting XLM) that does not exist yet; returns how many.
+
+    Friendbot funds only the funders (a real friendbot is rate limited, and stellar-core queues one
+    transaction per source account, so a friendbot creates about one account per ledger); each funder then
+    creates accounts in transactions of up to MAX_OPS create_account operations until its balance is spent.
+    """
+    server = Server(horizon_url)
+    todo = {a: Decimal(v) for a, v in balances.items() if not _exists(horizon_url, a)}
+    created = 0
+    for funder in funders:
+        if not todo:
+            break
+        if not _exists(horizon_url, funder.public_key):
+            _friendbot(friendbot_url, funder.public_key)
+        for fresh in (True, *([False] * len(todo))):  # bounded: each pass creates at least one account
+            batch = _batch(todo, _native_balance(horizon_url, funder.public_key) - FUNDER_KEEP_XLM)
+            if not batch:
+                if fresh:
+                    raise CollectionError(f"funder {funder.public_key} cannot pay {next(iter(todo.values()))} XLM")
+                break
+            _create(server, passphrase, funder, batch)
+            for account_id, _ in batch:
+                del todo[account_id]
+            created += len(batch)
+            if not todo:
+                break
+    if todo:
+        raise CollectionError(f"not enough funders for {len(todo)} accounts")
+    return created
+
+
+def _batch(todo: Mapping[str, Decimal], budget: Decimal) -> list[tuple[str, Decimal]]:
+    """The next accounts, in order, that one transaction of a funder with `budget` XLM can create."""
+    batch: list[tuple[str, Decimal]] = []
+    for account_id, amount in todo.items():
+        if amount > budget or len(batch) == MAX_OPS:
+            break
+        batch.append((account_id, amount))
+        budget -= amount
+    return batch
+
+
+def _create(server: Server, passphrase: str, funder: Keypair, batch: list[tuple[str, Decimal]]) -> None:
+    builder = TransactionBuilder(server.load_account(funder.public_key), passphrase, base_fee=100).set_timeout(60)
+    for account_id, amount in batch:
+        builder.append_create_account_op(account_id, str(amount))
+    envelope = builder.build()
+    envelope.sign(funder)
     try:
-        with ThreadPoolExecutor(max_workers=FUND_WORKERS) as pool:
-            return sum(pool.map(fund, todo))
+        server.submit_transaction(envelope)
+    except SdkError as exc:
+        raise CollectionError(f"creating {len(batch)} accounts through {server.horizon_url}: {exc}") from None
+
+
+def _exists(horizon_url: str, account_id: str) -> bool:
+    return httpx.get(f"{horizon_url.rstrip('/')}/accounts/{account_id}", timeout=TIMEOUT_S).status_code == 200
+
+
+def _native_balance(horizon_url: str, account_id: str) -> Decimal:
+    body = httpx.get(f"{horizon_url.rstrip('/')}/accounts/{account_id}", timeout=TIMEOUT_S).json()
+    return next(Decimal(b["balance"]) for b in body["balances"] if b.get("asset_type") == "native")
+
+
+def _friendbot(friendbot_url: str, account_id: str) -> None:
+    try:
+        resp = httpx.get(friendbot_url, params={"addr": account_id}, timeout=120.0)
     except httpx.HTTPError as exc:
-        raise CollectionError(f"funding accounts through {friendbot_url}: {type(exc).__name__}") from None
+        raise CollectionError(f"friendbot {friendbot_url}: {type(exc).__name__}") from None
+    if resp.status_code != 200:
+        raise CollectionError(f"friendbot {friendbot_url} refused {account_id}: {resp.status_code}")

@@ -11,7 +11,6 @@ summary.json, junit.xml and manifest.json.
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import sys
@@ -161,12 +160,11 @@ def _worlds(state: RunState, supervisor: Supervisor, files: PrivateFiles, worlds
         return worlds
     worlds = start_worlds(supervisor, files, state.profile.ledger_close_s, options.horizon)
     if worlds.kind == HORIZON:
-        from harness.run.horizon_history import fund_accounts
+        from harness.run.horizon_history import fund_run_accounts
 
         assert options.horizon is not None
         friendbot = options.horizon.friendbot or options.horizon.primary.rstrip("/") + "/friendbot"
-        funded = fund_accounts(worlds.ledger_url, friendbot,
-                               [a["account_id"] for a in json.loads(files.genesis.read_text())])
+        funded = fund_run_accounts(worlds.ledger_url, friendbot, worlds.passphrase, files, state.seed)
         state.note("accounts.funded", count=funded, friendbot=friendbot)
     state.worlds_info = {"kind": worlds.kind, "started_by": "harness run", "horizon_upstream": worlds.ledger_url
                          if worlds.kind == HORIZON else "offline network"}

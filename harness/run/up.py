@@ -12,7 +12,6 @@ Exit 0 after a signal, 4 when the worlds could not start or one of them died.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import tempfile
@@ -57,11 +56,11 @@ def main(args: argparse.Namespace) -> int:
         supervisor = Supervisor(args.log_dir or Path(tempfile.mkdtemp(prefix="harness-up-logs-")))
         worlds = start_worlds(supervisor, files, profile.ledger_close_s, horizon)
         if worlds.kind == HORIZON:
-            from harness.run.horizon_history import fund_accounts
+            from harness.run.horizon_history import fund_run_accounts
 
             assert horizon is not None
             friendbot = horizon.friendbot or horizon.primary.rstrip("/") + "/friendbot"
-            fund_accounts(worlds.ledger_url, friendbot, [a["account_id"] for a in json.loads(files.genesis.read_text())])
+            fund_run_accounts(worlds.ledger_url, friendbot, worlds.passphrase, files, seed)
         env = worlds.file_env(free_port(), files)
         write_env_file(args.env_file, env)
         written = True

@@ -52,8 +52,9 @@ def test_history_through_the_public_api_matches_the_networks_own_feed(network: t
     passphrase = network_passphrase(url)
     assert passphrase == ledger.ledger.passphrase
     pool, destination = Keypair.random(), Keypair.random()
-    assert fund_accounts(url, url + "/friendbot", [pool.public_key, destination.public_key]) == 2
-    assert fund_accounts(url, url + "/friendbot", [pool.public_key]) == 0  # existing accounts are left alone
+    balances = {pool.public_key: "200", destination.public_key: "20"}
+    assert fund_accounts(url, url + "/friendbot", passphrase, [Keypair.random()], balances) == 2
+    assert fund_accounts(url, url + "/friendbot", passphrase, [], balances) == 0  # existing accounts are left alone
     keys = [f"run-s{i}" for i in range(7)]
     hashes = [pay(url, passphrase, pool, destination.public_key, k) for k in keys]
     failed = pay(url, passphrase, pool, Keypair.random().public_key, "run-fails")
@@ -75,6 +76,26 @@ def test_history_through_the_public_api_matches_the_networks_own_feed(network: t
     result = reconcile(JudgeContext.build(records, ledger_history=history))
     assert (result["acknowledged"], result["applied"], result["lost"], result["duplicated"]) == (8, 7, 1, 0)
     assert result["lost_keys"] == ["run-never-applied"]
+
+
+def test_funders_create_accounts_in_batches_and_refuse_what_they_cannot_pay(network: tuple[LedgerServer, str]) -> None:
+    """Friendbot funds only the funders; 130 accounts take two create_account transactions (100 operations each
+    at most) from the first funder and the second funder pays the one it cannot."""
+    ledger, url = network
+    passphrase = ledger.ledger.passphrase
+    wanted = {Keypair.random().public_key: "20" for _ in range(130)}
+    rich = Keypair.random().public_key
+    wanted[rich] = "9000"
+    funders = [Keypair.random(), Keypair.random()]
+    assert fund_accounts(url, url + "/friendbot", passphrase, funders, wanted) == 131
+    with httpx.Client(base_url=url, timeout=10) as client:
+        balances = {a: client.get(f"/accounts/{a}").json()["balances"][0]["balance"] for a in (rich, *list(wanted)[:2])}
+        created = [h for h in fetch_pages(client, "/admin/history") if h.get("kind") == "applied"
+                   and h.get("source") in {f.public_key for f in funders}]
+    assert balances[rich] == "9000.0000000" and set(balances.values()) == {"9000.0000000", "20.0000000"}
+    assert len(created) == 3 and max(len(h["operations"]) for h in created) == 100
+    with pytest.raises(CollectionError, match="cannot pay"):
+        fund_accounts(url, url + "/friendbot", passphrase, [Keypair.random()], {Keypair.random().public_key: "20000"})
 
 
 def test_an_unreadable_horizon_is_a_collection_error(network: tuple[LedgerServer, str]) -> None:
