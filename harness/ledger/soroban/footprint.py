@@ -48,16 +48,17 @@ def classic_ref(key: X.LedgerKey) -> tuple[str, ...]:
     return ("trustline", owner, trustline_asset(key.trust_line.asset) or "")
 
 
-def invalid_key(key: X.LedgerKey, max_key_size: int) -> str | None:
-    """Why core refuses this footprint key (the diagnostic message), or None."""
+def invalid_key(key: X.LedgerKey, max_key_size: int) -> tuple[str, X.SCErrorCode] | None:
+    """Why core refuses this footprint key (the diagnostic's message and error code), or None."""
+    C = X.SCErrorCode
     if key.type not in _VALID_TYPES:
-        return "transaction footprint contains unsupported ledger key type"
+        return "transaction footprint contains unsupported ledger key type", C.SCEC_UNEXPECTED_TYPE
     if key.type == X.LedgerEntryType.TRUSTLINE:
         ref = classic_ref(key)
         if not ref[2] or ref[2].split(":")[1] == ref[1]:
-            return "transaction footprint contains invalid trustline asset"
+            return "transaction footprint contains invalid trustline asset", C.SCEC_INVALID_INPUT
     if len(key.to_xdr_bytes()) > max_key_size:
-        return "transaction footprint key exceeds network config limit"
+        return "transaction footprint key exceeds network config limit", C.SCEC_EXCEEDED_LIMIT
     return None
 
 

@@ -20,6 +20,7 @@ from stellar_sdk import xdr as X
 from harness.ledger.soroban.fees import TxResources, transaction_resource_fee
 from harness.ledger.soroban.footprint import has_duplicates, invalid_key
 from harness.ledger.soroban.network import SETTINGS, SorobanSettings
+from harness.ledger.soroban.values import EC, ET
 
 if TYPE_CHECKING:
     from harness.ledger.envelope import ParsedTx
@@ -97,11 +98,13 @@ def pre_apply_fee(soroban: SorobanTx, settings: SorobanSettings = SETTINGS) -> t
 
 @dataclass(frozen=True, slots=True)
 class Invalid:
-    """Why core refuses a transaction's Soroban part: the result code and the diagnostic it pushes."""
+    """Why core refuses a transaction's Soroban part: the result code and the diagnostic it pushes
+    (error type and code, message, arguments)."""
 
     code: str
     message: str = ""
     args: tuple[X.SCVal, ...] = ()
+    error: tuple[X.SCErrorType, X.SCErrorCode] = (ET.SCE_STORAGE, EC.SCEC_EXCEEDED_LIMIT)
 
 
 def soroban_invalid(ptx: ParsedTx, settings: SorobanSettings = SETTINGS) -> Invalid | None:
@@ -131,16 +134,18 @@ def _resources_invalid(soroban: SorobanTx, s: SorobanSettings) -> Invalid | None
          "transaction entry-read resources exceed network config limit"),
         (len(fp.read_write), s.tx_max_write_ledger_entries,
          "transaction entry-write resources exceed network config limit"))
-    for value, limit, message in limits:
+    for i, (value, limit, message) in enumerate(limits):
         if value > limit:
-            return Invalid("tx_soroban_invalid", message, (scval.to_uint64(value), scval.to_uint64(limit)))
+            return Invalid("tx_soroban_invalid", message, (scval.to_uint64(value), scval.to_uint64(limit)),
+                           (ET.SCE_BUDGET if i == 0 else ET.SCE_STORAGE, EC.SCEC_EXCEEDED_LIMIT))
     for key in (*fp.read_only, *fp.read_write):
         problem = invalid_key(key, s.max_contract_data_key_size_bytes)
         if problem is not None:
-            return Invalid("tx_soroban_invalid", problem)
+            return Invalid("tx_soroban_invalid", problem[0], (), (ET.SCE_STORAGE, problem[1]))
     if soroban.size > s.tx_max_size_bytes:
         return Invalid("tx_soroban_invalid", "total transaction size exceeds network config limit",
-                       (scval.to_uint64(soroban.size), scval.to_uint64(s.tx_max_size_bytes)))
+                       (scval.to_uint64(soroban.size), scval.to_uint64(s.tx_max_size_bytes)),
+                       (ET.SCE_BUDGET, EC.SCEC_EXCEEDED_LIMIT))
     return None
 
 
@@ -156,5 +161,5 @@ def _fee_invalid(ptx: ParsedTx, soroban: SorobanTx, s: SorobanSettings) -> Inval
                        "Soroban resource fee", (scval.to_uint64(declared), scval.to_uint64(non_refundable + refundable)))
     if has_duplicates(soroban.resources.footprint):
         return Invalid("tx_soroban_invalid", "Found duplicate key in the Soroban footprint; every key across "
-                       "read-only and read-write footprints has to be unique.")
+                       "read-only and read-write footprints has to be unique.", (), (ET.SCE_STORAGE, EC.SCEC_INVALID_INPUT))
     return None
