@@ -17,9 +17,10 @@ from stellar_sdk import xdr as X
 from stellar_sdk.auth import authorize_entry
 
 from harness.ledger.soroban.contracts import key_id
+from harness.ledger.soroban.fees import transaction_resource_fee
 from harness.ledger.soroban.network import SETTINGS
 from harness.ledger.soroban.sac import BALANCE_EXTEND_AMOUNT
-from harness.ledger.soroban.transaction import pre_apply_fee
+from harness.ledger.soroban.transaction import declared_resources, pre_apply_fee
 from tests.soroban_support import (
     ISSUER,
     PAYEE,
@@ -28,10 +29,12 @@ from tests.soroban_support import (
     prepared,
     sac,
     signed_transfer,
+    simulated,
     soroban_ledger,
     transfer,
     usdc_balance,
 )
+from tests.unit.mutants_soroban import SOROBAN_MUTANTS
 
 START = 10_000 * 10**7
 
@@ -198,13 +201,21 @@ def test_declared_resources_below_use_exceed_the_limit(resource: str, op_code: s
 
 
 def test_a_refundable_budget_below_rent_is_insufficient() -> None:
+    """consumeRefundableSorobanResources: rent first, then the events fee, out of the refundable budget.
+    A budget that covers the events but not the nonce entry's rent is insufficient."""
     ledger = soroban_ledger()
     env = signed_transfer(ledger, PAYER, SUBMITTER, 10)
-    non_refundable, _ = pre_apply_fee(_parsed(ledger, env).soroban)
+    ptx = _parsed(ledger, env)
+    non_refundable, _ = pre_apply_fee(ptx.soroban)
+    events = simulated(ledger, env)
+    size = sum(len(e.event.to_xdr_bytes()) for e in events.events if e.event.type == X.ContractEventType.CONTRACT)
+    _, events_fee = transaction_resource_fee(declared_resources(ptx.soroban, size + len(events.result.to_xdr_bytes())),
+                                             SETTINGS)
     data = env.transaction.soroban_data
-    env.transaction.fee -= data.resource_fee.int64 - non_refundable
-    data.resource_fee = X.Int64(non_refundable)
-    _failed(ledger, _resign(env), "insufficient_refundable_fee", "refundable resource fee was not sufficient")
+    budget = non_refundable + events_fee + 1
+    env.transaction.fee -= data.resource_fee.int64 - budget
+    data.resource_fee = X.Int64(budget)
+    _failed(ledger, _resign(env), "insufficient_refundable_fee", "not sufficient to cover the ledger storage rent")
 
 
 def _refused(ledger: Any, env: TransactionEnvelope) -> str:
@@ -299,3 +310,23 @@ def test_snapshot_carries_contract_data() -> None:
     restored = Ledger.restore(ledger.snapshot(), ledger.config, ledger.clock)
     assert restored.with_state(lambda s, _: sorted(s.contract_data)) == ledger.with_state(lambda s, _: sorted(s.contract_data))
     assert restored.check_invariants() == []
+
+
+RULE_TESTS = {
+    "reuses-nonces": lambda: test_a_replayed_nonce_is_refused(),
+    "ignores-expiry": lambda: test_expired_auth_entry_is_trapped(),
+    "trusts-signatures": lambda: test_auth_signed_for_another_network_is_trapped(),
+    "open-footprint": lambda: test_footprint_violations_are_trapped(
+        "drop_payee_trustline", "trying to access account trustline entry outside of the footprint"),
+    "rent-free": lambda: test_a_refundable_budget_below_rent_is_insufficient(),
+    "fee-blind": lambda: test_admission_refuses_soroban_transactions_core_refuses(),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(RULE_TESTS))
+def test_rule_tests_fail_on_lenient_variants(mutant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each rule test above must catch the leniency it guards against (tests/unit/mutants_soroban.py)."""
+    target, name, lenient = SOROBAN_MUTANTS[mutant]
+    monkeypatch.setattr(target, name, lenient)
+    with pytest.raises(AssertionError):
+        RULE_TESTS[mutant]()
