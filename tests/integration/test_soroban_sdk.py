@@ -114,3 +114,23 @@ def test_js_sdk_assembled_transaction_pays_through_a_second_account(network: tup
     assert out["replay"] == {"status": "PENDING", "result": {"status": "FAILED",
                                                              "code": "invokeHostFunctionResourceLimitExceeded"}}
     assert server.ledger.check_invariants() == []
+
+
+def test_horizon_shows_the_invocation_and_its_balance_changes(network: tuple[LedgerServer, str]) -> None:
+    """operations_processor.go Details for invoke_host_function: function, parameters, asset_balance_changes."""
+    server, url = network
+    rpc = SorobanServer(url + "/soroban/rpc")
+    tx = (TransactionBuilder(rpc.load_account(PAYEE.public_key), PASSPHRASE, 100)
+          .append_invoke_contract_function_op(USDC.contract_id(PASSPHRASE), "transfer", [
+              scval.to_address(PAYEE.public_key), scval.to_address(PAYER.public_key), scval.to_int128(2_500_000)])
+          .set_timeout(60).build())
+    tx = rpc.prepare_transaction(tx)
+    tx.sign(PAYEE)
+    assert _poll(rpc, rpc.send_transaction(tx).hash).status == GetTransactionStatus.SUCCESS
+    (op,) = httpx.get(f"{url}/transactions/{tx.hash_hex()}/operations", timeout=10).json()["_embedded"]["records"]
+    assert op["function"] == "HostFunctionTypeHostFunctionTypeInvokeContract"
+    assert [p["type"] for p in op["parameters"]] == ["Address", "Sym", "Address", "Address", "I128"]
+    assert X.SCVal.from_xdr(op["parameters"][1]["value"]).sym.sc_symbol == b"transfer"
+    assert op["asset_balance_changes"] == [{"from": PAYEE.public_key, "to": PAYER.public_key, "type": "transfer",
+                                            "amount": "0.2500000", "asset_type": "credit_alphanum4",
+                                            "asset_code": "USDC", "asset_issuer": USDC.issuer}]
