@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from stellar_sdk import Asset, Network, SorobanServer, TransactionBuilder, scval
+from stellar_sdk import Asset, Network, SorobanServer, TransactionBuilder, TransactionEnvelope, scval
 from stellar_sdk import xdr as X
 from stellar_sdk.auth import authorize_entry
 from stellar_sdk.soroban_rpc import GetTransactionStatus, SendTransactionStatus
@@ -40,6 +40,14 @@ def _usdc(server: LedgerServer, account: str) -> int:
     return next(t.balance for t in server.ledger.trustlines(account) if t.asset == f"USDC:{USDC.issuer}")
 
 
+def _transfer(rpc: SorobanServer, source: str, frm: str, to: str, amount: int) -> TransactionEnvelope:
+    """An unsigned SAC transfer of `source`, built with stellar-sdk's TransactionBuilder."""
+    return (TransactionBuilder(rpc.load_account(source), PASSPHRASE, 100)
+            .append_invoke_contract_function_op(USDC.contract_id(PASSPHRASE), "transfer", [
+                scval.to_address(frm), scval.to_address(to), scval.to_int128(amount)])
+            .set_timeout(60).build())
+
+
 def _poll(rpc: SorobanServer, tx_hash: str) -> object:
     return rpc.poll_transaction(tx_hash, max_attempts=100, sleep_strategy=lambda _: 0.1)
 
@@ -49,10 +57,7 @@ def test_python_soroban_server_pays_with_source_account_credentials(network: tup
     rpc = SorobanServer(url + "/soroban/rpc")
     assert rpc.get_network().passphrase == PASSPHRASE and rpc.get_health().status == "healthy"
     before = _usdc(server, PAYEE.public_key)
-    tx = (TransactionBuilder(rpc.load_account(PAYER.public_key), PASSPHRASE, 100)
-          .append_invoke_contract_function_op(USDC.contract_id(PASSPHRASE), "transfer", [
-              scval.to_address(PAYER.public_key), scval.to_address(PAYEE.public_key), scval.to_int128(3_000_000)])
-          .set_timeout(60).build())
+    tx = _transfer(rpc, PAYER.public_key, PAYER.public_key, PAYEE.public_key, 3_000_000)
     tx = rpc.prepare_transaction(tx)
     assert tx.transaction.fee > 100 and tx.transaction.soroban_data is not None
     tx.sign(PAYER)
@@ -71,10 +76,7 @@ def test_python_soroban_server_with_an_auth_entry_and_another_fee_payer(network:
     server, url = network
     rpc = SorobanServer(url + "/soroban/rpc")
     before = _usdc(server, PAYER.public_key)
-    tx = (TransactionBuilder(rpc.load_account(SUBMITTER.public_key), PASSPHRASE, 100)
-          .append_invoke_contract_function_op(USDC.contract_id(PASSPHRASE), "transfer", [
-              scval.to_address(PAYER.public_key), scval.to_address(PAYEE.public_key), scval.to_int128(1_000_000)])
-          .set_timeout(60).build())
+    tx = _transfer(rpc, SUBMITTER.public_key, PAYER.public_key, PAYEE.public_key, 1_000_000)
     sim = rpc.simulate_transaction(tx)
     assert sim.error is None and len(sim.results[0].auth) == 1
     until = rpc.get_latest_ledger().sequence + 12
@@ -120,10 +122,7 @@ def test_horizon_shows_the_invocation_and_its_balance_changes(network: tuple[Led
     """operations_processor.go Details for invoke_host_function: function, parameters, asset_balance_changes."""
     server, url = network
     rpc = SorobanServer(url + "/soroban/rpc")
-    tx = (TransactionBuilder(rpc.load_account(PAYEE.public_key), PASSPHRASE, 100)
-          .append_invoke_contract_function_op(USDC.contract_id(PASSPHRASE), "transfer", [
-              scval.to_address(PAYEE.public_key), scval.to_address(PAYER.public_key), scval.to_int128(2_500_000)])
-          .set_timeout(60).build())
+    tx = _transfer(rpc, PAYEE.public_key, PAYEE.public_key, PAYER.public_key, 2_500_000)
     tx = rpc.prepare_transaction(tx)
     tx.sign(PAYEE)
     assert _poll(rpc, rpc.send_transaction(tx).hash).status == GetTransactionStatus.SUCCESS

@@ -12,7 +12,7 @@ import hashlib
 from typing import Any
 
 import pytest
-from stellar_sdk import Asset, Keypair, Network, StrKey, TransactionEnvelope, scval
+from stellar_sdk import Asset, Keypair, Network, StrKey, TransactionBuilder, TransactionEnvelope, scval
 from stellar_sdk import xdr as X
 from stellar_sdk.auth import authorize_entry
 
@@ -300,6 +300,23 @@ def test_issuer_transfers_mint_and_burn() -> None:
     assert _codes(_apply(ledger, burn))[0] == "tx_success"
     assert ledger.issued(f"USDC:{ISSUER.public_key}") == issued + 300
     assert usdc_balance(ledger, PAYER.public_key) == START + 300 and ledger.check_invariants() == []
+
+
+def test_a_fee_bump_pays_and_gets_the_refund() -> None:
+    """FeeBumpTransactionFrame: the fee source pays the inner resource fee + base fee x (ops + 1) and gets the
+    refund (processPostApply forwards it); the inner result reports its own fee less the refund (protocol 21)."""
+    ledger = soroban_ledger()
+    inner = signed_transfer(ledger, PAYER, SUBMITTER, 10)
+    bump = TransactionBuilder.build_fee_bump_transaction(PAYEE.public_key, 200, inner, ledger.passphrase)
+    bump.sign(PAYEE)
+    before = ledger.balance_of(PAYEE.public_key)
+    applied = _apply(ledger, bump)
+    assert _codes(applied) == ("tx_fee_bump_inner_success", ["op_success"])
+    fees = X.TransactionMeta.from_xdr(applied.result_meta_xdr).v3.soroban_meta.ext.v1
+    spent = fees.total_non_refundable_resource_fee_charged.int64 + fees.total_refundable_resource_fee_charged.int64
+    assert before - ledger.balance_of(PAYEE.public_key) == applied.result.fee_charged == spent + 200
+    assert applied.result.inner.fee_charged == spent + 100
+    assert usdc_balance(ledger, PAYEE.public_key) == START + 10
 
 
 def test_snapshot_carries_contract_data() -> None:
