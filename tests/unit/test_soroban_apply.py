@@ -19,7 +19,7 @@ from stellar_sdk.auth import authorize_entry
 from harness.ledger.soroban.contracts import key_id
 from harness.ledger.soroban.fees import transaction_resource_fee
 from harness.ledger.soroban.network import SETTINGS
-from harness.ledger.soroban.sac import BALANCE_EXTEND_AMOUNT
+from harness.ledger.soroban.sac import BALANCE_EXTEND_AMOUNT, StellarAssetContract
 from harness.ledger.soroban.transaction import declared_resources, pre_apply_fee
 from tests.soroban_support import (
     ISSUER,
@@ -317,6 +317,19 @@ def test_a_fee_bump_pays_and_gets_the_refund() -> None:
     assert before - ledger.balance_of(PAYEE.public_key) == applied.result.fee_charged == spent + 200
     assert applied.result.inner.fee_charged == spent + 100
     assert usdc_balance(ledger, PAYEE.public_key) == START + 10
+
+
+@pytest.mark.parametrize("asset", ["usdc", "native"])
+def test_invariants_catch_a_sac_that_creates_value(asset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken SAC whose transfer credits without debiting: the per-asset conservation invariant (lumens
+    for XLM) reports it at the close."""
+    ledger = soroban_ledger()
+    contract = sac(ledger, Asset.native()) if asset == "native" else None
+    env = signed_transfer(ledger, PAYER, SUBMITTER, 10**7, contract=contract)
+    monkeypatch.setattr(StellarAssetContract, "_spend", lambda self, address, addr, amount: None)
+    ledger.submit(env.to_xdr(), endpoint="rpc")
+    violations = ledger.close_ledger().violations
+    assert any("not conserved" in v for v in violations), violations
 
 
 def test_snapshot_carries_contract_data() -> None:
