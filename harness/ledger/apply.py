@@ -159,7 +159,9 @@ def describe_operation(op: Op, ptx: ParsedTx, balance_id: str | None, state: Led
     balance_id; fields that do not apply are null. Per type, extra keys: create_claimable_balance
     `claimants` [{destination, predicate}]; claim_claimable_balance the claimed `amount`/`asset` and
     `sponsor`; change_trust `trustor`, `limit`; set_trust_line_flags `trustor`, `set_flags`,
-    `clear_flags`; set_options the fields it sets; manage_data `name`, `value` (base64 or null).
+    `clear_flags`; set_options the fields it sets; manage_data `name`, `value` (base64 or null);
+    invoke_host_function `function`, `contract` and, for a SAC transfer, `from` (destination, amount and
+    asset filled in from the call's arguments).
     """
     source = op.source or ptx.source
     out: dict[str, Any] = {"type": op.type, "source": source, "destination": op.destination,
