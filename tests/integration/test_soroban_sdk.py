@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from nacl.signing import VerifyKey
 from stellar_sdk import Asset, Network, SorobanServer, TransactionBuilder, TransactionEnvelope, scval
 from stellar_sdk import xdr as X
 from stellar_sdk.auth import authorize_entry
@@ -18,6 +19,7 @@ from stellar_sdk.soroban_rpc import GetTransactionStatus, SendTransactionStatus
 from harness.ledger.config import LedgerConfig
 from harness.ledger.genesis import generated_keypair, issuer_keypair
 from harness.ledger.http_api import LedgerServer
+from harness.ledger.soroban.auth import signature_payload
 from tests.node_clients import run_script
 
 pytestmark = pytest.mark.timeout(240)
@@ -104,6 +106,14 @@ def test_js_sdk_assembled_transaction_pays_through_a_second_account(network: tup
     assert out["instance"] == [{"type": "contractData", "liveUntil": 3_110_400}]
     assert out["firstSimulation"]["ok"] and out["firstSimulation"]["needs"] == [PAYER.public_key]
     assert out["secondSimulation"] == {"ok": True, "needs": [], "error": None}
+    signed = X.SorobanAuthorizationEntry.from_xdr(out["signedAuth"])  # the JS SDK's authorizeEntry
+    creds = signed.credentials.address
+    payload = signature_payload(server.ledger.network_id, creds.nonce.int64, creds.signature_expiration_ledger.uint32,
+                                signed.root_invocation)
+    (sig,) = scval.from_vec(creds.signature)
+    fields = scval.from_struct(sig)
+    assert scval.from_bytes(fields["public_key"]) == PAYER.raw_public_key()
+    VerifyKey(PAYER.raw_public_key()).verify(payload, scval.from_bytes(fields["signature"]))
     assert out["verifyEvents"] == [{"topics": ["transfer", PAYER.public_key, PAYEE.public_key, f"USDC:{USDC.issuer}"],
                                     "data": "12500000"}]
     assert out["sent"]["status"] == "PENDING"

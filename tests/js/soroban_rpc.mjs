@@ -74,6 +74,7 @@ await tx.simulate();
 out.secondSimulation = { ok: rpc.Api.isSimulationSuccess(tx.simulation), needs: tx.needsNonInvokerSigningBy(),
                          error: tx.simulation.error ?? null };
 const clientXdr = tx.built.toXDR();
+out.signedAuth = tx.built.operations[0].auth[0].toXDR("base64"); // what stellar-base's authorizeEntry signed
 
 // The facilitator's verify(): re-simulate the client's transaction and read its transfer event.
 const verify = await server.simulateTransaction(new Transaction(clientXdr, a.passphrase));
