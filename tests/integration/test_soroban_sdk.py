@@ -129,7 +129,8 @@ def test_js_sdk_assembled_transaction_pays_through_a_second_account(network: tup
 
 
 def test_horizon_shows_the_invocation_and_its_balance_changes(network: tuple[LedgerServer, str]) -> None:
-    """operations_processor.go Details for invoke_host_function: function, parameters, asset_balance_changes."""
+    """operations_processor.go for invoke_host_function: Details (function, parameters,
+    asset_balance_changes), Participants (changed accounts and trustlines, SAC event addresses), IsPayment."""
     server, url = network
     rpc = SorobanServer(url + "/soroban/rpc")
     tx = _transfer(rpc, PAYEE.public_key, PAYEE.public_key, PAYER.public_key, 2_500_000)
@@ -143,3 +144,6 @@ def test_horizon_shows_the_invocation_and_its_balance_changes(network: tuple[Led
     assert op["asset_balance_changes"] == [{"from": PAYEE.public_key, "to": PAYER.public_key, "type": "transfer",
                                             "amount": "0.2500000", "asset_type": "credit_alphanum4",
                                             "asset_code": "USDC", "asset_issuer": USDC.issuer}]
+    for account in (PAYER.public_key, PAYEE.public_key):  # participants from the changes and SAC events; a payment
+        latest = httpx.get(f"{url}/accounts/{account}/payments", params={"order": "desc", "limit": 1}, timeout=10)
+        assert latest.json()["_embedded"]["records"][0]["id"] == op["id"]

@@ -67,3 +67,26 @@ def asset_balance_changes(result_meta_xdr: str, network_id: bytes) -> list[dict[
                           asset_code=code, asset_issuer=issuer)
         changes.append(change)
     return changes
+
+
+def invoke_participants(result_meta_xdr: str, index: int, network_id: bytes) -> tuple[list[str], bool]:
+    """Participants of an invoke_host_function operation beyond its source, and whether Horizon counts it
+    as a payment (operations_processor.go `Participants`: the accounts and trustline owners among the
+    operation's ledger changes, plus the G-addresses of the transaction's SAC events; `IsPayment`: any
+    SAC transfer event). A failed transaction has neither changes nor events."""
+    meta = X.TransactionMeta.from_xdr(result_meta_xdr).v3 if result_meta_xdr else None
+    if meta is None or index >= len(meta.operations):
+        return [], False
+    out: list[str] = []
+    for change in meta.operations[index].changes.ledger_entry_changes:
+        entry = change.created or change.updated or change.state
+        data = entry.data if entry is not None else None
+        if data is not None and data.account is not None:
+            out.append(address_text(X.SCAddress(X.SCAddressType.SC_ADDRESS_TYPE_ACCOUNT,
+                                                account_id=data.account.account_id)))
+        elif data is not None and data.trust_line is not None:
+            out.append(address_text(X.SCAddress(X.SCAddressType.SC_ADDRESS_TYPE_ACCOUNT,
+                                                account_id=data.trust_line.account_id)))
+    changes = asset_balance_changes(result_meta_xdr, network_id)
+    out += [a for c in changes for a in (c["from"], c["to"]) if a.startswith("G")]
+    return list(dict.fromkeys(out)), bool(changes)
