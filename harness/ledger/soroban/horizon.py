@@ -15,7 +15,7 @@ from stellar_sdk import xdr as X
 from harness.ledger.assets import NATIVE, is_valid_credit
 from harness.ledger.config import format_amount
 from harness.ledger.soroban.contracts import contract_id
-from harness.ledger.soroban.values import address_text, contract_address
+from harness.ledger.soroban.values import address_text, contract_address, go_enum_name
 
 # xdr.ScVal.ArmForSwitch (stellar/go xdr_generated.go): the arm name Horizon puts in `type`
 _ARMS = {"SCV_BOOL": "B", "SCV_VOID": "", "SCV_ERROR": "Error", "SCV_U32": "U32", "SCV_I32": "I32", "SCV_U64": "U64",
@@ -29,8 +29,7 @@ def invoke_details(op: X.InvokeHostFunctionOp) -> dict[str, Any]:
     """`function` (Go's HostFunctionType name) and, for a contract call, `parameters`: the contract address,
     the function symbol, then the arguments, each {"value": base64 ScVal, "type": arm name}."""
     fn = op.host_function
-    go_name = "HostFunctionType" + "".join(p.capitalize() for p in fn.type.name.split("_"))
-    details: dict[str, Any] = {"function": go_name}
+    details: dict[str, Any] = {"function": go_enum_name("HostFunctionType", fn.type.name)}
     call = fn.invoke_contract
     if call is not None:
         values = [X.SCVal(X.SCValType.SCV_ADDRESS, address=call.contract_address),

@@ -37,7 +37,7 @@ from harness.ledger.soroban.values import (
     i128_of,
     sc_error,
 )
-from harness.ledger.state import AUTH_CLAWBACK, AUTH_REQUIRED, TL_AUTHORIZED
+from harness.ledger.state import AUTH_CLAWBACK, AUTH_REQUIRED, TL_AUTHORIZED, TrustLine
 
 if TYPE_CHECKING:
     from harness.ledger.soroban.host import Host
@@ -111,7 +111,7 @@ class StellarAssetContract:
         return scval.to_void()
 
     # ------------------------------------------------------------- balances
-    def _trustline(self, account_id: str, addr: X.SCVal, write: bool):  # type: ignore[no-untyped-def]
+    def _trustline(self, account_id: str, addr: X.SCVal, write: bool) -> TrustLine:
         line = self.host.storage.trustline(account_id, self.asset, write, addr)
         if line is None:
             raise contract_error(TRUSTLINE_MISSING, "trustline entry is missing for account", addr)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from stellar_sdk import MuxedAccount
 from stellar_sdk import xdr as X
 
-from harness.ledger.assets import account_strkey
 from harness.ledger.journal import Journal
 from harness.ledger.soroban.fees import (
     INSTRUCTIONS,
@@ -26,9 +26,9 @@ from harness.ledger.soroban.fees import (
     rent_fee,
     transaction_resource_fee,
 )
-from harness.ledger.soroban.host import Host, source_address
+from harness.ledger.soroban.host import Host, Outcome, source_address
 from harness.ledger.soroban.network import SETTINGS, SorobanSettings
-from harness.ledger.soroban.values import host_error_text
+from harness.ledger.soroban.values import go_enum_name, host_error_text
 from harness.ledger.state import LedgerState
 
 AUTH_MODES = ("enforce", "record", "record_allow_nonroot")
@@ -72,45 +72,46 @@ def simulate(state: LedgerState, envelope: X.TransactionEnvelope, network_id: by
         return Simulation(latest_ledger, f"{body.type.name} is not simulated by the offline network")
     invoke = body.invoke_host_function_op
     if invoke is None:
-        return Simulation(latest_ledger, f"Transaction contains unsupported operation type: {_go_name(body.type)}")
+        return Simulation(latest_ledger, "Transaction contains unsupported operation type: "
+                          + go_enum_name("OperationType", body.type.name))
     if auth_mode not in ("", *AUTH_MODES):
         return Simulation(latest_ledger, "optional 'authMode' must be one of " + ",".join(AUTH_MODES) + " when included")
     has_auth = len(invoke.auth) > 0
     if has_auth and auth_mode in ("record", "record_allow_nonroot"):
         return Simulation(latest_ledger, f"cannot set authMode to '{auth_mode}' with an auth footprint")
     enforce = auth_mode == "enforce" or (auth_mode == "" and has_auth)
-    source = op.source_account or tx.source_account
-    raw = source.ed25519.uint256 if source.ed25519 is not None else source.med25519.ed25519.uint256  # type: ignore[union-attr]
+    source = MuxedAccount.from_xdr_object(op.source_account or tx.source_account).account_id
     journal = Journal(state)
-    host = Host(journal, None, list(invoke.auth) if enforce else None, source_address(account_strkey(raw)),
-                latest_ledger, network_id, settings, settings.tx_max_instructions, rng or random.SystemRandom())
+    host = Host(journal, None, list(invoke.auth) if enforce else None, source_address(source), latest_ledger,
+                network_id, settings, settings.tx_max_instructions, rng or random.SystemRandom())
     try:
         outcome = host.invoke(invoke.host_function)
         if outcome.error is not None:
             return Simulation(latest_ledger, host_error_text(outcome.error, outcome.diagnostic_events),
                               events=outcome.diagnostic_events)
-        storage = host.storage
-        footprint = storage.footprint()
-        instructions = Adjustment(INSTRUCTIONS.multiplicative, max(INSTRUCTIONS.additive, instruction_leeway))
-        resources = X.SorobanResources(footprint, X.Uint32(instructions.apply(outcome.cpu)),
-                                       X.Uint32(storage.read_bytes()), X.Uint32(storage.write_bytes()))
-        auth = outcome.auth if not enforce else list(invoke.auth)
-        sized = X.InvokeHostFunctionOp(invoke.host_function, auth)
-        res = TxResources(resources.instructions.uint32, len(footprint.read_only) + len(footprint.read_write),
-                          len(footprint.read_write), resources.disk_read_bytes.uint32, resources.write_bytes.uint32,
-                          TX_SIZE.apply(max_transaction_size(sized, footprint)), outcome.events_size)
-        non_refundable, refundable = transaction_resource_fee(res, settings)
-        refundable = REFUNDABLE_FEE.apply(refundable + rent_fee(storage.rent_changes(), settings, latest_ledger))
-        fee = non_refundable + refundable
-        changes = [(a.key, a.old_entry, storage.entry(a.key)) for a in storage.accessed.values() if a.mode == "rw"]
-        return Simulation(latest_ledger, None, X.SorobanTransactionData(X.SorobanTransactionDataExt(0), resources,
-                                                                        X.Int64(fee)),
-                          fee, outcome.return_value, auth, outcome.diagnostic_events,
-                          [c for c in changes if c[1] is not None or c[2] is not None])
+        auth = list(invoke.auth) if enforce else outcome.auth
+        data = _transaction_data(host, outcome, X.InvokeHostFunctionOp(invoke.host_function, auth),
+                                 max(INSTRUCTIONS.additive, instruction_leeway), latest_ledger, settings)
+        changes = [(a.key, a.old_entry, host.storage.entry(a.key)) for a in host.storage.accessed.values()
+                   if a.mode == "rw"]
+        return Simulation(latest_ledger, None, data, data.resource_fee.int64, outcome.return_value, auth,
+                          outcome.diagnostic_events, [c for c in changes if c[1] is not None or c[2] is not None])
     finally:
         journal.rollback()
 
 
-def _go_name(kind: X.OperationType) -> str:
-    """xdr.OperationType.String() of stellar/go: OperationTypeCreateAccount, ..."""
-    return "OperationType" + "".join(part.capitalize() for part in kind.name.split("_"))
+def _transaction_data(host: Host, outcome: Outcome, op: X.InvokeHostFunctionOp, instruction_leeway: int,
+                      ledger_seq: int, settings: SorobanSettings) -> X.SorobanTransactionData:
+    """The adjusted resources of the invocation and their fee (compute_adjusted_transaction_resources,
+    compute_resource_fee)."""
+    storage = host.storage
+    footprint = storage.footprint()
+    instructions = Adjustment(INSTRUCTIONS.multiplicative, instruction_leeway).apply(outcome.cpu)
+    resources = X.SorobanResources(footprint, X.Uint32(instructions), X.Uint32(storage.read_bytes()),
+                                   X.Uint32(storage.write_bytes()))
+    res = TxResources(instructions, len(footprint.read_only) + len(footprint.read_write), len(footprint.read_write),
+                      storage.read_bytes(), storage.write_bytes(), TX_SIZE.apply(max_transaction_size(op, footprint)),
+                      outcome.events_size)
+    non_refundable, refundable = transaction_resource_fee(res, settings)
+    refundable = REFUNDABLE_FEE.apply(refundable + rent_fee(storage.rent_changes(), settings, ledger_seq))
+    return X.SorobanTransactionData(X.SorobanTransactionDataExt(0), resources, X.Int64(non_refundable + refundable))

@@ -1,9 +1,9 @@
 """The host's ledger storage for one invocation (rs-soroban-env v21.0.0 `storage.rs`, `e2e_invoke.rs`).
 
-In recording mode (simulation without a footprint) every access is recorded: a read as read-only, a
-write as read-write. In enforcing mode (apply, and any simulation the RPC runs in enforcing auth mode
-still records its footprint) an access outside the declared footprint, or a write to a read-only key,
-fails with (Storage, ExceededLimit) as `Footprint::enforce_access` does. Entries are read and written
+Recording mode (every simulation, whatever its auth mode) records each access: a read as read-only, a
+write as read-write. Enforcing mode (apply, against the declared footprint) refuses an access outside
+the footprint, or a write to a read-only key, with (Storage, ExceededLimit) as
+`Footprint::enforce_access` does. Entries are read and written
 through the transaction's Journal, so a failed invocation rolls back. Sizes are XDR sizes of the
 `LedgerEntry`, what core meters as read and write bytes.
 """
@@ -68,11 +68,9 @@ class HostStorage:
             data = state.contract_data.get(key_id(key))
             return data.ledger_entry() if data is not None and data.live_until >= self.ledger_seq else None
         ref = classic_ref(key)
-        if ref[0] == "account":
-            value: object = state.accounts.get(ref[1])
-        else:
-            value = state.trustline(ref[1], ref[2])
-        return classic_entry(ref, value, value.last_modified_ledger) if value is not None else None  # type: ignore[attr-defined]
+        value: Account | TrustLine | None = state.accounts.get(ref[1]) if ref[0] == "account" \
+            else state.trustline(ref[1], ref[2])
+        return classic_entry(ref, value, value.last_modified_ledger) if value is not None else None
 
     # ------------------------------------------------------------- classic entries
     def account(self, account_id: str, write: bool, arg: X.SCVal | None = None) -> Account | None:

@@ -24,6 +24,11 @@ _CODE_NAMES = {EC.SCEC_ARITH_DOMAIN: "ArithDomain", EC.SCEC_INDEX_BOUNDS: "Index
                EC.SCEC_UNEXPECTED_TYPE: "UnexpectedType", EC.SCEC_UNEXPECTED_SIZE: "UnexpectedSize"}
 
 
+def go_enum_name(type_name: str, member: str) -> str:
+    """How stellar/go's xdr enums print (`String()`): `OperationTypePayment` for OperationType.PAYMENT."""
+    return type_name + "".join(part.capitalize() for part in member.split("_"))
+
+
 def sc_error(kind: X.SCErrorType, code: X.SCErrorCode | int) -> X.SCError:
     """An ScError; contract errors carry a numeric code."""
     if kind == ET.SCE_CONTRACT:
