@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed for retry jitter")
     parser.add_argument("--call-timeout", type=float, default=2.0, help="seconds per Horizon GET")
     parser.add_argument("--request-deadline", type=float, help="seconds a settlement may take before 504")
+    parser.add_argument("--facilitator-url", help="x402 v2 facilitator (default: the config's facilitatorUrl; "
+                                                  "without one only x402 v1 is offered)")
+    parser.add_argument("--x402-asset", help="x402 v2 token: contract id C..., CODE:ISSUER or native (its SAC)")
+    parser.add_argument("--x402-network", help="x402 v2 CAIP-2 network name (default: from the passphrase)")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
@@ -59,6 +63,9 @@ def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
         call_timeout=args.call_timeout,
         request_deadline=args.request_deadline,
         seed=args.seed,
+        facilitator_url=args.facilitator_url,
+        x402_asset=args.x402_asset,
+        x402_network=args.x402_network,
     ).resolve()
 
 
