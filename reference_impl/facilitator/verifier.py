@@ -114,11 +114,17 @@ class ExactStellarVerifier:
                           transfer.payer)
         check_auth_structure(transfer, self.facilitator)
         latest = (await self.rpc.call(lambda s: s.get_latest_ledger())).sequence
-        check_auth_window(transfer, latest, max_expiration_ledger(latest, req.max_timeout_seconds,
-                                                                   self.ledger_seconds))
-        check_auth_signatures(transfer, self.passphrase)
+        self.check_window(transfer, latest, max_expiration_ledger(latest, req.max_timeout_seconds,
+                                                                  self.ledger_seconds))
+        self.check_signatures(transfer)
         await self.simulate(transfer)
         return Verified(req, transfer, latest)
+
+    def check_window(self, transfer: Transfer, latest: int, max_ledger: int) -> None:
+        check_auth_window(transfer, latest, max_ledger)
+
+    def check_signatures(self, transfer: Transfer) -> None:
+        check_auth_signatures(transfer, self.passphrase)
 
     async def simulate(self, transfer: Transfer) -> None:
         """Re-simulate against the current ledger; the fee bounds and the events must hold."""
