@@ -5,7 +5,8 @@ outcome as unknown (504 with the hash).
 Receipts: v1 (`x402`) records carry the hash of the client's signed payment, which the service
 submits in the background; v2 (`x402-v2`) records carry the `PAYMENT-RESPONSE` hash of the
 facilitator's settlement. The payees are the accounts the served payments' transfers credited
-(a classic `payment`'s `destination`, a token transfer's `to`); any other successful transaction
+(a classic `payment`'s `destination`; a token `transfer`'s `to`, which the ledger's history also
+calls `destination`: harness/ledger/soroban/invoke.py `describe_invoke`); any other successful transaction
 crediting a payee through the same kind of operation is an x402 transfer too.
 """
 
@@ -17,15 +18,15 @@ from harness.judges.context import JudgeContext
 from harness.judges.evidence import successful_applied
 
 X402_ENDPOINTS = ("x402", "x402-v2")
-TRANSFER_TYPES = ("payment", "invoke_host_function")
 
 
 def credited(entry: dict[str, Any]) -> set[str]:
     """Accounts a transaction's payments or token transfers credit."""
     out = set()
     for op in entry.get("operations") or ():
-        if isinstance(op, dict) and op.get("type") in TRANSFER_TYPES:
-            dest = op.get("destination") or op.get("to")
+        if isinstance(op, dict) and (op.get("type") == "payment"
+                                     or (op.get("type") == "invoke_host_function" and op.get("function") == "transfer")):
+            dest = op.get("destination")
             if dest:
                 out.add(str(dest))
     return out

@@ -65,28 +65,35 @@ def load_signers(path: str) -> list[Keypair]:
         raise ConfigurationError("accounts file: every signer must be a valid secret seed") from None
 
 
-def build_settler(args: argparse.Namespace) -> Settler:
-    if args.host != "localhost" and not args.host.startswith("127."):
-        raise ConfigurationError("--host must be a loopback address")
-    if not 1 <= len(args.rpc_url) <= 2:
-        raise ConfigurationError("give --rpc-url once or twice")
-    close = args.ledger_seconds
-    if not 0.05 <= close <= 60:
-        raise ConfigurationError("--ledger-seconds must be within 0.05..60")
-    signers = load_signers(args.accounts_file)
+def make_settler(rpc_urls: list[str], signers: list[Keypair], passphrase: str, *, network: str | None = None,
+                 ledger_seconds: float = 5.0, max_fee: int = DEFAULT_MAX_FEE_STROOPS, tx_timeout: float | None = None,
+                 grace: float | None = None, call_timeout: float = 3.0, poll_interval: float = 0.2,
+                 verifier_type: type[ExactStellarVerifier] = ExactStellarVerifier,
+                 settler_type: type[Settler] = Settler, replays: ReplayCache | None = None) -> Settler:
+    """The facilitator's composition root (tests substitute a part here, never inside the parts)."""
+    if not 1 <= len(rpc_urls) <= 2:
+        raise ConfigurationError("give one or two RPC URLs")
+    if not 0.05 <= ledger_seconds <= 60:
+        raise ConfigurationError("ledger seconds must be within 0.05..60")
     breakers = CircuitBreakerManager(CircuitBreakerConfig(failure_threshold=5, success_threshold=1, timeout=5.0,
                                                           monitoring_period=30.0, volume_threshold=5,
                                                           half_open_max_calls=1))
-    rpc = RpcPool(args.rpc_url, breakers, call_timeout=args.call_timeout)
-    verifier = ExactStellarVerifier(
-        rpc, ReplayCache(ttl=600.0), network=caip2_network(args.network_passphrase, args.network),
-        passphrase=args.network_passphrase, facilitator=frozenset(k.public_key for k in signers),
-        ledger_seconds=close, max_fee_stroops=args.max_fee,
+    verifier = verifier_type(
+        RpcPool(rpc_urls, breakers, call_timeout=call_timeout), replays or ReplayCache(ttl=600.0),
+        network=caip2_network(passphrase, network), passphrase=passphrase,
+        facilitator=frozenset(k.public_key for k in signers), ledger_seconds=ledger_seconds, max_fee_stroops=max_fee,
     )
-    tx_timeout = args.tx_timeout if args.tx_timeout is not None else 2 * close + 4.0
-    grace = args.grace if args.grace is not None else 2 * close + 2.0
-    return Settler(verifier, SequencePool(signers), tx_timeout=max(1.0, tx_timeout), grace=grace,
-                   poll_interval=args.poll_interval)
+    return settler_type(verifier, SequencePool(signers),
+                        tx_timeout=max(1.0, 2 * ledger_seconds + 4.0 if tx_timeout is None else tx_timeout),
+                        grace=2 * ledger_seconds + 2.0 if grace is None else grace, poll_interval=poll_interval)
+
+
+def build_settler(args: argparse.Namespace) -> Settler:
+    if args.host != "localhost" and not args.host.startswith("127."):
+        raise ConfigurationError("--host must be a loopback address")
+    return make_settler(args.rpc_url, load_signers(args.accounts_file), args.network_passphrase, network=args.network,
+                        ledger_seconds=args.ledger_seconds, max_fee=args.max_fee, tx_timeout=args.tx_timeout,
+                        grace=args.grace, call_timeout=args.call_timeout, poll_interval=args.poll_interval)
 
 
 def main(argv: list[str] | None = None) -> int:
