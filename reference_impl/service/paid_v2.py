@@ -78,7 +78,7 @@ def _unavailable(c: Components, error: FacilitatorUnavailableError) -> Response:
 
 def _refused(c: Components, url: str, reason: str, message: str, payer: str) -> Response:
     """402 with PAYMENT-REQUIRED naming why; logged by the reason's category."""
-    context = {"reason": reason, "field": "PAYMENT-SIGNATURE", "version": 2, "payer": payer}
+    context = {"reason": reason, "code": reason, "field": "PAYMENT-SIGNATURE", "version": 2, "payer": payer}
     kind = category(reason)
     if kind == "crypto":
         c.error_logger.log_crypto_failure(f"{reason}: {message}", OPERATION, context)

@@ -14,10 +14,9 @@ from __future__ import annotations
 from stellar_sdk import Keypair
 
 from scenarios.users.paying_agent_v2 import RECEIPT, PayingAgentV2
-from scenarios.users.x402_v2_client import TAMPERINGS, Tamper
+from scenarios.users.x402_v2_client import CRYPTO_TAMPERINGS, TAMPERINGS, Tamper
 
 REPLAY_EVERY = 6
-CRYPTO = frozenset({"expired", "wrong_network"})
 
 
 class TampererV2(PayingAgentV2):
@@ -44,7 +43,7 @@ class TampererV2(PayingAgentV2):
         value = self.signature(intended_s, headers, Tamper(kind, self.other))
         if value is not None:
             self.call(intended_s, "x402-v2", "GET", path, client_key=key, headers={"PAYMENT-SIGNATURE": value},
-                      expected="reject" if kind in CRYPTO else "mismatch", receipt_header=RECEIPT)
+                      expected="reject" if kind in CRYPTO_TAMPERINGS else "mismatch", receipt_header=RECEIPT)
 
     def replay(self, intended_s: float, key: str, path: str, headers: dict[str, str]) -> None:
         value = self.signature(intended_s, headers)

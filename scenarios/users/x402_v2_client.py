@@ -43,6 +43,7 @@ ESTIMATED_LEDGER_SECONDS = 5  # DEFAULT_ESTIMATED_LEDGER_SECONDS of @x402/stella
 # A passphrase of no network at all: a "wrong network" signature valid nowhere (issue 11).
 OTHER_NETWORK = "Stellar Resilience Harness Other Network ; 2026"
 TAMPERINGS = ("wrong_amount", "wrong_pay_to", "wrong_asset", "expired", "wrong_network")
+CRYPTO_TAMPERINGS = frozenset({"expired", "wrong_network"})  # a signature that must not verify: logged CRITICAL
 
 
 class PaymentError(RuntimeError):

@@ -86,9 +86,10 @@ def check_payments(stack: V2Stack, seen: Any, payer: int, before: int) -> list[s
     return hashes
 
 
-def judged(stack: V2Stack, rows: list[RequestRecord], min_samples: int) -> JudgeContext:
+def judged(stack: V2Stack, rows: list[RequestRecord], min_samples: int, since: int) -> JudgeContext:
+    """The judges' view of these payments and the ledger history from index `since` (this test's part)."""
     end = max(r.sent_s for r in rows) + 10.0
-    return JudgeContext.build(rows, ledger_history=stack.ledger.ledger.history(since=0),
+    return JudgeContext.build(rows, ledger_history=stack.ledger.ledger.history(since=since),
                               phases=[{"name": "steady", "start_s": 0.0, "end_s": end, "steady": True}],
                               thresholds_ms={"x402.handshake.v2": 1500.0},
                               params={"min_samples": min_samples, "min_window_samples": 1, "window_s": end,
@@ -97,12 +98,12 @@ def judged(stack: V2Stack, rows: list[RequestRecord], min_samples: int) -> Judge
 
 def test_the_official_client_pays_and_its_replay_is_refused(world: tuple[V2Stack, str, Path]) -> None:
     stack, rpc_url, cert = world
-    before = stack.usdc_balance(stack.payers[0].public_key)
+    before, since = stack.usdc_balance(stack.payers[0].public_key), len(stack.ledger.ledger.history(since=0))
     seen = official_pay(stack, rpc_url, cert, ["/resources/o0", "/resources/o1", "/resources/o2"], 0, replay=True)
     check_payments(stack, seen, 0, before)
     replays = [p["value"]["replay"] for p in seen["payments"]]
     assert all(r["status"] == 402 and r["required"] for r in replays)
-    ctx = judged(stack, records(seen), min_samples=3)
+    ctx = judged(stack, records(seen), min_samples=3, since=since)
     checks = [judge_nothing_lost(ctx), judge_tampered_proofs(ctx), judge_target(ctx, "x402.handshake.v2")]
     assert [c.verdict for c in checks] == [VERDICT_PASS] * 3, [(c.id, c.reason) for c in checks]
     assert checks[0].figures["x402_served"] == 3 and checks[0].figures["x402_unserved"] == 0
@@ -113,11 +114,11 @@ def test_the_official_client_pays_through_a_latency_toxic(world: tuple[V2Stack, 
     names = {proxy: stack.faults.apply(FaultSpec(proxy, "latency", attributes={"latency": 150, "jitter": 20}))
              for proxy in PROXIES}
     try:
-        before = stack.usdc_balance(stack.payers[1].public_key)
+        before, since = stack.usdc_balance(stack.payers[1].public_key), len(stack.ledger.ledger.history(since=0))
         seen = official_pay(stack, rpc_url, cert, ["/resources/l0", "/resources/l1"], 1, replay=False)
     finally:
         for proxy, name in names.items():
             stack.faults.remove(name, proxy)
     check_payments(stack, seen, 1, before)
     assert min(p["value"]["latencyMs"] for p in seen["payments"]) > 150 * 4  # the toxic was on the path
-    assert judge_nothing_lost(judged(stack, records(seen), min_samples=2)).verdict == VERDICT_PASS
+    assert judge_nothing_lost(judged(stack, records(seen), min_samples=2, since=since)).verdict == VERDICT_PASS

@@ -25,8 +25,7 @@ from harness.outputs import Event, RequestRecord
 from reference_impl.facilitator.payload import Transfer
 from reference_impl.facilitator.settler import Settlement, Settler
 from reference_impl.facilitator.verifier import ExactStellarVerifier, ReplayCache, Verified
-from scenarios.users.tamperer_v2 import CRYPTO
-from scenarios.users.x402_v2_client import Tamper, decode_header, pay
+from scenarios.users.x402_v2_client import CRYPTO_TAMPERINGS, Tamper, decode_header, pay
 from tests.integration.x402_v2_stack import V2Stack, v2_stack
 
 pytestmark = pytest.mark.timeout(600)
@@ -112,7 +111,7 @@ def play(stack: V2Stack, kind: str, attempt: int) -> list[RequestRecord]:
             if send({"PAYMENT-SIGNATURE": value}, "replayer", "ok") == 200:
                 send({"PAYMENT-SIGNATURE": value}, "replayer", "replay")
         else:
-            send({"PAYMENT-SIGNATURE": value}, "tamperer_v2", "reject" if kind in CRYPTO else "mismatch")
+            send({"PAYMENT-SIGNATURE": value}, "tamperer_v2", "reject" if kind in CRYPTO_TAMPERINGS else "mismatch")
     return rows
 
 

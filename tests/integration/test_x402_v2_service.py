@@ -96,7 +96,7 @@ def test_each_tampering_is_refused_logged_and_never_settled(stack: V2Stack, http
     resp, _ = paid(stack, http, payer_index=1, tamper=Tamper(kind, stack.keys[0].public_key))
     assert resp.status_code == 402 and resp.json()["error"] == reason
     assert decode_header(resp.headers, "PAYMENT-REQUIRED")["error"] == reason
-    logged = [r for r in records_since(stack, http, start) if r["context"].get("reason") == reason]
+    logged = [r for r in records_since(stack, http, start) if r["context"].get("code") == reason]
     assert [r["severity"] for r in logged] == [severity]
     assert len(stack.applied()) == applied  # the facilitator submitted nothing
 
