@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
 from harness.judges.evidence import memo_hash_of, sha256_hex, successful_applied
-from harness.judges.x402_ledger import reconcile_x402
+from harness.judges.x402_ledger import X402_ENDPOINTS, reconcile_x402
 
 NAME = "nothing lost: every acknowledged settlement, escrow and x402 payment applied exactly once"
 SETTLING_ENDPOINTS = ("settlement", "escrow")
@@ -30,8 +30,12 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
     hash_to_id = {h.lower(): i for h, i in zip(rec["tx_hash"], rec["_id"], strict=True) if h}
     applications: dict[str, set[str]] = defaultdict(set)
     unattributed = []
+    x402 = ctx.records[ctx.records["endpoint"].isin(X402_ENDPOINTS)]
+    x402_hashes = set(x402["tx_hash"].str.lower())  # reconciled by reconcile_x402 (a v1 memo holds a nonce)
     for entry in successful_applied(ctx):
         tx = str(entry.get("hash", "")).lower()
+        if tx in x402_hashes:
+            continue
         memo = memo_hash_of(entry)
         sid = hash_to_id.get(tx) or memo_to_id.get(memo)
         if sid:
