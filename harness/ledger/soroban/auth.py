@@ -26,7 +26,7 @@ from stellar_sdk import scval
 from stellar_sdk import xdr as X
 
 from harness.ledger.assets import account_strkey
-from harness.ledger.soroban.contracts import TEMPORARY, data_key
+from harness.ledger.soroban.contracts import PERSISTENT, TEMPORARY, data_key
 from harness.ledger.soroban.network import SorobanSettings
 from harness.ledger.soroban.storage import HostStorage
 from harness.ledger.soroban.values import (
@@ -133,19 +133,27 @@ class Authorizer:
         self.meter.cpu += AUTH_PAYLOAD_INSNS
         assert tracker.nonce is not None
         payload = signature_payload(self.network_id, tracker.nonce, tracker.expiration, tracker.invocation)
-        if tracker.address.type != X.SCAddressType.SC_ADDRESS_TYPE_ACCOUNT:
-            # a contract address authenticates through its __check_auth; the offline network has no Wasm
-            # contracts, and a SAC has no __check_auth
-            raise HostError(sc_error(ET.SCE_CONTEXT, EC.SCEC_MISSING_VALUE), "function does not exist",
-                            (scval.to_symbol("__check_auth"),))
         try:
-            self._check_account(tracker, payload)
+            if tracker.address.type == X.SCAddressType.SC_ADDRESS_TYPE_ACCOUNT:
+                self._check_account(tracker, payload)
+            else:
+                self._check_contract(tracker.address)
         except HostError as exc:
             if exc.storage_limit:
                 raise
             raise HostError(sc_error(ET.SCE_AUTH, EC.SCEC_INVALID_ACTION), "failed account authentication with error",
                             (scval.to_address(address_text(tracker.address)),
-                             X.SCVal(X.SCValType.SCV_ERROR, error=exc.error))) from exc
+                             X.SCVal(X.SCValType.SCV_ERROR, error=exc.error)), cause=exc) from exc
+
+    def _check_contract(self, address: X.SCAddress) -> None:
+        """check_account_contract_auth calls the contract's __check_auth. The offline network has no Wasm
+        contracts: the address is a SAC (which has no such function) or no contract at all."""
+        key = data_key(address, X.SCVal(X.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE), PERSISTENT)
+        if self.storage.contract_data(key, False, "trying to access contract instance key outside of the footprint",
+                                      X.SCVal(X.SCValType.SCV_ADDRESS, address=address)) is None:
+            raise HostError(sc_error(ET.SCE_STORAGE, EC.SCEC_MISSING_VALUE))
+        raise HostError(sc_error(ET.SCE_CONTEXT, EC.SCEC_MISSING_VALUE), "function does not exist",
+                        (scval.to_symbol("__check_auth"),))
 
     def _check_account(self, tracker: Tracker, payload: bytes) -> None:
         """check_account_authentication."""

@@ -112,8 +112,11 @@ class Host:
         if error is None and self.meter.cpu > self.instruction_limit:
             error = HostError(sc_error(ET.SCE_BUDGET, EC.SCEC_EXCEEDED_LIMIT))
         if error is not None:
-            self._diagnostic(self.current, [scval.to_symbol("error"), X.SCVal(X.SCValType.SCV_ERROR, error=error.error)],
-                             [scval.to_string(error.message), *error.args_] if error.message else [])
+            for link in error.chain():
+                if link.message:  # a bare error (no message) records no event
+                    self._diagnostic(self.current, [scval.to_symbol("error"),
+                                                    X.SCVal(X.SCValType.SCV_ERROR, error=link.error)],
+                                     [scval.to_string(link.message), *link.args_])
             value, auth = None, []
         ok = error is None
         return Outcome(value, error, self.contract_events if ok else [],

@@ -35,11 +35,17 @@ def sc_error(kind: X.SCErrorType, code: X.SCErrorCode | int) -> X.SCError:
 class HostError(Exception):
     """A failed host invocation: the ScError plus the message and arguments of its diagnostic event."""
 
-    def __init__(self, error: X.SCError, message: str = "", args: tuple[X.SCVal, ...] = ()) -> None:
+    def __init__(self, error: X.SCError, message: str = "", args: tuple[X.SCVal, ...] = (),
+                 cause: HostError | None = None) -> None:
         super().__init__(message or error_text(error))
         self.error = error
         self.message = message
         self.args_ = args
+        self.cause = cause  # an error this one wraps (its diagnostic event was recorded first)
+
+    def chain(self) -> list[HostError]:
+        """The wrapped errors first, this one last: the order their diagnostic events were recorded."""
+        return (self.cause.chain() if self.cause is not None else []) + [self]
 
     @property
     def storage_limit(self) -> bool:
