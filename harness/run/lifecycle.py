@@ -2,7 +2,8 @@
 
 Order: offline ledger (three listeners: 0 behind proxy horizon-primary, 1 behind
 horizon-secondary, 2 direct for the harness and the clients' sequence lookups), fault proxy
-(child process) with both Horizon proxies, service under test pointed at the proxies, then Locust
+(child process) with both Horizon proxies, the x402 v2 facilitator when the profile has v2 traffic
+(its Soroban RPC through both proxies), service under test pointed at the proxies, then Locust
 (child process) with the run-config file. Load, fault schedule, service polling and progress share
 one time axis whose zero is `run_start_epoch`. Every exit path (success, error, Ctrl-C) resets the
 faults and checks them empty, stops every child, and writes whatever evidence exists plus

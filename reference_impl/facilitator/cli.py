@@ -9,7 +9,6 @@ with XLM; they pay every settlement's fee and sequence number).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from reference_impl.facilitator.rpc import RpcPool
 from reference_impl.facilitator.settler import Settler
 from reference_impl.facilitator.verifier import DEFAULT_MAX_FEE_STROOPS, ExactStellarVerifier, ReplayCache
 from reference_impl.service.sequence_pool import SequencePool
-from reference_impl.service.server import ServerStartError, ServiceServer
+from reference_impl.service.server import ServiceServer
 
 MAX_SIGNERS = 1000
 
@@ -103,12 +102,4 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigurationError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    try:
-        with asyncio.Runner(loop_factory=server.loop_factory()) as runner:
-            runner.run(server.serve(lambda url: print(f"LISTENING {url}", flush=True)))
-    except ServerStartError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return server.run_until_signal()

@@ -15,13 +15,13 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-import aiohttp
 from stellar_sdk import SorobanServerAsync
 from stellar_sdk.client.aiohttp_client import AiohttpClient
 
 from reference_impl.circuit_breaker import CircuitBreaker, CircuitBreakerManager
 from reference_impl.errors import CircuitOpenError, ReferenceImplError
 from reference_impl.retry_handler import is_transient_error
+from reference_impl.service.stellar_client import never_sent
 
 T = TypeVar("T")
 ENDPOINT_NAMES = ("rpc-primary", "rpc-secondary")
@@ -35,18 +35,6 @@ class RpcUnavailableError(ReferenceImplError):
         super().__init__("no Soroban RPC endpoint answered: " + ", ".join(f"{k}: {v}" for k, v in causes.items()))
         self.causes = causes
         self.maybe_sent = maybe_sent
-
-
-def refused(error: BaseException) -> bool:
-    """A refused TCP connection anywhere in the cause chain: the request never left this process."""
-    seen: BaseException | None = error
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, aiohttp.ClientConnectorError | ConnectionRefusedError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 class RpcPool:
@@ -77,7 +65,7 @@ class RpcPool:
                 if not is_transient_error(error):
                     raise
                 causes[name] = type(error).__name__
-                if not refused(error):
+                if not never_sent(error):
                     maybe_sent = True
                     if not resend:
                         break

@@ -7,14 +7,13 @@ Exit 2 on invalid options or files (the message never contains a secret).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
 from reference_impl.errors import ConfigurationError
 from reference_impl.service.app import create_app
 from reference_impl.service.faults import FAULTS
-from reference_impl.service.server import ServerStartError, ServiceServer
+from reference_impl.service.server import ServiceServer
 from reference_impl.service.settings import ServiceAccounts, ServiceSettings, SettingsError, read_token
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
@@ -69,10 +68,6 @@ def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
     ).resolve()
 
 
-def _announce(url: str) -> None:
-    print(f"LISTENING {url}", flush=True)
-
-
 def main(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
@@ -80,12 +75,4 @@ def main(args: argparse.Namespace) -> int:
     except (ConfigurationError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    try:
-        with asyncio.Runner(loop_factory=server.loop_factory()) as runner:
-            runner.run(server.serve(_announce))
-    except ServerStartError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return server.run_until_signal()
