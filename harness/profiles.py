@@ -28,7 +28,10 @@ USER_KINDS = (
     "abuser",
     "fuzzer",
     "tamperer",
+    "paying_agent_v2",
+    "tamperer_v2",
 )
+X402_V2_KINDS = ("paying_agent_v2", "tamperer_v2")
 TOXICS = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down")
 PROXIES = ("horizon-primary", "horizon-secondary")
 KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # a user class's `kind` (built-in or from --scenarios)
@@ -138,6 +141,11 @@ class Profile:
         data["phases"] = [asdict(p) for p in self.phases]
         data["faults"] = [asdict(f) for f in self.faults]
         return data
+
+
+def has_x402_v2(profile: Profile) -> bool:
+    """Whether the mix sends x402 v2 traffic (the worlds then run the facilitator)."""
+    return any(profile.mix.get(kind, 0) > 0 for kind in X402_V2_KINDS)
 
 
 def profile_path(name_or_path: str) -> Path:

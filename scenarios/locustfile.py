@@ -30,8 +30,10 @@ from scenarios.users import (
     escrow_user,
     fuzzer,
     paying_agent,
+    paying_agent_v2,
     settler,
     tamperer,
+    tamperer_v2,
 )
 
 USER_CLASSES = {
@@ -43,6 +45,8 @@ USER_CLASSES = {
     "abuser": abuser.Abuser,
     "fuzzer": fuzzer.Fuzzer,
     "tamperer": tamperer.Tamperer,
+    "paying_agent_v2": paying_agent_v2.PayingAgentV2,
+    "tamperer_v2": tamperer_v2.TampererV2,
 }
 DRAIN_S = 10.0
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from harness.judges.context import VERDICT_INCONCLUSIVE, Check, JudgeContext
+from harness.outputs import ENDPOINT_METRICS
 
 CLIENT_RECORDS = "client-records"
 LEDGER_HISTORY = "ledger-history"
@@ -62,7 +63,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "capacity": (CLIENT_RECORDS,),
     "secret-scan": (RUN_FOLDER,),
 }
-TARGET_ENDPOINTS = ("x402", "channel", "settlement", "decision", "escrow")
+TARGET_ENDPOINTS = tuple(ENDPOINT_METRICS)  # the endpoints whose responses carry a target metric
 
 
 def needs(check_id: str) -> tuple[str, ...]:

@@ -1,13 +1,14 @@
 """Deterministic run accounts: every keypair derives from the run seed, secrets stay private.
 
 Roles: `settlement_pool` (the service pays settlements from these), `pay_to` (x402 payee),
-`escrow` (creates claimable balances), `payers` (one per paying-agent user), `destinations`
+`escrow` (creates claimable balances), `facilitator` (the x402 v2 facilitator's channel accounts: source
+and fee payer of every settlement), `payers` (one per paying-agent user), `destinations`
 (settlement payees, escrow payees, decision counterparties), `channel_parties` (off-chain channel
 signers, never funded) and `strangers` (keys the tamperers sign with, never funded).
 
 `write_private_files` writes the ledger's seed-accounts file (public keys, XLM balances and a
 trustline holding the offline network's USDC for every funded account), the
-service's accounts file, the load generator's accounts file and the admin token into a fresh
+service's accounts file, the facilitator's, the load generator's accounts file and the admin token into a fresh
 0700 temporary directory that is removed by `PrivateFiles.cleanup`. Nothing secret is ever written
 into the run's output folder.
 """
@@ -43,9 +44,10 @@ class AccountSizes:
     destinations: int = 16
     channel_parties: int = 32
     strangers: int = 4
+    facilitator: int = 8
 
     def __post_init__(self) -> None:
-        for name in ("settlement_pool", "payers", "destinations", "channel_parties", "strangers"):
+        for name in ("settlement_pool", "payers", "destinations", "channel_parties", "strangers", "facilitator"):
             value = getattr(self, name)
             if not 1 <= value <= MAX_ACCOUNTS_PER_ROLE:
                 raise HarnessConfigurationError(f"AccountSizes.{name} must be 1..{MAX_ACCOUNTS_PER_ROLE}, got {value}")
@@ -63,10 +65,11 @@ class RunAccounts:
     destinations: tuple[Keypair, ...]
     channel_parties: tuple[Keypair, ...]
     strangers: tuple[Keypair, ...]
+    facilitator: tuple[Keypair, ...] = ()
 
     def funded(self) -> list[Keypair]:
         """Accounts that must exist at genesis."""
-        return [*self.settlement_pool, self.pay_to, self.escrow, *self.payers, *self.destinations]
+        return [*self.settlement_pool, self.pay_to, self.escrow, *self.payers, *self.destinations, *self.facilitator]
 
     def public_summary(self) -> dict[str, object]:
         """Public keys only: safe for manifests and reports."""
@@ -79,6 +82,7 @@ class RunAccounts:
             "destinations": len(self.destinations),
             "channel_parties": len(self.channel_parties),
             "strangers": len(self.strangers),
+            "facilitator": [k.public_key for k in self.facilitator],
         }
 
 
@@ -106,6 +110,7 @@ def derive_accounts(seed: int, sizes: AccountSizes | None = None) -> RunAccounts
         destinations=role("destinations", sz.destinations),
         channel_parties=role("channel_parties", sz.channel_parties),
         strangers=role("strangers", sz.strangers),
+        facilitator=role("facilitator", sz.facilitator),
     )
 
 
@@ -121,6 +126,7 @@ class PrivateFiles:
     service_accounts: Path
     load_accounts: Path
     admin_token_file: Path
+    facilitator_accounts: Path
     admin_token: str = field(repr=False)
     owned: bool = True
 
@@ -131,7 +137,7 @@ class PrivateFiles:
     def secrets(self) -> tuple[str, ...]:
         """Every secret these files hold: the admin token and each secret seed (for the secret scan)."""
         found = [self.admin_token]
-        for path in (self.service_accounts, self.load_accounts):
+        for path in (self.service_accounts, self.load_accounts, self.facilitator_accounts):
             found += _seeds_in(json.loads(path.read_text()))
         return tuple(dict.fromkeys(found))
 
@@ -147,17 +153,19 @@ def borrowed_private_files(env: dict[str, str]) -> PrivateFiles:
     """The account files of a running `harness up`, named by its worlds file; checked, never removed."""
     try:
         paths = {k: Path(env[k]) for k in ("SRH_ACCOUNTS_FILE", "SRH_LOAD_ACCOUNTS_FILE", "SRH_ADMIN_TOKEN_FILE",
-                                           "SRH_GENESIS_FILE")}
+                                           "SRH_GENESIS_FILE", "SRH_FACILITATOR_ACCOUNTS_FILE")}
         token = paths["SRH_ADMIN_TOKEN_FILE"].read_text().strip()
-        for key in ("SRH_ACCOUNTS_FILE", "SRH_LOAD_ACCOUNTS_FILE"):
+        for key in ("SRH_ACCOUNTS_FILE", "SRH_LOAD_ACCOUNTS_FILE", "SRH_FACILITATOR_ACCOUNTS_FILE"):
             json.loads(paths[key].read_text())
     except KeyError as exc:
         raise HarnessConfigurationError(f"worlds file lacks {exc.args[0]}") from None
     except (OSError, ValueError) as exc:
         raise HarnessConfigurationError(f"the worlds' account files cannot be read ({type(exc).__name__}); "
                                         "is `harness up` still running?") from None
-    return PrivateFiles(paths["SRH_ACCOUNTS_FILE"].parent, paths["SRH_GENESIS_FILE"], paths["SRH_ACCOUNTS_FILE"],
-                        paths["SRH_LOAD_ACCOUNTS_FILE"], paths["SRH_ADMIN_TOKEN_FILE"], token, owned=False)
+    return PrivateFiles(directory=paths["SRH_ACCOUNTS_FILE"].parent, genesis=paths["SRH_GENESIS_FILE"],
+                        service_accounts=paths["SRH_ACCOUNTS_FILE"], load_accounts=paths["SRH_LOAD_ACCOUNTS_FILE"],
+                        admin_token_file=paths["SRH_ADMIN_TOKEN_FILE"],
+                        facilitator_accounts=paths["SRH_FACILITATOR_ACCOUNTS_FILE"], admin_token=token, owned=False)
 
 
 def _seeds_in(value: object) -> list[str]:
@@ -181,6 +189,7 @@ def write_private_files(accounts: RunAccounts, base_dir: Path | None = None) -> 
         service_accounts=directory / "service-accounts.json",
         load_accounts=directory / "load-accounts.json",
         admin_token_file=directory / "admin-token",
+        facilitator_accounts=directory / "facilitator-accounts.json",
         admin_token=token,
     )
     _write(files.genesis, [{"account_id": k.public_key, "balance": FUNDED_BALANCE,
@@ -203,6 +212,7 @@ def write_private_files(accounts: RunAccounts, base_dir: Path | None = None) -> 
             "pay_to": accounts.pay_to.public_key,
         },
     )
+    _write(files.facilitator_accounts, {"signers": [k.secret for k in accounts.facilitator]})
     fd = os.open(files.admin_token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(token)

@@ -21,6 +21,7 @@ from harness.outputs import (
     SUMMARY_SCHEMA_VERSION,
     write_records,
 )
+from harness.profiles import has_x402_v2
 from harness.run.collect import ACCESS_LOG_FILE, CollectionError, actual_faults, load_counters, merge_records
 from harness.run.expectations import CONFIG_DIR, judging_params, resolve_rate_limits, thresholds_ms
 from harness.run.junit import write_junit
@@ -131,7 +132,8 @@ def _judge(
                               "target-metric responses")
     ctx = JudgeContext.build(
         frame, events=events, ledger_history=state.ledger_history, access_log=state.access_log,
-        phases=phases, faults=faults, thresholds_ms=thresholds_ms(state.env, state.profile.thresholds_ms),
+        phases=phases, faults=faults,
+        thresholds_ms=thresholds_ms(state.env, state.profile.thresholds_ms, has_x402_v2(state.profile)),
         params=judging_params(state.env, state.profile.judging), run_start_epoch=state.run_start_epoch,
         duration_s=state.profile.duration_s, rate_limits=limits, run_dir=state.out_dir,
         known_secrets=state.secrets, unavailable=state.unavailable, sources=sources,

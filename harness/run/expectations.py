@@ -24,6 +24,7 @@ THRESHOLD_KEYS = {
     "agentDecision": "agent.decision",
     "contractExecution": "contract.execution",
 }
+V2_HANDSHAKE = "x402.handshake.v2"
 # The seed's presets: name -> (max requests, window seconds).
 PRESET_LIMITS = {"STRICT": (10, 60.0), "STANDARD": (100, 60.0), "RELAXED": (1000, 60.0), "PAYMENT": (50, 60.0),
                  "AUTH": (5, 60.0)}
@@ -32,6 +33,7 @@ ENDPOINT_LIMITERS = {
     "settlement": "settlements",
     "escrow": "escrow",
     "x402": "resources",
+    "x402-v2": "resources",
     "x402-challenge": "resources",
     "channel": "channels",
     "decision": "decisions",
@@ -46,10 +48,17 @@ def env_config(env: str, config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
         return {}
 
 
-def thresholds_ms(env: str, overrides: Mapping[str, float]) -> dict[str, float]:
-    """Metric -> p95 threshold (ms): the config's monitoring thresholds, then the profile's overrides."""
-    raw = env_config(env).get("monitoring", {}).get("thresholds", {})
+def thresholds_ms(env: str, overrides: Mapping[str, float], x402_v2: bool = False) -> dict[str, float]:
+    """Metric -> p95 threshold (ms): the config's monitoring thresholds, then the profile's overrides.
+
+    With x402 v2 traffic, `x402.handshake.v2` is the x402 handshake budget on top of one ledger close (the
+    spec serves only settled payments), as the service's own alert threshold is.
+    """
+    config = env_config(env)
+    raw = config.get("monitoring", {}).get("thresholds", {})
     out = {metric: float(raw[key]) for key, metric in THRESHOLD_KEYS.items() if key in raw}
+    if x402_v2 and "x402.handshake" in out:
+        out[V2_HANDSHAKE] = out["x402.handshake"] + float(config.get("stellar", {}).get("ledgerCloseMs", 5000))
     out.update(overrides)
     return out
 

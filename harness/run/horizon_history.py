@@ -4,8 +4,10 @@
 * `read_history`: the transactions of the given accounts, successful and failed
   (`GET /accounts/{id}/transactions?include_failed=true&order=asc&limit=200`, following `_links.next`
   until a page comes back empty; Horizon `internal/actions/transaction.go` `GetTransactionsHandler`),
+  with their payment operations (`GET /accounts/{id}/operations`, same paging; `internal/actions/operation.go`),
   as history records the judges reconcile against: `{"kind": "applied", "hash", "successful",
-  "memo_hash" (hex, for memo_type hash), "ledger", "t" (close time, unix s), "source": "horizon"}`.
+  "memo_hash" (hex, for memo_type hash), "ledger", "t" (close time, unix s), "source": "horizon",
+  "operations": [{"type": "payment", "source", "destination", "amount", "asset"}]}`.
 * `fund_accounts`: creates the run's accounts on a fresh quickstart or testnet: friendbot funds a few
   funder accounts, which create the rest with create_account operations.
 """
@@ -48,9 +50,10 @@ def network_passphrase(horizon_url: str) -> str:
     return passphrase
 
 
-def account_transactions(client: httpx.Client, account_id: str, page_limit: int = PAGE_LIMIT) -> list[dict[str, Any]]:
-    """Every transaction of one account, oldest first (failed ones included)."""
-    url = f"/accounts/{account_id}/transactions"
+def account_collection(client: httpx.Client, account_id: str, collection: str,
+                       page_limit: int = PAGE_LIMIT) -> list[dict[str, Any]]:
+    """Every record of one account's `transactions` or `operations`, oldest first (failed ones included)."""
+    url = f"/accounts/{account_id}/{collection}"
     params: dict[str, Any] | None = {"include_failed": "true", "order": "asc", "limit": page_limit, "cursor": ""}
     out: list[dict[str, Any]] = []
     for _ in range(MAX_PAGES_PER_ACCOUNT):
@@ -69,8 +72,15 @@ def account_transactions(client: httpx.Client, account_id: str, page_limit: int 
     raise CollectionError(f"Horizon {url}: more than {MAX_PAGES_PER_ACCOUNT} pages")
 
 
-def history_record(tx: dict[str, Any]) -> dict[str, Any]:
-    """A Horizon transaction resource as a history record the judges read."""
+def operation_record(op: dict[str, Any]) -> dict[str, Any]:
+    """A Horizon payment operation in the history records' shape (docs/ledger.md `operations`)."""
+    asset = "native" if op.get("asset_type") == "native" else f"{op.get('asset_code')}:{op.get('asset_issuer')}"
+    return {"type": "payment", "source": op.get("from"), "destination": op.get("to"), "amount": op.get("amount"),
+            "asset": asset}
+
+
+def history_record(tx: dict[str, Any], operations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A Horizon transaction resource (and its payment operations) as a history record the judges read."""
     memo_hash = ""
     if tx.get("memo_type") == "hash" and tx.get("memo"):
         try:
@@ -82,17 +92,24 @@ def history_record(tx: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         t = 0.0
     return {"kind": "applied", "hash": str(tx.get("hash", "")).lower(), "successful": tx.get("successful") is True,
-            "memo_hash": memo_hash, "ledger": tx.get("ledger"), "t": t, "source": "horizon"}
+            "memo_hash": memo_hash, "ledger": tx.get("ledger"), "t": t, "source": "horizon",
+            "operations": operations or []}
 
 
 def read_history(horizon_url: str, account_ids: Iterable[str], page_limit: int = PAGE_LIMIT) -> list[dict[str, Any]]:
     """History records of every transaction touching `account_ids`, each once, in ledger order."""
-    seen: dict[str, dict[str, Any]] = {}
+    txs: dict[str, dict[str, Any]] = {}
+    payments: dict[str, dict[str, dict[str, Any]]] = {}  # tx hash -> operation id -> payment
     with httpx.Client(base_url=horizon_url.rstrip("/"), timeout=TIMEOUT_S) as client:
         for account in dict.fromkeys(account_ids):
-            for tx in account_transactions(client, account, page_limit):
-                record = history_record(tx)
-                seen.setdefault(record["hash"], record)
+            for tx in account_collection(client, account, "transactions", page_limit):
+                txs.setdefault(str(tx.get("hash", "")).lower(), tx)
+            for op in account_collection(client, account, "operations", page_limit):
+                if op.get("type") == "payment":
+                    payments.setdefault(str(op.get("transaction_hash", "")).lower(), {})[str(op.get("id"))] = op
+    seen = {h: history_record(tx, [operation_record(op) for _, op in sorted(
+        payments.get(h, {}).items(), key=lambda item: int(item[0]) if item[0].isdigit() else 0)])
+        for h, tx in txs.items()}
     return sorted(seen.values(), key=lambda r: (r["ledger"] or 0, r["t"]))
 
 

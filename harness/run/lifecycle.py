@@ -24,7 +24,7 @@ from typing import Any
 
 from harness.errors import HarnessConfigurationError, HarnessError
 from harness.outputs import EVENTS_FILE, Event, write_events
-from harness.profiles import Profile, load_profile
+from harness.profiles import Profile, has_x402_v2, load_profile
 from harness.run import evidence
 from harness.run.accounts import PrivateFiles, borrowed_private_files, derive_accounts, write_private_files
 from harness.run.load import Corpus, account_sizes, announce_start, check_accounts_fit, start_locust
@@ -158,7 +158,7 @@ def _worlds(state: RunState, supervisor: Supervisor, files: PrivateFiles, worlds
         worlds = Worlds.from_env(worlds_env)
         state.worlds_info = {"kind": worlds.kind, "from": str(options.worlds_file), "started_by": "harness up"}
         return worlds
-    worlds = start_worlds(supervisor, files, state.profile.ledger_close_s, options.horizon)
+    worlds = start_worlds(supervisor, files, state.profile.ledger_close_s, options.horizon, has_x402_v2(state.profile))
     if worlds.kind == HORIZON:
         from harness.run.horizon_history import fund_run_accounts
 

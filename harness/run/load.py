@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, ProcessStartError
-from harness.profiles import Profile
+from harness.profiles import X402_V2_KINDS, Profile
 from harness.run.accounts import MAX_ACCOUNTS_PER_ROLE, AccountSizes
 from harness.run.supervisor import Child, Supervisor
 from scenarios.arrivals import pool_sizes
@@ -37,7 +37,9 @@ def account_sizes(profile: Profile) -> AccountSizes:
     pools = pool_sizes(profile.phases, profile.mix, profile.pools)
     payers = pools.get("paying_agent", 0) + pools.get("tamperer", 0)
     concurrent = pools.get("settler", 0) + pools.get("escrow_user", 0)
+    v2 = sum(pools.get(kind, 0) for kind in X402_V2_KINDS)
     return AccountSizes(settlement_pool=min(MAX_ACCOUNTS_PER_ROLE, max(16, math.ceil(1.5 * concurrent))),
+                        facilitator=min(MAX_ACCOUNTS_PER_ROLE, max(8, math.ceil(1.5 * v2))),
                         payers=min(MAX_ACCOUNTS_PER_ROLE, max(32, payers)),
                         channel_parties=min(MAX_ACCOUNTS_PER_ROLE, max(32, 2 * pools.get("channel_updater", 0))))
 

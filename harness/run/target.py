@@ -90,6 +90,8 @@ def start_target(spec: TargetSpec, supervisor: Supervisor, worlds: Worlds, priva
             "--network-passphrase", worlds.passphrase, "--log-file", str(log_dir / "service.jsonl")]
     if fault:
         argv += ["--fault-in-service", fault]
+    if worlds.facilitator_url:
+        argv += ["--facilitator-url", worlds.facilitator_url, "--x402-asset", worlds.x402_asset]
     child = supervisor.start("service", argv, ready_timeout_s=90.0)
     wait_healthy(child.url, 30.0, child, need_ready=True)
     return Target(child.url, REFERENCE, child)

@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.outputs import EXIT_HARNESS_ERROR, EXIT_PASS
-from harness.profiles import load_profile
+from harness.profiles import has_x402_v2, load_profile
 from harness.run.accounts import derive_accounts, write_private_files
 from harness.run.cli import horizon_options
 from harness.run.load import account_sizes
@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
         horizon = horizon_options(args)
         files = write_private_files(derive_accounts(seed, account_sizes(profile)))
         supervisor = Supervisor(args.log_dir or Path(tempfile.mkdtemp(prefix="harness-up-logs-")))
-        worlds = start_worlds(supervisor, files, profile.ledger_close_s, horizon)
+        worlds = start_worlds(supervisor, files, profile.ledger_close_s, horizon, has_x402_v2(profile))
         if worlds.kind == HORIZON:
             from harness.run.horizon_history import fund_run_accounts
 

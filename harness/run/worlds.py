@@ -7,8 +7,9 @@ the fault proxy (embedded, or the Toxiproxy at `$TOXIPROXY_URL`) with both Horiz
 
 `Worlds.env` is the contract with a target (docs/evidence-contract.md): `PORT`, `TARGET_URL`,
 `HORIZON_URL`, `HORIZON_URL_SECONDARY`, `STELLAR_NETWORK_PASSPHRASE`, `SRH_ACCOUNTS_FILE`,
-`SRH_ADMIN_TOKEN_FILE`; `harness up` also writes `TOXIPROXY_URL`, `SRH_LEDGER_URL` (the ledger's evidence
-URL) and what a later `harness run --worlds FILE` needs to load the same worlds.
+`SRH_ADMIN_TOKEN_FILE`, and with x402 v2 traffic `X402_FACILITATOR_URL` and `X402_ASSET`; `harness up` also
+writes `TOXIPROXY_URL`, `SRH_LEDGER_URL` (the ledger's evidence URL) and what a later
+`harness run --worlds FILE` needs to load the same worlds.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ OFFLINE, HORIZON = "offline", "horizon"
 TARGET_KEYS = ("PORT", "TARGET_URL", "HORIZON_URL", "HORIZON_URL_SECONDARY", "STELLAR_NETWORK_PASSPHRASE",
                "SRH_ACCOUNTS_FILE", "SRH_ADMIN_TOKEN_FILE")
 WORLDS_KEYS = ("TOXIPROXY_URL", "SRH_LEDGER_URL", "SRH_EVIDENCE_URL", "SRH_WORLDS_KIND", "SRH_LOAD_ACCOUNTS_FILE",
-               "SRH_GENESIS_FILE")
+               "SRH_GENESIS_FILE", "SRH_FACILITATOR_ACCOUNTS_FILE")
 MAX_ENV_FILE_BYTES = 64 * 1024
 
 
@@ -50,19 +51,25 @@ class Worlds:
     toxiproxy_url: str
     ledger_url: str  # direct ledger reads (sequence numbers, Horizon public API): never through a proxy
     evidence_url: str  # the offline network's admin feeds (history, access log); "" for a real Horizon
+    facilitator_url: str = ""  # the x402 v2 facilitator (its Soroban RPC through both proxies); "" without v2
+    x402_asset: str = ""  # the x402 v2 token the facilitator settles
 
     def target_env(self, port: int, private: PrivateFiles) -> dict[str, str]:
         """The variables a target is started with (`--target-cmd`) or configured from (`harness up`)."""
-        return {"PORT": str(port), "TARGET_URL": f"http://127.0.0.1:{port}", "HORIZON_URL": self.horizon_url,
-                "HORIZON_URL_SECONDARY": self.horizon_url_secondary, "STELLAR_NETWORK_PASSPHRASE": self.passphrase,
-                "SRH_ACCOUNTS_FILE": str(private.service_accounts),
-                "SRH_ADMIN_TOKEN_FILE": str(private.admin_token_file)}
+        env = {"PORT": str(port), "TARGET_URL": f"http://127.0.0.1:{port}", "HORIZON_URL": self.horizon_url,
+               "HORIZON_URL_SECONDARY": self.horizon_url_secondary, "STELLAR_NETWORK_PASSPHRASE": self.passphrase,
+               "SRH_ACCOUNTS_FILE": str(private.service_accounts),
+               "SRH_ADMIN_TOKEN_FILE": str(private.admin_token_file)}
+        if self.facilitator_url:
+            env.update(X402_FACILITATOR_URL=self.facilitator_url, X402_ASSET=self.x402_asset)
+        return env
 
     def file_env(self, port: int, private: PrivateFiles) -> dict[str, str]:
         """`harness up`'s worlds file: the target's variables plus what a later run needs."""
         return {**self.target_env(port, private), "TOXIPROXY_URL": self.toxiproxy_url,
                 "SRH_LEDGER_URL": self.ledger_url, "SRH_EVIDENCE_URL": self.evidence_url, "SRH_WORLDS_KIND": self.kind,
-                "SRH_LOAD_ACCOUNTS_FILE": str(private.load_accounts), "SRH_GENESIS_FILE": str(private.genesis)}
+                "SRH_LOAD_ACCOUNTS_FILE": str(private.load_accounts), "SRH_GENESIS_FILE": str(private.genesis),
+                "SRH_FACILITATOR_ACCOUNTS_FILE": str(private.facilitator_accounts)}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Worlds:
@@ -71,7 +78,7 @@ class Worlds:
             raise WorldsError(f"worlds file lacks {', '.join(missing)} (write it with `harness up --env-file FILE`)")
         return cls(env["SRH_WORLDS_KIND"], env["HORIZON_URL"], env["HORIZON_URL_SECONDARY"],
                    env["STELLAR_NETWORK_PASSPHRASE"], env["TOXIPROXY_URL"], env["SRH_LEDGER_URL"],
-                   env["SRH_EVIDENCE_URL"])
+                   env["SRH_EVIDENCE_URL"], env.get("X402_FACILITATOR_URL", ""), env.get("X402_ASSET", ""))
 
 
 @dataclass(frozen=True)
@@ -84,8 +91,11 @@ class HorizonOptions:
 
 
 def start_worlds(supervisor: Supervisor, private: PrivateFiles, close_s: float,
-                 horizon: HorizonOptions | None = None) -> Worlds:
-    """Start the ledger (unless real Horizons are given) and the fault proxy, and create both Horizon proxies."""
+                 horizon: HorizonOptions | None = None, x402_v2: bool = False) -> Worlds:
+    """Start the ledger (unless real Horizons are given) and the fault proxy, create both Horizon proxies, and,
+    for x402 v2 traffic, the facilitator (its Soroban RPC through both proxies)."""
+    if x402_v2 and horizon is not None:
+        raise WorldsError("x402 v2 traffic needs the offline network's Soroban RPC; --horizon serves none")
     from harness.faults.client import FaultController
     from harness.ledger.config import OFFLINE_PASSPHRASE
 
@@ -114,8 +124,22 @@ def start_worlds(supervisor: Supervisor, private: PrivateFiles, close_s: float,
     finally:
         setup.close()
     scheme = "https" if upstreams[0].startswith("https://") else "http"
+    facilitator, asset = start_facilitator(supervisor, private, listens, close_s) if x402_v2 else ("", "")
     return Worlds(OFFLINE if horizon is None else HORIZON, f"{scheme}://{listens[0]}", f"{scheme}://{listens[1]}",
-                  passphrase, toxiproxy_url.rstrip("/"), direct, evidence)
+                  passphrase, toxiproxy_url.rstrip("/"), direct, evidence, facilitator, asset)
+
+
+def start_facilitator(supervisor: Supervisor, private: PrivateFiles, proxies: list[str], close_s: float) -> tuple[str, str]:
+    """Start the x402 v2 facilitator (its Soroban RPC through both proxies); (its URL, the token it settles)."""
+    from harness.ledger.config import OFFLINE_PASSPHRASE, LedgerConfig
+    from harness.ledger.genesis import offline_asset
+
+    argv = [sys.executable, "-m", "reference_impl.facilitator", "--host", "127.0.0.1", "--port", "0",
+            "--accounts-file", str(private.facilitator_accounts), "--network-passphrase", OFFLINE_PASSPHRASE,
+            "--ledger-seconds", str(close_s)]
+    for proxy in proxies:
+        argv += ["--rpc-url", f"http://{proxy}/soroban/rpc"]
+    return supervisor.start("facilitator", argv, ready_timeout_s=60.0).url, offline_asset(LedgerConfig())
 
 
 def hostport(url: str) -> str:

@@ -5,13 +5,13 @@ Exit 2 on invalid options or files (the message never contains a secret).
 
 `--from-env` takes its wiring from exactly the variables `harness run --target-cmd` and `harness up` hand a
 target (docs/evidence-contract.md): PORT, HORIZON_URL, HORIZON_URL_SECONDARY, STELLAR_NETWORK_PASSPHRASE,
-SRH_ACCOUNTS_FILE, SRH_ADMIN_TOKEN_FILE. `--no-admin-feed` leaves `/admin/events` out (404).
+SRH_ACCOUNTS_FILE, SRH_ADMIN_TOKEN_FILE, and X402_FACILITATOR_URL / X402_ASSET when the worlds run an x402 v2
+facilitator. `--no-admin-feed` leaves `/admin/events` out (404).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Mapping
@@ -20,14 +20,15 @@ from pathlib import Path
 from reference_impl.errors import ConfigurationError
 from reference_impl.service.app import create_app
 from reference_impl.service.faults import FAULTS
-from reference_impl.service.server import ServerStartError, ServiceServer
+from reference_impl.service.server import ServiceServer
 from reference_impl.service.settings import ServiceAccounts, ServiceSettings, SettingsError, read_token
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
-# --from-env: variable -> the option it replaces
+# --from-env: variable -> the option it replaces (required ones, then the ones read when set)
 FROM_ENV = {"PORT": "port", "HORIZON_URL": "horizon_primary", "HORIZON_URL_SECONDARY": "horizon_secondary",
             "STELLAR_NETWORK_PASSPHRASE": "network_passphrase", "SRH_ACCOUNTS_FILE": "accounts_file",
             "SRH_ADMIN_TOKEN_FILE": "admin_token_file"}
+FROM_ENV_OPTIONAL = {"X402_FACILITATOR_URL": "facilitator_url", "X402_ASSET": "x402_asset"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed for retry jitter")
     parser.add_argument("--call-timeout", type=float, default=2.0, help="seconds per Horizon GET")
     parser.add_argument("--request-deadline", type=float, help="seconds a settlement may take before 504")
+    parser.add_argument("--facilitator-url", help="x402 v2 facilitator (default: the config's facilitatorUrl; "
+                                                  "without one only x402 v1 is offered)")
+    parser.add_argument("--x402-asset", help="x402 v2 token: contract id C..., CODE:ISSUER or native (its SAC)")
+    parser.add_argument("--x402-network", help="x402 v2 CAIP-2 network name (default: from the passphrase)")
     parser.add_argument("--from-env", action="store_true",
                         help="port, Horizons, passphrase, accounts and admin token from the harness's variables")
     parser.add_argument("--no-admin-feed", action="store_true", help="serve no /admin/events (404)")
@@ -53,13 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def apply_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     """`--from-env`: set the wiring options from the variables; an option given as well is an error."""
-    given = [f"--{opt.replace('_', '-')}" for opt in FROM_ENV.values() if getattr(args, opt) not in (None, 0)]
+    wiring = {**FROM_ENV, **{k: v for k, v in FROM_ENV_OPTIONAL.items() if environ.get(k)}}
+    given = [f"--{opt.replace('_', '-')}" for opt in wiring.values() if getattr(args, opt) not in (None, 0)]
     if given:
         raise SettingsError(f"--from-env takes {', '.join(given)} from the environment; drop the option(s)")
     missing = [name for name in FROM_ENV if not environ.get(name)]
     if missing:
         raise SettingsError(f"--from-env: variable(s) {', '.join(missing)} not set")
-    for name, opt in FROM_ENV.items():
+    for name, opt in wiring.items():
         setattr(args, opt, environ[name])
     if not args.port.isdigit():
         raise SettingsError("--from-env: PORT must be a port number")
@@ -89,12 +95,11 @@ def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
         call_timeout=args.call_timeout,
         request_deadline=args.request_deadline,
         seed=args.seed,
+        facilitator_url=args.facilitator_url,
+        x402_asset=args.x402_asset,
+        x402_network=args.x402_network,
         admin_feed=not args.no_admin_feed,
     ).resolve()
-
-
-def _announce(url: str) -> None:
-    print(f"LISTENING {url}", flush=True)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -104,12 +109,4 @@ def main(args: argparse.Namespace) -> int:
     except (ConfigurationError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    try:
-        with asyncio.Runner(loop_factory=server.loop_factory()) as runner:
-            runner.run(server.serve(_announce))
-    except ServerStartError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return server.run_until_signal()

@@ -109,6 +109,10 @@ class ServiceSettings:
     submit_timeout: float | None = None  # default: 2 ledger closes + 2 s
     request_deadline: float | None = None  # default: 2 submit timeouts + 2 s
     seed: int | None = None
+    facilitator_url: str | None = None  # x402 v2 is offered only with a facilitator (default: the config's)
+    x402_asset: str | None = None  # v2 token: a contract id C..., "CODE:ISSUER" or "native" (its SAC)
+    x402_network: str | None = None  # v2 CAIP-2 name (default: from the passphrase, see facilitator/networks.py)
+    facilitator_timeout: float | None = None  # seconds a /settle may take (default 4 ledger closes + 20 s)
     admin_feed: bool = True  # serve /admin/events
     environ: Mapping[str, str] | None = None
     clock: Clock = SYSTEM_CLOCK
@@ -135,8 +139,11 @@ class ServiceSettings:
             self.submit_timeout = 2 * stellar.ledger_close + 2.0
         if self.request_deadline is None:
             self.request_deadline = 2 * self.submit_timeout + 2.0
+        self.facilitator_url = self.facilitator_url or self.config.payment.x402.facilitator_url
+        if self.facilitator_timeout is None:
+            self.facilitator_timeout = 4 * stellar.ledger_close + 20.0
         Faults.parse(self.fault)
-        for name in ("call_timeout", "submit_timeout", "request_deadline"):
+        for name in ("call_timeout", "submit_timeout", "request_deadline", "facilitator_timeout"):
             value = getattr(self, name)
             if not 0 < value <= 600:
                 raise SettingsError(f"{name} must be in (0, 600] seconds")

@@ -13,6 +13,8 @@ service recorded for the endpoint's target metric (`server_ms`, from its `Server
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import os
@@ -163,6 +165,15 @@ class PacedUser(FastHttpUser):
         parsed, _ = _parse_json(resp.text or "") if status == 200 else (None, -1)
         return status, parsed if isinstance(parsed, dict) else None
 
+    def record_client_error(self, intended_s: float, endpoint: str, error: str) -> None:
+        """A request the client could not even build (no service call): status 0, `expected="client_error"`,
+        so no judge counts it against the service."""
+        now = self.ctx.now_s()
+        self.ctx.writer.write({"intended_s": intended_s, "sent_s": now, "endpoint": endpoint, "method": "", "path": "",
+                               "status": 0, "latency_ms": 0.0, "latency_from_intended_ms": (now - intended_s) * 1000,
+                               "user_kind": self.kind, "phase": phase_at(self.ctx.profile.phases, intended_s),
+                               "expected": "client_error", "error": error[:200]})
+
     def key(self, prefix: str, endpoint: str, requests_per_arrival: float = 1.0) -> str:
         """A well-behaved client key: arrivals rotate over enough keys to stay under the limit."""
         n = self.ctx.keys_needed(self.kind, endpoint, requests_per_arrival)
@@ -183,8 +194,10 @@ class PacedUser(FastHttpUser):
         expected: str = "ok",
         user_kind: str = "",
         started_s: float | None = None,
+        receipt_header: str = "",
     ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
-        """Send one request, record it, and return (status, JSON body or None, headers)."""
+        """Send one request, record it, and return (status, JSON body or None, headers). With
+        `receipt_header` (x402 v2's PAYMENT-RESPONSE) the recorded tx hash is that receipt's `transaction`."""
         hdrs = dict(headers or {})
         if client_key:
             hdrs["X-API-Key"] = client_key
@@ -211,7 +224,10 @@ class PacedUser(FastHttpUser):
         lowered = {k.lower() for k in resp_headers}
         headers_ok = -1 if status != 429 else int(all(h.lower() in lowered for h in RATELIMIT_HEADERS))
         tx_hash = ""
-        if isinstance(parsed, dict):
+        if receipt_header:
+            receipt = _base64_json(next((v for k, v in resp_headers.items() if k.lower() == receipt_header.lower()), ""))
+            tx_hash = str(receipt.get("transaction") or "") if isinstance(receipt, dict) else ""
+        elif isinstance(parsed, dict):
             tx_hash = next((v for k in TX_HASH_KEYS if isinstance(v := parsed.get(k), str) and v), "")
         self.ctx.writer.write(
             {
@@ -237,6 +253,13 @@ class PacedUser(FastHttpUser):
             }
         )
         return status, parsed if isinstance(parsed, dict) else None, resp_headers
+
+
+def _base64_json(value: str) -> Any:
+    try:
+        return json.loads(base64.b64decode(value, validate=True)) if value else None
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _parse_json(text: str) -> tuple[Any, int]:

@@ -69,6 +69,12 @@ def test_history_through_the_public_api_matches_the_networks_own_feed(network: t
     for tx_hash, record in by_hash.items():
         assert record["successful"] == own[tx_hash]["successful"] and record["ledger"] == own[tx_hash]["ledger"]
         assert record["memo_hash"] == (own[tx_hash]["memo_hash"] or "")
+        own_payments = [{k: op[k] for k in ("type", "source", "destination", "amount", "asset")}
+                        for op in own[tx_hash]["operations"] if op["type"] == "payment"]
+        assert record["operations"] == own_payments  # what the x402 reconciliation reads (credited payees)
+    assert by_hash[hashes[0]]["operations"] == [{"type": "payment", "source": pool.public_key,
+                                                "destination": destination.public_key, "amount": "1.5000000",
+                                                "asset": "native"}]
 
     records = [{"intended_s": 1.0, "sent_s": 1.0, "endpoint": "settlement", "method": "POST", "path": "/settlements",
                 "status": 200, "latency_ms": 900.0, "latency_from_intended_ms": 900.0, "idempotency_key": k}
