@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
+from harness.judges.context import Check
 from harness.outputs import (
     LEDGER_HISTORY_FILE,
     MANIFEST_FILE,
@@ -31,7 +33,6 @@ from harness.run.verdict import decide
 from reference_impl.redaction import redact_text
 
 if TYPE_CHECKING:
-    from harness.judges.context import Check
     from harness.run.lifecycle import RunState
 
 def known_rate_limits(state: RunState) -> dict[str, dict[str, Any]]:
@@ -88,6 +89,8 @@ def finish(state: RunState) -> int:
             state.error = state.error or f"judging crashed: {type(exc).__name__}: {exc}"
     elif not state.error:
         state.error = "no request was recorded"
+    if state.error:  # the run did not finish: what lags behind the load (ledger inclusion, feeds) is cut short
+        checks = [unfinished(c) for c in checks]
     verdict = decide(checks, state.error)
     summary = {
         "schema_version": SUMMARY_SCHEMA_VERSION, "run_id": state.run_id, "profile": state.profile.name,
@@ -105,6 +108,16 @@ def finish(state: RunState) -> int:
     _render_report(out)
     _print_scorecard(summary)
     return verdict.exit_code
+
+
+def unfinished(check: Check) -> Check:
+    """A check judged on the evidence of a run that did not finish: it may show a failure that the cut
+    alone made (a payment served just before Ctrl-C, not yet on the ledger), so it is inconclusive."""
+    if check.verdict != "fail":
+        return check
+    figures = {**check.figures, "partial_verdict": check.verdict, "partial_reason": check.reason}
+    return replace(check, verdict="inconclusive", figures=figures,
+                   reason=f"the run did not finish (partial evidence); on what was collected: {check.reason}")
 
 
 def _judge(

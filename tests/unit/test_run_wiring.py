@@ -191,3 +191,15 @@ def test_the_fault_path_is_taken_from_the_wiring_and_refuted_or_shown_by_arrival
     assert ("no" if FAULT_PATH in ev.unavailable else "yes") == fault_path
     assert (FAULT_PATH in ev.sources) == (fault_path == "yes")
     assert ("no" if LEDGER_HISTORY in ev.unavailable else "yes") == ledger
+
+
+def test_a_run_that_did_not_finish_fails_no_check_on_its_partial_evidence() -> None:
+    from harness.run.evidence import unfinished
+
+    lost = Check("nothing-lost", "invariant", "nothing lost", "fail", "1 served x402 payment(s) not on the ledger",
+                 {"lost": 1})
+    cut = unfinished(lost)
+    assert cut.verdict == "inconclusive" and cut.figures["partial_verdict"] == "fail" and cut.figures["lost"] == 1
+    assert cut.reason.startswith("the run did not finish") and lost.reason in cut.reason
+    held = Check("P32", "property", "validation", "pass", "all rejected")
+    assert unfinished(held) is held
