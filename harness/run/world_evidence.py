@@ -23,6 +23,7 @@ import httpx
 from harness.faults.api import FaultControlError
 from harness.faults.arrivals import ArrivalsUnavailable
 from harness.faults.client import FaultController
+from harness.judges.breaker import SOROBAN_RPC_PREFIX
 from harness.judges.observability import FAULT_PATH, LEDGER_HISTORY, PROXY_ARRIVALS
 from harness.run.collect import CollectionError, fetch_pages
 from harness.run.worlds import OFFLINE, PRIMARY, SECONDARY, Worlds
@@ -75,7 +76,8 @@ def collect(worlds: Worlds, wired: bool, history_accounts: Sequence[str], window
 
 def settle_fault_path(ev: WorldEvidence, wired: bool, window: tuple[float, float]) -> None:
     """Whether the target's Horizon traffic crossed the proxies (and, unwired, whether its ledger is ours)."""
-    crossed = [a for a in ev.arrivals if a["listener"] in (0, 1) and window[0] <= a["t"] <= window[1]]
+    crossed = [a for a in ev.arrivals if a["listener"] in (0, 1) and window[0] <= a["t"] <= window[1]
+               and not str(a.get("path", "")).startswith(SOROBAN_RPC_PREFIX)]  # not the facilitator's RPC
     if PROXY_ARRIVALS not in ev.unavailable and not crossed:
         ev.unavailable[FAULT_PATH] = "no request of the target crossed the fault proxies during the run"
     elif wired:

@@ -179,13 +179,15 @@ def test_borrowed_account_files_are_read_and_never_removed(tmp_path: Path) -> No
     (False, [5.0], False, "yes", "yes"),  # a --target URL shown to use the proxies
     (False, [], True, "no", "no"),  # a --target URL nothing shows to use the worlds
     (False, [500.0], False, "no", "no"),  # arrivals outside the run's window do not count
+    (True, [-5.0], False, "no", "yes"),  # only the x402 v2 facilitator's Soroban RPC crossed them
 ])
 def test_the_fault_path_is_taken_from_the_wiring_and_refuted_or_shown_by_arrivals(
         wired: bool, arrivals: list[float], arrivals_missing: bool, fault_path: str, ledger: str) -> None:
     from harness.judges.observability import FAULT_PATH, LEDGER_HISTORY, PROXY_ARRIVALS
     from harness.run.world_evidence import WorldEvidence, settle_fault_path
 
-    ev = WorldEvidence(arrivals=[{"t": t, "listener": 0} for t in arrivals],
+    ev = WorldEvidence(arrivals=[{"t": abs(t), "listener": 0, "path": "/soroban/rpc" if t < 0 else "/accounts/G"}
+                                 for t in arrivals],
                        unavailable={PROXY_ARRIVALS: "a real Toxiproxy"} if arrivals_missing else {})
     settle_fault_path(ev, wired, (0.0, 100.0))
     assert ("no" if FAULT_PATH in ev.unavailable else "yes") == fault_path
