@@ -3,11 +3,14 @@ wired to the admin event feed and the Prometheus registry."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from reference_impl.circuit_breaker import (
     CircuitBreaker,
@@ -21,10 +24,12 @@ from reference_impl.error_logger import ErrorLogger, ErrorLoggerConfig, ErrorRec
 from reference_impl.input_validator import InputValidator
 from reference_impl.metrics_collector import Alert, MetricsCollector
 from reference_impl.rate_limiter import PRESETS, RateLimiterManager
+from reference_impl.request_keys import KeyFunc
 from reference_impl.service.channels import ChannelStore
 from reference_impl.service.decisions import DecisionEngine
 from reference_impl.service.events import EventFeed
-from reference_impl.service.faults import Faults
+from reference_impl.service.faults import Faults, trust_any_key
+from reference_impl.service.nonces import NonceStore
 from reference_impl.service.sequence_pool import SequencePool
 from reference_impl.service.settings import ServiceSettings
 from reference_impl.service.stellar_client import FailoverStellarClient
@@ -64,6 +69,22 @@ class _FeedBreakerListener(CircuitBreakerListener):
             "breaker.transition", {"breaker": breaker.name, "from": old.value, "to": new.value}
         )
         self._components.breaker_state.labels(breaker.name).set(BREAKER_STATE_VALUES[new])
+
+
+class _StateCollector(Collector):
+    """`service_state_entries{store}` and `service_state_capacity{store}` from `Components.state()`."""
+
+    def __init__(self, components: Components) -> None:
+        self._components = components
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        entries = GaugeMetricFamily("service_state_entries", "entries held per bounded store", labels=["store"])
+        bounds = GaugeMetricFamily("service_state_capacity", "bound of each store", labels=["store"])
+        for store, row in self._components.state().items():
+            entries.add_metric([store], row["size"])
+            bounds.add_metric([store], row["capacity"])
+        yield entries
+        yield bounds
 
 
 class PassThroughValidator(InputValidator):
@@ -108,6 +129,8 @@ class Components:
         self.clock = settings.clock
         self.faults = Faults.parse(settings.fault)
         security, monitoring = self.config.security, self.config.monitoring
+        # Who a request is, for rate limits and per-client quotas: an issued API key, else the address.
+        self.identity: KeyFunc = trust_any_key if "limiter-trusts-any-key" in self.faults else settings.api_keys
         self.feed = EventFeed(clock=self.clock)
         self.registry = CollectorRegistry()
         self._prometheus()
@@ -169,6 +192,8 @@ class Components:
             close_interval=self.config.stellar.ledger_close,
         )
         x402 = self.config.payment.x402
+        self.nonces = NonceStore(x402.max_timeout_seconds, capacity=x402.max_issued_nonces,
+                                 per_client=x402.max_nonces_per_client, clock=self.clock)
         self.x402 = X402Gateway(
             self.validator,
             self.client,
@@ -177,13 +202,16 @@ class Components:
             pay_to=accounts.pay_to,
             price_stroops=x402.price_stroops,
             max_timeout_seconds=x402.max_timeout_seconds,
+            nonces=self.nonces,
             clock=self.clock,
         )
+        channels = self.config.payment.channels
         self.channels = ChannelStore(
-            self.validator, max_channels=max(self.config.payment.channels.max_open_channels, 100_000)
+            self.validator, max_channels=channels.max_open_channels, per_client=channels.max_channels_per_client
         )
         self.decisions = DecisionEngine(self.client, self.config.agent, clock=self.clock)
         self.rate_limits = self._rate_limits() if security.rate_limit.enabled else None
+        self.registry.register(_StateCollector(self))
 
     def _prometheus(self) -> None:
         r = self.registry
@@ -217,6 +245,23 @@ class Components:
                 cfg = replace(cfg, max_requests=cfg.max_requests * 2)
             manager.add(name, cfg, prefixes)
         return manager
+
+    def state(self) -> dict[str, dict[str, float]]:
+        """Size and bound of every store a client can grow (announced in /health, judged by the harness):
+        `capacity` bounds `size`; `per_client` bounds what one client holds, for `ttl_s` when given."""
+        nonces = self.nonces.sizes()
+        out: dict[str, dict[str, float]] = {
+            "x402_nonces": {"size": nonces["issued"], "capacity": self.nonces.capacity,
+                            "per_client": self.nonces.per_client, "ttl_s": self.nonces.ttl},
+            "x402_used": {"size": nonces["used"], "capacity": self.nonces.used_capacity},
+            "channels": {"size": len(self.channels), "capacity": self.channels.max_channels,
+                         "per_client": self.channels.per_client},
+        }
+        manager = self.rate_limits
+        for name in manager.endpoints() if manager else ():
+            limiter = manager.get(name)  # type: ignore[union-attr]
+            out[f"rate_limit_keys.{name}"] = {"size": limiter.active_keys(), "capacity": limiter.config.max_keys}
+        return out
 
     def _count_retry(self, operation: str, attempt: int, delay: float, error: BaseException) -> None:
         self.retries.labels(operation).inc()

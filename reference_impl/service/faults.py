@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from reference_impl.errors import ConfigurationError
+from reference_impl.request_keys import api_key_hash, default_key, header
 
 FAULTS: dict[str, str] = {
     "breaker-never-opens": "Horizon breakers never trip",
@@ -14,6 +17,7 @@ FAULTS: dict[str, str] = {
     "alert-threshold-x10": "metric alert thresholds are multiplied by 10",
     "no-failover": "only the primary Horizon is used",
     "retry-without-idempotency": "a retry after an unknown outcome builds a fresh tx (double pay)",
+    "limiter-trusts-any-key": "any X-API-Key is a client of its own: rotating keys escape limits and quotas",
 }
 
 
@@ -35,3 +39,9 @@ class Faults:
         if name not in FAULTS:
             raise ConfigurationError(f"unknown fault {name!r}")
         return self.name == name
+
+
+def trust_any_key(scope: Mapping[str, Any]) -> str:
+    """Fault `limiter-trusts-any-key`: the client-chosen X-API-Key is the identity, issued or not."""
+    api_key = header(scope, "x-api-key")
+    return "key:" + api_key_hash(api_key)[:24] if api_key else default_key(scope)

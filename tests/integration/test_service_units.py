@@ -1,5 +1,5 @@
 """The service's own building blocks in isolation (no sockets): sequence pool, keyed locks, event
-feed, nonce store, faults registry, accounts file and settings validation."""
+feed, faults registry, accounts file and settings validation."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from reference_impl.service.faults import FAULTS, Faults
 from reference_impl.service.sequence_pool import PoolExhaustedError, SequencePool, UnknownAccountError
 from reference_impl.service.settings import ServiceAccounts, ServiceSettings, SettingsError, read_token
 from reference_impl.service.submission import KeyedLocks
-from reference_impl.service.x402 import NonceStore, PaymentRejectedError
 from tests.integration.test_service_support import corrupted_secret
 
 
@@ -128,27 +127,6 @@ def test_event_feed_pages_in_order_and_stays_bounded():
         feed.publish("nonsense", {})
 
 
-def test_nonce_store_single_use_expiry_and_resource_binding():
-    clock = ManualClock(wall_start=5000.0)
-    store = NonceStore(clock, capacity=10)
-    nonce = store.issue("http://x/resources/a", ttl=60)
-    with pytest.raises(PaymentRejectedError) as wrong:
-        store.take(nonce.value, "http://x/resources/b")
-    assert wrong.value.reason == "invalid_exact_stellar_payload_unknown_nonce"
-    store.take(nonce.value, "http://x/resources/a")
-    with pytest.raises(PaymentRejectedError) as replay:
-        store.take(nonce.value, "http://x/resources/a")
-    assert replay.value.reason == "invalid_exact_stellar_payload_replay" and replay.value.category == "replay"
-    late = store.issue("r", ttl=1)
-    clock.advance(2)
-    with pytest.raises(PaymentRejectedError) as expired:
-        store.take(late.value, "r")
-    assert expired.value.reason == "invalid_exact_stellar_payload_expired" and expired.value.category == "crypto"
-    for _ in range(25):
-        store.issue("r", ttl=1)
-    assert len(store._issued) <= 10
-
-
 def test_faults_registry():
     assert Faults.parse(None).name is None and Faults.parse("none").name is None
     fault = Faults.parse("no-failover")
@@ -157,7 +135,7 @@ def test_faults_registry():
         Faults.parse("explode")
     with pytest.raises(ConfigurationError):
         assert "typo" in fault
-    assert len(FAULTS) == 7
+    assert len(FAULTS) == 8
 
 
 def test_accounts_file_validation_never_echoes_secrets(tmp_path):
