@@ -27,6 +27,10 @@ USER_KINDS = (
     "abuser",
     "fuzzer",
     "tamperer",
+    "key_rotator",
+    "nonce_flooder",
+    "channel_flooder",
+    "slow_client",
 )
 TOXICS = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down")
 PROXIES = ("horizon-primary", "horizon-secondary")

@@ -25,9 +25,11 @@ from scenarios.users import (
     channel_updater,
     decider,
     escrow_user,
+    flooders,
     fuzzer,
     paying_agent,
     settler,
+    slow_client,
     tamperer,
 )
 
@@ -40,6 +42,10 @@ USER_CLASSES = {
     "abuser": abuser.Abuser,
     "fuzzer": fuzzer.Fuzzer,
     "tamperer": tamperer.Tamperer,
+    "key_rotator": abuser.KeyRotator,
+    "nonce_flooder": flooders.NonceFlooder,
+    "channel_flooder": flooders.ChannelFlooder,
+    "slow_client": slow_client.SlowClient,
 }
 DRAIN_S = 10.0
 

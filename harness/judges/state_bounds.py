@@ -1,0 +1,120 @@
+"""state-bounds: what the service holds for its clients stays within the bounds it announces, in total
+and per client, and no well-behaved client loses its state to someone else (issue 15.1).
+
+Evidence: the stores the service announces in `/health` as `state` ({store: {size, capacity,
+per_client?, ttl_s?}}, polled about once a second into `state` events) and the client records.
+- every sample: `size <= capacity`;
+- stores with `per_client`: `size <= sum over clients of min(per_client, c)`, where `c` counts the
+  client's requests that could have created an entry still held at the sample (CREATORS: a 402 to
+  `GET /resources/*` carries a new x402 nonce, kept `ttl_s`; an accepted channel update may open a
+  channel, kept for good). A client is an issued key, else the one anonymous client of the load's
+  address (`rate_limits.client_identity`): a service that takes every fresh `X-API-Key` for a new
+  client holds far more than that for the key-rotating abusers, and fails;
+- well-behaved clients never see their state refused or lost: no `unknown_nonce` on a paid request,
+  no `store_full`, no `quota_exceeded`.
+Inconclusive ("not observable") when the service announces no stores, or none was exercised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from harness.judges.context import (
+    VERDICT_FAIL,
+    VERDICT_INCONCLUSIVE,
+    VERDICT_PASS,
+    WELL_BEHAVED_KINDS,
+    Check,
+    JudgeContext,
+)
+from harness.judges.rate_limits import client_identity
+
+NAME = "state bounds: stores within their bounds, per client and overall; no client loses state to another"
+# store -> (endpoint labels, status) of the answers that may each have created one entry
+CREATORS = {"x402_nonces": (("x402-challenge", "x402"), 402), "channels": (("channel",), 200)}
+LOST_STATE = ("invalid_exact_stellar_payload_unknown_nonce", "store_full", "quota_exceeded")
+MAX_EVIDENCE = 10
+
+
+def per_client_bound(records: pd.DataFrame, t: float, per_client: int, ttl_s: float | None, slack: float) -> int:
+    """Sum over clients of min(per_client, requests that may have created an entry held at `t`)."""
+    live = records[records["sent_s"] <= t + slack]
+    if ttl_s is not None:
+        live = live[live["done_s"] >= t - ttl_s - slack]
+    return int(live.groupby("identity").size().clip(upper=per_client).sum())
+
+
+def _samples(ctx: JudgeContext) -> list[tuple[float, dict[str, Any]]]:
+    out = []
+    for event in ctx.events_of("state"):
+        stores = event.data.get("stores")
+        if isinstance(stores, dict):
+            out.append((event.t, stores))
+    return out
+
+
+def judge_state_bounds(ctx: JudgeContext) -> Check:
+    samples = _samples(ctx)
+    if not samples:
+        return Check("state-bounds", "invariant", NAME, VERDICT_INCONCLUSIVE,
+                     "not observable: the service announced no store sizes (/health \"state\")", {"samples": 0})
+    rec = ctx.records.assign(identity=client_identity(ctx.records),
+                             done_s=ctx.records["sent_s"] + ctx.records["latency_ms"] / 1000.0)
+    slack = ctx.params.clock_skew_s
+    figures: dict[str, Any] = {"samples": len(samples)}
+    evidence: list[object] = []
+    problems: list[str] = []
+    exercised = 0
+    for store in sorted({name for _, stores in samples for name in stores}):
+        rows = [(t, stores[store]) for t, stores in samples if isinstance(stores.get(store), dict)]
+        sizes = [float(row.get("size", 0)) for _, row in rows]
+        capacity = min(float(row.get("capacity", float("inf"))) for _, row in rows)
+        figures[f"{store}.max_size"] = max(sizes)
+        figures[f"{store}.capacity"] = capacity
+        over = [(t, size) for (t, _), size in zip(rows, sizes, strict=True) if size > capacity]
+        if over:
+            problems.append(f"{store}: {len(over)} samples above its capacity {capacity:g} (max {max(sizes):g})")
+            evidence += [{"store": store, "t": round(t, 3), "size": size, "capacity": capacity} for t, size in over[:3]]
+        if store in CREATORS and "per_client" in rows[0][1]:
+            endpoints, status = CREATORS[store]
+            creators = rec[rec["endpoint"].isin(endpoints) & (rec["status"] == status) & (rec["identity"] != "")]
+            exercised += int(len(creators) > 0)
+            worst = _worst_excess(store, rows, creators, slack)
+            figures[f"{store}.per_client"] = float(rows[0][1]["per_client"])
+            figures[f"{store}.max_over_per_client_bound"] = worst["excess"] if worst else 0
+            if worst and worst["excess"] > 0:
+                problems.append(f"{store}: {worst['size']:g} held at {worst['t']} s, more than the per-client quota "
+                                f"allows ({worst['bound']} for the clients that asked)")
+                evidence.append(worst)
+    lost = rec[rec["user_kind"].isin(WELL_BEHAVED_KINDS) & rec["error"].isin(LOST_STATE)]
+    figures["well_behaved_state_refused"] = len(lost)
+    if len(lost):
+        first = lost.iloc[0]
+        problems.append(f"{len(lost)} well-behaved requests lost or were refused state (first: {first['error']} "
+                        f"for {first['user_kind']} at {first['sent_s']:.1f} s)")
+        evidence += [{"user_kind": r.user_kind, "path": r.path, "error": r.error, "sent_s": round(r.sent_s, 3)}
+                     for r in list(lost.itertuples())[:MAX_EVIDENCE]]
+    if problems:
+        return Check("state-bounds", "invariant", NAME, VERDICT_FAIL, "; ".join(problems), figures,
+                     evidence[:3 * MAX_EVIDENCE])
+    if not exercised:
+        return Check("state-bounds", "invariant", NAME, VERDICT_INCONCLUSIVE,
+                     "no request created per-client state (x402 challenges, channels)", figures)
+    return Check("state-bounds", "invariant", NAME, VERDICT_PASS,
+                 f"{len(samples)} samples: every store within its capacity and per-client quotas; "
+                 "no well-behaved client lost state", figures)
+
+
+def _worst_excess(store: str, rows: list[tuple[float, dict[str, Any]]], creators: pd.DataFrame,
+                  slack: float) -> dict[str, Any] | None:
+    worst: dict[str, Any] | None = None
+    for t, row in rows:
+        ttl = float(row["ttl_s"]) if row.get("ttl_s") is not None else None
+        bound = per_client_bound(creators, t, int(row["per_client"]), ttl, slack)
+        excess = float(row.get("size", 0)) - bound
+        if worst is None or excess > worst["excess"]:
+            worst = {"store": store, "t": round(t, 3), "size": float(row.get("size", 0)), "bound": bound,
+                     "excess": excess}
+    return worst
