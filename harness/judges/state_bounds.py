@@ -6,8 +6,9 @@ per_client?, ttl_s?}}, polled about once a second into `state` events) and the c
 - every sample: `size <= capacity`;
 - stores with `per_client`: `size <= sum over clients of min(per_client, c)`, where `c` counts the
   client's requests that could have created an entry still held at the sample (CREATORS: a 402 to
-  `GET /resources/*` carries a new x402 nonce, kept `ttl_s`; an accepted channel update may open a
-  channel, kept for good). A client is an issued key, else the one anonymous client of the load's
+  `GET /resources/*` carries a new x402 nonce, kept `ttl_s`; an accepted update of a channel not
+  seen before may open it, kept for good, so channels count distinct paths; a request that got no
+  answer may have done either). A client is an issued key, else the one anonymous client of the load's
   address (`rate_limits.client_identity`): a service that takes every fresh `X-API-Key` for a new
   client holds far more than that for the key-rotating abusers, and fails;
 - well-behaved clients never see their state refused or lost: no `unknown_nonce` on a paid request,
@@ -32,18 +33,22 @@ from harness.judges.context import (
 from harness.judges.rate_limits import client_identity
 
 NAME = "state bounds: stores within their bounds, per client and overall; no client loses state to another"
-# store -> (endpoint labels, status) of the answers that may each have created one entry
-CREATORS = {"x402_nonces": (("x402-challenge", "x402"), 402), "channels": (("channel",), 200)}
+# store -> (endpoint labels, status of the answers that may have created an entry, one entry per distinct path?)
+CREATORS = {"x402_nonces": (("x402-challenge", "x402"), 402, False), "channels": (("channel",), 200, True)}
 LOST_STATE = ("invalid_exact_stellar_payload_unknown_nonce", "store_full", "quota_exceeded")
 MAX_EVIDENCE = 10
 
 
-def per_client_bound(records: pd.DataFrame, t: float, per_client: int, ttl_s: float | None, slack: float) -> int:
-    """Sum over clients of min(per_client, requests that may have created an entry held at `t`)."""
+def per_client_bound(records: pd.DataFrame, t: float, per_client: int, ttl_s: float | None, slack: float,
+                     per_path: bool = False) -> int:
+    """Sum over clients of min(per_client, entries their requests may have created and still held at `t`):
+    one per request, or one per distinct path when `per_path`."""
     live = records[records["sent_s"] <= t + slack]
     if ttl_s is not None:
         live = live[live["done_s"] >= t - ttl_s - slack]
-    return int(live.groupby("identity").size().clip(upper=per_client).sum())
+    grouped = live.groupby("identity")
+    counts = grouped["path"].nunique() if per_path else grouped.size()
+    return int(counts.clip(upper=per_client).sum())
 
 
 def _samples(ctx: JudgeContext) -> list[tuple[float, dict[str, Any]]]:
@@ -78,10 +83,11 @@ def judge_state_bounds(ctx: JudgeContext) -> Check:
             problems.append(f"{store}: {len(over)} samples above its capacity {capacity:g} (max {max(sizes):g})")
             evidence += [{"store": store, "t": round(t, 3), "size": size, "capacity": capacity} for t, size in over[:3]]
         if store in CREATORS and "per_client" in rows[0][1]:
-            endpoints, status = CREATORS[store]
-            creators = rec[rec["endpoint"].isin(endpoints) & (rec["status"] == status) & (rec["identity"] != "")]
+            endpoints, status, per_path = CREATORS[store]
+            # an unanswered request (status 0) may have created an entry too
+            creators = rec[rec["endpoint"].isin(endpoints) & rec["status"].isin((status, 0)) & (rec["identity"] != "")]
             exercised += int(len(creators) > 0)
-            worst = _worst_excess(store, rows, creators, slack)
+            worst = _worst_excess(store, rows, creators, slack, per_path)
             figures[f"{store}.per_client"] = float(rows[0][1]["per_client"])
             figures[f"{store}.max_over_per_client_bound"] = worst["excess"] if worst else 0
             if worst and worst["excess"] > 0:
@@ -108,11 +114,11 @@ def judge_state_bounds(ctx: JudgeContext) -> Check:
 
 
 def _worst_excess(store: str, rows: list[tuple[float, dict[str, Any]]], creators: pd.DataFrame,
-                  slack: float) -> dict[str, Any] | None:
+                  slack: float, per_path: bool) -> dict[str, Any] | None:
     worst: dict[str, Any] | None = None
     for t, row in rows:
         ttl = float(row["ttl_s"]) if row.get("ttl_s") is not None else None
-        bound = per_client_bound(creators, t, int(row["per_client"]), ttl, slack)
+        bound = per_client_bound(creators, t, int(row["per_client"]), ttl, slack, per_path)
         excess = float(row.get("size", 0)) - bound
         if worst is None or excess > worst["excess"]:
             worst = {"store": store, "t": round(t, 3), "size": float(row.get("size", 0)), "bound": bound,

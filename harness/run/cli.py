@@ -14,16 +14,7 @@ from harness.errors import HarnessError
 from harness.outputs import EXIT_HARNESS_ERROR
 from harness.profiles import ENVS
 from harness.run.lifecycle import RunOptions, run
-
-SERVICE_FAULTS = (
-    "breaker-never-opens",
-    "limiter-admits-double",
-    "validator-passes-bad-input",
-    "logger-drops-tx-failures",
-    "alert-threshold-x10",
-    "no-failover",
-    "retry-without-idempotency",
-)
+from reference_impl.service.faults import FAULTS  # the one registry of the reference service's faults
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="run folder (default reports/runs/<profile>-<UTC>)")
     parser.add_argument("--seed", type=int, default=None, help="run seed (default: the profile's)")
     parser.add_argument("--env", choices=ENVS, default=None, help="config environment (default: the profile's)")
-    parser.add_argument("--fault-in-service", choices=SERVICE_FAULTS, default=None,
+    parser.add_argument("--fault-in-service", choices=sorted(FAULTS), default=None,
                         help="TESTING ONLY: start the service with a deliberate fault to show the judges judge")
     parser.add_argument("--progress-interval", type=float, default=5.0, help="seconds between progress lines")
 

@@ -105,3 +105,20 @@ def test_state_bounds_is_inconclusive_without_evidence(events: list[Event], reas
     other = RequestRecord(1.0, 1.0, "decision", "POST", "/agent/decisions", 200, 5.0, 5.0, user_kind="decider")
     check = judge_state_bounds(context([other], events))
     assert check.verdict == "inconclusive" and reason in check.reason
+
+
+@pytest.mark.parametrize("trusts_any_key, verdict", [(False, "pass"), (True, "fail")])
+def test_channels_count_one_entry_per_path_per_client(trusts_any_key: bool, verdict: str) -> None:
+    """Three updaters send many updates to their own channel; a flooder opens 50 channels under fresh keys.
+    A correct service stops the anonymous flooder at its quota (4 here); a trusting one holds all 50."""
+    records = [RequestRecord(i / 10, i / 10, "channel", "POST", f"/channels/own-{i % 3}/updates", 200, 5.0, 5.0,
+                             user_kind="channel_updater", client_key=f"channel-{i % 3}", key_issued=1)
+               for i in range(60)]
+    records += [RequestRecord(10 + i / 10, 10 + i / 10, "channel", "POST", f"/channels/flood-{i}/updates",
+                              200 if trusts_any_key or i < 4 else 403, 5.0, 5.0, user_kind="channel_flooder",
+                              client_key=f"rotated-{i}", key_issued=0) for i in range(50)]
+    size = 3 + (50 if trusts_any_key else 4)
+    stores = {"channels": {"size": size, "capacity": 1000, "per_client": 4}}
+    check = judge_state_bounds(context(records, [Event(20.0, "service", "state", {"stores": stores})]))
+    assert check.verdict == verdict, check.reason
+    assert check.figures["channels.max_over_per_client_bound"] == (46 if trusts_any_key else 0)
