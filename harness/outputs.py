@@ -131,7 +131,8 @@ class Event:
 
     kinds: phase.start, phase.end, fault.applied, fault.removed, breaker.transition
     (data: breaker, from, to), alert (data: metric, value_ms, threshold_ms), error.record
-    (data: severity, category, operation, id), health, ledger.close, note.
+    (data: severity, category, operation, id), submission.retry (data: operation, attempt, delay_s,
+    cause, tx_hash, endpoint: a TRY_AGAIN_LATER the service retried), health, ledger.close, note.
     """
 
     t: float

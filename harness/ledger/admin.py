@@ -1,40 +1,30 @@
-"""Admin endpoints (history, access log, invariants, manual close) and the JSON response helpers.
+"""Admin endpoints: history, access log, invariants, manual close.
 
 Not part of Horizon; served on every listener next to the Horizon subset (loopback only).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from collections.abc import Callable
 
 from aiohttp import web
 
 from harness.ledger import resources as R
+from harness.ledger.history_index import HistoryIndex
 from harness.ledger.ledger import Ledger
+from harness.ledger.responses import bad_field, base_url, json_response
 
 ADMIN_PAGE = 10_000
-
-
-def json_response(status: int, body: dict[str, Any], content_type: str = "application/hal+json") -> web.Response:
-    return web.Response(status=status, text=json.dumps(body), content_type=content_type)
-
-
-def problem_response(slug: str, extras: dict[str, Any] | None = None, detail: str | None = None) -> web.Response:
-    status, body = R.problem(slug, extras, detail)
-    return json_response(status, body, R.PROBLEM_CONTENT_TYPE)
-
-
-def bad_field(field: str, reason: str) -> web.Response:
-    return problem_response("bad_request", {"invalid_field": field, "reason": reason})
 
 
 class AdminRoutes:
     """`GET /admin/history`, `GET /admin/access-log` (paged by `since`/`limit`), `GET /admin/invariants`,
     `POST /admin/close`."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, index: HistoryIndex, after_close: Callable[[], None]) -> None:
         self.ledger = ledger
+        self.index = index
+        self.after_close = after_close
 
     def register(self, app: web.Application) -> None:
         app.router.add_get("/admin/history", self.history)
@@ -74,6 +64,9 @@ class AdminRoutes:
 
     async def close(self, request: web.Request) -> web.Response:
         closed = self.ledger.close_ledger()
-        return json_response(200, {"ledger": R.ledger_body(closed.header), "applied": [a.hash for a in closed.applied],
+        self.after_close()
+        header = closed.header
+        body = R.ledger_body(header, base_url(request), self.index.header_xdr(header.sequence))
+        return json_response(200, {"ledger": body, "applied": [a.hash for a in closed.applied],
                                    "dropped": [d.hash for d in closed.dropped],
                                    "violations": list(closed.violations)}, "application/json")

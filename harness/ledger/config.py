@@ -17,11 +17,22 @@ PROFILE_CLOSE_INTERVALS = {"development": 1.0, "testnet": 5.0, "mainnet": 5.0}
 
 
 @dataclass(frozen=True, slots=True)
+class GenesisTrustline:
+    """A trustline created at genesis: asset "CODE:ISSUER", limit and balance in stroops, authorized."""
+
+    asset: str
+    balance: int = 0
+    limit: int = 2**63 - 1
+    authorized: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class GenesisAccount:
-    """An account created at genesis: StrKey `G...` id and balance in stroops."""
+    """An account created at genesis: StrKey `G...` id, native balance in stroops, trustlines."""
 
     account_id: str
     balance: int
+    trustlines: tuple[GenesisTrustline, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +47,13 @@ class LedgerConfig:
     base_reserve: int = 5_000_000
     max_tx_set_size: int = 1000
     max_pending: int = 10_000
-    max_account_queue: int = 16
-    max_seq_gap: int = 16
-    pending_ttl_ledgers: int = 10
     friendbot_amount: int = 10_000 * STROOPS_PER_XLM
     seed: int = 0
     genesis_accounts: tuple[GenesisAccount, ...] = ()
     generate_accounts: int = 0
     generated_balance: int = 10_000 * STROOPS_PER_XLM
+    asset_code: str = "USDC"
+    generated_credit: int = 10_000 * STROOPS_PER_XLM
     host: str = "127.0.0.1"
     ports: tuple[int, ...] = (0,)
     protocol_version: int = 21
@@ -55,14 +65,13 @@ class LedgerConfig:
             raise LedgerConfigError("close_interval must be > 0 seconds")
         if not self.submit_timeout > 0:
             raise LedgerConfigError("submit_timeout must be > 0 seconds")
-        for name in ("base_fee", "base_reserve", "max_tx_set_size", "max_pending", "max_account_queue",
-                     "pending_ttl_ledgers", "friendbot_amount"):
+        for name in ("base_fee", "base_reserve", "max_tx_set_size", "max_pending", "friendbot_amount"):
             if int(getattr(self, name)) <= 0:
                 raise LedgerConfigError(f"{name} must be a positive integer")
-        if self.max_seq_gap < 1:
-            raise LedgerConfigError("max_seq_gap must be >= 1")
-        if self.generate_accounts < 0 or self.generated_balance <= 0:
-            raise LedgerConfigError("generate_accounts must be >= 0 and generated_balance > 0")
+        if self.generate_accounts < 0 or self.generated_balance <= 0 or self.generated_credit < 0:
+            raise LedgerConfigError("generate_accounts and generated_credit must be >= 0 and generated_balance > 0")
+        if not (1 <= len(self.asset_code) <= 12 and self.asset_code.isascii() and self.asset_code.isalnum()):
+            raise LedgerConfigError("asset_code must be 1..12 ASCII letters or digits")
         if self.host != "127.0.0.1":
             raise LedgerConfigError("the offline network listens on 127.0.0.1 only")
         if not self.ports or any(not 0 <= p <= 65535 for p in self.ports):

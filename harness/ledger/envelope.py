@@ -4,6 +4,10 @@ stellar-sdk's `TransactionEnvelope.from_xdr` builds high-level objects (StrKey-e
 decoding every account on the way) and `env.hash()` re-serialises the transaction; the ledger needs
 neither. It unpacks the XDR once, hashes the raw bytes (SHA-256 over network id ‖ envelope type ‖
 transaction bytes) and keeps plain values (`Op`), StrKey-encoding each distinct account once.
+
+A fee-bump envelope (stellar-core's FeeBumpTransactionFrame) parses into its inner transaction plus
+a `FeeBump`: the fee source, the outer fee and signatures and the outer hash, which is the
+transaction's id (Horizon's `hash`); `inner_hash` is what the inner signatures sign.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from typing import Any
 from stellar_sdk import StrKey
 from stellar_sdk import xdr as X
 
+from harness.ledger.assets import NATIVE, code_from_xdr
 from harness.ledger.errors import MalformedEnvelopeError
 
 _TX, _TX_V0, _FEE_BUMP = 2, 0, 5
 _ENVELOPE_TYPE_TX = (2).to_bytes(4, "big")
+_ENVELOPE_TYPE_FEE_BUMP = (5).to_bytes(4, "big")
 
 
 def network_id(passphrase: str) -> bytes:
@@ -46,21 +52,35 @@ def _account_id(account: X.AccountID) -> str:
     return account_strkey(account.account_id.ed25519.uint256)
 
 
-def _asset(asset: X.Asset) -> str:
-    """"native" or "CODE:ISSUER"."""
+def _asset(asset: X.Asset | X.ChangeTrustAsset) -> str | None:
+    """"native", "CODE:ISSUER", or None for a code stellar-core's isAssetValid refuses (or a pool share)."""
     if asset.type == X.AssetType.ASSET_TYPE_NATIVE:
-        return "native"
-    alpha = asset.alpha_num4 if asset.alpha_num4 is not None else asset.alpha_num12
-    assert alpha is not None
-    code_obj = alpha.asset_code
-    code = getattr(code_obj, "asset_code4", None) or getattr(code_obj, "asset_code12", b"")
-    name = code.rstrip(b"\x00").decode("ascii", errors="replace")
-    return f"{name}:{_account_id(alpha.issuer)}"
+        return NATIVE
+    if asset.alpha_num4 is not None:
+        code = code_from_xdr(asset.alpha_num4.asset_code.asset_code4, 4)
+        issuer = asset.alpha_num4.issuer
+    elif asset.alpha_num12 is not None:
+        code = code_from_xdr(asset.alpha_num12.asset_code.asset_code12, 12)
+        issuer = asset.alpha_num12.issuer
+    else:
+        return None
+    return None if code is None else f"{code}:{_account_id(issuer)}"
+
+
+def _opt(value: X.Uint32 | None) -> int | None:
+    return None if value is None else value.uint32
 
 
 @dataclass(frozen=True, slots=True)
 class Op:
-    """One operation as the ledger needs it; `type` is Horizon's snake_case name."""
+    """One operation as the ledger needs it; `type` is Horizon's snake_case name.
+
+    `asset` is None when the operation names an asset core would refuse (malformed). For
+    change_trust `amount` is the limit; for set_trust_line_flags `destination` is the trustor.
+    `options` holds set_options' present fields (`set_flags`, `clear_flags`, `master_weight`,
+    `low_threshold`, `med_threshold`, `high_threshold`, `home_domain`, `signer` = (kind, key, weight),
+    `inflation_dest`) and set_trust_line_flags' `set_flags`/`clear_flags`.
+    """
 
     type: str
     source: str | None
@@ -71,6 +91,10 @@ class Op:
     balance_id: str | None = None  # 72 hex chars
     data_name: bytes | None = None
     data_value: bytes | None = None
+    options: tuple[tuple[str, object], ...] = ()
+
+    def option(self, name: str) -> object | None:
+        return next((v for k, v in self.options if k == name), None)
 
 
 def _op(op: X.Operation) -> Op:
@@ -93,7 +117,44 @@ def _op(op: X.Operation) -> Op:
         m = body.manage_data_op
         value = m.data_value.data_value if m.data_value is not None else None
         return Op(kind, source, data_name=m.data_name.string64, data_value=value)
+    if body.change_trust_op is not None:
+        ct = body.change_trust_op
+        return Op(kind, source, amount=ct.limit.int64, asset=_asset(ct.line))
+    if body.set_trust_line_flags_op is not None:
+        f = body.set_trust_line_flags_op
+        return Op(kind, source, destination=_account_id(f.trustor), asset=_asset(f.asset),
+                  options=(("set_flags", f.set_flags.uint32), ("clear_flags", f.clear_flags.uint32)))
+    if body.set_options_op is not None:
+        return Op(kind, source, options=_set_options(body.set_options_op))
     return Op(kind, source)
+
+
+def _set_options(o: X.SetOptionsOp) -> tuple[tuple[str, object], ...]:
+    fields: list[tuple[str, object]] = [
+        (name, value) for name, value in (
+            ("set_flags", _opt(o.set_flags)), ("clear_flags", _opt(o.clear_flags)),
+            ("master_weight", _opt(o.master_weight)), ("low_threshold", _opt(o.low_threshold)),
+            ("med_threshold", _opt(o.med_threshold)), ("high_threshold", _opt(o.high_threshold)))
+        if value is not None]
+    if o.home_domain is not None:
+        fields.append(("home_domain", o.home_domain.string32))
+    if o.inflation_dest is not None:
+        fields.append(("inflation_dest", _account_id(o.inflation_dest)))
+    if o.signer is not None:
+        key = o.signer.key
+        raw = key.ed25519.uint256 if key.ed25519 is not None else None
+        fields.append(("signer", (key.type.name, account_strkey(raw) if raw else None, o.signer.weight.uint32)))
+    return tuple(fields)
+
+
+@dataclass(slots=True)
+class FeeBump:
+    """The outer part of a fee-bump envelope: who pays, how much, and the outer signatures."""
+
+    fee_source: str
+    fee: int  # int64 stroops: the outer `fee`
+    signatures: tuple[tuple[bytes, bytes], ...]
+    verified: dict[tuple[int, str], bool] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -101,11 +162,14 @@ class ParsedTx:
     """A decoded transaction envelope plus what the ledger needs from it."""
 
     envelope_xdr: str
-    hash: bytes
+    hash: bytes  # the transaction's id: the outer hash of a fee bump
     source: str
     seq: int
-    fee: int
-    fee_bump: bool = False
+    fee: int  # the (inner) transaction's fee
+    bump: FeeBump | None = None
+    inner_hash: bytes = b""  # what `signatures` sign (== hash unless a fee bump)
+    full_hash: bytes = b""  # SHA-256 of the whole envelope (core's getFullHash: signatures included)
+    inner_full_hash: bytes = b""  # getFullHash of the inner envelope of a fee bump (== full_hash otherwise)
     operations: tuple[Op, ...] = ()
     signatures: tuple[tuple[bytes, bytes], ...] = ()  # (hint, signature)
     time_bounds: tuple[int, int] | None = None
@@ -114,9 +178,31 @@ class ParsedTx:
     memo_value: str | None = None
     verified: dict[tuple[int, str], bool] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.inner_hash = self.inner_hash or self.hash
+
     @property
     def hash_hex(self) -> str:
         return self.hash.hex()
+
+    @property
+    def inner_hash_hex(self) -> str:
+        return self.inner_hash.hex()
+
+    @property
+    def fee_source(self) -> str:
+        """The account charged the fee (the fee bump's fee source, else the source)."""
+        return self.bump.fee_source if self.bump else self.source
+
+    @property
+    def full_fee(self) -> int:
+        """The fee bid core compares and reserves (getFullFee): the outer fee of a fee bump."""
+        return self.bump.fee if self.bump else self.fee
+
+    @property
+    def op_count(self) -> int:
+        """Operations as fees count them: a fee bump adds one (FeeBumpTransactionFrame::getNumOperations)."""
+        return max(1, len(self.operations)) + (1 if self.bump else 0)
 
     def memo_hash_hex(self) -> str | None:
         return self.memo_value if self.memo_type == "hash" else None
@@ -164,10 +250,29 @@ def parse_envelope(envelope_b64: str, passphrase: str, network: bytes | None = N
     kind = xenv.type.value
     if kind == _FEE_BUMP:
         assert xenv.fee_bump is not None
-        bump = xenv.fee_bump.tx
-        bump_hash = hashlib.sha256(net + (5).to_bytes(4, "big") + bump.to_xdr_bytes()).digest()
-        return ParsedTx(text, bump_hash, _muxed(bump.fee_source), 0, bump.fee.int64, fee_bump=True)
-    if kind == _TX:
+        return _fee_bump(xenv.fee_bump, text, raw, net)
+    ptx = _transaction(xenv, raw, net, text)
+    ptx.full_hash = ptx.inner_full_hash = hashlib.sha256(raw).digest()
+    return ptx
+
+
+def _fee_bump(envelope: X.FeeBumpTransactionEnvelope, text: str, raw: bytes, net: bytes) -> ParsedTx:
+    outer = envelope.tx
+    inner_env = outer.inner_tx.v1
+    assert inner_env is not None
+    inner_xenv = X.TransactionEnvelope(X.EnvelopeType.ENVELOPE_TYPE_TX, v1=inner_env)
+    inner_raw = inner_xenv.to_xdr_bytes()
+    inner = _transaction(inner_xenv, inner_raw, net, text)
+    inner.inner_full_hash = hashlib.sha256(inner_raw).digest()
+    inner.hash = hashlib.sha256(net + _ENVELOPE_TYPE_FEE_BUMP + outer.to_xdr_bytes()).digest()
+    inner.full_hash = hashlib.sha256(raw).digest()
+    inner.bump = FeeBump(_muxed(outer.fee_source), outer.fee.int64,
+                         tuple((s.hint.signature_hint, s.signature.signature) for s in envelope.signatures))
+    return inner
+
+
+def _transaction(xenv: X.TransactionEnvelope, raw: bytes, net: bytes, text: str) -> ParsedTx:
+    if xenv.type.value == _TX:
         assert xenv.v1 is not None
         tx, sigs = xenv.v1.tx, xenv.v1.signatures
         tx_hash = fast_hash(raw, net, [len(s.signature.signature) for s in sigs])

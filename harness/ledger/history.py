@@ -71,7 +71,9 @@ class AccessLog:
 
 
 def check_invariants(state: LedgerState) -> list[str]:
-    """Violations of: lumens conserved, no negative balance, no account below its minimum balance.
+    """Violations of: lumens conserved, no negative balance, no account below its minimum balance,
+    and per credit asset: trustline + claimable balances = the issued amount, no trustline negative or
+    above its limit.
 
     (Sequence-number monotonicity is checked by the ledger as each transaction is applied.)
     """
@@ -90,4 +92,22 @@ def check_invariants(state: LedgerState) -> list[str]:
     for balance in state.claimable.values():
         if balance.amount <= 0:
             violations.append(f"claimable balance {balance.balance_id} holds {balance.amount}")
+    return violations + _asset_violations(state)
+
+
+def _asset_violations(state: LedgerState) -> list[str]:
+    violations: list[str] = []
+    held: dict[str, int] = {}
+    for line in state.all_trustlines():
+        held[line.asset] = held.get(line.asset, 0) + line.balance
+        if not 0 <= line.balance <= line.limit:
+            violations.append(f"trustline {line.asset} of {line.account_id} holds {line.balance} "
+                              f"(limit {line.limit})")
+    for balance in state.claimable.values():
+        if balance.asset != "native":
+            held[balance.asset] = held.get(balance.asset, 0) + balance.amount
+    for asset in sorted(set(held) | set(state.issued)):
+        if held.get(asset, 0) != state.issued.get(asset, 0):
+            violations.append(f"{asset} not conserved: trustlines+balances = {held.get(asset, 0)}, "
+                              f"issued {state.issued.get(asset, 0)}")
     return violations

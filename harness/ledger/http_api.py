@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import socket
 import threading
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,19 +17,29 @@ from typing import Any
 from aiohttp import web
 
 from harness.ledger import resources as R
-from harness.ledger.admin import AdminRoutes, bad_field, json_response, problem_response
+from harness.ledger.admin import AdminRoutes
 from harness.ledger.config import LedgerConfig
 from harness.ledger.errors import LedgerError, MalformedEnvelopeError
+from harness.ledger.history_index import HistoryIndex
+from harness.ledger.history_resources import transaction_body
+from harness.ledger.history_routes import HistoryRoutes
 from harness.ledger.ledger import InvalidAddressError, Ledger, Outcome
-from harness.ledger.records import AppliedTx, Dropped, SubmitStatus
-from harness.ledger.state import is_account_id
+from harness.ledger.paging import ProblemError
+from harness.ledger.records import AppliedTx, Dropped, SubmitResult, SubmitStatus
+from harness.ledger.responses import (
+    bad_field,
+    base_url,
+    error_response,
+    json_response,
+    problem_response,
+    require_document,
+)
+from harness.ledger.state_routes import StateRoutes
+from harness.ledger.streaming import StreamHub, StreamLimits
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_BALANCE_ID = re.compile(r"^[0-9a-fA-F]{72}$")
-_RECENT_DROPS = 10_000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -43,17 +51,19 @@ class LedgerServer:
     """HTTP server over a `Ledger`: `await start()` / `await stop()`, or `with run_in_thread() as urls`."""
 
     def __init__(self, config: LedgerConfig | None = None, *, clock: Clock = SYSTEM_CLOCK,
-                 ledger: Ledger | None = None) -> None:
+                 ledger: Ledger | None = None, streams: StreamLimits | None = None) -> None:
         self.config = ledger.config if ledger else (config or LedgerConfig())
         self.clock = clock
         self.ledger = ledger or Ledger(self.config, clock)
+        self.index = HistoryIndex(self.ledger)
+        self._stream_limits = streams
+        self.streams = StreamHub(self.index.latest_ledger, streams)
         self.urls: list[str] = []
         self._port_index: dict[int, int] = {}
         self._runner: web.AppRunner | None = None
         self._close_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[str, list[asyncio.Future[Outcome]]] = {}
-        self._recent_drops: OrderedDict[str, Dropped] = OrderedDict()
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> list[str]:
@@ -61,6 +71,7 @@ class LedgerServer:
         if self._runner is not None:
             raise ServerStartError("server already started")
         self._loop = asyncio.get_running_loop()
+        self.streams = StreamHub(self.index.latest_ledger, self._stream_limits)  # a stopped hub stays closed
         app = web.Application(middlewares=[self._middleware], client_max_size=1024 * 1024)
         self._routes(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -91,7 +102,7 @@ class LedgerServer:
         return list(self.urls)
 
     async def stop(self) -> None:
-        """Stop closing ledgers, fail pending waiters, close every listener."""
+        """Stop closing ledgers, end streams with goodbye, fail pending waiters, close every listener."""
         self.ledger.remove_listener(self._on_outcome)
         if self._close_task is not None:
             self._close_task.cancel()
@@ -105,6 +116,7 @@ class LedgerServer:
                 if not fut.done():
                     fut.cancel()
         self._waiters.clear()
+        await self.streams.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -114,8 +126,14 @@ class LedgerServer:
             await self.clock.sleep_async(self.config.close_interval)
             try:
                 self.ledger.close_ledger()
+                self._after_close()
             except Exception:  # keep closing: a stalled network would turn one bug into timeouts everywhere
                 log.exception("ledger close failed")
+
+    def _after_close(self) -> None:
+        """Index the new ledger now (so no read ever catches up on a long backlog) and wake the streams."""
+        self.index.sync()
+        self.streams.notify()
 
     @contextmanager
     def run_in_thread(self, start_timeout: float = 10.0) -> Iterator[list[str]]:
@@ -164,9 +182,7 @@ class LedgerServer:
 
     def _resolve(self, tx_hash: str, outcome: Outcome) -> None:
         if isinstance(outcome, Dropped):
-            self._recent_drops[tx_hash] = outcome
-            while len(self._recent_drops) > _RECENT_DROPS:
-                self._recent_drops.popitem(last=False)
+            return  # txsub finishes a waiter only when the hash is ingested: a dropped tx times out
         for fut in self._waiters.pop(tx_hash, []):
             if not fut.done():
                 fut.set_result(outcome)
@@ -176,6 +192,8 @@ class LedgerServer:
         arrived = self.ledger.clock.time()  # the access log stamps arrival, not completion
         try:
             response = await handler(request)
+        except ProblemError as exc:
+            response = error_response(exc)
         except web.HTTPNotFound:
             response = problem_response("not_found")
         except web.HTTPMethodNotAllowed:
@@ -200,80 +218,24 @@ class LedgerServer:
         app.router.add_get("/", self._root)
         app.router.add_get("/health", self._health)
         app.router.add_get("/fee_stats", self._fee_stats)
-        app.router.add_get("/accounts/{account_id}", self._account)
-        app.router.add_get("/ledgers", self._ledgers)
-        app.router.add_get("/ledgers/{sequence}", self._ledger)
-        app.router.add_get("/transactions/{tx_hash}", self._transaction)
         app.router.add_post("/transactions", self._submit_sync)
         app.router.add_post("/transactions_async", self._submit_async)
-        app.router.add_get("/claimable_balances", self._claimable_balances)
-        app.router.add_get("/claimable_balances/{balance_id}", self._claimable_balance)
         app.router.add_route("*", "/friendbot", self._friendbot)
-        AdminRoutes(self.ledger).register(app)
+        StateRoutes(self.ledger, self.index.latest_ledger, self.streams).register(app)
+        HistoryRoutes(self.ledger, self.index, self.streams).register(app)
+        AdminRoutes(self.ledger, self.index, self._after_close).register(app)
 
     # ----------------------------------------------------------------- reads
     async def _root(self, request: web.Request) -> web.Response:
-        return json_response(200, R.root_body(self.ledger.latest(), self.ledger.passphrase))
+        require_document(request)
+        return json_response(200, R.root_body(self.ledger.latest(), self.ledger.passphrase, base_url(request)))
 
     async def _health(self, request: web.Request) -> web.Response:
         return json_response(200, {"database_connected": True, "core_up": True, "core_synced": True}, "application/json")
 
     async def _fee_stats(self, request: web.Request) -> web.Response:
+        require_document(request)
         return json_response(200, R.fee_stats_body(self.ledger.latest()))
-
-    async def _account(self, request: web.Request) -> web.Response:
-        account_id = request.match_info["account_id"]
-        if not is_account_id(account_id):
-            return bad_field("account_id", "Account ID must start with `G` and contain 56 alphanum characters")
-        account = self.ledger.account(account_id)
-        if account is None:
-            return problem_response("not_found")
-        return json_response(200, R.account_body(account))
-
-    async def _ledgers(self, request: web.Request) -> web.Response:
-        order = request.query.get("order", "asc")
-        if order not in ("asc", "desc"):
-            return bad_field("order", "order must be asc or desc")
-        try:
-            limit = int(request.query.get("limit", "10"))
-            cursor = int(request.query["cursor"]) if request.query.get("cursor") else None
-        except ValueError:
-            return bad_field("limit", "limit and cursor must be integers")
-        if not 1 <= limit <= 200:
-            return bad_field("limit", "limit must be between 1 and 200")
-        headers = self.ledger.headers(descending=order == "desc", limit=limit, cursor=cursor)
-        return json_response(200, R.page(request.path_qs, [R.ledger_body(h) for h in headers]))
-
-    async def _ledger(self, request: web.Request) -> web.Response:
-        try:
-            sequence = int(request.match_info["sequence"])
-        except ValueError:
-            return bad_field("ledger_id", "ledger sequence must be an integer")
-        header = self.ledger.header(sequence)
-        return json_response(200, R.ledger_body(header)) if header else problem_response("not_found")
-
-    async def _transaction(self, request: web.Request) -> web.Response:
-        tx_hash = request.match_info["tx_hash"]
-        if not _HEX64.match(tx_hash):
-            return bad_field("tx_id", "Transaction hash must be a hex-encoded, lowercase SHA-256 hash")
-        tx = self.ledger.transaction(tx_hash)
-        return json_response(200, R.transaction_body(tx)) if tx else problem_response("not_found")
-
-    async def _claimable_balances(self, request: web.Request) -> web.Response:
-        claimant, sponsor = request.query.get("claimant"), request.query.get("sponsor")
-        for name, value in (("claimant", claimant), ("sponsor", sponsor)):
-            if value is not None and not is_account_id(value):
-                return bad_field(name, "must be a valid G... account id")
-        asset = request.query.get("asset")
-        balances = [] if asset not in (None, "native") else self.ledger.claimable_balances(claimant, sponsor)
-        return json_response(200, R.page(request.path_qs, [R.claimable_balance_body(b) for b in balances]))
-
-    async def _claimable_balance(self, request: web.Request) -> web.Response:
-        balance_id = request.match_info["balance_id"]
-        if not _BALANCE_ID.match(balance_id):
-            return bad_field("id", "claimable balance id must be 72 hex characters")
-        balance = self.ledger.claimable_balance(balance_id)
-        return json_response(200, R.claimable_balance_body(balance)) if balance else problem_response("not_found")
 
     # ----------------------------------------------------------------- submission
     async def _form_tx(self, request: web.Request) -> str | web.Response:
@@ -289,44 +251,57 @@ class LedgerServer:
         tx = await self._form_tx(request)
         if isinstance(tx, web.Response):
             return tx
-        return await self._submit_and_wait(tx, "sync", self._listener(request))
+        return await self._submit_and_wait(tx, "sync", request)
 
-    async def _submit_and_wait(self, tx: str, endpoint: str, listener: int) -> web.Response:
+    async def _submit_and_wait(self, tx: str, endpoint: str, request: web.Request) -> web.Response:
+        """Horizon's synchronous txsub (internal/txsub/system.go `Submit`, actions/submit_transaction.go):
+        a stored outcome at once; core's ERROR as 400 at once; PENDING, DUPLICATE and TRY_AGAIN_LATER
+        all wait until the hash is in a ledger or `submit_timeout` passes (504)."""
+        listener, base = self._listener(request), base_url(request)
         try:
             result = self.ledger.submit(tx, endpoint=endpoint, listener=listener)
         except MalformedEnvelopeError:
             return problem_response("transaction_malformed", {"envelope_xdr": tx})
+        return await self._answer_sync(result, tx, listener, base)
+
+    async def _answer_sync(self, result: SubmitResult, tx: str, listener: int, base: str) -> web.Response:
         if result.status is SubmitStatus.KNOWN:
             assert result.applied is not None
-            return self._outcome_response(result.applied, tx)
+            return self._outcome_response(result.applied, tx, result.hash, base)
         if result.status is SubmitStatus.ERROR:
             assert result.rejection is not None
-            return json_response(*R.transaction_failed(tx, result.rejection), R.PROBLEM_CONTENT_TYPE)
-        if result.status is SubmitStatus.TRY_AGAIN_LATER:
-            return problem_response("server_over_capacity", detail="The transaction queue is full; try again later.")
+            return json_response(*R.transaction_failed(tx, result.rejection, tx_hash=result.hash),
+                                 R.PROBLEM_CONTENT_TYPE)
+        outcome = await self.wait_for(result.hash)
+        if outcome is None:
+            self.ledger.record_timeout(result.hash, listener)
+            return problem_response("transaction_submission_timeout", {"hash": result.hash, "envelope_xdr": tx})
+        return self._outcome_response(outcome, tx, result.hash, base)
+
+    async def wait_for(self, tx_hash: str, timeout: float | None = None) -> AppliedTx | None:
+        """The applied transaction once `tx_hash` is in a ledger, or None after `timeout` (default:
+        `submit_timeout`)."""
         assert self._loop is not None
         fut: asyncio.Future[Outcome] = self._loop.create_future()
-        self._waiters.setdefault(result.hash, []).append(fut)
-        done = self.ledger.transaction(result.hash) or self._recent_drops.get(result.hash)
-        if done is not None and not self.ledger.is_pending(result.hash):
-            self._resolve(result.hash, done)
+        self._waiters.setdefault(tx_hash, []).append(fut)
+        done = self.ledger.transaction(tx_hash)
+        if done is not None:
+            self._resolve(tx_hash, done)
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(fut), self.config.submit_timeout)
+            outcome = await asyncio.wait_for(asyncio.shield(fut), timeout or self.config.submit_timeout)
         except TimeoutError:
-            waiters = self._waiters.get(result.hash, [])
+            waiters = self._waiters.get(tx_hash, [])
             if fut in waiters:
                 waiters.remove(fut)
-            self.ledger.record_timeout(result.hash, listener)
-            return problem_response("timeout")
-        return self._outcome_response(outcome, tx)
+            return None
+        assert isinstance(outcome, AppliedTx)
+        return outcome
 
-    def _outcome_response(self, outcome: Outcome, envelope: str) -> web.Response:
-        if isinstance(outcome, AppliedTx):
-            if outcome.successful:
-                return json_response(200, R.transaction_body(outcome))
-            return json_response(*R.transaction_failed(outcome.envelope_xdr, outcome.result, outcome.result_xdr),
-                         R.PROBLEM_CONTENT_TYPE)
-        return json_response(*R.transaction_failed(envelope, outcome.result), R.PROBLEM_CONTENT_TYPE)
+    def _outcome_response(self, outcome: AppliedTx, envelope: str, tx_hash: str, base: str) -> web.Response:
+        if outcome.successful:
+            return json_response(200, transaction_body(outcome, self.index.view(outcome), base, tx_hash))
+        return json_response(*R.transaction_failed(envelope, outcome.result, outcome.result_xdr, tx_hash),
+                             R.PROBLEM_CONTENT_TYPE)
 
     async def _submit_async(self, request: web.Request) -> web.Response:
         tx = await self._form_tx(request)
@@ -336,18 +311,26 @@ class LedgerServer:
             result = self.ledger.submit(tx, endpoint="async", listener=self._listener(request))
         except MalformedEnvelopeError:
             return problem_response("transaction_malformed", {"envelope_xdr": tx})
-        body: dict[str, Any] = {"tx_status": result.status.value, "hash": result.hash}
-        if result.status is SubmitStatus.KNOWN:
-            body["tx_status"] = SubmitStatus.DUPLICATE.value
+        body: dict[str, Any] = {"tx_status": result.status.value, "hash": result.hash}  # never KNOWN: core only
         if result.rejection is not None:
             body["error_result_xdr"] = result.rejection.to_xdr()
         status = {"PENDING": 201, "DUPLICATE": 409, "ERROR": 400, "TRY_AGAIN_LATER": 503}[body["tx_status"]]
         return json_response(status, body, "application/json")
 
     async def _friendbot(self, request: web.Request) -> web.Response:
+        """Friendbot pays from the root account, one transaction at a time: while the root has one
+        queued (TRY_AGAIN_LATER) it waits for the next close and builds again, within submit_timeout."""
         addr = request.query.get("addr", "")
-        try:
-            envelope = self.ledger.friendbot_envelope(addr)
-        except InvalidAddressError:
-            return bad_field("addr", "addr must be a valid G... account id")
-        return await self._submit_and_wait(envelope, "friendbot", self._listener(request))
+        listener, base = self._listener(request), base_url(request)
+        deadline = self.ledger.clock.now() + self.config.submit_timeout
+        while True:
+            try:
+                envelope = self.ledger.friendbot_envelope(addr)
+            except InvalidAddressError:
+                return bad_field("addr", "addr must be a valid G... account id")
+            result = self.ledger.submit(envelope, endpoint="friendbot", listener=listener)
+            busy = self.ledger.queued_for(self.ledger.root.public_key)
+            left = deadline - self.ledger.clock.now()
+            if result.status is not SubmitStatus.TRY_AGAIN_LATER or busy is None or left <= 0:
+                return await self._answer_sync(result, envelope, listener, base)
+            await self.wait_for(busy, left)

@@ -3,6 +3,11 @@
 Thread-safe: every public method takes one re-entrant lock, so an HTTP event loop and a test thread
 can both use the same ledger. Nothing here blocks or sleeps; waiting for inclusion is the caller's
 business (listeners are told about every applied or dropped transaction).
+
+Submission follows Horizon's txsub (stellar-horizon internal/txsub/system.go `Submit`): a sync or
+friendbot submission first looks the hash up among applied transactions (outer or inner hash) and
+gets the stored outcome; everything else goes to the queue, which answers as stellar-core's
+TransactionQueue does (see harness.ledger.queue).
 """
 
 from __future__ import annotations
@@ -11,36 +16,32 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from stellar_sdk import Account as SdkAccount
 from stellar_sdk import TransactionBuilder
 
-from harness.ledger.apply import apply_transaction, check_transaction
+from harness.ledger.apply import Applied, apply_transaction, charge_fee
 from harness.ledger.config import TOTAL_COINS, LedgerConfig, format_amount
 from harness.ledger.envelope import ParsedTx, network_id, parse_envelope
 from harness.ledger.errors import LedgerError, MalformedEnvelopeError
 from harness.ledger.genesis import genesis_state, root_keypair
 from harness.ledger.history import AccessLog, History, check_invariants
+from harness.ledger.queue import TxQueue
 from harness.ledger.records import AppliedTx, ClosedLedger, Dropped, LedgerHeader, SubmitResult, SubmitStatus
 from harness.ledger.results import TxResult
-from harness.ledger.state import Account, ClaimableBalance, LedgerState, is_account_id
+from harness.ledger.state import Account, ClaimableBalance, LedgerState, TrustLine, is_account_id
+from harness.ledger.validity import check_transaction
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 Outcome = AppliedTx | Dropped
 OutcomeListener = Callable[[str, Outcome], None]
+QUEUE_TIMEOUT = "tx_queue_timeout"  # reason of a transaction evicted after PENDING_DEPTH closes
 
 
 class InvalidAddressError(LedgerError, ValueError):
     """An account id given to the ledger (e.g. friendbot's `addr`) is not a valid G... StrKey."""
-
-
-@dataclass(slots=True)
-class _Pending:
-    ptx: ParsedTx
-    submitted_ledger: int
 
 
 class Ledger:
@@ -56,18 +57,21 @@ class Ledger:
         self._state: LedgerState = genesis_state(self.config, TOTAL_COINS)
         genesis_hash = hashlib.sha256(self.network_id + b"genesis" + str(self.config.seed).encode()).hexdigest()
         self._headers: list[LedgerHeader] = [self._header(1, genesis_hash, "0" * 64, int(clock.time()), 0, 0, 0)]
-        self._pending: dict[str, _Pending] = {}
-        self._by_account: dict[str, dict[int, str]] = {}
+        self._queue = TxQueue(self.config.max_pending)
         self._outcomes: dict[str, AppliedTx] = {}
+        self._inner: dict[str, str] = {}  # inner hash of an applied fee bump -> its hash
         self._last_seq: dict[str, int] = {}
-        self._order = 0
         self._history = History()
         self._access = AccessLog()
         self._listeners: list[OutcomeListener] = []
 
     # ----------------------------------------------------------------- submission
     def submit(self, envelope_b64: str, *, endpoint: str = "async", listener: int = 0) -> SubmitResult:
-        """Check and queue an envelope. Never blocks; raises MalformedEnvelopeError for undecodable input."""
+        """Check and queue an envelope. Never blocks; raises MalformedEnvelopeError for undecodable input.
+
+        `endpoint` "sync"/"friendbot" get Horizon's lookup of already applied hashes first (KNOWN);
+        "async" goes straight to the queue, as Horizon's /transactions_async does.
+        """
         try:
             ptx = parse_envelope(envelope_b64, self.passphrase, self.network_id)
         except MalformedEnvelopeError as exc:
@@ -76,7 +80,7 @@ class Ledger:
                              reason=str(exc), source=None, seq=None)
             raise
         with self._lock:
-            result = self._admit(ptx)
+            result = self._admit(ptx, endpoint)
             outcome = {SubmitStatus.PENDING: "queued", SubmitStatus.DUPLICATE: "duplicate",
                        SubmitStatus.KNOWN: "known", SubmitStatus.ERROR: "rejected",
                        SubmitStatus.TRY_AGAIN_LATER: "try_again_later"}[result.status]
@@ -85,26 +89,18 @@ class Ledger:
                          source=ptx.source, seq=ptx.seq, **extra)
             return result
 
-    def _admit(self, ptx: ParsedTx) -> SubmitResult:
+    def _admit(self, ptx: ParsedTx, endpoint: str) -> SubmitResult:
         tx_hash = ptx.hash_hex
-        if tx_hash in self._outcomes:
-            return SubmitResult(SubmitStatus.KNOWN, tx_hash, applied=self._outcomes[tx_hash])
-        if tx_hash in self._pending:
-            return SubmitResult(SubmitStatus.DUPLICATE, tx_hash)
-        if len(self._pending) >= self.config.max_pending:
-            return SubmitResult(SubmitStatus.TRY_AGAIN_LATER, tx_hash)
-        check = check_transaction(self._state, ptx, int(self.clock.time()), applying=False)
-        if check.rejection is not None:
-            return SubmitResult(SubmitStatus.ERROR, tx_hash, rejection=check.rejection)
-        queued = self._by_account.get(ptx.source, {})
-        current = self._state.accounts[ptx.source].seq_num
-        if ptx.seq in queued or ptx.seq > current + self.config.max_seq_gap:
-            return SubmitResult(SubmitStatus.ERROR, tx_hash, rejection=TxResult("tx_bad_seq"))
-        if len(queued) >= self.config.max_account_queue:
-            return SubmitResult(SubmitStatus.TRY_AGAIN_LATER, tx_hash)
-        self._by_account.setdefault(ptx.source, {})[ptx.seq] = tx_hash
-        self._pending[tx_hash] = _Pending(ptx, self._headers[-1].sequence)
-        return SubmitResult(SubmitStatus.PENDING, tx_hash)
+        if endpoint != "async":
+            known = self._lookup(tx_hash)
+            if known is not None:
+                return SubmitResult(SubmitStatus.KNOWN, tx_hash, applied=known)
+        added = self._queue.try_add(ptx, self._state, self._now())
+        return SubmitResult(SubmitStatus(added.status.value), tx_hash, rejection=added.rejection)
+
+    def _now(self) -> int:
+        """The time admission checks use: the next close's time as far as it is known now."""
+        return max(self._headers[-1].close_time, int(self.clock.time()))
 
     def record_timeout(self, tx_hash: str, listener: int = 0) -> None:
         """Note in the history that a sync submission of `tx_hash` was answered 504."""
@@ -123,36 +119,24 @@ class Ledger:
 
     # ----------------------------------------------------------------- closing
     def close_ledger(self) -> ClosedLedger:
-        """Close the next ledger: apply queued transactions in arrival order (gaps wait), check invariants."""
+        """Close the next ledger: pick a tx set from the queue, charge every fee, apply in order, then
+        update the queue as HerderImpl::updateTransactionQueue does; check the invariants."""
         with self._lock:
             prev = self._headers[-1]
             sequence = prev.sequence + 1
             close_time = max(prev.close_time, int(self.clock.time()))
-            applied: list[AppliedTx] = []
-            dropped: list[Dropped] = []
             violations: list[str] = []
-            budget = self.config.max_tx_set_size
-            for tx_hash in list(self._pending):
-                entry = self._pending.get(tx_hash)
-                while entry is not None and budget > 0:
-                    account = self._state.accounts.get(entry.ptx.source)
-                    if account is not None and entry.ptx.seq > account.seq_num + 1:
-                        break  # a gap: wait for the missing sequence numbers
-                    self._unqueue(entry.ptx)
-                    check = check_transaction(self._state, entry.ptx, close_time, applying=True)
-                    if check.rejection is not None:
-                        dropped.append(Dropped(entry.ptx.hash_hex, entry.ptx.source, entry.ptx.seq, sequence,
-                                               check.rejection))
-                        break
-                    applied.append(self._apply(entry.ptx, sequence, close_time, violations))
-                    budget -= 1
-                    next_hash = self._by_account.get(entry.ptx.source, {}).get(entry.ptx.seq + 1)
-                    entry = self._pending.get(next_hash) if next_hash else None
-            for entry in list(self._pending.values()):
-                if sequence - entry.submitted_ledger >= self.config.pending_ttl_ledgers:
-                    self._unqueue(entry.ptx)
-                    dropped.append(Dropped(entry.ptx.hash_hex, entry.ptx.source, entry.ptx.seq, sequence,
-                                           TxResult("tx_bad_seq")))
+            tx_set = self._tx_set(close_time)
+            fees = [charge_fee(self._state, ptx, sequence, close_time) for ptx in tx_set]
+            applied = [self._apply(ptx, fee, meta, sequence, close_time, order, violations)
+                       for order, (ptx, (fee, meta)) in enumerate(zip(tx_set, fees, strict=True), start=1)]
+            self._queue.remove_applied(tx_set)
+            dropped = [Dropped(p.hash_hex, p.source, p.seq, sequence, TxResult(QUEUE_TIMEOUT))
+                       for p in self._queue.shift()]
+            invalid = [(p, check_transaction(self._state, p, close_time).rejection) for p in self._queue.pending()]
+            invalid = [(p, r) for p, r in invalid if r is not None]
+            self._queue.ban([p for p, _ in invalid])
+            dropped += [Dropped(p.hash_hex, p.source, p.seq, sequence, TxResult(r.code)) for p, r in invalid]
             failed = sum(1 for a in applied if not a.successful)
             ops = sum(len(a.operations) for a in applied)
             ledger_hash = hashlib.sha256(bytes.fromhex(prev.hash) + sequence.to_bytes(8, "big")
@@ -170,32 +154,49 @@ class Ledger:
             violations += check_invariants(self._state)
             for violation in violations:
                 self._record("invariant_violation", ledger=sequence, violation=violation)
-            for outcome in (*applied, *dropped):
-                for listener in list(self._listeners):
-                    try:
-                        listener(outcome.hash, outcome)
-                    except Exception:  # a failing observer must never break a ledger close
-                        log.exception("ledger outcome listener failed")
+            self._notify(applied, dropped)
             return ClosedLedger(header, tuple(applied), tuple(dropped), tuple(violations))
 
-    def _apply(self, ptx: ParsedTx, sequence: int, close_time: int, violations: list[str]) -> AppliedTx:
+    def _tx_set(self, close_time: int) -> list[ParsedTx]:
+        """The queued transactions that are valid now, highest fee per operation first when they do not
+        all fit in `max_tx_set_size` operations (surge pricing), else in arrival order."""
+        valid = [p for p in self._queue.pending() if check_transaction(self._state, p, close_time).rejection is None]
+        if sum(p.op_count for p in valid) <= self.config.max_tx_set_size:
+            return valid
+        chosen, room = [], self.config.max_tx_set_size
+        for ptx in sorted(valid, key=lambda p: -p.full_fee / p.op_count):
+            if ptx.op_count <= room:
+                chosen.append(ptx)
+                room -= ptx.op_count
+        order = {id(p): i for i, p in enumerate(valid)}
+        return sorted(chosen, key=lambda p: order[id(p)])
+
+    def _notify(self, applied: list[AppliedTx], dropped: list[Dropped]) -> None:
+        """Tell listeners; a fee bump is announced under its inner hash too (txsub's Tick maps both)."""
+        events: list[tuple[str, Outcome]] = [(a.hash, a) for a in applied]
+        events += [(a.inner_hash, a) for a in applied if a.inner_hash]
+        events += [(d.hash, d) for d in dropped]
+        for tx_hash, outcome in events:
+            for listener in list(self._listeners):
+                try:
+                    listener(tx_hash, outcome)
+                except Exception:  # a failing observer must never break a ledger close
+                    log.exception("ledger outcome listener failed")
+
+    def _apply(self, ptx: ParsedTx, fee: int, fee_meta: str, sequence: int, close_time: int, order: int,
+               violations: list[str]) -> AppliedTx:
+        """Apply one transaction as the `order`-th (1-based) of ledger `sequence`, Horizon's TOID position."""
         last = self._last_seq.get(ptx.source)
         if last is not None and ptx.seq <= last:
             violations.append(f"sequence numbers of {ptx.source} not strictly increasing: {last} then {ptx.seq}")
-        self._last_seq[ptx.source] = ptx.seq
-        done = apply_transaction(self._state, ptx, sequence, close_time)
-        self._order += 1
-        applied = AppliedTx.build(ptx, done.result, done.operations, sequence, close_time, self._order)
+        done: Applied = apply_transaction(self._state, ptx, fee, sequence, close_time, fee_meta)
+        if done.result.code not in ("tx_bad_seq", "tx_no_source_account"):
+            self._last_seq[ptx.source] = ptx.seq
+        applied = AppliedTx.build(ptx, done, sequence, close_time, order)
         self._outcomes[applied.hash] = applied
+        if applied.inner_hash:
+            self._inner[applied.inner_hash] = applied.hash
         return applied
-
-    def _unqueue(self, ptx: ParsedTx) -> None:
-        self._pending.pop(ptx.hash_hex, None)
-        queued = self._by_account.get(ptx.source)
-        if queued is not None:
-            queued.pop(ptx.seq, None)
-            if not queued:
-                del self._by_account[ptx.source]
 
     def _header(self, sequence: int, ledger_hash: str, prev_hash: str, close_time: int, ok: int, failed: int,
                 ops: int) -> LedgerHeader:
@@ -210,8 +211,7 @@ class Ledger:
             raise InvalidAddressError("addr is not a valid G... account id")
         with self._lock:
             root_id = self.root.public_key
-            queued = self._by_account.get(root_id, {})
-            seq = max([self._state.accounts[root_id].seq_num, *queued])
+            seq = self._state.accounts[root_id].seq_num
             tx = (TransactionBuilder(SdkAccount(root_id, seq), self.passphrase, self.config.base_fee)
                   .append_create_account_op(account_id, format_amount(self.config.friendbot_amount))
                   .add_time_bounds(0, 0).build())
@@ -220,21 +220,44 @@ class Ledger:
 
     # ----------------------------------------------------------------- lookups
     def transaction(self, tx_hash: str) -> AppliedTx | None:
+        """The applied transaction with this hash, or the fee bump whose inner hash it is (as Horizon)."""
         with self._lock:
-            return self._outcomes.get(tx_hash.lower())
+            return self._lookup(tx_hash.lower())
+
+    def _lookup(self, tx_hash: str) -> AppliedTx | None:
+        found = self._outcomes.get(tx_hash)
+        if found is None and tx_hash in self._inner:
+            found = self._outcomes.get(self._inner[tx_hash])
+        return found
 
     def is_pending(self, tx_hash: str) -> bool:
         with self._lock:
-            return tx_hash.lower() in self._pending
+            return tx_hash.lower() in self._queue
+
+    def queued_for(self, account_id: str) -> str | None:
+        """Hash of the transaction the account has queued, if any (at most one, as in stellar-core)."""
+        with self._lock:
+            ptx = self._queue.queued_for(account_id)
+            return ptx.hash_hex if ptx is not None else None
 
     def pending_count(self) -> int:
         with self._lock:
-            return len(self._pending)
+            return len(self._queue)
 
     def account(self, account_id: str) -> Account | None:
         with self._lock:
             account = self._state.accounts.get(account_id)
             return account.clone() if account is not None else None
+
+    def trustlines(self, account_id: str) -> list[TrustLine]:
+        """The account's trustlines (copies), ordered by asset."""
+        with self._lock:
+            return [t.clone() for t in self._state.trustlines_of(account_id)]
+
+    def issued(self, asset: str) -> int:
+        """Stroops of a credit asset its issuer has in circulation (trustlines + claimable balances)."""
+        with self._lock:
+            return self._state.issued.get(asset, 0)
 
     def claimable_balance(self, balance_id: str) -> ClaimableBalance | None:
         with self._lock:

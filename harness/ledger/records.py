@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from harness.ledger.envelope import ParsedTx
-from harness.ledger.results import OpResult, TxResult
+from harness.ledger.results import TxResult
 
 
 class SubmitStatus(StrEnum):
@@ -16,14 +16,21 @@ class SubmitStatus(StrEnum):
 
     PENDING = "PENDING"  # queued for the next close(s)
     DUPLICATE = "DUPLICATE"  # the same hash is already queued
-    KNOWN = "KNOWN"  # the same hash is already in a ledger: `applied` holds its stored outcome
-    ERROR = "ERROR"  # rejected without a fee: `rejection` holds the codes
-    TRY_AGAIN_LATER = "TRY_AGAIN_LATER"  # queue full
+    KNOWN = "KNOWN"  # (sync only) the hash is already in a ledger: `applied` holds its stored outcome
+    ERROR = "ERROR"  # refused, nothing charged: `rejection` holds the codes and core's feeCharged
+    TRY_AGAIN_LATER = "TRY_AGAIN_LATER"  # the source already has a queued tx, a banned envelope, or a full queue
 
 
 @dataclass(frozen=True, slots=True)
 class AppliedTx:
-    """A transaction included in a ledger (successful or failed), with everything Horizon shows."""
+    """A transaction included in a ledger (successful or failed), with everything Horizon shows.
+
+    `hash` is the transaction's id (the outer hash of a fee bump); `source`, `seq`, `max_fee`,
+    `signatures` and `operations` are the (inner) transaction's. A fee bump also has `inner_hash`,
+    `outer_fee` (its `fee`) and `outer_signatures`; `fee_account` is who paid (the fee source).
+    `fee_meta_xdr` is base64 `LedgerEntryChanges` (the fee source before/after the fee) and
+    `result_meta_xdr` base64 `TransactionMeta` v3 (sequence bump, then each operation's changes).
+    """
 
     hash: str
     envelope_xdr: str
@@ -32,7 +39,7 @@ class AppliedTx:
     max_fee: int
     ledger: int
     close_time: int
-    application_order: int
+    application_order: int  # 1-based position within its ledger (Horizon's TOID transaction order)
     result: TxResult
     result_xdr: str
     memo_type: str
@@ -40,21 +47,32 @@ class AppliedTx:
     operations: tuple[dict[str, Any], ...]
     signatures: tuple[str, ...]
     time_bounds: tuple[int, int] | None
+    fee_account: str = ""
+    inner_hash: str | None = None
+    outer_fee: int | None = None
+    outer_signatures: tuple[str, ...] = ()
+    fee_meta_xdr: str = ""
+    result_meta_xdr: str = ""
 
     @property
     def successful(self) -> bool:
         return self.result.successful
 
     @classmethod
-    def build(cls, ptx: ParsedTx, result: TxResult, operations: list[dict[str, Any]], ledger: int,
-              close_time: int, order: int) -> AppliedTx:
+    def build(cls, ptx: ParsedTx, applied: Any, ledger: int, close_time: int, order: int) -> AppliedTx:
+        """From a parsed envelope and `apply.Applied` (result, operation descriptions, meta)."""
+        result: TxResult = applied.result
+        bump = ptx.bump
         return cls(
             hash=ptx.hash_hex, envelope_xdr=ptx.envelope_xdr, source=ptx.source, seq=ptx.seq, max_fee=ptx.fee,
             ledger=ledger, close_time=close_time, application_order=order, result=result,
             result_xdr=result.to_xdr(), memo_type=ptx.memo_type, memo_value=ptx.memo_value,
-            operations=tuple(operations),
+            operations=tuple(applied.operations),
             signatures=tuple(base64.b64encode(sig).decode() for _, sig in ptx.signatures),
-            time_bounds=ptx.time_bounds,
+            time_bounds=ptx.time_bounds, fee_account=ptx.fee_source,
+            inner_hash=ptx.inner_hash_hex if bump else None, outer_fee=bump.fee if bump else None,
+            outer_signatures=tuple(base64.b64encode(sig).decode() for _, sig in bump.signatures) if bump else (),
+            fee_meta_xdr=applied.fee_meta_xdr, result_meta_xdr=applied.result_meta_xdr,
         )
 
     def history_record(self) -> dict[str, Any]:
@@ -62,6 +80,7 @@ class AppliedTx:
         return {
             "kind": "applied", "hash": self.hash, "source": self.source, "seq": self.seq, "ledger": self.ledger,
             "close_time": self.close_time, "successful": self.successful, "fee_charged": self.result.fee_charged,
+            "fee_account": self.fee_account, "inner_hash": self.inner_hash,
             "result_codes": self.result.result_codes(), "operations": [dict(o) for o in self.operations],
             "memo": {"type": self.memo_type, "value": self.memo_value},
             "memo_hash": self.memo_value if self.memo_type == "hash" else None,
@@ -70,25 +89,24 @@ class AppliedTx:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["result"] = {"code": self.result.code, "fee_charged": self.result.fee_charged,
-                          "operations": [[o.op_type, o.code, o.balance_id] for o in self.result.operations]}
+        data["result"] = self.result.to_json()
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AppliedTx:
         raw = dict(data)
-        res = raw.pop("result")
-        result = TxResult(res["code"], int(res["fee_charged"]),
-                          tuple(OpResult(t, c, b) for t, c, b in res["operations"]))
+        result = TxResult.from_json(raw.pop("result"))
         raw["operations"] = tuple(dict(o) for o in raw["operations"])
         raw["signatures"] = tuple(raw["signatures"])
+        raw["outer_signatures"] = tuple(raw["outer_signatures"])
         raw["time_bounds"] = tuple(raw["time_bounds"]) if raw["time_bounds"] is not None else None
         return cls(result=result, **raw)
 
 
 @dataclass(frozen=True, slots=True)
 class Dropped:
-    """A queued transaction that never reached a ledger (invalid at close time or a gap never filled)."""
+    """A queued transaction that never reached a ledger: invalid after a close, or evicted after
+    PENDING_DEPTH closes (`result.code` is then "tx_queue_timeout", not a core result code)."""
 
     hash: str
     source: str

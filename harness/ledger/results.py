@@ -1,4 +1,9 @@
-"""Result codes (Horizon's strings) and real `TransactionResult` XDR bytes."""
+"""Result codes (Horizon's strings, internal/codes/main.go) and real `TransactionResult` XDR bytes.
+
+A fee-bump result (stellar-core FeeBumpMutableTransactionResult) has the outer code
+`tx_fee_bump_inner_success`/`tx_fee_bump_inner_failed` and an inner result pair: the inner hash
+and the inner transaction's own code, fee and operation results.
+"""
 
 from __future__ import annotations
 
@@ -21,17 +26,23 @@ TX_CODES: dict[str, X.TransactionResultCode] = {
     "tx_internal_error": X.TransactionResultCode.txINTERNAL_ERROR,
     "tx_not_supported": X.TransactionResultCode.txNOT_SUPPORTED,
     "tx_malformed": X.TransactionResultCode.txMALFORMED,
+    "tx_fee_bump_inner_success": X.TransactionResultCode.txFEE_BUMP_INNER_SUCCESS,
+    "tx_fee_bump_inner_failed": X.TransactionResultCode.txFEE_BUMP_INNER_FAILED,
 }
+FEE_BUMP_CODES = ("tx_fee_bump_inner_success", "tx_fee_bump_inner_failed")
+SUCCESS_CODES = ("tx_success", "tx_fee_bump_inner_success")
 
 GENERIC_OP_CODES: dict[str, X.OperationResultCode] = {
     "op_bad_auth": X.OperationResultCode.opBAD_AUTH,
     "op_no_source_account": X.OperationResultCode.opNO_ACCOUNT,
     "op_not_supported": X.OperationResultCode.opNOT_SUPPORTED,
     "op_too_many_subentries": X.OperationResultCode.opTOO_MANY_SUBENTRIES,
+    "op_too_many_sponsoring": X.OperationResultCode.opTOO_MANY_SPONSORING,
 }
 
 _P, _CA, _CCB, _CLB, _MD = (X.PaymentResultCode, X.CreateAccountResultCode, X.CreateClaimableBalanceResultCode,
                             X.ClaimClaimableBalanceResultCode, X.ManageDataResultCode)
+_CT, _SO, _TF = X.ChangeTrustResultCode, X.SetOptionsResultCode, X.SetTrustLineFlagsResultCode
 # operation type -> (xdr OperationType, result class, tr attribute, {horizon code: xdr result code})
 INNER_OP_CODES: dict[str, tuple[X.OperationType, type, str, dict[str, object]]] = {
     "payment": (X.OperationType.PAYMENT, X.PaymentResult, "payment_result", {
@@ -65,6 +76,23 @@ INNER_OP_CODES: dict[str, tuple[X.OperationType, type, str, dict[str, object]]] 
         "op_success": _MD.MANAGE_DATA_SUCCESS, "op_not_supported_yet": _MD.MANAGE_DATA_NOT_SUPPORTED_YET,
         "op_data_name_not_found": _MD.MANAGE_DATA_NAME_NOT_FOUND, "op_low_reserve": _MD.MANAGE_DATA_LOW_RESERVE,
         "op_invalid_name": _MD.MANAGE_DATA_INVALID_NAME}),
+    "change_trust": (X.OperationType.CHANGE_TRUST, X.ChangeTrustResult, "change_trust_result", {
+        "op_success": _CT.CHANGE_TRUST_SUCCESS, "op_malformed": _CT.CHANGE_TRUST_MALFORMED,
+        "op_no_issuer": _CT.CHANGE_TRUST_NO_ISSUER, "op_invalid_limit": _CT.CHANGE_TRUST_INVALID_LIMIT,
+        "op_low_reserve": _CT.CHANGE_TRUST_LOW_RESERVE, "op_self_not_allowed": _CT.CHANGE_TRUST_SELF_NOT_ALLOWED}),
+    "set_options": (X.OperationType.SET_OPTIONS, X.SetOptionsResult, "set_options_result", {
+        "op_success": _SO.SET_OPTIONS_SUCCESS, "op_low_reserve": _SO.SET_OPTIONS_LOW_RESERVE,
+        "op_too_many_signers": _SO.SET_OPTIONS_TOO_MANY_SIGNERS, "op_bad_flags": _SO.SET_OPTIONS_BAD_FLAGS,
+        "op_invalid_inflation": _SO.SET_OPTIONS_INVALID_INFLATION, "op_cant_change": _SO.SET_OPTIONS_CANT_CHANGE,
+        "op_unknown_flag": _SO.SET_OPTIONS_UNKNOWN_FLAG,
+        "op_threshold_out_of_range": _SO.SET_OPTIONS_THRESHOLD_OUT_OF_RANGE,
+        "op_bad_signer": _SO.SET_OPTIONS_BAD_SIGNER, "op_invalid_home_domain": _SO.SET_OPTIONS_INVALID_HOME_DOMAIN,
+        "op_auth_revocable_required": _SO.SET_OPTIONS_AUTH_REVOCABLE_REQUIRED}),
+    "set_trust_line_flags": (X.OperationType.SET_TRUST_LINE_FLAGS, X.SetTrustLineFlagsResult,
+                             "set_trust_line_flags_result", {
+        "op_success": _TF.SET_TRUST_LINE_FLAGS_SUCCESS, "op_malformed": _TF.SET_TRUST_LINE_FLAGS_MALFORMED,
+        "op_no_trust": _TF.SET_TRUST_LINE_FLAGS_NO_TRUST_LINE, "op_cant_revoke": _TF.SET_TRUST_LINE_FLAGS_CANT_REVOKE,
+        "op_invalid_state": _TF.SET_TRUST_LINE_FLAGS_INVALID_STATE}),
 }
 
 
@@ -79,31 +107,72 @@ class OpResult:
 
 @dataclass(frozen=True, slots=True)
 class TxResult:
-    """Outcome of a transaction: Horizon code, fee charged (stroops) and per-operation results."""
+    """Outcome of a transaction: Horizon code, fee charged (stroops) and per-operation results.
+
+    A fee bump's result has `inner` (the inner transaction's result) and `inner_hash` (hex) when its
+    code is one of FEE_BUMP_CODES; `operations` are then the inner ones.
+    """
 
     code: str
     fee_charged: int = 0
     operations: tuple[OpResult, ...] = field(default_factory=tuple)
+    inner: TxResult | None = None
+    inner_hash: str | None = None
 
     @property
     def successful(self) -> bool:
-        return self.code == "tx_success"
+        return self.code in SUCCESS_CODES
 
-    def result_codes(self) -> dict[str, object]:
-        """Horizon's `extras.result_codes` object (operations only when there are op results)."""
+    @property
+    def op_results(self) -> tuple[OpResult, ...]:
+        return self.inner.operations if self.inner is not None else self.operations
+
+    def result_codes(self, requested_hash: str | None = None) -> dict[str, object]:
+        """Horizon's `extras.result_codes` (txsub FailedTransactionError.TransactionResultCodes): a fee
+        bump seen through its inner hash shows the inner code only, else the outer code plus
+        `inner_transaction`; operations only when there are op results."""
         codes: dict[str, object] = {"transaction": self.code}
-        if self.operations:
-            codes["operations"] = [op.code for op in self.operations]
+        if self.inner is not None:
+            if requested_hash is not None and requested_hash == self.inner_hash:
+                codes = {"transaction": self.inner.code}
+            else:
+                codes["inner_transaction"] = self.inner.code
+        if self.op_results:
+            codes["operations"] = [op.code for op in self.op_results]
         return codes
 
     def to_xdr(self) -> str:
         """Base64 `TransactionResult` as stellar-core would produce it."""
-        results = [_op_result_xdr(op) for op in self.operations] if self.code in ("tx_success", "tx_failed") else None
-        return X.TransactionResult(
-            fee_charged=X.Int64(self.fee_charged),
-            result=X.TransactionResultResult(code=TX_CODES[self.code], results=results),
-            ext=X.TransactionResultExt(0),
-        ).to_xdr()
+        return X.TransactionResult(fee_charged=X.Int64(self.fee_charged), result=self._result_xdr(),
+                                   ext=X.TransactionResultExt(0)).to_xdr()
+
+    def _op_results_xdr(self) -> list[X.OperationResult] | None:
+        return [_op_result_xdr(op) for op in self.operations] if self.code in ("tx_success", "tx_failed") else None
+
+    def _result_xdr(self) -> X.TransactionResultResult:
+        if self.code not in FEE_BUMP_CODES:
+            return X.TransactionResultResult(code=TX_CODES[self.code], results=self._op_results_xdr())
+        assert self.inner is not None and self.inner_hash is not None
+        inner = X.InnerTransactionResult(
+            fee_charged=X.Int64(self.inner.fee_charged),
+            result=X.InnerTransactionResultResult(code=TX_CODES[self.inner.code], results=self.inner._op_results_xdr()),
+            ext=X.InnerTransactionResultExt(0))
+        pair = X.InnerTransactionResultPair(X.Hash(bytes.fromhex(self.inner_hash)), inner)
+        return X.TransactionResultResult(code=TX_CODES[self.code], inner_result_pair=pair)
+
+    def to_json(self) -> dict[str, object]:
+        return {"code": self.code, "fee_charged": self.fee_charged,
+                "operations": [[o.op_type, o.code, o.balance_id] for o in self.operations],
+                "inner": self.inner.to_json() if self.inner is not None else None, "inner_hash": self.inner_hash}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, object]) -> TxResult:
+        ops = obj.get("operations") or []
+        inner = obj.get("inner")
+        return cls(str(obj["code"]), int(obj["fee_charged"]),  # type: ignore[call-overload]
+                   tuple(OpResult(t, c, b) for t, c, b in ops),  # type: ignore[attr-defined]
+                   cls.from_json(inner) if isinstance(inner, dict) else None,  # type: ignore[arg-type]
+                   obj.get("inner_hash"))  # type: ignore[arg-type]
 
 
 def _op_result_xdr(op: OpResult) -> X.OperationResult:

@@ -1,8 +1,9 @@
 """Snapshot a ledger to JSON and restore it, so a run can be inspected or replayed from a known state.
 
-A snapshot holds the state (accounts, claimable balances, fee pool), every ledger header, every
-applied transaction (so resubmissions still get their stored outcome), the queued envelopes and the
-history. The access log is runtime evidence and is not part of it.
+A snapshot holds the state (accounts, trustlines, issued amounts, claimable balances, fee pool), every
+ledger header, every applied transaction (so resubmissions still get their stored outcome), the
+queue (queued envelopes with their ages, the ban list) and the history. The access log is runtime
+evidence and is not part of it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from harness.ledger.config import LedgerConfig
 from harness.ledger.envelope import parse_envelope
 from harness.ledger.errors import LedgerConfigError, MalformedEnvelopeError
 from harness.ledger.history import History
-from harness.ledger.ledger import Ledger, _Pending
+from harness.ledger.ledger import Ledger
 from harness.ledger.records import AppliedTx, LedgerHeader
-from harness.ledger.state import Account, ClaimableBalance
+from harness.ledger.state import Account, ClaimableBalance, TrustLine
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
 
 def snapshot_ledger(ledger: Ledger) -> dict[str, Any]:
@@ -35,11 +36,12 @@ def snapshot_ledger(ledger: Ledger) -> dict[str, Any]:
         "fee_pool": state.fee_pool,
         "accounts": [a.to_json() for a in state.accounts.values()],
         "claimable_balances": [c.to_json() for c in state.claimable.values()],
+        "trustlines": [t.to_json() for t in state.all_trustlines()],
+        "issued": dict(state.issued),
         "headers": [h.to_json() for h in ledger._headers],
         "transactions": [t.to_json() for t in ledger._outcomes.values()],
-        "pending": [[p.ptx.envelope_xdr, p.submitted_ledger] for p in ledger._pending.values()],
+        "queue": ledger._queue.snapshot(),
         "last_seq": dict(ledger._last_seq),
-        "application_order": ledger._order,
         "history": ledger._history.since(0),
     }
 
@@ -60,20 +62,22 @@ def restore_ledger(cls: type[Ledger], data: dict[str, Any], config: LedgerConfig
         state.accounts = {a.account_id: a for a in (Account.from_json(o) for o in data["accounts"])}
         state.claimable = {c.balance_id: c for c in (ClaimableBalance.from_json(o)
                                                      for o in data["claimable_balances"])}
+        state.trustlines = {}
+        for line in (TrustLine.from_json(o) for o in data["trustlines"]):
+            state.put_trustline(line)
+        state.issued = {str(k): int(v) for k, v in data["issued"].items()}
         ledger._headers = [LedgerHeader(**h) for h in data["headers"]]
         ledger._outcomes = {t.hash: t for t in (AppliedTx.from_json(o) for o in data["transactions"])}
+        ledger._inner = {t.inner_hash: t.hash for t in ledger._outcomes.values() if t.inner_hash}
         ledger._last_seq = {str(k): int(v) for k, v in data["last_seq"].items()}
-        ledger._order = int(data["application_order"])
         ledger._history = History(data["history"])
-        for envelope_xdr, submitted in data["pending"]:
-            ptx = parse_envelope(envelope_xdr, config.passphrase, ledger.network_id)
-            ledger._by_account.setdefault(ptx.source, {})[ptx.seq] = ptx.hash_hex
-            ledger._pending[ptx.hash_hex] = _Pending(ptx, int(submitted))
+        ledger._queue.restore(data["queue"], lambda xdr: parse_envelope(xdr, config.passphrase, ledger.network_id))
     except (KeyError, TypeError, ValueError, MalformedEnvelopeError) as exc:
         raise LedgerConfigError(f"corrupt ledger snapshot: {type(exc).__name__}: {exc}") from None
     if not ledger._headers:
         raise LedgerConfigError("corrupt ledger snapshot: no ledger headers")
     return ledger
+
 
 
 def save_snapshot(ledger: Ledger, path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Ledger entries (accounts, claimable balances), the fee pool and reserve arithmetic."""
+"""Ledger entries (accounts, trustlines, claimable balances), the fee pool and reserve arithmetic."""
 
 from __future__ import annotations
 
@@ -8,14 +8,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stellar_sdk import StrKey
-from stellar_sdk import xdr as X
 
 MAX_SUBENTRIES = 1000
+# Account flags (xdr AccountFlags) and trustline flags (xdr TrustLineFlags)
+AUTH_REQUIRED, AUTH_REVOCABLE, AUTH_IMMUTABLE, AUTH_CLAWBACK = 1, 2, 4, 8
+TL_AUTHORIZED, TL_MAINTAIN_LIABILITIES, TL_CLAWBACK = 1, 2, 4
 
 
 @dataclass(slots=True)
 class Account:
-    """An account entry: native balance (stroops), sequence number, thresholds, signers, data."""
+    """An account entry: native balance (stroops), sequence number, thresholds, signers, data, flags.
+
+    `seq_ledger`/`seq_time` are when a transaction last consumed the sequence number (AccountEntry
+    extension v3, Horizon's `sequence_ledger`/`sequence_time`); 0 before the first one.
+    """
 
     account_id: str
     balance: int
@@ -30,6 +36,11 @@ class Account:
     num_sponsoring: int = 0
     last_modified_ledger: int = 0
     last_modified_time: int = 0
+    flags: int = 0
+    home_domain: str = ""
+    inflation_dest: str | None = None
+    seq_ledger: int = 0
+    seq_time: int = 0
 
     def clone(self) -> Account:
         """An independent copy (cheaper than copy.deepcopy: only the two dicts are mutable)."""
@@ -49,6 +60,8 @@ class Account:
             "signers": dict(self.signers), "data": {k: base64.b64encode(v).decode() for k, v in self.data.items()},
             "subentry_count": self.subentry_count, "num_sponsoring": self.num_sponsoring,
             "last_modified_ledger": self.last_modified_ledger, "last_modified_time": self.last_modified_time,
+            "flags": self.flags, "home_domain": self.home_domain, "inflation_dest": self.inflation_dest,
+            "seq_ledger": self.seq_ledger, "seq_time": self.seq_time,
         }
 
     @classmethod
@@ -61,12 +74,45 @@ class Account:
             data={str(k): base64.b64decode(v) for k, v in obj["data"].items()},
             subentry_count=int(obj["subentry_count"]), num_sponsoring=int(obj["num_sponsoring"]),
             last_modified_ledger=int(obj["last_modified_ledger"]), last_modified_time=int(obj["last_modified_time"]),
+            flags=int(obj["flags"]), home_domain=str(obj["home_domain"]),
+            inflation_dest=None if obj["inflation_dest"] is None else str(obj["inflation_dest"]),
+            seq_ledger=int(obj["seq_ledger"]), seq_time=int(obj["seq_time"]),
         )
 
 
 @dataclass(slots=True)
+class TrustLine:
+    """A trustline entry: `account_id` holds `asset` ("CODE:ISSUER") up to `limit`; flags as in xdr."""
+
+    account_id: str
+    asset: str
+    balance: int
+    limit: int
+    flags: int
+    last_modified_ledger: int = 0
+    last_modified_time: int = 0
+
+    @property
+    def authorized(self) -> bool:
+        return bool(self.flags & TL_AUTHORIZED)
+
+    def clone(self) -> TrustLine:
+        return replace(self)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"account_id": self.account_id, "asset": self.asset, "balance": self.balance, "limit": self.limit,
+                "flags": self.flags, "last_modified_ledger": self.last_modified_ledger,
+                "last_modified_time": self.last_modified_time}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> TrustLine:
+        return cls(str(obj["account_id"]), str(obj["asset"]), int(obj["balance"]), int(obj["limit"]),
+                   int(obj["flags"]), int(obj["last_modified_ledger"]), int(obj["last_modified_time"]))
+
+
+@dataclass(slots=True)
 class ClaimableBalance:
-    """A claimable balance (native asset): claimants hold Horizon-style JSON predicates, absolute times."""
+    """A claimable balance: claimants hold Horizon-style JSON predicates with absolute times."""
 
     balance_id: str  # 72 hex chars
     amount: int
@@ -74,13 +120,14 @@ class ClaimableBalance:
     claimants: list[tuple[str, dict[str, Any]]]
     last_modified_ledger: int = 0
     last_modified_time: int = 0
+    asset: str = "native"
 
     def clone(self) -> ClaimableBalance:
         return replace(self, claimants=list(self.claimants))
 
     def to_json(self) -> dict[str, Any]:
         return {"balance_id": self.balance_id, "amount": self.amount, "sponsor": self.sponsor,
-                "claimants": [[d, p] for d, p in self.claimants],
+                "claimants": [[d, p] for d, p in self.claimants], "asset": self.asset,
                 "last_modified_ledger": self.last_modified_ledger, "last_modified_time": self.last_modified_time}
 
     @classmethod
@@ -88,71 +135,12 @@ class ClaimableBalance:
         return cls(balance_id=str(obj["balance_id"]), amount=int(obj["amount"]), sponsor=str(obj["sponsor"]),
                    claimants=[(str(d), dict(p)) for d, p in obj["claimants"]],
                    last_modified_ledger=int(obj["last_modified_ledger"]),
-                   last_modified_time=int(obj["last_modified_time"]))
+                   last_modified_time=int(obj["last_modified_time"]), asset=str(obj["asset"]))
 
 
 def iso_time(unix: int) -> str:
     """Unix seconds -> Horizon's `2026-01-01T00:00:00Z`."""
     return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def predicate_to_json(predicate: X.ClaimPredicate, close_time: int, depth: int = 0) -> dict[str, Any]:
-    """XDR ClaimPredicate -> Horizon JSON; relative deadlines become absolute at `close_time`."""
-    if depth > 8:
-        raise ValueError("claim predicate nested too deeply")
-    T = X.ClaimPredicateType
-    kind = predicate.type
-    if kind == T.CLAIM_PREDICATE_UNCONDITIONAL:
-        return {"unconditional": True}
-    if kind in (T.CLAIM_PREDICATE_AND, T.CLAIM_PREDICATE_OR):
-        parts = predicate.and_predicates if kind == T.CLAIM_PREDICATE_AND else predicate.or_predicates
-        key = "and" if kind == T.CLAIM_PREDICATE_AND else "or"
-        return {key: [predicate_to_json(p, close_time, depth + 1) for p in parts or []]}
-    if kind == T.CLAIM_PREDICATE_NOT:
-        assert predicate.not_predicate is not None
-        return {"not": predicate_to_json(predicate.not_predicate, close_time, depth + 1)}
-    if kind == T.CLAIM_PREDICATE_BEFORE_ABSOLUTE_TIME:
-        assert predicate.abs_before is not None
-        deadline = predicate.abs_before.int64
-    else:
-        assert predicate.rel_before is not None
-        deadline = min(close_time + predicate.rel_before.int64, 2**63 - 1)
-    return {"abs_before": iso_time(max(0, min(deadline, 253402300799))), "abs_before_epoch": str(deadline)}
-
-
-def predicate_is_valid(predicate: X.ClaimPredicate, depth: int = 1) -> bool:
-    """stellar-core's validity rule: and/or have two parts, times are non-negative, depth <= 4."""
-    if depth > 4:
-        return False
-    T = X.ClaimPredicateType
-    kind = predicate.type
-    if kind in (T.CLAIM_PREDICATE_AND, T.CLAIM_PREDICATE_OR):
-        parts = predicate.and_predicates if kind == T.CLAIM_PREDICATE_AND else predicate.or_predicates
-        return parts is not None and len(parts) == 2 and all(predicate_is_valid(p, depth + 1) for p in parts)
-    if kind == T.CLAIM_PREDICATE_NOT:
-        return predicate.not_predicate is not None and predicate_is_valid(predicate.not_predicate, depth + 1)
-    if kind == T.CLAIM_PREDICATE_BEFORE_ABSOLUTE_TIME:
-        return predicate.abs_before is not None and predicate.abs_before.int64 >= 0
-    if kind == T.CLAIM_PREDICATE_BEFORE_RELATIVE_TIME:
-        return predicate.rel_before is not None and predicate.rel_before.int64 >= 0
-    return True
-
-
-def predicate_holds(predicate: dict[str, Any], close_time: int, depth: int = 0) -> bool:
-    """Evaluate a JSON predicate at a ledger close time (depth-bounded like core's 4 levels)."""
-    if depth > 8:
-        return False
-    if predicate.get("unconditional"):
-        return True
-    if "and" in predicate:
-        return all(predicate_holds(p, close_time, depth + 1) for p in predicate["and"])
-    if "or" in predicate:
-        return any(predicate_holds(p, close_time, depth + 1) for p in predicate["or"])
-    if "not" in predicate:
-        return not predicate_holds(predicate["not"], close_time, depth + 1)
-    if "abs_before_epoch" in predicate:
-        return close_time < int(predicate["abs_before_epoch"])
-    return False
 
 
 def is_account_id(text: str) -> bool:
@@ -162,7 +150,11 @@ def is_account_id(text: str) -> bool:
 
 @dataclass(slots=True)
 class LedgerState:
-    """All ledger entries plus the fee pool; `total_coins` is what the invariants conserve."""
+    """All ledger entries plus the fee pool; `total_coins` is what the invariants conserve.
+
+    `issued` tracks, per credit asset, how much its issuer has put into circulation (paid out minus
+    paid back): the sum of that asset's trustline and claimable balances must equal it.
+    """
 
     base_fee: int
     base_reserve: int
@@ -170,6 +162,8 @@ class LedgerState:
     accounts: dict[str, Account] = field(default_factory=dict)
     claimable: dict[str, ClaimableBalance] = field(default_factory=dict)
     fee_pool: int = 0
+    trustlines: dict[str, dict[str, TrustLine]] = field(default_factory=dict)  # account -> asset -> line
+    issued: dict[str, int] = field(default_factory=dict)
 
     def min_balance(self, account: Account) -> int:
         """(2 + subentries + sponsoring) x base reserve."""
@@ -180,4 +174,25 @@ class LedgerState:
         return account.balance - self.min_balance(account)
 
     def lumens_in_circulation(self) -> int:
-        return sum(a.balance for a in self.accounts.values()) + sum(c.amount for c in self.claimable.values())
+        return (sum(a.balance for a in self.accounts.values())
+                + sum(c.amount for c in self.claimable.values() if c.asset == "native"))
+
+    def trustline(self, account_id: str, asset: str) -> TrustLine | None:
+        return self.trustlines.get(account_id, {}).get(asset)
+
+    def trustlines_of(self, account_id: str) -> list[TrustLine]:
+        """The account's trustlines in a stable order (asset string)."""
+        return sorted(self.trustlines.get(account_id, {}).values(), key=lambda t: t.asset)
+
+    def all_trustlines(self) -> list[TrustLine]:
+        return [t for lines in self.trustlines.values() for t in lines.values()]
+
+    def put_trustline(self, line: TrustLine) -> None:
+        self.trustlines.setdefault(line.account_id, {})[line.asset] = line
+
+    def drop_trustline(self, account_id: str, asset: str) -> None:
+        lines = self.trustlines.get(account_id)
+        if lines is not None:
+            lines.pop(asset, None)
+            if not lines:
+                del self.trustlines[account_id]

@@ -5,11 +5,12 @@ Roles: `settlement_pool` (the service pays settlements from these), `pay_to` (x4
 (settlement payees, escrow payees, decision counterparties), `channel_parties` (off-chain channel
 signers, never funded) and `strangers` (keys the tamperers sign with, never funded).
 
-`write_private_files` writes the ledger's seed-accounts file (public keys and balances only), the
-service's accounts file, the load generator's accounts file (with the per-run secret the load
-clients' API keys derive from, `scenarios/client_keys.py`), the issued keys' SHA-256 hashes for the
-service and the admin token, each mode 0600, into a fresh 0700 temporary directory that is removed
-by `PrivateFiles.cleanup`. Nothing secret is ever written into the run's output folder.
+`write_private_files` writes the ledger's seed-accounts file (public keys, XLM balances and a
+trustline holding the offline network's USDC for every funded account), the service's accounts
+file, the load generator's accounts file (with the per-run secret the load clients' API keys derive
+from, `scenarios/client_keys.py`), the issued keys' SHA-256 hashes for the service and the admin
+token, each mode 0600, into a fresh 0700 temporary directory that is removed by
+`PrivateFiles.cleanup`. Nothing secret is ever written into the run's output folder.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from harness.errors import HarnessConfigurationError
 from scenarios.client_keys import write_key_hashes
 
 FUNDED_BALANCE = "100000.0000000"
+FUNDED_USDC = "10000.0000000"  # of the offline issuer's USDC (a bare code in the seed-accounts file)
 MAX_ACCOUNTS_PER_ROLE = 512
 
 
@@ -140,7 +142,8 @@ def write_private_files(accounts: RunAccounts, base_dir: Path | None = None) -> 
         admin_token=token,
         api_key_secret=key_secret.hex(),
     )
-    _write(files.genesis, [{"account_id": k.public_key, "balance": FUNDED_BALANCE} for k in accounts.funded()])
+    _write(files.genesis, [{"account_id": k.public_key, "balance": FUNDED_BALANCE,
+                            "trustlines": [{"asset": "USDC", "balance": FUNDED_USDC}]} for k in accounts.funded()])
     _write(
         files.service_accounts,
         {

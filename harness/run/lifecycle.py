@@ -12,6 +12,7 @@ summary.json, junit.xml and manifest.json.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -132,11 +133,14 @@ def run(options: RunOptions) -> int:
 
 
 def account_sizes(profile: Profile) -> AccountSizes:
-    """Enough keys that no two concurrent users share a payer (sequence numbers) and the service can
-    run as many settlements at once as the settlers send."""
+    """Enough keys that no two concurrent users share a payer, and that the service has a channel
+    account for every settlement and escrow it can have in flight at once (stellar-core queues one
+    transaction per source account), with half as many again for accounts quarantined while an
+    unknown outcome resolves."""
     pools = pool_sizes(profile.phases, profile.mix, profile.pools)
     payers = pools.get("paying_agent", 0) + pools.get("tamperer", 0)
-    return AccountSizes(settlement_pool=min(MAX_ACCOUNTS_PER_ROLE, max(16, pools.get("settler", 0))),
+    concurrent = pools.get("settler", 0) + pools.get("escrow_user", 0)
+    return AccountSizes(settlement_pool=min(MAX_ACCOUNTS_PER_ROLE, max(16, math.ceil(1.5 * concurrent))),
                         payers=min(MAX_ACCOUNTS_PER_ROLE, max(32, payers)),
                         channel_parties=min(MAX_ACCOUNTS_PER_ROLE, max(32, 2 * pools.get("channel_updater", 0))))
 

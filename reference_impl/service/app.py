@@ -336,10 +336,11 @@ async def post_escrow(request: Request, c: Components) -> Response:
     record = SubmissionRecord(eid, "escrow", req.agent_did, key, req.fingerprint(), started)
     record, replayed = await c.engine.run(
         record,
-        c.escrow_pool,
+        c.settlement_pool,  # channel accounts; the escrow account signs as the operation's source
         escrow_builder(req, memo_for(key, eid)),
         c.settings.request_deadline or 0.0,
         describe_escrow(req),
+        signers=(c.settings.accounts.escrow,),
     )
     timing: dict[str, str] = {}
     if record.status == "success" and not replayed:

@@ -40,12 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-file", help="rotating JSON-lines file for error records")
     parser.add_argument("--quiet", action="store_true", help="no error records on the console")
     parser.add_argument("--seed", type=int, help="seed for retry jitter")
-    parser.add_argument(
-        "--pool-in-flight", type=int, default=4, help="transactions in flight per pool account"
-    )
-    parser.add_argument(
-        "--escrow-in-flight", type=int, default=16, help="transactions in flight on the escrow account"
-    )
     parser.add_argument("--call-timeout", type=float, default=2.0, help="seconds per Horizon GET")
     parser.add_argument("--request-deadline", type=float, help="seconds a settlement may take before 504")
     parser.add_argument("--body-timeout", type=float, default=10.0,
@@ -72,8 +66,6 @@ def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
         call_timeout=args.call_timeout,
         request_deadline=args.request_deadline,
         body_timeout=args.body_timeout,
-        pool_in_flight=args.pool_in_flight,
-        escrow_in_flight=args.escrow_in_flight,
         seed=args.seed,
     ).resolve()
 

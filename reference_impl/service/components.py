@@ -32,7 +32,7 @@ from reference_impl.service.faults import Faults, trust_any_key
 from reference_impl.service.nonces import NonceStore
 from reference_impl.service.sequence_pool import SequencePool
 from reference_impl.service.settings import ServiceSettings
-from reference_impl.service.stellar_client import FailoverStellarClient
+from reference_impl.service.stellar_client import FailoverStellarClient, TryAgainLaterError
 from reference_impl.service.submission import SubmissionEngine
 from reference_impl.service.x402 import X402Gateway
 
@@ -179,8 +179,7 @@ class Components:
         for name in self.client.breaker_states():
             self.breaker_state.labels(name).set(0)
         accounts = settings.accounts
-        self.settlement_pool = SequencePool(accounts.settlement_pool, settings.pool_in_flight)
-        self.escrow_pool = SequencePool([accounts.escrow], settings.escrow_in_flight)
+        self.settlement_pool = SequencePool(accounts.settlement_pool)
         self.engine = SubmissionEngine(
             self.client,
             settings.network_passphrase,
@@ -265,6 +264,10 @@ class Components:
 
     def _count_retry(self, operation: str, attempt: int, delay: float, error: BaseException) -> None:
         self.retries.labels(operation).inc()
+        if isinstance(error, TryAgainLaterError):  # a refusal that applied nothing: retried, and shown
+            self.feed.publish("submission.retry", {
+                "operation": operation, "attempt": attempt, "delay_s": round(delay, 3),
+                "cause": "TRY_AGAIN_LATER", "tx_hash": error.tx_hash, "endpoint": error.endpoint})
 
     def _metric_alert(self, alert: Alert) -> None:
         self.feed.publish(

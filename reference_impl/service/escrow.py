@@ -1,5 +1,9 @@
 """POST /contracts/escrow: a claimable balance from the escrow account with two claimants: the payee
-may claim before the deadline, the escrow account may reclaim after it (windows never overlap)."""
+may claim before the deadline, the escrow account may reclaim after it (windows never overlap).
+
+The escrow account is the operation's source (it funds and sponsors the balance); the transaction's
+source is a channel account from the pool, so escrows are not limited to the one transaction per
+source account that stellar-core queues (TransactionQueue::canAdd)."""
 
 from __future__ import annotations
 
@@ -76,7 +80,7 @@ def escrow_builder(request: EscrowRequest, memo: bytes) -> Any:
 
     def build(builder: TransactionBuilder) -> TransactionBuilder:
         return builder.append_create_claimable_balance_op(
-            Asset.native(), request.amount, claimants
+            Asset.native(), request.amount, claimants, source=request.payer
         ).add_hash_memo(memo)
 
     return build

@@ -1,4 +1,5 @@
-"""The admin event feed: breaker transitions, alerts and error records with a cursor."""
+"""The admin event feed: breaker transitions, alerts, error records and refused-submission retries
+(TRY_AGAIN_LATER), with a cursor."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.errors import ConfigurationError
 
-EVENT_KINDS = ("breaker.transition", "alert", "error.record")
+EVENT_KINDS = ("breaker.transition", "alert", "error.record", "submission.retry")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,14 @@
-"""Channel-account pool with pipelined sequence numbers, so concurrent submissions from the service
-never collide and one account is not limited to one transaction per ledger close.
+"""Channel-account pool: at most ONE transaction in flight per account, as stellar-core admits.
 
-Rules: an account is leased to at most `max_in_flight` submissions at once (the least busy account
-is chosen); sequence numbers are handed out under a per-account lock from a locally tracked counter
-loaded from the ledger on first use. When a transaction is known not to be applied (refused, or never
-sent): if it holds the last number handed out, the counter steps back; otherwise (a hole behind
-later transactions, or `tx_bad_seq`: the counter is wrong) the account is marked stale, gets no new
-lease until its in-flight transactions drain, and reloads its counter from the ledger. An unknown
-outcome keeps the counter: the same signed bytes are resubmitted until the outcome is known.
+stellar-core's transaction queue holds at most one pending transaction per source account
+(src/herder/TransactionQueue.cpp `canAdd`: a second one is TRY_AGAIN_LATER) and accepts only the
+sequence number current + 1 (`TransactionFrame::isBadSeq`), so throughput comes from more accounts,
+never from pipelining one (the channel-accounts pattern). Rules: a lease lends a free account (the
+one idle longest) to one submission; its next sequence number comes from a locally tracked counter
+loaded from the ledger on first use (an account whose counter is known is lent first). A transaction known not to be applied gives its number back
+(or, after `tx_bad_seq`, the counter reloads). A transaction whose outcome is unknown quarantines
+its account: no lease until the outcome is resolved, because the same signed bytes may still be
+queued and anything newer from that account would be refused.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from stellar_sdk import Keypair
 
@@ -34,83 +35,97 @@ class UnknownAccountError(ReferenceImplError):
 class PoolAccount:
     keypair: Keypair
     sequence: int | None = None  # last sequence number handed out; None = reload from the ledger
-    in_flight: int = 0
-    stale: bool = False  # reload the counter once nothing of this account is in flight
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    leased: bool = False
+    unresolved: str = ""  # hash of a transaction whose outcome is unknown: quarantined until resolved
+    released_at: int = 0  # lease generation when last released (the oldest is lent first)
 
     @property
     def account_id(self) -> str:
         return self.keypair.public_key
 
+    @property
+    def free(self) -> bool:
+        return not self.leased and not self.unresolved
+
     def __repr__(self) -> str:  # never show the secret
-        return f"PoolAccount({self.account_id}, sequence={self.sequence}, in_flight={self.in_flight})"
+        return f"PoolAccount({self.account_id}, sequence={self.sequence}, leased={self.leased})"
 
 
 SequenceLoader = Callable[[str], Awaitable[int | None]]
 
 
 class SequencePool:
-    """A fixed set of accounts; `lease` lends the least busy one, `allocate` hands out sequences."""
+    """A fixed set of accounts; `lease` lends a free one, `allocate` hands out its next sequence number."""
 
-    def __init__(self, keypairs: Sequence[Keypair], max_in_flight: int = 1) -> None:
+    def __init__(self, keypairs: Sequence[Keypair]) -> None:
         if not keypairs:
             raise ConfigurationError("the account pool needs at least one account")
-        if max_in_flight < 1:
-            raise ConfigurationError("max_in_flight must be >= 1")
         self.accounts = [PoolAccount(kp) for kp in keypairs]
-        self.max_in_flight = max_in_flight
+        self._by_id = {a.account_id: a for a in self.accounts}
         self._changed = asyncio.Condition()
+        self._generation = 0
 
     @property
     def public_keys(self) -> list[str]:
         return [a.account_id for a in self.accounts]
 
-    def _least_busy(self) -> PoolAccount | None:
-        eligible = [
-            a for a in self.accounts if a.in_flight < self.max_in_flight and not (a.stale and a.in_flight)
-        ]
-        return min(eligible, key=lambda a: a.in_flight) if eligible else None
+    def quarantined(self) -> int:
+        return sum(1 for a in self.accounts if a.unresolved)
+
+    def _free(self) -> PoolAccount | None:
+        """A free account whose counter is known (no ledger read needed), idle longest first."""
+        free = [a for a in self.accounts if a.free]
+        return min(free, key=lambda a: (a.sequence is None, a.released_at)) if free else None
 
     @asynccontextmanager
     async def lease(self, timeout: float) -> AsyncIterator[PoolAccount]:
-        """Borrow an account for the block (waits at most `timeout` seconds for capacity)."""
+        """Borrow a free account for the block (waits at most `timeout` seconds for one)."""
         async with self._changed:
             try:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self._least_busy() is not None), timeout
-                )
+                await asyncio.wait_for(self._changed.wait_for(lambda: self._free() is not None), timeout)
             except TimeoutError:
                 raise PoolExhaustedError(f"no pool account free within {timeout:.1f}s") from None
-            account = self._least_busy()
+            account = self._free()
             assert account is not None
-            account.in_flight += 1
+            account.leased = True
         try:
             yield account
         finally:
             async with self._changed:
-                account.in_flight -= 1
+                account.leased = False
+                self._generation += 1
+                account.released_at = self._generation
                 self._changed.notify_all()
 
     @staticmethod
     async def allocate(account: PoolAccount, load: SequenceLoader) -> int:
         """The sequence number for the account's next transaction (loading the counter when unknown)."""
-        async with account.lock:
-            if account.stale and account.in_flight <= 1:
-                account.sequence, account.stale = None, False
-            if account.sequence is None:
-                current = await load(account.account_id)
-                if current is None:
-                    raise UnknownAccountError(
-                        f"pool account {account.account_id} does not exist on the ledger"
-                    )
-                account.sequence = current
-            account.sequence += 1
-            return account.sequence
+        if account.sequence is None:
+            current = await load(account.account_id)
+            if current is None:
+                raise UnknownAccountError(f"pool account {account.account_id} does not exist on the ledger")
+            account.sequence = current
+        account.sequence += 1
+        return account.sequence
 
     @staticmethod
     def not_applied(account: PoolAccount, sequence: int, bad_seq: bool = False) -> None:
         """The transaction with `sequence` will never be applied (refused, or never sent)."""
-        if not bad_seq and account.sequence == sequence:
-            account.sequence = sequence - 1
-        else:
-            account.stale = True
+        account.sequence = sequence - 1 if not bad_seq and account.sequence == sequence else None
+
+    @staticmethod
+    def quarantine(account: PoolAccount, tx_hash: str) -> None:
+        """The outcome of `tx_hash` is unknown: lend the account to nobody until `resolved`."""
+        account.unresolved = tx_hash
+
+    async def resolved(self, account_id: str, tx_hash: str, sequence: int, applied: bool) -> None:
+        """The quarantining transaction's outcome is known: free the account (giving the number back
+        when it was never applied)."""
+        account = self._by_id.get(account_id)
+        if account is None or account.unresolved != tx_hash:
+            return
+        if not applied:
+            self.not_applied(account, sequence)
+        async with self._changed:
+            account.unresolved = ""
+            self._changed.notify_all()

@@ -111,8 +111,6 @@ class ServiceSettings:
     submit_timeout: float | None = None  # default: 2 ledger closes + 2 s
     request_deadline: float | None = None  # default: 2 submit timeouts + 2 s
     body_timeout: float = 10.0  # seconds a client may take to send a request body (then 408)
-    pool_in_flight: int = 4
-    escrow_in_flight: int = 16
     seed: int | None = None
     environ: Mapping[str, str] | None = None
     clock: Clock = SYSTEM_CLOCK
@@ -144,8 +142,6 @@ class ServiceSettings:
             value = getattr(self, name)
             if not 0 < value <= 600:
                 raise SettingsError(f"{name} must be in (0, 600] seconds")
-        if not 1 <= self.pool_in_flight <= 64 or not 1 <= self.escrow_in_flight <= 256:
-            raise SettingsError("pool_in_flight must be in 1..64 and escrow_in_flight in 1..256")
         return self
 
     @property

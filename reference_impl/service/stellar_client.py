@@ -8,11 +8,19 @@ return at once. When every endpoint is down (breaker open or TCP connection refu
 at once with `NothingSentError` (-> 503 + Retry-After); when every endpoint failed otherwise, the
 retry handler backs off and tries the whole sequence again. Errors say whether a request may have
 reached a server, so a submission's outcome is either known or honestly "unknown".
+
+A submission is admitted first (`POST /transactions_async`: stellar-core's answer, relayed by
+Horizon's actions/submit_transaction_async.go), then its inclusion is awaited by submitting the same
+bytes synchronously (Horizon's txsub waits while core answers DUPLICATE). `TRY_AGAIN_LATER` (the
+account already has a queued transaction, the envelope is banned, or the queue is full:
+TransactionQueue::canAdd) is a refusal that applied nothing: the retry handler backs off and tries
+again, and when every try was refused the call ends in `TryAgainLaterError`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,12 +30,13 @@ from typing import Any, TypeVar
 import aiohttp
 from stellar_sdk import ServerAsync, TransactionEnvelope
 from stellar_sdk.client.aiohttp_client import AiohttpClient
-from stellar_sdk.exceptions import BadRequestError, NotFoundError
+from stellar_sdk.exceptions import BadRequestError, BadResponseError, NotFoundError
 
 from reference_impl.circuit_breaker import CircuitBreaker, CircuitBreakerManager
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.errors import CircuitOpenError, ReferenceImplError, RetryExhaustedError
 from reference_impl.retry_handler import RetryCallback, RetryConfig, RetryHandler, is_transient_error
+from reference_impl.service.result_codes import codes_from_result_xdr
 
 T = TypeVar("T")
 ENDPOINT_NAMES = ("horizon-primary", "horizon-secondary")
@@ -59,8 +68,21 @@ class StellarUnavailableError(ReferenceImplError):
         self.causes = causes
 
 
-class NothingSentError(StellarUnavailableError):
+class NotAppliedError(StellarUnavailableError):
+    """The call failed and nothing it sent can ever be applied: a submission's sequence number is free."""
+
+
+class NothingSentError(NotAppliedError):
     """The call failed and no request can have reached a server (breakers open, connections refused)."""
+
+
+class TryAgainLaterError(NotAppliedError):
+    """The network refused to queue the transaction (TRY_AGAIN_LATER): nothing was applied."""
+
+    def __init__(self, message: str, tx_hash: str, endpoint: str, retry_after: float = 1.0) -> None:
+        super().__init__(message, retry_after, {endpoint: "TRY_AGAIN_LATER"})
+        self.tx_hash = tx_hash
+        self.endpoint = endpoint
 
 
 class AllBreakersOpenError(NothingSentError):
@@ -171,7 +193,7 @@ class FailoverStellarClient:
             for name, url in zip(ENDPOINT_NAMES, urls, strict=False)
         ]
         self.retry = RetryHandler(
-            replace(retry, retryable_errors=(EndpointsFailedError,)),
+            replace(retry, retryable_errors=(EndpointsFailedError, TryAgainLaterError)),
             clock=clock,
             rng=rng or random.Random(),
             on_retry=[on_retry] if on_retry else [],
@@ -233,6 +255,7 @@ class FailoverStellarClient:
         deadline: float | None = None,
         submit: bool = False,
         resend: bool = True,
+        check: Callable[[T, str], None] | None = None,
     ) -> tuple[T, str]:
         """Run `fn(server)` with failover, breakers and retries; returns (value, endpoint name).
 
@@ -241,16 +264,24 @@ class FailoverStellarClient:
         `DeadlineExceededError` when the deadline passes first. `NothingSentError` (and its
         subclass `AllBreakersOpenError`) guarantee that no request can have reached a server;
         after the others a submission's outcome is unknown. `resend=False` stops (no failover, no
-        retry) after the first failure that may have reached a server.
+        retry) after the first failure that may have reached a server. `check(value, endpoint)` may
+        raise TryAgainLaterError on an answer: it is retried like a transient failure.
         """
         per_call = self.call_timeout if timeout is None else timeout
         tried: list[str] = []
+
+        async def attempt() -> tuple[T, str]:
+            value, name = await self._attempt(fn, per_call, tried, submit, resend)
+            if check is not None:
+                check(value, name)
+            return value, name
+
         try:
             async with asyncio.timeout(self.deadline if deadline is None else deadline):
                 return await self.retry.execute_async(
-                    lambda: self._attempt(fn, per_call, tried, submit, resend), operation,
-                    should_retry=lambda error, _attempts: (resend or not tried)
-                    and not getattr(error, "all_down", False),
+                    attempt, operation,
+                    should_retry=lambda error, _attempts: isinstance(error, TryAgainLaterError)
+                    or ((resend or not tried) and not getattr(error, "all_down", False)),
                 )
         except AllBreakersOpenError as error:
             if not tried:
@@ -268,6 +299,8 @@ class FailoverStellarClient:
             error_type = DeadlineExceededError if tried else NothingSentError
             raise error_type(f"{operation}: deadline exceeded", 1.0, {}) from None
         except RetryExhaustedError as error:
+            if isinstance(error.last_error, TryAgainLaterError):
+                raise error.last_error from None
             causes = error.last_error.causes if isinstance(error.last_error, EndpointsFailedError) else {}
             error_type = StellarUnavailableError if tried else NothingSentError
             raise error_type(
@@ -317,7 +350,32 @@ class FailoverStellarClient:
     async def submit(
         self, envelope: TransactionEnvelope, tx_hash: str, deadline: float | None = None, resend: bool = True
     ) -> SubmitOutcome:
-        """Submit synchronously (the same bytes to each endpoint, so failover never double-applies)."""
+        """Admit (async), then wait for inclusion (sync, the same bytes, so failover never double-applies).
+
+        `rejected`: core refused it at admission (ERROR), never applied. TryAgainLaterError: refused
+        to queue it on every try, nothing applied. StellarUnavailableError: as for any call.
+        """
+        budget = self.deadline if deadline is None else deadline
+        loop = asyncio.get_running_loop()
+        end = loop.time() + budget
+
+        def admitted(answer: dict[str, Any], endpoint: str) -> None:
+            if answer.get("tx_status") == "TRY_AGAIN_LATER":
+                raise TryAgainLaterError(f"{endpoint} answered TRY_AGAIN_LATER for {tx_hash}", tx_hash, endpoint)
+
+        answer, name = await self.call(
+            "submit_transaction_async", lambda s: _submit_async(s, envelope), deadline=budget, submit=True,
+            resend=resend, check=admitted,
+        )
+        if answer.get("tx_status") == "ERROR":
+            codes = codes_from_result_xdr(str(answer.get("error_result_xdr", "")))
+            return SubmitOutcome("rejected", tx_hash, None, codes, name)
+        return await self._await_inclusion(envelope, tx_hash, max(0.01, end - loop.time()), resend)
+
+    async def _await_inclusion(
+        self, envelope: TransactionEnvelope, tx_hash: str, deadline: float, resend: bool
+    ) -> SubmitOutcome:
+        """POST /transactions with the admitted bytes: Horizon answers once the hash is in a ledger."""
         try:
             record, name = await self.call(
                 "submit_transaction",
@@ -329,10 +387,10 @@ class FailoverStellarClient:
             )
         except BadRequestError as error:
             codes = _problem_codes(error)
-            if codes.get("transaction") != "tx_failed":
+            if codes.get("transaction") not in ("tx_failed", "tx_fee_bump_inner_failed"):
                 return SubmitOutcome("rejected", tx_hash, None, codes, "")
-            # tx_failed normally means applied (fee and sequence consumed), but a server may also
-            # refuse a malformed operation with it: only a ledger that holds the hash makes it "failed".
+            # a failed result normally means applied (fee and sequence consumed); only a ledger that
+            # holds the hash makes it "failed"
             try:
                 applied = await self.lookup(tx_hash)
             except StellarUnavailableError:
@@ -343,6 +401,27 @@ class FailoverStellarClient:
         if record.get("successful", True):
             return SubmitOutcome("success", tx_hash, int(record["ledger"]), {}, name)
         return SubmitOutcome("failed", tx_hash, int(record["ledger"]), {"transaction": "tx_failed"}, name)
+
+
+async def _submit_async(server: ServerAsync, envelope: TransactionEnvelope) -> dict[str, Any]:
+    """POST /transactions_async; core's answer as a dict. TRY_AGAIN_LATER (HTTP 503), DUPLICATE (409)
+    and ERROR (400) are answers from a healthy endpoint, not failures: only other errors raise."""
+    try:
+        answer: dict[str, Any] = await server.submit_transaction_async(envelope, skip_memo_required_check=True)
+        return answer
+    except (BadRequestError, BadResponseError) as error:
+        body = _json_body(error.message)
+        if body.get("tx_status") in ("TRY_AGAIN_LATER", "DUPLICATE", "ERROR"):
+            return body
+        raise
+
+
+def _json_body(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _to_stroops(amount: str) -> int:

@@ -3,8 +3,11 @@ and resolve unknown outcomes by transaction-hash lookup so a retry never pays tw
 
 Used by settlements, escrow and (for client-signed transactions) the x402 path. A record is
 `pending` while in flight, then `success` / `failed` (final) or `unknown` (no endpoint answered).
-An unknown record's account is quarantined and a background task looks the hash up (resubmitting
-the *same* signed bytes while the time bounds allow) until the outcome is known.
+An unknown record's pool account is quarantined (stellar-core would refuse anything newer from it
+while the same bytes may still be queued) and a background task looks the hash up (resubmitting the
+*same* signed bytes while the time bounds allow) until the outcome is known, then frees it.
+TRY_AGAIN_LATER on every retry applied nothing: the sequence number is given back and the request
+answers 503, like a submission that could not be sent.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from stellar_sdk import Account, TransactionBuilder, TransactionEnvelope
+from stellar_sdk import Account, Keypair, TransactionBuilder, TransactionEnvelope
 
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.error_logger import ErrorLogger, ErrorSeverity
@@ -26,7 +29,7 @@ from reference_impl.service.faults import Faults
 from reference_impl.service.sequence_pool import PoolAccount, SequencePool
 from reference_impl.service.stellar_client import (
     FailoverStellarClient,
-    NothingSentError,
+    NotAppliedError,
     StellarUnavailableError,
     SubmitOutcome,
 )
@@ -66,6 +69,7 @@ class SubmissionRecord:
     tx_hash: str = ""
     envelope: TransactionEnvelope | None = None
     max_time: int = 0
+    sequence: int = 0
     ledger: int | None = None
     finality_ms: float | None = None
     result_codes: dict[str, Any] = field(default_factory=dict)
@@ -173,6 +177,7 @@ class SubmissionEngine:
         self.store = SubmissionStore()
         self._key_locks = KeyedLocks()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._quarantined: dict[str, SequencePool] = {}  # settlement id -> pool whose account waits for it
 
     @staticmethod
     def new_id(kind: str) -> str:
@@ -191,23 +196,25 @@ class SubmissionEngine:
         build: Build,
         deadline: float,
         describe: Describe | None = None,
+        signers: tuple[Keypair, ...] = (),
     ) -> tuple[SubmissionRecord, bool]:
-        """Settle `record` (or return the stored outcome of its idempotency key): (record, replayed)."""
+        """Settle `record` (or return the stored outcome of its idempotency key): (record, replayed).
+        The pool account is the transaction's source; `signers` sign too (e.g. an operation source)."""
         key = record.idempotency_key
         if key is None:
             self.store.add(record)
-            await self._submit_new(record, pool, build, deadline, describe)
+            await self._submit_new(record, pool, build, deadline, describe, signers)
             return record, False
         async with self._key_locks.hold(key):
             existing = self.store.by_key(key)
             if existing is None:
                 self.store.add(record)
-                await self._submit_new(record, pool, build, deadline, describe)
+                await self._submit_new(record, pool, build, deadline, describe, signers)
                 return record, False
             if existing.fingerprint != record.fingerprint or existing.kind != record.kind:
                 raise IdempotencyConflictError("Idempotency-Key was used for a different request")
             if existing.status not in FINAL:
-                await self._retry_unknown(existing, pool, build, deadline, describe)
+                await self._retry_unknown(existing, pool, build, deadline, describe, signers)
             return existing, True
 
     async def _submit_new(
@@ -217,14 +224,15 @@ class SubmissionEngine:
         build: Build,
         deadline: float,
         describe: Describe | None,
+        signers: tuple[Keypair, ...] = (),
     ) -> None:
         end = self.clock.now() + deadline
         try:
             async with pool.lease(timeout=max(0.01, end - self.clock.now())) as account:
                 for rebuild in range(MAX_BAD_SEQ_REBUILDS + 1):
-                    sequence = await self._build(record, account, build, describe)
+                    sequence = await self._build(record, account, build, describe, signers)
                     try:
-                        outcome = await self._submit(record, account, sequence, end)
+                        outcome = await self._submit(record, pool, account, sequence, end)
                     except OutcomeUnknownError:
                         if "retry-without-idempotency" in self.faults and rebuild < MAX_BAD_SEQ_REBUILDS:
                             record.status = "pending"  # the deliberate bug: a fresh tx, no hash lookup
@@ -243,7 +251,8 @@ class SubmissionEngine:
             raise
 
     async def _build(
-        self, record: SubmissionRecord, account: PoolAccount, build: Build, describe: Describe | None
+        self, record: SubmissionRecord, account: PoolAccount, build: Build, describe: Describe | None,
+        signers: tuple[Keypair, ...] = (),
     ) -> int:
         sequence = await SequencePool.allocate(account, self.client.sequence)
         max_time = int(self.clock.time() + self.tx_timeout)
@@ -252,31 +261,34 @@ class SubmissionEngine:
                 Account(account.account_id, sequence - 1), self.passphrase, self.base_fee
             )
             envelope = build(builder.add_time_bounds(0, max_time)).build()
-            envelope.sign(account.keypair)
+            for signer in (account.keypair, *signers):
+                envelope.sign(signer)
             tx_hash = envelope.hash_hex()
             details = describe(envelope) if describe is not None else {}
         except BaseException:
             SequencePool.not_applied(account, sequence)
             raise
-        record.source, record.max_time = account.account_id, max_time
+        record.source, record.max_time, record.sequence = account.account_id, max_time, sequence
         record.tx_hash, record.envelope = tx_hash, envelope
         record.details.update(details)
         return sequence
 
     async def _submit(
-        self, record: SubmissionRecord, account: PoolAccount, sequence: int, end: float
+        self, record: SubmissionRecord, pool: SequencePool, account: PoolAccount, sequence: int, end: float
     ) -> SubmitOutcome:
         try:
             return await self.client.submit(
                 self._envelope(record), record.tx_hash, deadline=max(0.01, end - self.clock.now()),
                 resend="retry-without-idempotency" not in self.faults,
             )
-        except NothingSentError:
-            SequencePool.not_applied(account, sequence)  # nothing was sent: 503, no record kept
+        except NotAppliedError:
+            SequencePool.not_applied(account, sequence)  # never sent, or TRY_AGAIN_LATER: 503, no record kept
             raise
         except StellarUnavailableError as error:
             record.status = "unknown"  # the counter stays: the same bytes are resubmitted until known
             if "retry-without-idempotency" not in self.faults:
+                SequencePool.quarantine(account, record.tx_hash)
+                self._quarantined[record.settlement_id] = pool
                 self._spawn(self._resolve(record))
             raise OutcomeUnknownError(record, error) from None
         except Exception:
@@ -290,11 +302,12 @@ class SubmissionEngine:
         build: Build,
         deadline: float,
         describe: Describe | None,
+        signers: tuple[Keypair, ...] = (),
     ) -> None:
         """A client retry of an unknown outcome: look the hash up, else resubmit the same bytes."""
         if "retry-without-idempotency" in self.faults:
             record.status = "pending"
-            await self._submit_new(record, pool, build, deadline, describe)
+            await self._submit_new(record, pool, build, deadline, describe, signers)
             return
         envelope = self._envelope(record)  # kept: a concurrent resolution may finish the record meanwhile
         try:
@@ -302,7 +315,7 @@ class SubmissionEngine:
             if outcome is None:
                 outcome = await self.client.submit(envelope, record.tx_hash, deadline=deadline)
         except StellarUnavailableError as error:
-            raise OutcomeUnknownError(record, error, sent=not isinstance(error, NothingSentError)) from None
+            raise OutcomeUnknownError(record, error, sent=not isinstance(error, NotAppliedError)) from None
         self._finish(record, outcome)
 
     async def submit_presigned(self, record: SubmissionRecord) -> None:
@@ -332,10 +345,10 @@ class SubmissionEngine:
                     outcome = SubmitOutcome("rejected", record.tx_hash, None, {"transaction": "tx_too_late"})
                 elif outcome is None:
                     outcome = await self.client.submit(envelope, record.tx_hash)
-            except StellarUnavailableError:
+                if outcome.status == "rejected":  # not queued anywhere now; applied in between, or never
+                    outcome = await self.client.lookup(record.tx_hash) or outcome
+            except StellarUnavailableError:  # TRY_AGAIN_LATER included: look again next round
                 continue
-            if outcome.status == "rejected" and not expired:
-                continue  # e.g. still queued behind a sequence gap; look again next round
             self._finish(record, outcome)
             return
 
@@ -355,6 +368,9 @@ class SubmissionEngine:
         MEDIUM `transaction_refused` record: the client sees both as a failed settlement."""
         if record.status in FINAL:
             return
+        pool = self._quarantined.pop(record.settlement_id, None)
+        if pool is not None:  # the account waited for this outcome: free it (a number never used comes back)
+            self._spawn(pool.resolved(record.source, record.tx_hash, record.sequence, outcome.status != "rejected"))
         record.status = "success" if outcome.status == "success" else "failed"
         record.ledger = outcome.ledger
         record.result_codes = dict(outcome.result_codes)

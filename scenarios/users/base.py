@@ -166,6 +166,14 @@ class PacedUser(FastHttpUser):
         """Send this traffic kind's request(s) for one arrival; every concrete user class defines it."""
         raise TypeError(f"{type(self).__name__} does not define act()")
 
+    def ledger_get(self, path: str) -> tuple[int, dict[str, Any] | None]:
+        """GET the offline network directly (not through the service or the proxies), unrecorded:
+        what an agent asks Horizon about its own account and payments."""
+        resp = self.client.get(f"{self.ctx.ledger_url}{path}", name="ledger")
+        status = int(resp.status_code or 0)
+        parsed, _ = _parse_json(resp.text or "") if status == 200 else (None, -1)
+        return status, parsed if isinstance(parsed, dict) else None
+
     def key(self, prefix: str, endpoint: str, requests_per_arrival: float = 1.0) -> str:
         """A well-behaved client key: arrivals rotate over enough keys to stay under the limit."""
         n = self.ctx.keys_needed(self.kind, endpoint, requests_per_arrival)

@@ -4,18 +4,24 @@ Each arrival fetches a fresh x402 challenge, then sends one tampered payment: si
 signed for another network, or already expired; or a channel update with a forged signature. Those
 records carry `expected="reject"`: each must be refused with 4xx and logged CRITICAL (P33). Every
 `REPLAY_EVERY`-th arrival instead makes one valid payment and sends the same proof again; the
-replay is recorded as user kind `replayer` (logged MEDIUM `replay`, so it is not a CRITICAL case).
+replay is recorded as user kind `replayer` (logged MEDIUM `replay`, so it is not a CRITICAL case);
+like a paying agent, the user then waits until that payment is in a ledger before it pays again.
 Challenges are recorded with `expected="challenge"`.
 """
 
 from __future__ import annotations
 
+import time
+
+import gevent
 from stellar_sdk import Keypair
 
 from reference_impl.crypto_verification import sign_channel_state
 from scenarios.users.base import PacedUser
 from scenarios.users.channel_updater import channel_state
-from scenarios.users.x402_client import OTHER_NETWORK, payment_header, requirements
+from scenarios.users.payer import PayerAccount
+from scenarios.users.paying_agent import SETTLE_LIMIT_S
+from scenarios.users.x402_client import OTHER_NETWORK, PAYMENT_TIMEOUT_S, payment_header, requirements
 
 TAMPERINGS = ("wrong_key", "wrong_network", "expired", "forged_channel")
 REPLAY_EVERY = 5
@@ -26,15 +32,10 @@ class Tamperer(PacedUser):
 
     def setup(self) -> None:
         payers = self.ctx.accounts["payers"]
-        self.payer = Keypair.from_secret(payers[-1 - (self.index % len(payers))])
+        self.payer = PayerAccount(Keypair.from_secret(payers[-1 - (self.index % len(payers))]), self.ledger_get,
+                                  gevent.sleep, time.time)
         strangers = self.ctx.accounts["strangers"]
         self.stranger = Keypair.from_secret(strangers[self.index % len(strangers)])
-        self.next_seq = 0
-
-    def _sync_sequence(self) -> None:
-        resp = self.client.get(f"{self.ctx.ledger_url}/accounts/{self.payer.public_key}", name="ledger-account")
-        if resp.status_code == 200:
-            self.next_seq = max(self.next_seq, int(resp.json()["sequence"]) + 1)
 
     def _challenge(self, intended_s: float, key: str) -> tuple[str, dict | None]:
         path = f"/resources/t{self.rng.randrange(20)}"
@@ -44,8 +45,6 @@ class Tamperer(PacedUser):
     def act(self, intended_s: float) -> None:
         n = next(self.sequence)
         key = self.key("tamperer", "x402", requests_per_arrival=3.0)
-        if not self.next_seq:
-            self._sync_sequence()
         if n % REPLAY_EVERY == REPLAY_EVERY - 1:
             self.replay(intended_s, key)
             return
@@ -57,7 +56,7 @@ class Tamperer(PacedUser):
         if req is None:
             return
         header, _ = payment_header(
-            req, self.payer, self.next_seq,
+            req, self.payer.keypair, self.payer.sequence(),
             signer=self.stranger if tampering == "wrong_key" else None,
             passphrase=OTHER_NETWORK if tampering == "wrong_network" else None,
             expired=tampering == "expired",
@@ -69,22 +68,23 @@ class Tamperer(PacedUser):
         path, req = self._challenge(intended_s, key)
         if req is None:
             return
-        header, _ = payment_header(req, self.payer, self.next_seq)
+        header, tx_hash = payment_header(req, self.payer.keypair, self.payer.sequence())
         status, _, _ = self.call(intended_s, "x402", "GET", path, client_key=key, headers={"X-PAYMENT": header},
                                  user_kind="replayer", expected="ok")
         if status != 200:
-            self._sync_sequence()
+            self.payer.refused()
             return
-        self.next_seq += 1
+        self.payer.paid(tx_hash, time.time() + PAYMENT_TIMEOUT_S)
         self.call(intended_s, "x402", "GET", path, client_key=key, headers={"X-PAYMENT": header},
                   user_kind="replayer", expected="replay")
+        self.payer.settle_wait(SETTLE_LIMIT_S)
 
     def forged_channel(self, intended_s: float, key: str) -> None:
         """A channel's opening state where party A's signature comes from an impostor's key."""
         channel_id = f"tamper-{self.ctx.seed}-{self.index}-{next(self.sequence)}"
-        state = channel_state(channel_id, 1, self.payer.public_key, self.stranger.public_key, 1000, 1000)
+        state = channel_state(channel_id, 1, self.payer.keypair.public_key, self.stranger.public_key, 1000, 1000)
         impostor = sign_channel_state(state, Keypair.random())["signatures"]
         signed = sign_channel_state(state, self.stranger)
-        signed["signatures"][self.payer.public_key] = next(iter(impostor.values()))
+        signed["signatures"][self.payer.keypair.public_key] = next(iter(impostor.values()))
         self.call(intended_s, "channel", "POST", f"/channels/{channel_id}/updates", body=signed,
                   client_key=self.key("tamperer", "channel"), expected="reject")

@@ -17,6 +17,7 @@ from stellar_sdk import Account, Asset, Keypair, TransactionBuilder
 
 STROOPS_PER_XLM = Decimal(10) ** 7
 OTHER_NETWORK = "Test SDF Network ; September 2015"
+PAYMENT_TIMEOUT_S = 60  # the payment's max_time is this far ahead
 
 
 def requirements(challenge: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -51,7 +52,7 @@ def payment_header(
     if expired:
         builder.add_time_bounds(0, int(time.time()) - 120)
     else:
-        builder.set_timeout(60)
+        builder.set_timeout(PAYMENT_TIMEOUT_S)
     envelope = builder.build()
     envelope.sign(signer or payer)
     header = {

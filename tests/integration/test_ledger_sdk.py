@@ -1,4 +1,11 @@
-"""stellar-sdk 16.1.1's own `Server` and `ServerAsync`, unchanged, against the offline network."""
+"""stellar-sdk 16.1.1's own `Server` and `ServerAsync`, unchanged, against the offline network.
+
+Submission rules and their sources: one queued tx per source account and the ban of applied
+envelopes (stellar-core src/herder/TransactionQueue.cpp `canAdd`, `removeApplied`, `isBanned`),
+strict sequence numbers (src/transactions/TransactionFrame.cpp `isBadSeq`), fee bumps
+(src/transactions/FeeBumpTransactionFrame.cpp), Horizon's sync and async answers
+(stellar-horizon internal/txsub/system.go, internal/actions/submit_transaction_async.go).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from stellar_sdk import (
     Account,
     AiohttpClient,
     Asset,
+    AuthorizationFlag,
     Claimant,
     ClaimPredicate,
     Keypair,
@@ -27,6 +35,7 @@ from stellar_sdk.sep.exceptions import AccountRequiresMemoError
 from stellar_sdk.xdr import TransactionResult
 
 from harness.ledger.config import LedgerConfig
+from harness.ledger.genesis import generated_keypair, issuer_keypair
 from harness.ledger.http_api import LedgerServer
 
 pytestmark = pytest.mark.timeout(90)
@@ -97,30 +106,65 @@ def test_load_account_fee_submit_lookup_and_duplicate(network: tuple[LedgerServe
     assert server.ledgers().ledger(latest["sequence"]).call()["hash"] == latest["hash"]
 
 
-def test_async_submit_then_poll(network: tuple[LedgerServer, str]) -> None:
-    ledger_server, url = network
+@pytest.fixture(scope="module")
+def manual() -> Iterator[tuple[LedgerServer, str]]:
+    """Closes only when a test says so; sync submissions give up after 1 s."""
+    server = LedgerServer(LedgerConfig(auto_close=False, submit_timeout=1, generate_accounts=4, seed=SEED))
+    with server.run_in_thread() as urls:
+        yield server, urls[0]
+
+
+SEED = 31
+
+
+def test_async_submit_duplicate_busy_then_banned(manual: tuple[LedgerServer, str]) -> None:
+    ledger_server, url = manual
     server = Server(url)
-    a, b = funded(url), funded(url)
-    env = build(server, ledger_server.ledger.passphrase, a,
-                lambda t: t.append_payment_op(b.public_key, Asset.native(), "1"))
+    a, b = generated_keypair(SEED, 0), generated_keypair(SEED, 1)
+    account = server.load_account(a.public_key)
+    pay = lambda amount: TransactionBuilder(account, ledger_server.ledger.passphrase, 100).append_payment_op(  # noqa
+        b.public_key, Asset.native(), amount).set_timeout(60).build()
+    env, second = pay("1"), pay("2")
+    for e in (env, second):
+        e.sign(a)
     assert server.submit_transaction_async(env) == {"tx_status": "PENDING", "hash": env.hash_hex()}
     with pytest.raises(BadRequestError) as dup:
         server.submit_transaction_async(env)
     assert dup.value.status == 409 and '"DUPLICATE"' in dup.value.message
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            assert server.transactions().transaction(env.hash_hex()).call()["successful"] is True
-            break
-        except NotFoundError:
-            time.sleep(0.02)
-    else:
-        pytest.fail("transaction never ingested")
-    with pytest.raises(BadRequestError) as err:
-        server.submit_transaction_async(env)  # already applied: DUPLICATE, never applied twice
-    assert err.value.status == 409
+    with pytest.raises(BadResponseError) as busy:  # one queued tx per source account
+        server.submit_transaction_async(second)
+    assert busy.value.status == 503 and '"TRY_AGAIN_LATER"' in busy.value.message
+    ledger_server.ledger.close_ledger()
+    assert server.transactions().transaction(env.hash_hex()).call()["successful"] is True
+    with pytest.raises(BadResponseError) as banned:  # applied envelopes are banned for 10 ledgers
+        server.submit_transaction_async(env)
+    assert banned.value.status == 503
+    assert server.submit_transaction(env)["hash"] == env.hash_hex()  # sync: Horizon's stored outcome
+    assert server.submit_transaction_async(second)["tx_status"] == "PENDING"
+    ledger_server.ledger.close_ledger()
     assert len([r for r in ledger_server.ledger.history() if r.get("hash") == env.hash_hex()
                 and r["kind"] == "applied"]) == 1
+
+
+def test_sync_second_tx_of_a_busy_account_times_out(manual: tuple[LedgerServer, str]) -> None:
+    ledger_server, url = manual
+    server = Server(url)
+    a, b = generated_keypair(SEED, 2), generated_keypair(SEED, 3)
+    first = build(server, ledger_server.ledger.passphrase, a, lambda t: t.append_payment_op(b.public_key,
+                                                                                            Asset.native(), "1"))
+    assert server.submit_transaction_async(first)["tx_status"] == "PENDING"
+    account = server.load_account(a.public_key)
+    account.increment_sequence_number()
+    second = TransactionBuilder(account, ledger_server.ledger.passphrase, 100).append_payment_op(
+        b.public_key, Asset.native(), "2").set_timeout(60).build()
+    second.sign(a)
+    started = time.monotonic()
+    with pytest.raises(BadResponseError) as timeout:
+        server.submit_transaction(second)
+    assert timeout.value.status == 504 and time.monotonic() - started >= 1
+    assert timeout.value.type == "https://stellar.org/horizon-errors/transaction_submission_timeout"
+    assert timeout.value.extras == {"hash": second.hash_hex(), "envelope_xdr": second.to_xdr()}
+    ledger_server.ledger.close_ledger()
 
 
 def test_memo_required_check_path(network: tuple[LedgerServer, str]) -> None:
@@ -198,13 +242,11 @@ def provoke(case: str, server: Server, passphrase: str, a: Keypair, b: Keypair) 
         if case == "tx_missing_operation":
             tx = Transaction(a.public_key, account.sequence + 1, 100, [], preconditions=None)
             env = TransactionEnvelope(tx, passphrase)
+        elif case == "tx_not_supported":  # ledger bounds: a precondition the simulator does not model
+            env = builder.add_time_bounds(*bounds).set_ledger_bounds(0, 10**6).build()
         else:
             env = builder.add_time_bounds(*bounds).build()
         env.sign(source)
-        if case == "tx_not_supported":
-            bump = TransactionBuilder.build_fee_bump_transaction(b, 400, env, passphrase)
-            bump.sign(b)
-            return bump
         return env
     if case == "tx_insufficient_balance":
         server.submit_transaction(build(server, passphrase, a, lambda t: t.append_create_account_op(
@@ -213,6 +255,17 @@ def provoke(case: str, server: Server, passphrase: str, a: Keypair, b: Keypair) 
     if case == "op_no_trust":
         return build(server, passphrase, a, lambda t: t.append_payment_op(b.public_key, Asset("USD", a.public_key),
                                                                           "1"))
+    gold = Asset("GOLD", b.public_key)
+    if case == "op_line_full":
+        server.submit_transaction(build(server, passphrase, a, lambda t: t.append_change_trust_op(gold, "1")))
+        return build(server, passphrase, b, lambda t: t.append_payment_op(a.public_key, gold, "2"))
+    if case in ("op_not_authorized", "op_src_not_authorized"):
+        server.submit_transaction(build(server, passphrase, b, lambda t: t.append_set_options_op(
+            set_flags=AuthorizationFlag.AUTHORIZATION_REQUIRED)))
+        server.submit_transaction(build(server, passphrase, a, lambda t: t.append_change_trust_op(gold, "10")))
+        if case == "op_not_authorized":
+            return build(server, passphrase, b, lambda t: t.append_payment_op(a.public_key, gold, "1"))
+        return build(server, passphrase, a, lambda t: t.append_payment_op(b.public_key, gold, "1"))
     simple: dict[str, tuple[Callable[[TransactionBuilder], object], dict[str, object]]] = {
         "tx_bad_auth": (pay, {"signers": (b,)}),
         "tx_insufficient_fee": (pay, {"fee": 50}),
@@ -230,6 +283,8 @@ def provoke(case: str, server: Server, passphrase: str, a: Keypair, b: Keypair) 
         "op_invalid_name": (lambda t: t.append_manage_data_op("bad\tname", b"1"), {}),
         "op_data_name_not_found": (lambda t: t.append_manage_data_op("absent", None), {}),
         "op_does_not_exist": (lambda t: t.append_claim_claimable_balance_op("00000000" + "cd" * 32), {}),
+        "op_no_issuer": (lambda t: t.append_change_trust_op(Asset("NOPE", stranger.public_key), "1"), {}),
+        "op_invalid_limit": (lambda t: t.append_change_trust_op(gold, "0"), {}),
     }
     add, options = simple[case]
     return build(server, passphrase, a, add, **options)  # type: ignore[arg-type]
@@ -239,7 +294,8 @@ CODE_CASES = ["tx_bad_seq", "tx_bad_auth", "tx_insufficient_fee", "tx_no_source_
               "tx_too_late", "tx_too_early", "tx_insufficient_balance", "tx_missing_operation", "tx_not_supported",
               "op_underfunded", "op_no_destination", "op_low_reserve", "op_already_exists", "op_src_no_trust",
               "op_no_trust", "op_bad_auth", "op_no_source_account", "op_not_supported", "op_malformed",
-              "op_invalid_name", "op_data_name_not_found", "op_does_not_exist"]
+              "op_invalid_name", "op_data_name_not_found", "op_does_not_exist", "op_line_full", "op_not_authorized",
+              "op_src_not_authorized", "op_no_issuer", "op_invalid_limit"]
 
 
 @pytest.mark.parametrize("case", CODE_CASES)
@@ -249,7 +305,7 @@ def test_result_codes_through_the_sdk(network: tuple[LedgerServer, str], case: s
     server = Server(url)
     a, b = funded(url), funded(url)
     env = provoke(case, server, passphrase, a, b)
-    balance_before = server.accounts().account_id(a.public_key).call()["balances"][0]["balance"]
+    balance_before = server.accounts().account_id(a.public_key).call()["balances"][-1]["balance"]
     with pytest.raises(BadRequestError) as err:
         server.submit_transaction(env, skip_memo_required_check=True)  # type: ignore[arg-type]
     e = err.value
@@ -262,8 +318,8 @@ def test_result_codes_through_the_sdk(network: tuple[LedgerServer, str], case: s
     else:
         assert codes == {"transaction": case}
     fee_paid = 100 if case.startswith("op_") and case not in NO_FEE else 0
-    balance_after = server.accounts().account_id(a.public_key).call()["balances"][0]["balance"]
-    if case != "tx_insufficient_balance":
+    balance_after = server.accounts().account_id(a.public_key).call()["balances"][-1]["balance"]
+    if case not in ("tx_insufficient_balance", "op_line_full", "op_not_authorized"):  # not paid by `a`
         assert round((float(balance_before) - float(balance_after)) * 10**7) == fee_paid
 
 
@@ -314,19 +370,41 @@ def test_server_async_with_aiohttp_client(network: tuple[LedgerServer, str]) -> 
     asyncio.run(scenario())
 
 
-def test_queue_full_maps_to_bad_response_error_after_sdk_retries() -> None:
-    ledger_server = LedgerServer(LedgerConfig(close_interval=30, max_pending=1, submit_timeout=5))
+def test_queue_full_maps_to_bad_response_error() -> None:
+    ledger_server = LedgerServer(LedgerConfig(close_interval=30, max_pending=1, submit_timeout=5,
+                                              generate_accounts=2, seed=SEED))
     with ledger_server.run_in_thread() as urls:
-        url = urls[0]
-        server = Server(url)
-        a = Keypair.random()
-        ledger_server.ledger.submit(ledger_server.ledger.friendbot_envelope(a.public_key))
-        ledger_server.ledger.close_ledger()
+        server = Server(urls[0])
+        a, b = generated_keypair(SEED, 0), generated_keypair(SEED, 1)
         env = build(server, ledger_server.ledger.passphrase, a,
-                    lambda t: t.append_payment_op(a.public_key, Asset.native(), "1"))
-        second = build(server, ledger_server.ledger.passphrase, a,
-                       lambda t: t.append_payment_op(a.public_key, Asset.native(), "2"))
+                    lambda t: t.append_payment_op(b.public_key, Asset.native(), "1"))
+        other = build(server, ledger_server.ledger.passphrase, b,
+                      lambda t: t.append_payment_op(a.public_key, Asset.native(), "2"))
         assert server.submit_transaction_async(env)["tx_status"] == "PENDING"
         with pytest.raises(BadResponseError) as err:
-            server.submit_transaction_async(second)
-        assert err.value.status == 503
+            server.submit_transaction_async(other)
+        assert err.value.status == 503 and '"TRY_AGAIN_LATER"' in err.value.message
+
+
+def test_fee_bump_and_credit_payment_through_the_sdk(manual: tuple[LedgerServer, str]) -> None:
+    """build_fee_bump_transaction + submit_transaction: fee source charged, Horizon's fee-bump fields; a
+    genesis USDC payment shows in both accounts' `balances`."""
+    ledger_server, url = manual
+    server = Server(url)
+    passphrase = ledger_server.ledger.passphrase
+    a, b, c = (generated_keypair(SEED, i) for i in (1, 2, 3))
+    usdc = Asset("USDC", issuer_keypair(SEED).public_key)
+    inner = build(server, passphrase, a, lambda t: t.append_payment_op(b.public_key, usdc, "2.5"))
+    bump = TransactionBuilder.build_fee_bump_transaction(c, 150, inner, passphrase)
+    bump.sign(c)
+    assert server.submit_transaction_async(bump)["tx_status"] == "PENDING"
+    ledger_server.ledger.close_ledger()
+    body = server.submit_transaction(bump)  # stored outcome
+    assert body["successful"] is True and body["fee_account"] == c.public_key and body["fee_charged"] == "200"
+    assert body["fee_bump_transaction"]["hash"] == bump.hash_hex() == body["hash"]
+    assert body["inner_transaction"] == {"hash": inner.hash_hex(), "signatures": body["inner_transaction"][
+        "signatures"], "max_fee": "100"}
+    by_inner = server.transactions().transaction(inner.hash_hex()).call()
+    assert by_inner["id"] == inner.hash_hex() and by_inner["fee_account"] == c.public_key
+    balances = server.accounts().account_id(b.public_key).call()["balances"]
+    assert balances[0]["asset_code"] == "USDC" and balances[0]["balance"] == "10002.5000000"

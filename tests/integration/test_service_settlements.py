@@ -5,6 +5,7 @@ concurrent settlements from the account pool."""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -131,6 +132,12 @@ def test_concurrent_settlements_from_the_pool_all_land_once(stack):
         per_source.setdefault(r["source"], []).append(int(r["seq"]))
     assert set(per_source) <= {stack.keys[0].public_key, stack.keys[1].public_key}
     assert all(len(s) == len(set(s)) for s in per_source.values())
+    # one transaction in flight per pool account: core never had to refuse the service (canAdd)
+    busy = [r for r in stack.ledger.ledger.history() if r["kind"] == "submission"
+            and r["outcome"] == "try_again_later" and r["source"] in per_source]
+    assert busy == []
+    per_close = Counter((r["ledger"], r["source"]) for r in applied)
+    assert max(per_close.values()) == 1
 
 
 def test_escrow_creates_a_claimable_balance_with_two_time_windows(stack):

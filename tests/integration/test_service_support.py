@@ -169,9 +169,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
 
 @contextlib.contextmanager
 def running_stack(close_interval: float = 0.25, fault: str | None = None, env: dict[str, str] | None = None,
-                  **overrides: Any) -> Iterator[Stack]:
+                  auto_close: bool = True, **overrides: Any) -> Iterator[Stack]:
     keys = [generated_keypair(SEED, i) for i in range(N_ACCOUNTS)]
-    ledger = LedgerServer(LedgerConfig(ports=(0, 0), close_interval=close_interval, seed=SEED,
+    ledger = LedgerServer(LedgerConfig(ports=(0, 0), close_interval=close_interval, seed=SEED, auto_close=auto_close,
                                        generate_accounts=N_ACCOUNTS, submit_timeout=5.0))
     with ledger.run_in_thread() as ledger_urls:
         proxies = [TcpProxy(int(u.rsplit(":", 1)[1])) for u in ledger_urls]

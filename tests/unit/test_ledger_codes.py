@@ -1,4 +1,10 @@
-"""Every result code the simulator claims, provoked in-process by a real signed transaction."""
+"""Every result code the simulator claims, provoked in-process by a real signed transaction.
+
+Checks run at submission are stellar-core's checkValid (src/transactions/TransactionFrame.cpp
+`commonValidPreSeqNum`, `commonValid`, `checkValidWithOptionallyChargedFee`: operations fail fast, so
+only the first bad operation shows its code); operation codes at apply come from each operation
+frame's doApply (src/transactions/*OpFrame.cpp).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,6 @@ from stellar_sdk import (
     ClaimPredicate,
     Keypair,
     Network,
-    TimeBounds,
     Transaction,
     TransactionBuilder,
     TransactionEnvelope,
@@ -19,7 +24,7 @@ from stellar_sdk.operation import BumpSequence, Payment
 from stellar_sdk.xdr import TransactionResult
 
 from harness.ledger.config import LedgerConfig
-from harness.ledger.genesis import generated_keypair
+from harness.ledger.genesis import generated_keypair, issuer_keypair
 from harness.ledger.ledger import Ledger
 from harness.ledger.records import SubmitStatus
 from reference_impl.clock import ManualClock
@@ -91,6 +96,7 @@ def test_op_failure_charges_fee_consumes_seq_applies_nothing(ledger: Ledger) -> 
 @pytest.mark.parametrize("case, expected", [
     ("no_destination", ["op_no_destination"]),
     ("src_no_trust", ["op_src_no_trust"]),
+    ("dest_no_trust", ["op_no_trust"]),
     ("issuer_no_trust", ["op_no_trust"]),
     ("low_reserve", ["op_low_reserve"]),
     ("already_exists", ["op_already_exists"]),
@@ -99,15 +105,18 @@ def test_op_failure_charges_fee_consumes_seq_applies_nothing(ledger: Ledger) -> 
     ("data_missing", ["op_data_name_not_found"]),
     ("cb_underfunded", ["op_underfunded"]),
     ("cb_credit", ["op_no_trust"]),
+    ("cb_credit_underfunded", ["op_underfunded"]),
 ])
 def test_operation_codes_at_apply(ledger: Ledger, case: str, expected: list[str]) -> None:
     a, b = keys(0), keys(1)
     stranger = Keypair.from_raw_ed25519_seed(bytes(32)).public_key
     usd = Asset("USD", keys(2).public_key)
+    usdc = Asset("USDC", issuer_keypair(SEED).public_key)
     b_ = builder(ledger, a)
     build = {
         "no_destination": lambda: b_.append_payment_op(stranger, Asset.native(), "1"),
-        "src_no_trust": lambda: b_.append_payment_op(b.public_key, usd, "1"),
+        "src_no_trust": lambda: b_.append_payment_op(keys(2).public_key, usd, "1"),
+        "dest_no_trust": lambda: b_.append_payment_op(keys(2).public_key, Asset("EUR", b.public_key), "1"),
         "issuer_no_trust": lambda: builder(ledger, keys(2)).append_payment_op(b.public_key, usd, "1"),
         "low_reserve": lambda: b_.append_create_account_op(stranger, "0.5"),
         "already_exists": lambda: b_.append_create_account_op(b.public_key, "5"),
@@ -117,6 +126,7 @@ def test_operation_codes_at_apply(ledger: Ledger, case: str, expected: list[str]
         "cb_underfunded": lambda: b_.append_create_claimable_balance_op(
             Asset.native(), "99999", [Claimant(b.public_key)]),
         "cb_credit": lambda: b_.append_create_claimable_balance_op(usd, "1", [Claimant(b.public_key)]),
+        "cb_credit_underfunded": lambda: b_.append_create_claimable_balance_op(usdc, "10001", [Claimant(b.public_key)]),
     }[case]()
     signer = keys(2) if case == "issuer_no_trust" else a
     assert applied(ledger, signed(build, signer)) == {"transaction": "tx_failed", "operations": expected}
@@ -140,6 +150,8 @@ def test_tx_level_rejections_change_nothing(ledger: Ledger) -> None:
     }
     for code, xdr in cases.items():
         assert rejected(ledger, xdr) == {"transaction": code}, code
+        # checkValidImpl reports base fee x operations as feeCharged, though nothing is charged
+        assert TransactionResult.from_xdr(ledger.submit(xdr).rejection.to_xdr()).fee_charged.int64 == 100
     assert ledger.close_ledger().applied == ()
     after = ledger.snapshot()
     assert after["accounts"] == before["accounts"] and after["fee_pool"] == before["fee_pool"]
@@ -170,9 +182,22 @@ def test_structural_codes(ledger: Ledger) -> None:
     env = TransactionBuilder(Account(a.public_key, ledger.account(a.public_key).seq_num), ledger.passphrase, 100) \
         .append_payment_op(keys(1).public_key, Asset.native(), "1").set_timeout(60).build()
     env.sign(a)
-    bump = TransactionBuilder.build_fee_bump_transaction(keys(1), 200, env, ledger.passphrase)
-    bump.sign(keys(1))
-    assert rejected(ledger, bump.to_xdr()) == {"transaction": "tx_not_supported"}
+    with_ledger_bounds = TransactionBuilder(Account(a.public_key, ledger.account(a.public_key).seq_num),
+                                            ledger.passphrase, 100).append_payment_op(
+        keys(1).public_key, Asset.native(), "1").set_timeout(60).set_ledger_bounds(0, 100).build()
+    with_ledger_bounds.sign(a)
+    assert rejected(ledger, with_ledger_bounds.to_xdr()) == {"transaction": "tx_not_supported"}
+
+
+def test_operations_fail_fast_at_submission(ledger: Ledger) -> None:
+    """checkValidWithOptionallyChargedFee stops at the first invalid operation; the others keep the
+    success code their results were initialised with."""
+    a = keys(0)
+    xdr = signed(builder(ledger, a).append_payment_op(keys(1).public_key, Asset.native(), "1")
+                 .append_create_account_op(a.public_key, "5")
+                 .append_manage_data_op("\x01bad", b"1"), a)
+    assert rejected(ledger, xdr) == {"transaction": "tx_failed",
+                                     "operations": ["op_success", "op_malformed", "op_success"]}
 
 
 def test_check_time_operation_codes(ledger: Ledger) -> None:
@@ -248,23 +273,7 @@ def test_escrow_refund_after_deadline(ledger: Ledger) -> None:
 def test_manage_data_sets_memo_required_and_reserve(ledger: Ledger) -> None:
     a = keys(0)
     applied(ledger, signed(builder(ledger, a).append_manage_data_op("config.memo_required", b"1"), a))
-    account = ledger.account(a.public_key)
-    assert account.data == {"config.memo_required": b"1"} and account.subentry_count == 1
+    account = ledger.account(a.public_key)  # a generated account holds one trustline (the offline USDC)
+    assert account.data == {"config.memo_required": b"1"} and account.subentry_count == 2
     applied(ledger, signed(builder(ledger, a).append_manage_data_op("config.memo_required", None), a))
-    assert ledger.account(a.public_key).subentry_count == 0
-
-
-def test_time_bounds_checked_against_close_time(ledger: Ledger) -> None:
-    a = keys(0)
-    clock = ledger.clock
-    assert isinstance(clock, ManualClock)
-    now = int(clock.time())
-    b = builder(ledger, a).append_payment_op(keys(1).public_key, Asset.native(), "1")
-    b.time_bounds = TimeBounds(0, now + 5)
-    xdr = signed(b, a, timeout=None)
-    assert ledger.submit(xdr).status is SubmitStatus.PENDING
-    clock.advance(10)
-    closed = ledger.close_ledger()
-    assert closed.applied == () and [d.result.code for d in closed.dropped] == ["tx_too_late"]
-    assert ledger.transaction(closed.dropped[0].hash) is None
-    assert ledger.fee_pool() == 0
+    assert ledger.account(a.public_key).subentry_count == 1

@@ -80,8 +80,10 @@ def test_sync_submit_times_out_with_504_then_resubmission_gets_the_outcome(
     server, urls = manual
     xdr = signed_payment(server)
     with httpx.Client(base_url=urls[0], timeout=10) as client:
-        assert_problem(client.post("/transactions", data={"tx": xdr}), 504, "timeout")
-        assert [r["kind"] for r in server.ledger.history()][-1] == "timeout"
+        body = assert_problem(client.post("/transactions", data={"tx": xdr}), 504, "transaction_submission_timeout")
+        assert body["extras"] == {"hash": server.ledger.submit(xdr).hash, "envelope_xdr": xdr}
+        assert body["title"] == "Transaction Submission Timeout"
+        assert [r["kind"] for r in server.ledger.history()][-2] == "timeout"
         closed = client.post("/admin/close").json()
         assert len(closed["applied"]) == 1
         again = client.post("/transactions", data={"tx": xdr})
@@ -120,20 +122,27 @@ def test_async_statuses(manual: tuple[LedgerServer, list[str]]) -> None:
         assert dup.status_code == 409 and dup.json() == {"tx_status": "DUPLICATE", "hash": first.json()["hash"]}
         bad = client.post("/transactions_async", data={"tx": signed_payment(server, seq_bump=0)})
         assert bad.status_code == 400 and bad.json()["tx_status"] == "ERROR"
+        # older than the queued tx: canAdd's own txBAD_SEQ, built by createTxErrorResult (feeCharged 0)
         assert bad.json()["error_result_xdr"] == "AAAAAAAAAAD////7AAAAAA=="
         assert_problem(client.get(f"/transactions/{first.json()['hash']}"), 404, "not_found")  # pending
         client.post("/admin/close")
         assert client.get(f"/transactions/{first.json()['hash']}").status_code == 200
 
 
-def test_queue_full_is_try_again_later() -> None:
-    server = LedgerServer(LedgerConfig(auto_close=False, generate_accounts=2, seed=SEED, max_pending=1))
+def test_try_again_later_async_503_sync_waits_then_504() -> None:
+    """Async: core's TRY_AGAIN_LATER as 503 (actions/submit_transaction_async.go). Sync: txsub's submitter
+    treats TRY_AGAIN_LATER as no error (txsub/submitter.go), so the request waits in the pending list
+    for a hash that never comes and ends in 504 transaction_submission_timeout (txsub/system.go)."""
+    server = LedgerServer(LedgerConfig(auto_close=False, generate_accounts=2, seed=SEED, submit_timeout=0.5))
     with server.run_in_thread() as urls, httpx.Client(base_url=urls[0], timeout=10) as client:
         assert client.post("/transactions_async", data={"tx": signed_payment(server)}).status_code == 201
-        full = client.post("/transactions_async", data={"tx": signed_payment(server, seq_bump=2)})
-        assert full.status_code == 503 and full.json()["tx_status"] == "TRY_AGAIN_LATER"
-        assert_problem(client.post("/transactions", data={"tx": signed_payment(server, seq_bump=2)}), 503,
-                       "server_over_capacity")
+        second = signed_payment(server, seq_bump=2)
+        busy = client.post("/transactions_async", data={"tx": second})
+        assert busy.status_code == 503 and busy.json() == {"tx_status": "TRY_AGAIN_LATER",
+                                                            "hash": server.ledger.submit(second).hash}
+        started = time.monotonic()
+        assert_problem(client.post("/transactions", data={"tx": second}), 504, "transaction_submission_timeout")
+        assert time.monotonic() - started >= 0.5
 
 
 def test_admin_endpoints_and_per_listener_access_log(manual: tuple[LedgerServer, list[str]]) -> None:
@@ -195,6 +204,6 @@ def test_fuzzed_submissions_get_4xx_problems_and_change_nothing() -> None:
         check()
         server.ledger.close_ledger()
         after = server.ledger.snapshot()
-    assert after["accounts"] == before["accounts"] and after["pending"] == []  # every byte is signed
+    assert after["accounts"] == before["accounts"] and after["queue"]["queued"] == []  # every byte is signed
     assert not [r for r in server.ledger.history() if r["kind"] == "applied"]
     assert server.ledger.check_invariants() == []

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from stellar_sdk import Account, Asset, Keypair, TransactionBuilder
+from stellar_sdk import Account, Asset, Claimant, Keypair, TransactionBuilder
 
 from harness.ledger.config import TESTNET_PASSPHRASE, LedgerConfig, format_amount, parse_amount
 from harness.ledger.errors import LedgerConfigError
-from harness.ledger.genesis import generated_keypair, load_seed_accounts, root_keypair
+from harness.ledger.genesis import generated_keypair, issuer_keypair, load_seed_accounts, root_keypair
 from harness.ledger.ledger import Ledger
 from harness.ledger.records import SubmitStatus
 from harness.ledger.snapshot import load_snapshot, save_snapshot
@@ -30,10 +30,19 @@ def pay(ledger: Ledger, i: int, seq_bump: int = 1) -> str:
 
 
 def test_snapshot_round_trip_keeps_outcomes_and_queue(tmp_path: Path) -> None:
+    """Trustlines, issued amounts, claimable balances, queue and ban list all survive a round trip."""
     clock = ManualClock()
     ledger = Ledger(LedgerConfig(auto_close=False, generate_accounts=2, seed=SEED), clock=clock)
     done = pay(ledger, 0)
     ledger.submit(done)
+    ledger.close_ledger()
+    holder = generated_keypair(SEED, 0)
+    usdc = Asset("USDC", issuer_keypair(SEED).public_key)
+    escrow = TransactionBuilder(Account(holder.public_key, ledger.account(holder.public_key).seq_num),
+                                ledger.passphrase, 100).append_create_claimable_balance_op(
+        usdc, "2.5", [Claimant(generated_keypair(SEED, 1).public_key)]).set_timeout(600).build()
+    escrow.sign(holder)
+    ledger.submit(escrow.to_xdr())
     ledger.close_ledger()
     queued = pay(ledger, 1)
     ledger.submit(queued)
@@ -41,12 +50,16 @@ def test_snapshot_round_trip_keeps_outcomes_and_queue(tmp_path: Path) -> None:
     save_snapshot(ledger, path)
     restored = Ledger.restore(load_snapshot(path), clock=clock)
     assert restored.snapshot() == ledger.snapshot()
-    assert restored.submit(done).status is SubmitStatus.KNOWN
+    assert restored.trustlines(holder.public_key) == ledger.trustlines(holder.public_key)
+    assert restored.issued(usdc.code + ":" + usdc.issuer) == ledger.issued(usdc.code + ":" + usdc.issuer)
+    assert restored.claimable_balances()[0].asset == f"USDC:{usdc.issuer}"
+    assert restored.submit(done, endpoint="sync").status is SubmitStatus.KNOWN
+    assert restored.submit(done).status is SubmitStatus.TRY_AGAIN_LATER  # the ban list came along
     assert restored.submit(queued).status is SubmitStatus.DUPLICATE
     closed = restored.close_ledger()
     assert [t.hash for t in closed.applied] == [restored.submit(queued).hash]
     applied = [r for r in restored.history() if r["kind"] == "applied"]
-    assert [r["memo_hash"] for r in applied] == ["07" * 32] * 2
+    assert [r["memo_hash"] for r in applied] == ["07" * 32, None, "07" * 32]
     assert restored.check_invariants() == []
 
 
@@ -84,7 +97,15 @@ def test_seed_accounts_file(tmp_path: Path) -> None:
     ("[{\"account_id\": \"%s\", \"balance\": 5}]", "decimal string"),
     ("[{\"account_id\": \"%s\", \"balance\": \"1.123456789\"}]", "7 decimals"),
     ("[{\"account_id\": \"%s\", \"balance\": \"-1\"}]", "positive"),
-    ("[{\"account_id\": \"%s\"}]", "exactly the keys"),
+    ("[{\"account_id\": \"%s\"}]", "must have the keys account_id and balance"),
+    ("[{\"account_id\": \"%s\", \"balance\": \"5\", \"extra\": 1}]", "must have the keys"),
+    ("[{\"account_id\": \"%s\", \"balance\": \"5\", \"trustlines\": {}}]", "trustlines must be a list"),
+    ("[{\"account_id\": \"%s\", \"balance\": \"5\", \"trustlines\": [{}]}]", r"trustlines\[0\] must be an object"),
+    ("[{\"account_id\": \"%s\", \"balance\": \"5\", \"trustlines\": [{\"asset\": \"US D\"}]}]", "CODE:ISSUER"),
+    ("[{\"account_id\": \"%s\", \"balance\": \"5\", \"trustlines\": [{\"asset\": \"USDC\", \"balance\": \"2\","
+     " \"limit\": \"1\"}]}]", "above its limit"),
+    ("[{\"account_id\": \"%s\", \"balance\": \"5\", \"trustlines\": [{\"asset\": \"USDC\", \"authorized\": 1}]}]",
+     "true or false"),
     ("[not json", "not JSON"),
 ])
 def test_bad_seed_accounts_files(tmp_path: Path, content: str, fragment: str) -> None:
@@ -106,6 +127,7 @@ def test_config_and_amount_validation() -> None:
 def test_root_account_is_derived_from_the_passphrase_and_holds_the_rest() -> None:
     ledger = Ledger(LedgerConfig(auto_close=False, generate_accounts=2, seed=SEED), clock=ManualClock())
     root = root_keypair(ledger.passphrase).public_key
-    total = ledger.balance_of(root) + sum(ledger.balance_of(generated_keypair(SEED, i).public_key) for i in range(2))
+    others = [generated_keypair(SEED, i).public_key for i in range(2)] + [issuer_keypair(SEED).public_key]
+    total = ledger.balance_of(root) + sum(ledger.balance_of(k) for k in others)
     assert total == ledger.snapshot()["total_coins"]
     assert generated_keypair(SEED, 0).public_key != generated_keypair(SEED + 1, 0).public_key

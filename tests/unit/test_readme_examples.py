@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.ledger.config import LedgerConfig
+from harness.ledger.http_api import LedgerServer
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -43,3 +46,13 @@ def test_seed_api_example_in_readme_runs(tmp_path: Path, capsys: pytest.CaptureF
     assert out[2] == "2 False [('channel.latency', 140.0, 100.0)]"
     records = (tmp_path / "logs" / "errors.jsonl").read_text().splitlines()
     assert len(records) == 3 and '"severity": "LOW"' in records[2] and "validateInput" in records[2]
+
+
+@pytest.mark.timeout(60)
+def test_ledger_example_in_readme_runs_against_the_offline_network(capsys) -> None:
+    """The README's stellar-sdk example, pointed at a LedgerServer started with the README's options."""
+    example = _block("generated_keypair(7")
+    server = LedgerServer(LedgerConfig(close_interval=0.1, generate_accounts=3, seed=7))
+    with server.run_in_thread() as urls:
+        exec(compile(example.replace("http://127.0.0.1:8000", urls[0]), "README.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == ["True", "1.5000000"]

@@ -13,6 +13,9 @@ import pytest
 
 from harness.errors import ProcessStartError
 from harness.judges.context import Check
+from harness.ledger.config import LedgerConfig
+from harness.ledger.genesis import load_seed_accounts
+from harness.ledger.ledger import Ledger
 from harness.outputs import Event, RequestRecord
 from harness.run.accounts import AccountSizes, derive_accounts, write_private_files
 from harness.run.collect import actual_faults, event_kind, merge_records, tag_faults
@@ -80,6 +83,9 @@ def test_accounts_are_deterministic_and_private(tmp_path):
         genesis = json.loads(files.genesis.read_text())
         assert {g["account_id"] for g in genesis} == {k.public_key for k in a.funded()}
         assert "S" not in "".join(g["account_id"][0] for g in genesis)  # public keys only
+        ledger = Ledger(LedgerConfig(auto_close=False, genesis_accounts=load_seed_accounts(files.genesis)))
+        usdc = [t for t in ledger.trustlines(a.escrow.public_key) if t.asset.startswith("USDC:")]
+        assert len(usdc) == 1 and usdc[0].balance == 10_000 * 10**7 and ledger.check_invariants() == []
         service = json.loads(files.service_accounts.read_text())
         assert service["escrow"] == a.escrow.secret
         assert a.escrow.secret not in json.dumps(a.public_summary())
