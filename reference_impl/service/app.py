@@ -365,7 +365,7 @@ async def get_health(request: Request, c: Components) -> Response:
     breakers = c.client.breaker_states()
     status = "ok" if all(state == "closed" for state in breakers.values()) else "degraded"
     return JSONResponse(
-        {"status": status, "ready": True, "env": c.settings.env, "fault": c.faults.name, "breakers": breakers,
+        {"status": status, "ready": True, "env": c.settings.env, "fault": c.fault, "breakers": breakers,
          "state": c.state()}
     )
 

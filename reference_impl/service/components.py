@@ -1,11 +1,11 @@
 """The composition root of the service: every hardening component built from the resolved settings,
-wired to the admin event feed and the Prometheus registry."""
+wired to the admin event feed and the Prometheus registry. A deliberate fault (testing only) is a
+substitute for one of the `Parts`, taken from the registry in `faults.py`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import replace
-from decimal import Decimal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 from reference_impl.circuit_breaker import (
     CircuitBreaker,
+    CircuitBreakerConfig,
     CircuitBreakerListener,
     CircuitBreakerManager,
     CircuitState,
@@ -23,12 +24,12 @@ from reference_impl.config_schema import AppConfig
 from reference_impl.error_logger import ErrorLogger, ErrorLoggerConfig, ErrorRecord, ErrorSeverity
 from reference_impl.input_validator import InputValidator
 from reference_impl.metrics_collector import Alert, MetricsCollector
-from reference_impl.rate_limiter import PRESETS, RateLimiterManager
+from reference_impl.rate_limiter import PRESETS, RateLimiterConfig, RateLimiterManager
 from reference_impl.request_keys import KeyFunc
 from reference_impl.service.channels import ChannelStore
 from reference_impl.service.decisions import DecisionEngine
 from reference_impl.service.events import EventFeed
-from reference_impl.service.faults import Faults, trust_any_key
+from reference_impl.service.faults import FAULTS, check_fault
 from reference_impl.service.nonces import NonceStore
 from reference_impl.service.sequence_pool import SequencePool
 from reference_impl.service.settings import ServiceSettings
@@ -55,7 +56,6 @@ DEFAULT_PRESETS = {
     "lookups": "RELAXED",
 }
 BREAKER_STATE_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
-NEVER_OPENS = 1_000_000_000
 
 
 class _FeedBreakerListener(CircuitBreakerListener):
@@ -87,50 +87,46 @@ class _StateCollector(Collector):
         yield bounds
 
 
-class PassThroughValidator(InputValidator):
-    """Deliberate fault `validator-passes-bad-input`: request validators return their input unchecked
-    (with a naive conversion), so bad input reaches code that raises. Cryptographic checks stay real
-    (this fault breaks input validation, P32, not signature verification, P33)."""
+def _same(value: Any) -> Any:
+    return value
 
-    def validate_required_fields(self, data: Any, fields: Any, field: str = "body") -> Any:
-        return data
 
-    def validate_stellar_address(self, value: Any, field: str = "address", allow_muxed: bool = False) -> Any:
-        return value
+def _issued_keys(settings: ServiceSettings) -> KeyFunc:
+    return settings.api_keys
 
-    def validate_amount_stroops(self, value: Any, field: str = "amount") -> int:
-        return int(Decimal(str(value)) * 10_000_000)
 
-    def validate_did(self, value: Any, field: str = "did") -> Any:
-        return value
+@dataclass(frozen=True)
+class Parts:
+    """The parts a deliberate fault may substitute (reference_impl/service/faults.py, one registry);
+    the defaults are the real ones. Shipped modules know nothing of faults."""
 
-    def validate_channel_state(self, state: Any, previous: Any = None, field: str = "channel") -> Any:
-        return state
+    identity: Callable[[ServiceSettings], KeyFunc] = _issued_keys  # who a request is (limits, quotas)
+    validator: type[InputValidator] = InputValidator
+    thresholds: Callable[[dict[str, float]], dict[str, float]] = _same  # metric alert thresholds
+    breaker_config: Callable[[CircuitBreakerConfig], CircuitBreakerConfig] = _same
+    rate_limit: Callable[[RateLimiterConfig], RateLimiterConfig] = _same  # per endpoint
+    client: type[FailoverStellarClient] = FailoverStellarClient
+    engine: type[SubmissionEngine] = SubmissionEngine
 
-    def validate_escrow_params(self, params: Any, field: str = "escrow") -> Any:
-        return {
-            **params,
-            "amountStroops": self.validate_amount_stroops(params["amount"]),
-            "amount": str(params["amount"]),
-        }
-
-    def validate_loan_terms(self, terms: Any, field: str = "loan") -> Any:
-        return dict(terms)
+    @classmethod
+    def for_fault(cls, name: str | None) -> Parts:
+        return cls(**FAULTS[name].parts) if name else cls()
 
 
 class Components:
     """Every component of one service instance (no I/O happens here; the app starts and stops it)."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, parts: Parts | None = None) -> None:
         settings.resolve()
         assert settings.config is not None and settings.network_passphrase is not None
         self.settings = settings
         self.config: AppConfig = settings.config
         self.clock = settings.clock
-        self.faults = Faults.parse(settings.fault)
+        self.fault = check_fault(settings.fault, settings.env)
+        self.parts = parts or Parts.for_fault(self.fault)
         security, monitoring = self.config.security, self.config.monitoring
         # Who a request is, for rate limits and per-client quotas: an issued API key, else the address.
-        self.identity: KeyFunc = trust_any_key if "limiter-trusts-any-key" in self.faults else settings.api_keys
+        self.identity: KeyFunc = self.parts.identity(settings)
         self.feed = EventFeed(clock=self.clock)
         self.registry = CollectorRegistry()
         self._prometheus()
@@ -146,25 +142,18 @@ class Components:
             clock=self.clock,
         )
         self.error_logger.subscribe(self._record_event)
-        thresholds = monitoring.thresholds.by_metric()
-        if "alert-threshold-x10" in self.faults:
-            thresholds = {name: value * 10 for name, value in thresholds.items()}
+        thresholds = self.parts.thresholds(monitoring.thresholds.by_metric())
         self.metrics = MetricsCollector(clock=self.clock, thresholds=thresholds)
         self.metrics.on_alert(self._metric_alert)
         network = self.config.payment.x402.network
-        validator_type = (
-            PassThroughValidator if "validator-passes-bad-input" in self.faults else InputValidator
-        )
-        self.validator = validator_type(clock=self.clock, networks={network: settings.network_passphrase})
+        self.validator = self.parts.validator(clock=self.clock, networks={network: settings.network_passphrase})
         # One trial at a time in HALF_OPEN: a second concurrent trial (a sync submit lasting up to a
         # ledger close) could still be in flight when the first trial's failure re-opens the breaker.
-        breaker_cfg = replace(circuit_breaker_config(security), half_open_max_calls=1)
-        if "breaker-never-opens" in self.faults:
-            breaker_cfg = replace(breaker_cfg, failure_threshold=NEVER_OPENS, volume_threshold=NEVER_OPENS)
+        breaker_cfg = self.parts.breaker_config(replace(circuit_breaker_config(security), half_open_max_calls=1))
         self.breakers = CircuitBreakerManager(
             breaker_cfg, clock=self.clock, listeners=[_FeedBreakerListener(self)]
         )
-        self.client = FailoverStellarClient(
+        self.client = self.parts.client(
             settings.horizon_urls,
             breakers=self.breakers,
             retry=retry_config(security),
@@ -174,17 +163,15 @@ class Components:
             call_timeout=settings.call_timeout,
             submit_timeout=settings.submit_timeout or 0.0,
             deadline=settings.request_deadline or 0.0,
-            failover="no-failover" not in self.faults,
         )
         for name in self.client.breaker_states():
             self.breaker_state.labels(name).set(0)
         accounts = settings.accounts
         self.settlement_pool = SequencePool(accounts.settlement_pool)
-        self.engine = SubmissionEngine(
+        self.engine = self.parts.engine(
             self.client,
             settings.network_passphrase,
             self.error_logger,
-            faults=self.faults,
             clock=self.clock,
             base_fee=self.config.stellar.base_fee,
             tx_timeout=max(30.0, 3 * (settings.request_deadline or 0.0)),
@@ -240,9 +227,7 @@ class Components:
                     algorithm=security.rate_limit.algorithm,
                     idle_ttl=security.rate_limit.idle_ttl,
                 )
-            if "limiter-admits-double" in self.faults:
-                cfg = replace(cfg, max_requests=cfg.max_requests * 2)
-            manager.add(name, cfg, prefixes)
+            manager.add(name, self.parts.rate_limit(cfg), prefixes)
         return manager
 
     def state(self) -> dict[str, dict[str, float]]:

@@ -18,7 +18,7 @@ from reference_impl.config_manager import ConfigManager
 from reference_impl.config_schema import AppConfig
 from reference_impl.errors import ConfigurationError
 from reference_impl.request_keys import IssuedKeys
-from reference_impl.service.faults import Faults
+from reference_impl.service.faults import check_fault
 
 MAX_POOL = 1000
 
@@ -137,7 +137,7 @@ class ServiceSettings:
             self.submit_timeout = 2 * stellar.ledger_close + 2.0
         if self.request_deadline is None:
             self.request_deadline = 2 * self.submit_timeout + 2.0
-        Faults.parse(self.fault)
+        check_fault(self.fault, self.env)
         for name in ("call_timeout", "submit_timeout", "request_deadline", "body_timeout"):
             value = getattr(self, name)
             if not 0 < value <= 600:

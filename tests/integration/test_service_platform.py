@@ -172,3 +172,20 @@ def test_cli_refuses_a_bad_accounts_file_with_exit_2_and_no_secret(tmp_path):
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 2 and "settlement_pool[0]" in result.stderr
     assert secret not in result.stderr + result.stdout and secret[:-1] not in result.stderr
+
+
+@pytest.mark.timeout(60)
+def test_cli_refuses_a_deliberate_fault_under_mainnet_with_exit_2(tmp_path):
+    pool = [Keypair.random().secret for _ in range(2)]
+    accounts_file, _ = _write_inputs(tmp_path, {"settlement_pool": pool, "x402_pay_to": pool[0],
+                                                "escrow": Keypair.random().secret})
+    base = [sys.executable, "-m", "reference_impl.service", "--accounts-file", str(accounts_file),
+            "--config-dir", str(REPO / "config"), "--env", "mainnet", "--fault-in-service", "no-failover"]
+    result = subprocess.run(base, cwd=REPO, capture_output=True, text=True, timeout=50,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 2 and "refused under mainnet" in result.stderr, result.stderr
+    harness = subprocess.run([sys.executable, "-m", "harness", "run", "smoke", "--env", "mainnet", "--out",
+                              str(tmp_path / "run"), "--fault-in-service", "no-failover"],
+                             cwd=REPO, capture_output=True, text=True, timeout=50)
+    assert harness.returncode == 2 and "refused under mainnet" in harness.stderr, harness.stderr
+    assert not (tmp_path / "run").exists()  # refused before anything started
