@@ -147,7 +147,7 @@ class JudgingParams:
     breaker_tolerance_s: float = 2.0  # P35: slack on "opens during the window" / "half-opens after timeout"
     access_slack_s: float = 0.25  # P35: a primary request this soon after the open was already in flight
     min_cases: int = 10  # P33/P36: fewer tampered or fault-window requests -> inconclusive
-    min_malformed: int = 10  # P32: fewer malformed (fuzzed or slow-body) requests -> inconclusive
+    min_malformed: int = 10  # P32: fewer malformed (fuzzed or slow) requests -> inconclusive
     targets_from_intended: bool = False  # judge targets on latency_from_intended_ms instead of service time
     enabled: tuple[str, ...] | None = None  # check ids (or prefixes like "target.") to run; None = all
     capacity_phase: str | None = None  # name of the ramp phase the capacity check scans; None = no capacity check

@@ -1,8 +1,8 @@
 """P32 (malformed input is rejected cleanly) and P33 (tampered proofs are rejected and logged CRITICAL).
 
-P32's malformed requests are the fuzzers' (the seeded corpus) and the slow clients' (a body that never
-finishes arriving): each must get a 4xx with a JSON body, never a 5xx or no answer, and nothing may
-reach the ledger.
+P32's malformed requests are the fuzzers' (the seeded corpus) and the slow clients' (a head or body
+that never finishes arriving): each must get a 4xx with a JSON body, never a 5xx or no answer, and
+nothing may reach the ledger.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
     figures = {"malformed_requests": len(fuzz), "rejected_4xx": int(((status >= 400) & (status < 500)).sum()),
                "server_errors_5xx": len(five), "no_response": len(hung), "accepted": len(accepted),
                "non_json_bodies": len(not_json), "json_checked": int((fuzz["body_json"] != -1).sum()),
-               "ledger_effects": len(applied), "slow_bodies": int((fuzz["user_kind"] == "slow_client").sum()),
+               "ledger_effects": len(applied), "slow_requests": int((fuzz["user_kind"] == "slow_client").sum()),
                "endpoints": int(fuzz["path"].str.split("/").str[1].nunique())}
     evidence: list[object] = [
         {"path": r.path, "status": int(r.status), "sent_s": round(r.sent_s, 3), "error": r.error[:120]}

@@ -1,11 +1,12 @@
-"""Slow clients: announce a request body, send a part of it, then go quiet.
+"""Slow clients: send a part of a request, then go quiet: half of them stop inside the body (after
+announcing its length), half inside the headers.
 
 A service that waits for the rest holds the request (and its connection) for as long as the client
-likes. The service must give up on the body after its body timeout and answer 4xx with a JSON body
-(the reference answers 408 `request_timeout`); this client waits at most `PATIENCE_S` and records
-no answer as status 0. Raw sockets (gevent-patched under Locust), since an HTTP client always sends
-the whole body. Records: endpoint `slow-body`, `expected="reject"`, judged with the malformed
-requests (P32: 4xx JSON, never 5xx, no ledger effect).
+likes. The service must give up after its timeout and answer 4xx with a JSON body (the reference
+answers 408 `request_timeout`); this client waits at most `PATIENCE_S` and records no answer as
+status 0. Raw sockets (gevent-patched under Locust), since an HTTP client always sends the whole
+request. Records: endpoint `slow-body` or `slow-head`, `expected="reject"`, judged with the
+malformed requests (P32: 4xx JSON, never 5xx, no ledger effect).
 """
 
 from __future__ import annotations
@@ -30,19 +31,22 @@ class SlowClient(PacedUser):
         declared = self.rng.randint(64, 4096)
         sent_part = b'{"amount": "1", "destination": "' + b"G" * self.rng.randint(0, 32)
         url = urlsplit(self.ctx.service_url)
+        stall_in_head = self.rng.random() < 0.5
         head = (f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
-                f"X-API-Key: {self.ctx.api_key(label)}\r\nContent-Length: {declared}\r\n\r\n").encode()
+                f"X-API-Key: {self.ctx.api_key(label)}\r\nContent-Length: {declared}\r\n").encode()
+        sent = head + (b"X-Still-Typing: " if stall_in_head else b"\r\n" + sent_part)
         sent_s = self.ctx.now_s()
         t0 = time.perf_counter()
         status, text, headers, error = 0, "", {}, ""
         try:
             with socket.create_connection((url.hostname, url.port), timeout=PATIENCE_S) as sock:
-                sock.sendall(head + sent_part)
+                sock.sendall(sent)
                 status, text, headers = parse_response(read_until_closed(sock, t0 + PATIENCE_S))
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"[:200]
         reply = Reply(status, text, headers, sent_s, (time.perf_counter() - t0) * 1000.0, error)
-        self.record(intended_s, "slow-body", "POST", path, reply, client_key=label, key_issued=1, expected="reject")
+        endpoint = "slow-head" if stall_in_head else "slow-body"
+        self.record(intended_s, endpoint, "POST", path, reply, client_key=label, key_issued=1, expected="reject")
 
 
 def read_until_closed(sock: socket.socket, deadline: float) -> bytes:

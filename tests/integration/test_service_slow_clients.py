@@ -1,19 +1,28 @@
-"""Slow clients cannot hold the service: a body that does not arrive within the body timeout is
-answered 408 (JSON, connection closed), while other clients keep being served.
+"""Slow and oversized clients cannot hold the service: a body that does not arrive within the body
+timeout, or a request head within the head timeout, is answered 408 (JSON, connection closed); a
+head over 64 KiB is answered 431; other clients keep being served meanwhile.
 
-The variant without a usable deadline (body timeout far beyond the test's patience) must leave the
-slow request unanswered: that is what the deadline is for, and it shows this test can fail.
+The variants without a usable deadline (far beyond the test's patience) must leave the slow request
+unanswered: that is what the deadlines are for, and it shows these tests can fail. (uvicorn itself
+bounds neither the head's time nor its size: `reference_impl/service/server.py`.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
+from stellar_sdk import Keypair
 
+from harness.ledger.config import OFFLINE_PASSPHRASE
+from reference_impl.service.app import create_app
+from reference_impl.service.server import ServiceServer
+from reference_impl.service.settings import ServiceAccounts, ServiceSettings
 from tests.integration.test_service_support import running_stack
 
 pytestmark = pytest.mark.timeout(90)
@@ -63,6 +72,52 @@ def test_a_stalled_body_is_answered_408_and_others_are_served_meanwhile():
 def test_without_a_usable_deadline_the_stalled_request_gets_no_answer():
     with running_stack(body_timeout=600.0) as s:
         sock = stall_body(s.url)
+        try:
+            with pytest.raises(TimeoutError):
+                read_answer(sock)
+        finally:
+            sock.close()
+
+
+@contextlib.contextmanager
+def bare_service(head_timeout: float):
+    """The service alone (no ledger: only /health is asked), with the given head timeout."""
+    keys = [Keypair.random() for _ in range(2)]
+    settings = ServiceSettings(accounts=ServiceAccounts((keys[0],), keys[1].public_key, keys[1]),
+                               horizon_primary="http://127.0.0.1:9", network_passphrase=OFFLINE_PASSPHRASE,
+                               log_console=False)
+    with ServiceServer(create_app(settings), head_timeout=head_timeout).run_in_thread() as url:
+        yield url
+
+
+def open_head(url: str, head: bytes) -> socket.socket:
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=PATIENCE_S)
+    sock.sendall(head)
+    return sock
+
+
+def test_a_slow_or_huge_request_head_is_refused_and_others_are_served():
+    with bare_service(head_timeout=1.0) as url:
+        slow = [open_head(url, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: 1") for _ in range(10)]
+        huge = open_head(url, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n")
+        with httpx.Client(base_url=url, timeout=5) as http:  # keep-alive: two requests on one connection
+            assert http.get("/health").status_code == 200 and http.get("/health").status_code == 200
+        try:
+            answers = [read_answer(sock) for sock in [*slow, huge]]
+        finally:
+            for sock in [*slow, huge]:
+                sock.close()
+    for answer in answers[:-1]:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408") and json.loads(body)["error"] == "request_timeout", answer[:200]
+    head, _, body = answers[-1].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431") and json.loads(body)["error"] == "headers_too_large"
+
+
+def test_without_a_usable_head_deadline_the_slow_head_gets_no_answer():
+    with bare_service(head_timeout=600.0) as url:
+        sock = open_head(url, b"GET /health HTTP/1.1\r\nHost: x\r\n")
         try:
             with pytest.raises(TimeoutError):
                 read_answer(sock)
