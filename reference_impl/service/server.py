@@ -40,51 +40,60 @@ def raw_json_response(status: int, reason: str, code: str, message: str) -> byte
 
 
 class HeadGuardProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline and a size limit on each request head."""
+    """uvicorn's httptools protocol with a deadline and a size limit on each request head.
+
+    The deadline runs from the connection opening, or from the previous response while nothing else
+    is queued, to the end of the next head; the size counts from the start of a message (not the
+    rest of a body the app answered early, e.g. with 413) to the end of its head."""
 
     def __init__(self, *args: Any, head_timeout: float = HEAD_TIMEOUT, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.head_timeout = head_timeout
+        self._in_head = True
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._await_head()
+        self._arm()
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # lingering close: dropped
         super().data_received(data)
-        if self._head_timer is not None and not self.transport.is_closing():
-            self._head_bytes += len(data)  # the head is still incomplete after this read
+        if self._in_head and not self.transport.is_closing():
+            self._head_bytes += len(data)  # a head is still incomplete after this read
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._refuse(431, "Request Header Fields Too Large", "headers_too_large",
                              f"the request head must be at most {MAX_HEAD_BYTES} bytes")
 
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head, self._head_bytes = True, 0
+
     def on_headers_complete(self) -> None:
-        self._head_done()
+        self._in_head = False
+        self._disarm()
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self.transport.is_closing() and not self.pipeline:
-            self._await_head()
+            self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._head_done()
+        self._disarm()
         super().connection_lost(exc)
 
-    def _await_head(self) -> None:
-        self._head_done()
+    def _arm(self) -> None:
+        self._disarm()
         self._head_timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
 
-    def _head_done(self) -> None:
+    def _disarm(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-        self._head_bytes = 0
 
     def _head_too_slow(self) -> None:
         self._head_timer = None
@@ -95,7 +104,7 @@ class HeadGuardProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, reason: str, code: str, message: str) -> None:
         """Answer, half-close, and drop the rest for LINGER_S: closing with unread input would reset the
         connection and could destroy the answer before the client reads it."""
-        self._head_done()
+        self._disarm()
         self._refused = True
         self.transport.write(raw_json_response(status, reason, code, message))
         if self.transport.can_write_eof():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import time
 from urllib.parse import urlsplit
@@ -101,8 +102,9 @@ def test_a_slow_or_huge_request_head_is_refused_and_others_are_served():
     with bare_service(head_timeout=1.0) as url:
         slow = [open_head(url, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: 1") for _ in range(10)]
         huge = open_head(url, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n")
-        with httpx.Client(base_url=url, timeout=5) as http:  # keep-alive: two requests on one connection
+        with httpx.Client(base_url=url, timeout=5) as http:  # keep-alive: requests on one connection
             assert http.get("/health").status_code == 200 and http.get("/health").status_code == 200
+
         try:
             answers = [read_answer(sock) for sock in [*slow, huge]]
         finally:
@@ -113,6 +115,20 @@ def test_a_slow_or_huge_request_head_is_refused_and_others_are_served():
         assert head.startswith(b"HTTP/1.1 408") and json.loads(body)["error"] == "request_timeout", answer[:200]
     head, _, body = answers[-1].partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 431") and json.loads(body)["error"] == "headers_too_large"
+
+
+def test_a_body_answered_early_is_not_taken_for_the_next_head():
+    """A 413 comes before the body is read; the rest of that body is not the next request's head."""
+    with bare_service(head_timeout=5.0) as url:
+        big = b"x" * 300_000
+        sock = open_head(url, b"POST /settlements HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(big)
+                         + big + b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        try:
+            answer = read_answer(sock)
+        finally:
+            sock.close()
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)
+    assert statuses == [b"413", b"200"], answer[:300]
 
 
 def test_without_a_usable_head_deadline_the_slow_head_gets_no_answer():
