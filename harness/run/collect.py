@@ -189,6 +189,7 @@ class ServicePoller:
                     self.poll_errors += 1
 
     def poll_health(self) -> None:
+        asked_at = self._now_run_s()
         try:
             resp = self._client.get("/health")
             body = resp.json()
@@ -199,7 +200,9 @@ class ServicePoller:
         with self._lock:
             self.health = body
             if isinstance(stores, dict):
-                self.events.append(Event(self._now_run_s(), "service", "state", {"stores": stores}))
+                # the sizes are of a moment between asking and the answer (the event's time)
+                self.events.append(Event(self._now_run_s(), "service", "state",
+                                         {"stores": stores, "asked_at": round(asked_at, 6)}))
             if breakers != self._last_breakers:
                 self.events.append(Event(self._now_run_s(), "service", "health",
                                          {"status": body.get("status"), "breakers": breakers}))

@@ -122,3 +122,16 @@ def test_channels_count_one_entry_per_path_per_client(trusts_any_key: bool, verd
     check = judge_state_bounds(context(records, [Event(20.0, "service", "state", {"stores": stores})]))
     assert check.verdict == verdict, check.reason
     assert check.figures["channels.max_over_per_client_bound"] == (46 if trusts_any_key else 0)
+
+
+@pytest.mark.parametrize("held, verdict", [(1, "pass"), (3, "fail")])
+def test_paid_challenges_no_longer_count_against_their_client(held: int, verdict: str) -> None:
+    """Three challenges, two paid (each paid record starts with its challenge): a store still holding
+    three nonces kept the two its client spent."""
+    records = [RequestRecord(t, t, "x402-challenge", "GET", "/resources/r", 402, 5.0, 5.0, user_kind="paying_agent",
+                             client_key="agent-0", key_issued=1) for t in (10.0, 11.0, 12.0)]
+    records += [RequestRecord(t, t, "x402", "GET", "/resources/r", 200, 50.0, 50.0, user_kind="paying_agent",
+                              client_key="agent-0", key_issued=1) for t in (10.0, 11.0)]
+    stores = {"x402_nonces": {"size": held, "capacity": 100, "per_client": PER_CLIENT, "ttl_s": TTL}}
+    sample = Event(20.0, "service", "state", {"stores": stores, "asked_at": 19.9})
+    assert judge_state_bounds(context(records, [sample])).verdict == verdict
