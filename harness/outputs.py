@@ -59,6 +59,7 @@ EXIT_PASS, EXIT_CHECK_FAILED, EXIT_MONEY_LOST, EXIT_INCONCLUSIVE, EXIT_HARNESS_E
 # Endpoint labels used in records, charts and target checks, with the metric each one feeds.
 ENDPOINT_METRICS = {
     "x402": "x402.handshake",
+    "x402-v2": "x402.handshake.v2",  # x402 v2: the paid request waits for the facilitator's settlement
     "channel": "channel.latency",
     "settlement": "settlement.finality",
     "decision": "agent.decision",

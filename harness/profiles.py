@@ -31,7 +31,10 @@ USER_KINDS = (
     "nonce_flooder",
     "channel_flooder",
     "slow_client",
+    "paying_agent_v2",
+    "tamperer_v2",
 )
+X402_V2_KINDS = ("paying_agent_v2", "tamperer_v2")
 TOXICS = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down")
 PROXIES = ("horizon-primary", "horizon-secondary")
 ENVS = ("development", "testnet", "mainnet")

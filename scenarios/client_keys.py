@@ -19,8 +19,8 @@ from pathlib import Path
 
 KEY_PREFIX = "srhk_"
 # Label prefixes of issued keys; a client using another prefix (or an index beyond the limit) fails loudly.
-LABEL_PREFIXES = ("agent", "channel", "settler", "decider", "escrow", "fuzzer", "tamperer", "abuser",
-                  "nonceflood", "channelflood", "slow")
+LABEL_PREFIXES = ("agent", "agent2", "channel", "settler", "decider", "escrow", "fuzzer", "tamperer", "tamperer2",
+                  "abuser", "nonceflood", "channelflood", "slow")
 MAX_KEYS_PER_PREFIX = 512
 
 

@@ -121,7 +121,12 @@ def _raw_and_headers() -> st.SearchStrategy[dict[str, Any]]:
         st.just(base64.b64encode(b"{\"x402Version\": 7}").decode()),
         st.just(base64.b64encode(b"{\"x402Version\": 1, \"scheme\": \"upto\"}").decode()),
     ).map(lambda h: _case("x402", "GET", "/resources/fuzz", headers={"X-PAYMENT": h}))
-    return st.one_of(bad_json, not_object, bad_idem, bad_payment)
+    bad_v2_payment = st.one_of(  # x402 v2: PAYMENT-SIGNATURE that is no PaymentPayload
+        _junk_text.map(lambda s: s.encode("utf-8", "ignore").hex()),
+        st.just(base64.b64encode(b"{\"x402Version\": 2, \"payload\": []}").decode()),
+        st.just(base64.b64encode(b"{\"x402Version\": 2, \"payload\": {}, \"accepted\": {\"scheme\": \"exact\"}}").decode()),
+    ).map(lambda h: _case("x402", "GET", "/resources/fuzz", headers={"PAYMENT-SIGNATURE": h}))
+    return st.one_of(bad_json, not_object, bad_idem, bad_payment, bad_v2_payment)
 
 
 def _paths_methods_and_sizes() -> st.SearchStrategy[dict[str, Any]]:

@@ -28,9 +28,11 @@ from scenarios.users import (
     flooders,
     fuzzer,
     paying_agent,
+    paying_agent_v2,
     settler,
     slow_client,
     tamperer,
+    tamperer_v2,
 )
 
 USER_CLASSES = {
@@ -46,6 +48,8 @@ USER_CLASSES = {
     "nonce_flooder": flooders.NonceFlooder,
     "channel_flooder": flooders.ChannelFlooder,
     "slow_client": slow_client.SlowClient,
+    "paying_agent_v2": paying_agent_v2.PayingAgentV2,
+    "tamperer_v2": tamperer_v2.TampererV2,
 }
 DRAIN_S = 10.0
 

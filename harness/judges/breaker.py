@@ -16,6 +16,9 @@ from harness.judges.context import (
 
 NAME = "P35 circuit breaker: opens on primary outage, blocks traffic while open, half-opens, closes"
 LISTENER_PRIMARY = 0
+# The x402 v2 facilitator's Soroban RPC calls share the proxies; the breaker judged here is the service's
+# Horizon breaker, so only Horizon requests on the primary count.
+SOROBAN_RPC_PREFIX = "/soroban/"
 OPEN, HALF_OPEN, CLOSED = "OPEN", "HALF_OPEN", "CLOSED"
 
 
@@ -85,6 +88,7 @@ def judge_breaker(ctx: JudgeContext) -> Check:
     trs = transitions(ctx)
     intervals = open_intervals(trs, ctx.duration_s)
     leaks = [a for a in ctx.access_log if a["listener"] == LISTENER_PRIMARY
+             and not str(a.get("path", "")).startswith(SOROBAN_RPC_PREFIX)
              and any(lo + prm.access_slack_s < a["t"] < hi for lo, hi in intervals)]
     problems: list[str] = []
     gaps: list[str] = []

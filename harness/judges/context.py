@@ -36,7 +36,7 @@ DEFAULT_THRESHOLDS_MS = {
 # A stamp above this (2001-09-09) is a unix epoch, below it seconds since run start.
 EPOCH_CUTOFF = 1_000_000_000.0
 # User kinds whose traffic should never be rate limited (P34 "well-behaved clients").
-WELL_BEHAVED_KINDS = ("paying_agent", "channel_updater", "settler", "decider", "escrow_user")
+WELL_BEHAVED_KINDS = ("paying_agent", "paying_agent_v2", "channel_updater", "settler", "decider", "escrow_user")
 # Toxics that make a proxy unusable (the dependency is "down" for P35/P36).
 OUTAGE_TOXICS = ("down", "timeout", "reset_peer")
 PRIMARY_PROXY, SECONDARY_PROXY = "horizon-primary", "horizon-secondary"

@@ -15,6 +15,10 @@ from harness.judges.evidence import error_records, kind_records, traced_applied
 P32_NAME = "P32 input validation: malformed requests get 4xx JSON, never 5xx, no ledger effect"
 P33_NAME = "P33 crypto verification: tampered proofs rejected, none settled, each logged CRITICAL"
 MALFORMED_KINDS = ("fuzzer", "slow_client")
+TAMPER_KINDS = ("tamperer", "tamperer_v2")
+# expected: reject (or "") = cryptographic tampering (logged CRITICAL); mismatch = honestly signed for the
+# wrong amount, payee or token; replay = a payment presented again (user kind `replayer`).
+REFUSED = ("reject", "", "mismatch", "replay")
 
 
 def judge_input_validation(ctx: JudgeContext) -> Check:
@@ -60,15 +64,21 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
 
 
 def judge_tampered_proofs(ctx: JudgeContext) -> Check:
-    sent = kind_records(ctx, "tamperer", expected=("reject", ""))
+    rec = ctx.records
+    sent = rec[rec["user_kind"].isin([*TAMPER_KINDS, "replayer"]) & rec["expected"].isin(REFUSED)]
     tampered = sent[sent["status"] != 429]  # refused by the rate limiter before any verification
     status = tampered["status"]
     accepted = tampered[(status >= 200) & (status < 300)]
     not_4xx = tampered[(status < 400) | (status >= 500)]
     settled = traced_applied(ctx, tampered)
     critical = len(error_records(ctx, "critical"))
-    figures = {"tampered": len(tampered), "rate_limited": len(sent) - len(tampered), "rejected_4xx": int(((status >= 400) & (status < 500)).sum()),
-               "accepted": len(accepted), "settled": len(settled), "critical_records": critical}
+    crypto = int(tampered["expected"].isin(["reject", ""]).sum())
+    figures = {"tampered": len(tampered), "crypto": crypto, "mismatched": int((tampered["expected"] == "mismatch").sum()),
+               "replayed": int((tampered["expected"] == "replay").sum()), "rate_limited": len(sent) - len(tampered),
+               "rejected_4xx": int(((status >= 400) & (status < 500)).sum()),
+               "accepted": len(accepted), "settled": len(settled), "critical_records": critical,
+               "accepted_by_kind": {f"{k}/{e}": int(n) for (k, e), n in
+                                    accepted.groupby(["user_kind", "expected"]).size().items()}}
     evidence: list[object] = [
         {"path": r.path, "status": int(r.status), "sent_s": round(r.sent_s, 3)} for r in list(not_4xx.itertuples())[:10]
     ] + [{"tx_hash": h.get("hash"), "problem": "tampered proof settled"} for h in settled[:10]]
@@ -78,12 +88,13 @@ def judge_tampered_proofs(ctx: JudgeContext) -> Check:
                         f"({len(accepted)} accepted)")
     if settled:
         problems.append(f"{len(settled)} tampered proofs settled on the ledger")
-    if len(tampered) and critical != len(tampered):
-        problems.append(f"CRITICAL records {critical} != tampered proofs {len(tampered)}")
+    if len(tampered) and critical != crypto:
+        problems.append(f"CRITICAL records {critical} != cryptographically tampered proofs {crypto}")
     if problems:
         return Check("P33", "property", P33_NAME, VERDICT_FAIL, "; ".join(problems), figures, evidence)
     if len(tampered) < ctx.params.min_cases:
         return Check("P33", "property", P33_NAME, VERDICT_INCONCLUSIVE,
                      f"only {len(tampered)} tampered proofs (need {ctx.params.min_cases})", figures)
     return Check("P33", "property", P33_NAME, VERDICT_PASS,
-                 f"all {len(tampered)} tampered proofs rejected, none settled, {critical} CRITICAL records", figures)
+                 f"all {len(tampered)} tampered, mismatched or replayed proofs rejected, none settled; "
+                 f"{critical} CRITICAL records for {crypto} tampered", figures)

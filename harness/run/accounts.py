@@ -1,16 +1,17 @@
 """Deterministic run accounts: every keypair derives from the run seed, secrets stay private.
 
 Roles: `settlement_pool` (the service pays settlements from these), `pay_to` (x402 payee),
-`escrow` (creates claimable balances), `payers` (one per paying-agent user), `destinations`
+`escrow` (creates claimable balances), `facilitator` (the x402 v2 facilitator's channel accounts: source
+and fee payer of every settlement), `payers` (one per paying-agent user), `destinations`
 (settlement payees, escrow payees, decision counterparties), `channel_parties` (off-chain channel
 signers, never funded) and `strangers` (keys the tamperers sign with, never funded).
 
 `write_private_files` writes the ledger's seed-accounts file (public keys, XLM balances and a
 trustline holding the offline network's USDC for every funded account), the service's accounts
-file, the load generator's accounts file (with the per-run secret the load clients' API keys derive
-from, `scenarios/client_keys.py`), the issued keys' SHA-256 hashes for the service and the admin
-token, each mode 0600, into a fresh 0700 temporary directory that is removed by
-`PrivateFiles.cleanup`. Nothing secret is ever written into the run's output folder.
+file, the facilitator's, the load generator's accounts file (with the per-run secret the load
+clients' API keys derive from, `scenarios/client_keys.py`), the issued keys' SHA-256 hashes for the
+service and the admin token, each mode 0600, into a fresh 0700 temporary directory that is removed
+by `PrivateFiles.cleanup`. Nothing secret is ever written into the run's output folder.
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ class AccountSizes:
     destinations: int = 16
     channel_parties: int = 32
     strangers: int = 4
+    facilitator: int = 8
 
     def __post_init__(self) -> None:
-        for name in ("settlement_pool", "payers", "destinations", "channel_parties", "strangers"):
+        for name in ("settlement_pool", "payers", "destinations", "channel_parties", "strangers", "facilitator"):
             value = getattr(self, name)
             if not 1 <= value <= MAX_ACCOUNTS_PER_ROLE:
                 raise HarnessConfigurationError(f"AccountSizes.{name} must be 1..{MAX_ACCOUNTS_PER_ROLE}, got {value}")
@@ -63,10 +65,11 @@ class RunAccounts:
     destinations: tuple[Keypair, ...]
     channel_parties: tuple[Keypair, ...]
     strangers: tuple[Keypair, ...]
+    facilitator: tuple[Keypair, ...] = ()
 
     def funded(self) -> list[Keypair]:
         """Accounts that must exist at genesis."""
-        return [*self.settlement_pool, self.pay_to, self.escrow, *self.payers, *self.destinations]
+        return [*self.settlement_pool, self.pay_to, self.escrow, *self.payers, *self.destinations, *self.facilitator]
 
     def public_summary(self) -> dict[str, object]:
         """Public keys only: safe for manifests and reports."""
@@ -79,6 +82,7 @@ class RunAccounts:
             "destinations": len(self.destinations),
             "channel_parties": len(self.channel_parties),
             "strangers": len(self.strangers),
+            "facilitator": [k.public_key for k in self.facilitator],
         }
 
 
@@ -106,6 +110,7 @@ def derive_accounts(seed: int, sizes: AccountSizes | None = None) -> RunAccounts
         destinations=role("destinations", sz.destinations),
         channel_parties=role("channel_parties", sz.channel_parties),
         strangers=role("strangers", sz.strangers),
+        facilitator=role("facilitator", sz.facilitator),
     )
 
 
@@ -119,6 +124,7 @@ class PrivateFiles:
     load_accounts: Path
     admin_token_file: Path
     api_keys_file: Path  # SHA-256 hashes of the issued API keys (the service's --api-keys-file)
+    facilitator_accounts: Path
     admin_token: str = field(repr=False)
     api_key_secret: str = field(repr=False)  # hex; the load clients' keys derive from it
 
@@ -139,6 +145,7 @@ def write_private_files(accounts: RunAccounts, base_dir: Path | None = None) -> 
         load_accounts=directory / "load-accounts.json",
         admin_token_file=directory / "admin-token",
         api_keys_file=directory / "api-keys.sha256",
+        facilitator_accounts=directory / "facilitator-accounts.json",
         admin_token=token,
         api_key_secret=key_secret.hex(),
     )
@@ -164,6 +171,7 @@ def write_private_files(accounts: RunAccounts, base_dir: Path | None = None) -> 
         },
     )
     write_key_hashes(files.api_keys_file, key_secret)
+    _write(files.facilitator_accounts, {"signers": [k.secret for k in accounts.facilitator]})
     fd = os.open(files.admin_token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(token)

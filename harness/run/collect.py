@@ -24,7 +24,7 @@ from harness.outputs import Event, RequestRecord, read_records
 from scenarios.recording import COUNTERS_GLOB, RECORDS_GLOB
 
 # Endpoints whose handling reads or writes the ledger through the Horizon proxies.
-HORIZON_ENDPOINTS = ("x402", "settlement", "decision", "escrow")
+HORIZON_ENDPOINTS = ("x402", "x402-v2", "settlement", "decision", "escrow")
 MAX_PAGES = 10_000
 ACCESS_LOG_FILE = "access_log.jsonl"
 

@@ -25,6 +25,7 @@ from harness.outputs import (
     SUMMARY_SCHEMA_VERSION,
     write_records,
 )
+from harness.profiles import X402_V2_KINDS
 from harness.run.collect import ACCESS_LOG_FILE, CollectionError, actual_faults, load_counters, merge_records
 from harness.run.junit import write_junit
 from harness.run.manifest import build_manifest
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from harness.run.lifecycle import RunState
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+V2_HANDSHAKE = "x402.handshake.v2"
 THRESHOLD_KEYS = {
     "settlementFinality": "settlement.finality",
     "channelLatency": "channel.latency",
@@ -47,6 +49,7 @@ ENDPOINT_LIMITERS = {
     "settlement": "settlements",
     "escrow": "escrow",
     "x402": "resources",
+    "x402-v2": "resources",
     "x402-challenge": "resources",
     "channel": "channels",
     "decision": "decisions",
@@ -79,9 +82,15 @@ def rate_limit_table(env: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def thresholds_ms(env: str, overrides: dict[str, float]) -> dict[str, float]:
-    raw = env_config(env).get("monitoring", {}).get("thresholds", {})
+def thresholds_ms(env: str, overrides: dict[str, float], x402_v2: bool = False) -> dict[str, float]:
+    """The env config's thresholds, then the profile's overrides. With x402 v2 traffic, `x402.handshake.v2`
+    is the x402 handshake budget on top of one ledger close (the spec serves only settled payments), as
+    the service's own alert threshold is (reference_impl/service/components.py)."""
+    config = env_config(env)
+    raw = config.get("monitoring", {}).get("thresholds", {})
     out = {metric: float(raw[key]) for key, metric in THRESHOLD_KEYS.items() if key in raw}
+    if x402_v2 and "x402.handshake" in out:
+        out[V2_HANDSHAKE] = out["x402.handshake"] + float(config.get("stellar", {}).get("ledgerCloseMs", 5000))
     out.update(overrides)
     return out
 
@@ -211,7 +220,9 @@ def _judge(
 
     ctx = JudgeContext.build(
         records, events=events, ledger_history=state.ledger_history, access_log=state.access_log,
-        phases=phases, faults=faults, thresholds_ms=thresholds_ms(state.env, state.profile.thresholds_ms),
+        phases=phases, faults=faults,
+        thresholds_ms=thresholds_ms(state.env, state.profile.thresholds_ms,
+                                    any(state.profile.mix.get(k, 0) > 0 for k in X402_V2_KINDS)),
         params=judging_params(state), run_start_epoch=state.run_start_epoch,
         duration_s=state.profile.duration_s, rate_limits=rate_limit_table(state.env),
         known_secrets=state.secrets,

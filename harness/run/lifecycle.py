@@ -2,7 +2,8 @@
 
 Order: offline ledger (three listeners: 0 behind proxy horizon-primary, 1 behind
 horizon-secondary, 2 direct for the harness and the clients' sequence lookups), fault proxy
-(child process) with both Horizon proxies, service under test pointed at the proxies, then Locust
+(child process) with both Horizon proxies, the x402 v2 facilitator when the profile has v2 traffic
+(its Soroban RPC through both proxies), service under test pointed at the proxies, then Locust
 (child process) with the run-config file. Load, fault schedule, service polling and progress share
 one time axis whose zero is `run_start_epoch`. Every exit path (success, error, Ctrl-C) resets the
 faults and checks them empty, stops every child, and writes whatever evidence exists plus
@@ -27,7 +28,7 @@ import httpx
 
 from harness.errors import HarnessError, ProcessStartError
 from harness.outputs import EVENTS_FILE, Event, write_events
-from harness.profiles import Profile, load_profile
+from harness.profiles import X402_V2_KINDS, Profile, load_profile
 from harness.run import evidence
 from harness.run.accounts import (
     MAX_ACCOUNTS_PER_ROLE,
@@ -115,7 +116,7 @@ def run(options: RunOptions) -> int:
         state.admin_token = private.admin_token
         state.secrets = (private.admin_token, private.api_key_secret, accounts.escrow.secret, accounts.pay_to.secret,
                          *(k.secret for k in (*accounts.settlement_pool, *accounts.payers, *accounts.destinations,
-                                              *accounts.channel_parties, *accounts.strangers)))
+                                              *accounts.channel_parties, *accounts.strangers, *accounts.facilitator)))
         _play(state, supervisor, private)
     except KeyboardInterrupt:
         state.error = "interrupted (Ctrl-C / SIGTERM): partial evidence only"
@@ -140,7 +141,9 @@ def account_sizes(profile: Profile) -> AccountSizes:
     pools = pool_sizes(profile.phases, profile.mix, profile.pools)
     payers = pools.get("paying_agent", 0) + pools.get("tamperer", 0)
     concurrent = pools.get("settler", 0) + pools.get("escrow_user", 0)
+    v2 = sum(pools.get(kind, 0) for kind in X402_V2_KINDS)
     return AccountSizes(settlement_pool=min(MAX_ACCOUNTS_PER_ROLE, max(16, math.ceil(1.5 * concurrent))),
+                        facilitator=min(MAX_ACCOUNTS_PER_ROLE, max(8, math.ceil(1.5 * v2))),
                         payers=min(MAX_ACCOUNTS_PER_ROLE, max(32, payers)),
                         channel_parties=min(MAX_ACCOUNTS_PER_ROLE, max(32, 2 * pools.get("channel_updater", 0))))
 
@@ -187,6 +190,8 @@ def _play(state: RunState, supervisor: Supervisor, private: PrivateFiles) -> Non
     ]
     if state.options.fault_in_service:
         service_argv += ["--fault-in-service", state.options.fault_in_service]
+    if any(profile.mix.get(kind, 0) > 0 for kind in X402_V2_KINDS):
+        service_argv += start_facilitator(supervisor, private, (primary, secondary), profile.ledger_close_s)
     service = supervisor.start("service", service_argv, ready_timeout_s=90.0)
     _wait_healthy(service.url)
 
@@ -259,6 +264,21 @@ def _play(state: RunState, supervisor: Supervisor, private: PrivateFiles) -> Non
         _read_ledger(state, direct)
     if schedule_errors:
         raise HarnessError("; ".join(schedule_errors))
+
+
+def start_facilitator(supervisor: Supervisor, private: PrivateFiles, proxies: tuple[str, str],
+                      close_s: float) -> list[str]:
+    """Start the x402 v2 facilitator (its Soroban RPC through both proxies); the service's options for it."""
+    from harness.ledger.config import OFFLINE_PASSPHRASE, LedgerConfig
+    from harness.ledger.genesis import offline_asset
+
+    argv = [sys.executable, "-m", "reference_impl.facilitator", "--host", "127.0.0.1", "--port", "0",
+            "--accounts-file", str(private.facilitator_accounts), "--network-passphrase", OFFLINE_PASSPHRASE,
+            "--ledger-seconds", str(close_s)]
+    for proxy in proxies:
+        argv += ["--rpc-url", f"http://{proxy}/soroban/rpc"]
+    facilitator = supervisor.start("facilitator", argv, ready_timeout_s=60.0)
+    return ["--facilitator-url", facilitator.url, "--x402-asset", offline_asset(LedgerConfig())]
 
 
 def _wait_file(path: Path, child: Any, timeout_s: float) -> None:

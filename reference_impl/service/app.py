@@ -31,7 +31,9 @@ from reference_impl.service.components import Components
 from reference_impl.service.decisions import parse_decisions
 from reference_impl.service.escrow import describe_escrow, escrow_builder, parse_escrow
 from reference_impl.service.nonces import NonceCapacityError
+from reference_impl.service.paid_v2 import pay_v2
 from reference_impl.service.sequence_pool import PoolExhaustedError
+from reference_impl.service.server_timing import server_timing
 from reference_impl.service.settings import ServiceSettings
 from reference_impl.service.settlements import (
     check_idempotency_key,
@@ -163,14 +165,6 @@ def _record(c: Components, metric: str, started: float, label: str) -> float:
     return elapsed_ms
 
 
-def server_timing(metric: str, value_ms: float) -> dict[str, str]:
-    """The `Server-Timing` header carrying exactly the value recorded for `metric` (docs/service.md)."""
-    text = repr(float(value_ms))
-    if "e" in text:  # repr switches to exponent form below 1e-4; keep a plain decimal
-        text = f"{value_ms:.9f}"
-    return {"Server-Timing": f"{metric.replace('.', '-')};dur={text}"}
-
-
 # -- handlers ----------------------------------------------------------------------------------------
 
 
@@ -181,9 +175,14 @@ async def get_resource(request: Request, c: Components) -> Response:
         raise ValidationError("name", "must be 1..64 characters [A-Za-z0-9_-]")
     url = str(request.url.replace(query=""))
     client = c.identity(request.scope)
+    signature = request.headers.get("payment-signature")
+    if signature is not None and c.x402v2 is not None:
+        return await pay_v2(c, name, url, signature, _agent_did(request), started)
     header = request.headers.get("x-payment")
     if header is None:
-        return JSONResponse(c.x402.challenge(url, "payment_required", "X-PAYMENT header is required", client), 402)
+        v2 = {"PAYMENT-REQUIRED": c.x402v2.payment_required(url, "payment_required")} if c.x402v2 else None
+        return JSONResponse(c.x402.challenge(url, "payment_required", "X-PAYMENT header is required", client), 402,
+                            v2)
     try:
         proof = await c.x402.verify(header, url)
     except PaymentRejectedError as error:
@@ -199,10 +198,7 @@ async def get_resource(request: Request, c: Components) -> Response:
             }
         )
         return JSONResponse(body, 402, headers={"X-PAYMENT-RESPONSE": receipt})
-    agent = request.headers.get("x-agent-did")
-    agent_did = (
-        agent if agent and agent.startswith("did:") and len(agent) <= 256 else f"did:stellar:{proof.payer}"
-    )
+    agent_did = _agent_did(request) or f"did:stellar:{proof.payer}"
     record = SubmissionRecord(
         f"x402_{proof.tx_hash[:24]}",
         "x402",
@@ -228,6 +224,11 @@ async def get_resource(request: Request, c: Components) -> Response:
         },
         headers={"X-PAYMENT-RESPONSE": c.x402.receipt(proof), **server_timing("x402.handshake", elapsed_ms)},
     )
+
+
+def _agent_did(request: Request) -> str | None:
+    agent = request.headers.get("x-agent-did")
+    return agent if agent and agent.startswith("did:") and len(agent) <= 256 else None
 
 
 def _log_payment_rejection(c: Components, error: PaymentRejectedError) -> None:

@@ -7,7 +7,6 @@ Exit 2 on invalid options or files (the message never contains a secret).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from reference_impl.errors import ConfigurationError
 from reference_impl.request_keys import IssuedKeys
 from reference_impl.service.app import create_app
 from reference_impl.service.faults import FAULTS
-from reference_impl.service.server import ServerStartError, ServiceServer
+from reference_impl.service.server import ServiceServer
 from reference_impl.service.settings import ServiceAccounts, ServiceSettings, SettingsError, read_token
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
@@ -44,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--request-deadline", type=float, help="seconds a settlement may take before 504")
     parser.add_argument("--body-timeout", type=float, default=10.0,
                         help="seconds a client may take to send a request body before 408 (default 10)")
+    parser.add_argument("--facilitator-url", help="x402 v2 facilitator (default: the config's facilitatorUrl; "
+                                                  "without one only x402 v1 is offered)")
+    parser.add_argument("--x402-asset", help="x402 v2 token: contract id C..., CODE:ISSUER or native (its SAC)")
+    parser.add_argument("--x402-network", help="x402 v2 CAIP-2 network name (default: from the passphrase)")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
@@ -67,11 +70,10 @@ def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
         request_deadline=args.request_deadline,
         body_timeout=args.body_timeout,
         seed=args.seed,
+        facilitator_url=args.facilitator_url,
+        x402_asset=args.x402_asset,
+        x402_network=args.x402_network,
     ).resolve()
-
-
-def _announce(url: str) -> None:
-    print(f"LISTENING {url}", flush=True)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -81,12 +83,4 @@ def main(args: argparse.Namespace) -> int:
     except (ConfigurationError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    try:
-        with asyncio.Runner(loop_factory=server.loop_factory()) as runner:
-            runner.run(server.serve(_announce))
-    except ServerStartError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return server.run_until_signal()

@@ -22,6 +22,7 @@ from reference_impl.circuit_breaker import (
 from reference_impl.config_manager import circuit_breaker_config, rate_limiter_config, retry_config
 from reference_impl.config_schema import AppConfig
 from reference_impl.error_logger import ErrorLogger, ErrorLoggerConfig, ErrorRecord, ErrorSeverity
+from reference_impl.facilitator.networks import caip2_network
 from reference_impl.input_validator import InputValidator
 from reference_impl.metrics_collector import Alert, MetricsCollector
 from reference_impl.rate_limiter import PRESETS, RateLimiterConfig, RateLimiterManager
@@ -36,6 +37,7 @@ from reference_impl.service.settings import ServiceSettings
 from reference_impl.service.stellar_client import FailoverStellarClient, TryAgainLaterError
 from reference_impl.service.submission import SubmissionEngine
 from reference_impl.service.x402 import X402Gateway
+from reference_impl.service.x402_v2 import V2_HANDSHAKE, X402V2Gateway, asset_contract
 
 # Rate-limited endpoints: name -> path prefixes, and the preset used when the config has no rule
 # for the name (security.rateLimit.endpoints.<name>). /health, /metrics, /admin are never limited.
@@ -142,7 +144,9 @@ class Components:
             clock=self.clock,
         )
         self.error_logger.subscribe(self._record_event)
-        thresholds = self.parts.thresholds(monitoring.thresholds.by_metric())
+        thresholds = monitoring.thresholds.by_metric()
+        thresholds[V2_HANDSHAKE] = thresholds["x402.handshake"] + 1000.0 * self.config.stellar.ledger_close
+        thresholds = self.parts.thresholds(thresholds)
         self.metrics = MetricsCollector(clock=self.clock, thresholds=thresholds)
         self.metrics.on_alert(self._metric_alert)
         network = self.config.payment.x402.network
@@ -191,6 +195,7 @@ class Components:
             nonces=self.nonces,
             clock=self.clock,
         )
+        self.x402v2 = self._x402_v2(x402) if settings.facilitator_url else None
         channels = self.config.payment.channels
         self.channels = ChannelStore(
             self.validator, max_channels=channels.max_open_channels, per_client=channels.max_channels_per_client
@@ -198,6 +203,18 @@ class Components:
         self.decisions = DecisionEngine(self.client, self.config.agent, clock=self.clock)
         self.rate_limits = self._rate_limits() if security.rate_limit.enabled else None
         self.registry.register(_StateCollector(self))
+
+    def _x402_v2(self, x402: Any) -> X402V2Gateway:
+        settings = self.settings
+        assert settings.facilitator_url is not None and settings.network_passphrase is not None
+        network = caip2_network(settings.network_passphrase, settings.x402_network)
+        return X402V2Gateway(
+            settings.facilitator_url, network=network,
+            asset=asset_contract(settings.x402_asset, network, settings.network_passphrase),
+            pay_to=settings.accounts.pay_to, amount=x402.price_stroops, max_timeout_seconds=x402.max_timeout_seconds,
+            verify_timeout=max(10.0, 3 * settings.call_timeout + 4.0),
+            settle_timeout=settings.facilitator_timeout or 0.0,
+        )
 
     def _prometheus(self) -> None:
         r = self.registry
@@ -287,6 +304,8 @@ class Components:
         )
 
     async def aclose(self) -> None:
+        if self.x402v2 is not None:
+            await self.x402v2.aclose()
         await self.engine.aclose()
         await self.client.aclose()
         self.error_logger.close()

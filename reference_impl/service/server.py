@@ -16,6 +16,7 @@ import functools
 import json
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -176,6 +177,19 @@ class ServiceServer:
 
     def stop(self) -> None:
         self.server.should_exit = True
+
+    def run_until_signal(self) -> int:
+        """Serve in this thread until SIGTERM/SIGINT, announcing `LISTENING <url>` on stdout once ready;
+        the process exit code: 0 after a clean stop, 1 when the server could not start."""
+        try:
+            with asyncio.Runner(loop_factory=self.loop_factory()) as runner:
+                runner.run(self.serve(lambda url: print(f"LISTENING {url}", flush=True)))
+        except ServerStartError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            pass
+        return 0
 
     @contextlib.contextmanager
     def run_in_thread(self) -> Iterator[str]:

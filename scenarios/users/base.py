@@ -14,6 +14,8 @@ service recorded for the endpoint's target metric (`server_ms`, from its `Server
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import os
@@ -174,6 +176,15 @@ class PacedUser(FastHttpUser):
         parsed, _ = _parse_json(resp.text or "") if status == 200 else (None, -1)
         return status, parsed if isinstance(parsed, dict) else None
 
+    def record_client_error(self, intended_s: float, endpoint: str, error: str) -> None:
+        """A request the client could not even build (no service call): status 0, `expected="client_error"`,
+        so no judge counts it against the service."""
+        now = self.ctx.now_s()
+        self.ctx.writer.write({"intended_s": intended_s, "sent_s": now, "endpoint": endpoint, "method": "", "path": "",
+                               "status": 0, "latency_ms": 0.0, "latency_from_intended_ms": (now - intended_s) * 1000,
+                               "user_kind": self.kind, "phase": phase_at(self.ctx.profile.phases, intended_s),
+                               "expected": "client_error", "error": error[:200]})
+
     def key(self, prefix: str, endpoint: str, requests_per_arrival: float = 1.0) -> str:
         """A well-behaved client key: arrivals rotate over enough keys to stay under the limit."""
         n = self.ctx.keys_needed(self.kind, endpoint, requests_per_arrival)
@@ -195,11 +206,13 @@ class PacedUser(FastHttpUser):
         expected: str = "ok",
         user_kind: str = "",
         started_s: float | None = None,
+        receipt_header: str = "",
     ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
         """Send one request, record it, and return (status, JSON body or None, headers).
 
         `client_key` is an issued key's label (its key is sent); `raw_api_key` is sent as it is (an
-        unissued key: the client is anonymous, recorded under that key with `key_issued=0`)."""
+        unissued key: the client is anonymous, recorded under that key with `key_issued=0`). With
+        `receipt_header` (x402 v2's PAYMENT-RESPONSE) the recorded tx hash is that receipt's `transaction`."""
         hdrs = dict(headers or {})
         if raw_api_key is not None:
             hdrs["X-API-Key"] = raw_api_key
@@ -224,7 +237,8 @@ class PacedUser(FastHttpUser):
                           "" if status else str(getattr(resp, "error", "") or "no response")[:200])
         return self.record(intended_s, endpoint, method, path, reply, client_key=client_key,
                            key_issued=int(bool(client_key) and raw_api_key is None), idempotency_key=idempotency_key,
-                           expected=expected, user_kind=user_kind, started_s=started_s)
+                           expected=expected, user_kind=user_kind, started_s=started_s,
+                           receipt_header=receipt_header)
 
     def record(
         self,
@@ -240,6 +254,7 @@ class PacedUser(FastHttpUser):
         expected: str = "ok",
         user_kind: str = "",
         started_s: float | None = None,
+        receipt_header: str = "",
     ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
         """Record one answered (or failed) request; returns (status, JSON body or None, headers)."""
         status, error = reply.status, reply.error
@@ -249,10 +264,13 @@ class PacedUser(FastHttpUser):
         lowered = {k.lower() for k in reply.headers}
         headers_ok = -1 if status != 429 else int(all(h.lower() in lowered for h in RATELIMIT_HEADERS))
         tx_hash = ""
-        if isinstance(parsed, dict):
+        if receipt_header:
+            receipt = _base64_json(next((v for k, v in reply.headers.items() if k.lower() == receipt_header.lower()), ""))
+            tx_hash = str(receipt.get("transaction") or "") if isinstance(receipt, dict) else ""
+        elif isinstance(parsed, dict):
             tx_hash = str(parsed.get("tx_hash") or parsed.get("transaction") or "")
-            if status >= 400 and isinstance(parsed.get("error"), str):
-                error = parsed["error"][:80]  # the answer's stable error code
+        if status >= 400 and isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+            error = parsed["error"][:80]  # the answer's stable error code
         self.ctx.writer.write(
             {
                 "intended_s": intended_s,
@@ -308,6 +326,13 @@ def server_timing_ms(headers: dict[str, str], metric: str) -> float:
                     return -1.0
                 return ms if math.isfinite(ms) and ms >= 0 else -1.0
     return -1.0
+
+
+def _base64_json(value: str) -> Any:
+    try:
+        return json.loads(base64.b64decode(value, validate=True)) if value else None
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _parse_json(text: str) -> tuple[Any, int]:

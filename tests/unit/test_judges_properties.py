@@ -28,6 +28,12 @@ BUG_BREAKS = {
     "double-pay": "nothing-lost",
     "lost": "nothing-lost",
     "state-unbounded": "state-bounds",
+    "escrow-lost": "nothing-lost",
+    "x402-lost": "nothing-lost",
+    "x402-unserved": "nothing-lost",
+    # the mutant table of the x402 v2 tamperers: any one kind accepted fails P33
+    **{f"v2-accepts-{kind}": "P33" for kind in ("wrong_amount", "wrong_pay_to", "wrong_asset", "expired",
+                                                "wrong_network", "replay")},
 }
 
 
@@ -41,7 +47,7 @@ def clean_checks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 def test_clean_evidence_passes_every_check(clean_checks: dict) -> None:
     assert {cid: c.verdict for cid, c in clean_checks.items() if c.verdict != VERDICT_PASS} == {}
     expected = {f"target.{m}" for m in ("settlement.finality", "channel.latency", "x402.handshake",
-                                        "agent.decision", "contract.execution")}
+                                        "x402.handshake.v2", "agent.decision", "contract.execution")}
     expected |= {"recovery.0", "recovery.1", "recovery.2", "nothing-lost", "state-bounds"}
     expected |= {f"P3{i}" for i in range(7)}
     assert set(clean_checks) == expected
@@ -74,7 +80,8 @@ def test_failing_check_names_its_evidence() -> None:
 def test_enabled_limits_the_checks() -> None:
     checks = judge(make_evidence(seed=3).context(enabled=["target.", "P34"]))
     assert {c.id for c in checks} == {"P34", "target.settlement.finality", "target.channel.latency",
-                                      "target.x402.handshake", "target.agent.decision", "target.contract.execution"}
+                                      "target.x402.handshake", "target.x402.handshake.v2", "target.agent.decision",
+                                      "target.contract.execution"}
 
 
 def _p30(ev: object, **params: object) -> object:
