@@ -80,16 +80,17 @@ class RequestRecord:
     latency_ms: float  # service time: sent -> response complete
     latency_from_intended_ms: float  # intended -> response complete (coordinated-omission corrected)
     user_kind: str = ""  # paying_agent, channel_updater, settler, decider, escrow_user, abuser, fuzzer, tamperer
-    client_key: str = ""
+    client_key: str = ""  # an issued key's label, or the unissued key itself (key_issued = 0)
     phase: str = ""
     idempotency_key: str = ""
     tx_hash: str = ""
     fault_active: str = ""  # ';'-joined names of faults active on this request's path when sent
     expected: str = ""  # what the client expected: ok, reject, ratelimit, ...
-    error: str = ""
+    error: str = ""  # no response: the transport error; 4xx/5xx: the JSON body's `error` code
     ratelimit_headers_ok: int = -1  # 429s and limited 2xx: 1 = Retry-After/X-RateLimit-* present, 0 = missing, -1 = unchecked
     body_json: int = -1  # 1 = the response body parsed as JSON, 0 = it did not, -1 = unchecked
     server_ms: float = -1.0  # the target metric's `Server-Timing` dur (the value the service recorded); -1 = none
+    key_issued: int = -1  # 1 = client_key names an API key the run issued, 0 = unissued or no key (anonymous), -1 = unknown
 
 
 RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))

@@ -7,10 +7,11 @@ and fee payer of every settlement), `payers` (one per paying-agent user), `desti
 signers, never funded) and `strangers` (keys the tamperers sign with, never funded).
 
 `write_private_files` writes the ledger's seed-accounts file (public keys, XLM balances and a
-trustline holding the offline network's USDC for every funded account), the
-service's accounts file, the facilitator's, the load generator's accounts file and the admin token into a fresh
-0700 temporary directory that is removed by `PrivateFiles.cleanup`. Nothing secret is ever written
-into the run's output folder.
+trustline holding the offline network's USDC for every funded account), the service's accounts
+file, the facilitator's, the load generator's accounts file (with the per-run secret the load
+clients' API keys derive from, `scenarios/client_keys.py`), the issued keys' SHA-256 hashes for the
+service and the admin token, each mode 0600, into a fresh 0700 temporary directory that is removed
+by `PrivateFiles.cleanup`. Nothing secret is ever written into the run's output folder.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from stellar_sdk import Keypair
 
 from harness.errors import HarnessConfigurationError
+from scenarios.client_keys import write_key_hashes
 
 FUNDED_BALANCE = "100000.0000000"
 FUNDED_USDC = "10000.0000000"  # of the offline issuer's USDC (a bare code in the seed-accounts file)
@@ -121,8 +123,10 @@ class PrivateFiles:
     service_accounts: Path
     load_accounts: Path
     admin_token_file: Path
+    api_keys_file: Path  # SHA-256 hashes of the issued API keys (the service's --api-keys-file)
     facilitator_accounts: Path
     admin_token: str = field(repr=False)
+    api_key_secret: str = field(repr=False)  # hex; the load clients' keys derive from it
 
     def cleanup(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -133,14 +137,17 @@ def write_private_files(accounts: RunAccounts, base_dir: Path | None = None) -> 
     directory = Path(tempfile.mkdtemp(prefix="harness-run-", dir=base_dir))
     os.chmod(directory, 0o700)
     token = secrets.token_urlsafe(24)
+    key_secret = secrets.token_bytes(32)
     files = PrivateFiles(
         directory=directory,
         genesis=directory / "genesis.json",
         service_accounts=directory / "service-accounts.json",
         load_accounts=directory / "load-accounts.json",
         admin_token_file=directory / "admin-token",
+        api_keys_file=directory / "api-keys.sha256",
         facilitator_accounts=directory / "facilitator-accounts.json",
         admin_token=token,
+        api_key_secret=key_secret.hex(),
     )
     _write(files.genesis, [{"account_id": k.public_key, "balance": FUNDED_BALANCE,
                             "trustlines": [{"asset": "USDC", "balance": FUNDED_USDC}]} for k in accounts.funded()])
@@ -160,8 +167,10 @@ def write_private_files(accounts: RunAccounts, base_dir: Path | None = None) -> 
             "channel_parties": [k.secret for k in accounts.channel_parties],
             "strangers": [k.secret for k in accounts.strangers],
             "pay_to": accounts.pay_to.public_key,
+            "api_key_secret": key_secret.hex(),
         },
     )
+    write_key_hashes(files.api_keys_file, key_secret)
     _write(files.facilitator_accounts, {"signers": [k.secret for k in accounts.facilitator]})
     fd = os.open(files.admin_token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -1,7 +1,8 @@
 """`harness run PROFILE [--out DIR] [--seed N] [--env ENV] [--fault-in-service NAME]`.
 
-Exit codes: 0 every check holds, 1 a property or target failed, 2 money lost or duplicated,
-3 inconclusive (too little evidence), 4 the harness could not run (reason in summary.json).
+Exit codes: 0 every check holds, 1 a property or target failed, 2 money lost or duplicated (or an
+invalid option: a deliberate fault under mainnet is refused before anything starts), 3 inconclusive
+(too little evidence), 4 the harness could not run (reason in summary.json).
 """
 
 from __future__ import annotations
@@ -12,18 +13,12 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.outputs import EXIT_HARNESS_ERROR
-from harness.profiles import ENVS
+from harness.profiles import ENVS, load_profile
 from harness.run.lifecycle import RunOptions, run
+from reference_impl.errors import ConfigurationError
+from reference_impl.service.faults import FAULTS, check_fault  # the one registry of the service's faults
 
-SERVICE_FAULTS = (
-    "breaker-never-opens",
-    "limiter-admits-double",
-    "validator-passes-bad-input",
-    "logger-drops-tx-failures",
-    "alert-threshold-x10",
-    "no-failover",
-    "retry-without-idempotency",
-)
+EXIT_USAGE = 2  # as for any invalid option (argparse)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="run folder (default reports/runs/<profile>-<UTC>)")
     parser.add_argument("--seed", type=int, default=None, help="run seed (default: the profile's)")
     parser.add_argument("--env", choices=ENVS, default=None, help="config environment (default: the profile's)")
-    parser.add_argument("--fault-in-service", choices=SERVICE_FAULTS, default=None,
+    parser.add_argument("--fault-in-service", choices=sorted(FAULTS), default=None,
                         help="TESTING ONLY: start the service with a deliberate fault to show the judges judge")
     parser.add_argument("--progress-interval", type=float, default=5.0, help="seconds between progress lines")
 
@@ -43,6 +38,13 @@ def main(args: argparse.Namespace) -> int:
     options = RunOptions(profile=args.profile, out=args.out, seed=args.seed, env=args.env,
                          fault_in_service=args.fault_in_service,
                          progress_interval_s=max(0.5, float(args.progress_interval)))
+    try:
+        check_fault(args.fault_in_service, args.env or load_profile(args.profile).env)
+    except ConfigurationError as exc:  # e.g. a deliberate fault under mainnet
+        print(f"harness run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except HarnessError:
+        pass  # an invalid profile is reported by run() below
     try:
         return run(options)
     except HarnessError as exc:  # raised before anything started (e.g. an invalid profile)

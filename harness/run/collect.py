@@ -3,7 +3,8 @@
 * `merge_records` joins the load generator's per-process CSVs, tags each request with the faults
   that were really active on its path when it was sent (from the fault controller's applied/removed
   events, not from the schedule), and sorts by send time.
-* `ServicePoller` polls the service's `/health` (breaker states) and `/admin/events` in a thread.
+* `ServicePoller` polls the service's `/health` (breaker states, and the sizes and bounds of its
+  stores when it announces them: one `state` event per poll) and `/admin/events` in a thread.
 * `fetch_pages` reads the ledger's paged admin feeds (`/admin/history`, `/admin/access-log`).
 """
 
@@ -188,14 +189,20 @@ class ServicePoller:
                     self.poll_errors += 1
 
     def poll_health(self) -> None:
+        asked_at = self._now_run_s()
         try:
             resp = self._client.get("/health")
             body = resp.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise CollectionError(f"/health: {exc}") from None
         breakers = {str(k): str(v) for k, v in (body.get("breakers") or {}).items()}
+        stores = body.get("state")
         with self._lock:
             self.health = body
+            if isinstance(stores, dict):
+                # the sizes are of a moment between asking and the answer (the event's time)
+                self.events.append(Event(self._now_run_s(), "service", "state",
+                                         {"stores": stores, "asked_at": round(asked_at, 6)}))
             if breakers != self._last_breakers:
                 self.events.append(Event(self._now_run_s(), "service", "health",
                                          {"status": body.get("status"), "breakers": breakers}))

@@ -2,13 +2,17 @@
 
 Called on every exit path of `harness run` (also after a failure or Ctrl-C, with whatever evidence
 exists): a harness error still yields summary.json (verdict "error", exit 4) and junit.xml.
+`prepare_out_dir` makes sure the folder holds only this run's files, so the secret scan, which runs
+after the last artifact is written (`finish`), covers exactly this run.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +32,7 @@ from harness.run.manifest import build_manifest
 from harness.run.verdict import decide
 
 if TYPE_CHECKING:
-    from harness.judges.context import Check
+    from harness.judges.context import Check, JudgeContext
     from harness.run.lifecycle import RunState
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -100,6 +104,33 @@ def judging_params(state: RunState) -> dict[str, Any]:
     return params
 
 
+def prepare_out_dir(path: Path) -> None:
+    """Make `path` a folder holding only this run's files: created when missing; a previous run folder
+    (its manifest.json names a run_id) is emptied, so none of its files is taken for this run's (nor
+    scanned, judged or reported as such); any other non-empty folder is refused with HarnessError."""
+    path = Path(path)
+    if not path.exists():
+        path.mkdir(parents=True)
+        return
+    if not path.is_dir():
+        raise HarnessError(f"--out {path} exists and is not a folder")
+    entries = list(path.iterdir())
+    if not entries:
+        return
+    try:
+        previous = json.loads((path / MANIFEST_FILE).read_text()).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        previous = None
+    if not previous:
+        raise HarnessError(f"--out {path} is not empty and is not a previous run folder (no {MANIFEST_FILE} with "
+                           "a run_id): refusing to mix this run's artifacts with other files; choose an empty folder")
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def finish(state: RunState) -> int:
     """Write every output file of the run folder and return the exit code."""
     out = state.out_dir
@@ -132,9 +163,10 @@ def finish(state: RunState) -> int:
 
     checks: list[Check] = []
     reconciliation: dict[str, int] = {}
+    ctx: JudgeContext | None = None
     if state.load_started and records:
         try:
-            checks, reconciliation = _judge(state, records, events, phases, fault_rows)
+            checks, reconciliation, ctx = _judge(state, records, events, phases, fault_rows)
         except HarnessError as exc:
             state.error = state.error or f"judging failed: {exc}"
         except Exception as exc:  # noqa: BLE001 - a judge bug must not lose the run's evidence
@@ -142,26 +174,46 @@ def finish(state: RunState) -> int:
             state.error = state.error or f"judging crashed: {type(exc).__name__}: {exc}"
     elif not state.error:
         state.error = "no request was recorded"
-    verdict = decide(checks, state.error)
-    summary = {
+    base = {
         "schema_version": SUMMARY_SCHEMA_VERSION, "run_id": state.run_id, "profile": state.profile.name,
-        "env": state.env, "seed": state.seed, "started_at": state.started_at,
-        "duration_s": round(end_s, 3), "verdict": verdict.verdict, "exit_code": verdict.exit_code,
-        "reason": verdict.reason, "phases": phases, "faults": fault_rows,
-        "reconciliation": reconciliation, "checks": [c.to_dict() for c in checks],
-        "load": {"requests": len(records), "arrivals": counters},
-        "fault_in_service": state.options.fault_in_service,
+        "env": state.env, "seed": state.seed, "started_at": state.started_at, "duration_s": round(end_s, 3),
+        "phases": phases, "faults": fault_rows, "reconciliation": reconciliation,
+        "load": {"requests": len(records), "arrivals": counters}, "fault_in_service": state.options.fault_in_service,
     }
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, default=str))
-    write_junit(out / "junit.xml", state.profile.name, checks, end_s, state.error)
-    _render_report(out)
+    summary = _write_verdict(state, base, checks, end_s)
+    if ctx is not None and ctx.params.is_enabled("P31"):
+        # The secret scan runs after the last artifact (summary, junit, report, charts) is written, over
+        # every file of this run; its result then rewrites the verdict files. The rewrite adds only the
+        # scan's findings (file names, kinds, counts: never a secret), so nothing unscanned can leak.
+        checks = [_final_p31(ctx, state) if c.id == "P31" else c for c in checks]
+        summary = _write_verdict(state, base, checks, end_s, reuse_charts=True)
     _print_scorecard(summary)
-    return verdict.exit_code
+    return int(summary["exit_code"])
+
+
+def _write_verdict(state: RunState, base: dict[str, Any], checks: list[Check], end_s: float,
+                   reuse_charts: bool = False) -> dict[str, Any]:
+    """summary.json, junit.xml and the report for `checks`; returns the summary."""
+    verdict = decide(checks, state.error)
+    summary = {**base, "verdict": verdict.verdict, "exit_code": verdict.exit_code, "reason": verdict.reason,
+               "checks": [c.to_dict() for c in checks]}
+    (state.out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, default=str))
+    write_junit(state.out_dir / "junit.xml", state.profile.name, checks, end_s, state.error)
+    _render_report(state.out_dir, reuse_charts)
+    return summary
+
+
+def _final_p31(ctx: JudgeContext, state: RunState) -> Check:
+    """P31 with the secret scan of the complete run folder."""
+    from harness.judges.failure_logging import judge_failure_logging
+
+    return judge_failure_logging(replace(ctx, run_dir=state.out_dir))
 
 
 def _judge(
     state: RunState, records: list[Any], events: list[Any], phases: list[dict[str, Any]], faults: list[dict[str, Any]]
-) -> tuple[list[Check], dict[str, int]]:
+) -> tuple[list[Check], dict[str, int], JudgeContext]:
+    """Every check; P31's secret scan waits for the complete run folder (the context has no run_dir)."""
     from harness.judges import judge
     from harness.judges.context import JudgeContext
     from harness.judges.nothing_lost import reconcile
@@ -173,22 +225,22 @@ def _judge(
                                     any(state.profile.mix.get(k, 0) > 0 for k in X402_V2_KINDS)),
         params=judging_params(state), run_start_epoch=state.run_start_epoch,
         duration_s=state.profile.duration_s, rate_limits=rate_limit_table(state.env),
-        run_dir=state.out_dir, known_secrets=state.secrets,
+        known_secrets=state.secrets,
     )
     checks = judge(ctx)
     rec = reconcile(ctx)
     keys = ("acknowledged", "applied", "lost", "duplicated", "unknown_resolved")
-    return checks, {k: int(rec.get(k, 0)) for k in keys}
+    return checks, {k: int(rec.get(k, 0)) for k in keys}, ctx
 
 
-def _render_report(out: Path) -> None:
+def _render_report(out: Path, reuse_charts: bool = False) -> None:
     try:
         from harness.report import render_report
     except ImportError:
         print("warning: harness.report is not available; report.html not written", file=sys.stderr)
         return
     try:
-        render_report(out)
+        render_report(out, reuse_charts=reuse_charts)
     except Exception as exc:  # noqa: BLE001 - the verdict stands without the HTML report
         print(f"warning: report rendering failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 

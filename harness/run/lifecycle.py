@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -49,7 +48,7 @@ DEFAULT_RUNS_DIR = REPO_ROOT / "reports" / "runs"
 LOCUST_READY_TIMEOUT_S = 90.0  # Locust must import, spawn every user and prepare within this
 START_AHEAD_S = 1.0  # t = 0 is announced this far ahead so every user sees it in time
 LOCUST_GRACE_S = 45.0  # beyond the profile's end + drain, the supervisor kills Locust
-CORPUS_SIZE = 300
+CORPUS_SIZE = 3000  # distinct seeded malformed cases (scenarios/corpus.py), a few seconds of Hypothesis
 
 
 @dataclass
@@ -104,9 +103,8 @@ def run(options: RunOptions) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id = f"{profile.name}-{stamp}"
     out_dir = Path(options.out) if options.out else DEFAULT_RUNS_DIR / run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
+    evidence.prepare_out_dir(out_dir)  # a reused --out must not mix an older run's files into this one
     state = RunState(options, profile, seed, env, run_id, out_dir, datetime.now(UTC).isoformat())
-    shutil.rmtree(state.load_dir, ignore_errors=True)  # a reused --out must not mix in an older run's records
     supervisor = Supervisor(out_dir / "logs",
                             on_start=lambda c: state.note("process.start", name=c.name, pid=c.pid))
     private: PrivateFiles | None = None
@@ -116,7 +114,7 @@ def run(options: RunOptions) -> int:
         state.accounts_public = accounts.public_summary()
         private = write_private_files(accounts)
         state.admin_token = private.admin_token
-        state.secrets = (private.admin_token, accounts.escrow.secret, accounts.pay_to.secret,
+        state.secrets = (private.admin_token, private.api_key_secret, accounts.escrow.secret, accounts.pay_to.secret,
                          *(k.secret for k in (*accounts.settlement_pool, *accounts.payers, *accounts.destinations,
                                               *accounts.channel_parties, *accounts.strangers, *accounts.facilitator)))
         _play(state, supervisor, private)
@@ -187,6 +185,7 @@ def _play(state: RunState, supervisor: Supervisor, private: PrivateFiles) -> Non
         py, "-m", "reference_impl.service", "--host", "127.0.0.1", "--port", "0", "--env", state.env,
         "--horizon-primary", f"http://{primary}", "--horizon-secondary", f"http://{secondary}",
         "--accounts-file", str(private.service_accounts), "--admin-token-file", str(private.admin_token_file),
+        "--api-keys-file", str(private.api_keys_file),
         "--network-passphrase", OFFLINE_PASSPHRASE, "--log-file", str(state.out_dir / "logs" / "service.jsonl"),
     ]
     if state.options.fault_in_service:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from reference_impl.errors import ConfigurationError
+from reference_impl.request_keys import IssuedKeys
 from reference_impl.service.app import create_app
 from reference_impl.service.faults import FAULTS
 from reference_impl.service.server import ServiceServer
@@ -31,12 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--accounts-file", required=True, help="JSON accounts file (secrets; see docs/service.md)"
     )
     parser.add_argument("--admin-token-file", help="file holding the bearer token for /admin/events")
+    parser.add_argument("--api-keys-file",
+                        help="issued API keys as SHA-256 hex digests, one per line; any other X-API-Key is "
+                             "anonymous (limited by client address)")
     parser.add_argument("--fault-in-service", choices=sorted(FAULTS), help="deliberate fault (testing only)")
     parser.add_argument("--log-file", help="rotating JSON-lines file for error records")
     parser.add_argument("--quiet", action="store_true", help="no error records on the console")
     parser.add_argument("--seed", type=int, help="seed for retry jitter")
     parser.add_argument("--call-timeout", type=float, default=2.0, help="seconds per Horizon GET")
     parser.add_argument("--request-deadline", type=float, help="seconds a settlement may take before 504")
+    parser.add_argument("--body-timeout", type=float, default=10.0,
+                        help="seconds a client may take to send a request body before 408 (default 10)")
     parser.add_argument("--facilitator-url", help="x402 v2 facilitator (default: the config's facilitatorUrl; "
                                                   "without one only x402 v1 is offered)")
     parser.add_argument("--x402-asset", help="x402 v2 token: contract id C..., CODE:ISSUER or native (its SAC)")
@@ -56,11 +62,13 @@ def settings_from_args(args: argparse.Namespace) -> ServiceSettings:
         horizon_secondary=args.horizon_secondary,
         network_passphrase=args.network_passphrase,
         admin_token=read_token(args.admin_token_file) if args.admin_token_file else None,
+        api_keys=IssuedKeys.from_file(args.api_keys_file) if args.api_keys_file else IssuedKeys(),
         fault=args.fault_in_service,
         log_file=args.log_file,
         log_console=False if args.quiet else None,
         call_timeout=args.call_timeout,
         request_deadline=args.request_deadline,
+        body_timeout=args.body_timeout,
         seed=args.seed,
         facilitator_url=args.facilitator_url,
         x402_asset=args.x402_asset,
