@@ -5,7 +5,8 @@ Layout of a run folder:
   junit.xml           one test case per check
   requests.csv        one RequestRecord per client-side request (columns = RECORD_FIELDS; readers
                       default columns an older file lacks, e.g. server_ms)
-  events.jsonl        one Event per line: phases, faults, breaker transitions, alerts, error records
+  events.jsonl        one Event per line: phases, faults, breaker transitions, alerts, error records, the
+                      target's announced store sizes (`state`, from /health)
   access_log.jsonl    request arrivals on the Horizon path (fault proxy arrival log or the offline ledger's
                       access log): {t (run s), listener (0 primary, 1 secondary), method, path, ...}
   logs/               each started process's output (logs/target.log for --target-cmd)
@@ -22,7 +23,8 @@ summary.json:
                "attributes": {...}, "toxicity": float}],
    "reconciliation": {"acknowledged": int, "applied": int, "lost": int, "duplicated": int,
                       "unknown_resolved": int},
-   "checks": [{"id": str ("P30".."P36", "target.<metric>", "recovery.<fault>", "nothing-lost", "capacity"),
+   "checks": [{"id": str ("P30".."P36", "target.<metric>", "recovery.<fault>", "nothing-lost", "state-bounds",
+                      "capacity"),
                "kind": "property"|"target"|"recovery"|"invariant"|"capacity", "name": str,
                "verdict": "pass"|"fail"|"inconclusive", "reason": str,
                "figures": {str: number|str}, "evidence": [str | {...}],
@@ -92,18 +94,19 @@ class RequestRecord:
     latency_ms: float  # service time: sent -> response complete
     latency_from_intended_ms: float  # intended -> response complete (coordinated-omission corrected)
     user_kind: str = ""  # paying_agent, channel_updater, settler, decider, escrow_user, abuser, fuzzer, tamperer
-    client_key: str = ""
+    client_key: str = ""  # an issued key's label, or the unissued key itself (key_issued = 0)
     phase: str = ""
     idempotency_key: str = ""
     tx_hash: str = ""
     fault_active: str = ""  # ';'-joined names of faults active on this request's path when sent
     expected: str = ""  # what the client expected: ok, reject, ratelimit, ...
-    error: str = ""
+    error: str = ""  # no response: the transport error; 4xx/5xx: the JSON body's `error` code
     ratelimit_headers_ok: int = -1  # 429s and limited 2xx: 1 = Retry-After/X-RateLimit-* present, 0 = missing, -1 = unchecked
     body_json: int = -1  # 1 = the response body parsed as JSON, 0 = it did not, -1 = unchecked
     server_ms: float = -1.0  # the target metric's `Server-Timing` dur (the value the service recorded); -1 = none
     ratelimit_limit: int = -1  # the limit the response announced (X-RateLimit-Limit, else RateLimit-Policy); -1 = none
     ratelimit_window_s: float = -1.0  # the window it announced (RateLimit-Policy `w`); -1 = none
+    key_issued: int = -1  # 1 = client_key names an API key the run issued, 0 = unissued or no key (anonymous), -1 = unknown
 
 
 RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))

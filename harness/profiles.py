@@ -28,6 +28,10 @@ USER_KINDS = (
     "abuser",
     "fuzzer",
     "tamperer",
+    "key_rotator",
+    "nonce_flooder",
+    "channel_flooder",
+    "slow_client",
     "paying_agent_v2",
     "tamperer_v2",
 )

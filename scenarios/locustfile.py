@@ -28,10 +28,12 @@ from scenarios.users import (
     channel_updater,
     decider,
     escrow_user,
+    flooders,
     fuzzer,
     paying_agent,
     paying_agent_v2,
     settler,
+    slow_client,
     tamperer,
     tamperer_v2,
 )
@@ -45,6 +47,10 @@ USER_CLASSES = {
     "abuser": abuser.Abuser,
     "fuzzer": fuzzer.Fuzzer,
     "tamperer": tamperer.Tamperer,
+    "key_rotator": abuser.KeyRotator,
+    "nonce_flooder": flooders.NonceFlooder,
+    "channel_flooder": flooders.ChannelFlooder,
+    "slow_client": slow_client.SlowClient,
     "paying_agent_v2": paying_agent_v2.PayingAgentV2,
     "tamperer_v2": tamperer_v2.TampererV2,
 }

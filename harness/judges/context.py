@@ -148,7 +148,8 @@ class JudgingParams:
     breaker_timeout_s: float = 60.0  # P35: the breaker's open timeout from the config
     breaker_tolerance_s: float = 2.0  # P35: slack on "opens during the window" / "half-opens after timeout"
     access_slack_s: float = 0.25  # P35: a primary request this soon after the open was already in flight
-    min_cases: int = 10  # P32/P33/P36: fewer fuzzed, tampered or fault-window requests -> inconclusive
+    min_cases: int = 10  # P33/P36: fewer tampered or fault-window requests -> inconclusive
+    min_malformed: int = 10  # P32: fewer malformed (fuzzed or slow) requests -> inconclusive
     targets_from_intended: bool = False  # judge targets on latency_from_intended_ms instead of service time
     enabled: tuple[str, ...] | None = None  # check ids (or prefixes like "target.") to run; None = all
     capacity_phase: str | None = None  # name of the ramp phase the capacity check scans; None = no capacity check
@@ -159,7 +160,7 @@ class JudgingParams:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise JudgingError(f"JudgingParams.{name} must be a positive number, got {value!r}")
-        for name in ("min_samples", "min_window_samples", "min_cases"):
+        for name in ("min_samples", "min_window_samples", "min_cases", "min_malformed"):
             if getattr(self, name) < 1:
                 raise JudgingError(f"JudgingParams.{name} must be >= 1")
         if self.max_consecutive_breaching_windows < 0:

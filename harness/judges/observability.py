@@ -29,6 +29,7 @@ FAULT_PATH = "fault-path"
 RATE_LIMITS = "rate-limits"
 RUN_FOLDER = "run-folder"
 HEALTH = "health"
+STATE_SIZES = "state-sizes"
 METRICS = "metrics"
 
 # Every piece of evidence, with what it is (the report's and the contract's wording).
@@ -45,6 +46,8 @@ EVIDENCE: dict[str, str] = {
     RATE_LIMITS: "each endpoint's rate limit (profile, config, or announced by the target)",
     RUN_FOLDER: "the run folder's artifacts (secret scan)",
     HEALTH: "GET /health answering 200",
+    STATE_SIZES: "the sizes and bounds of the target's per-client stores, announced in GET /health \"state\" "
+                 "(sampled about once a second)",
     METRICS: "GET /metrics (optional, informational)",
 }
 
@@ -60,6 +63,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "P35": (CLIENT_RECORDS, FEED_BREAKER, PROXY_ARRIVALS, FAULT_PATH),
     "P36": (CLIENT_RECORDS, FAULT_PATH),
     "nothing-lost": (CLIENT_RECORDS, LEDGER_HISTORY),
+    "state-bounds": (CLIENT_RECORDS, STATE_SIZES),
     "capacity": (CLIENT_RECORDS,),
     "secret-scan": (RUN_FOLDER,),
 }
@@ -75,7 +79,7 @@ def needs(check_id: str) -> tuple[str, ...]:
 
 
 def derived_unavailable(ctx: JudgeContext) -> dict[str, str]:
-    """Evidence the context's own content shows missing: Server-Timing, rate limits, the run folder."""
+    """Evidence the context's own content shows missing: Server-Timing, rate limits, the run folder, store sizes."""
     out: dict[str, str] = {}
     rec = ctx.records
     ok = rec[rec["endpoint"].isin(TARGET_ENDPOINTS) & (rec["status"] // 100 == 2)]
@@ -86,6 +90,8 @@ def derived_unavailable(ctx: JudgeContext) -> dict[str, str]:
                             "(X-RateLimit-Limit with RateLimit-Policy w=)")
     if ctx.run_dir is None:
         out[RUN_FOLDER] = "no run folder was given"
+    if not any(isinstance(e.data.get("stores"), dict) for e in ctx.events_of("state")):
+        out[STATE_SIZES] = "the target announced no store sizes (GET /health \"state\")"
     return out
 
 

@@ -1,12 +1,20 @@
-"""P32 (malformed input is rejected cleanly) and P33 (tampered proofs are rejected and logged CRITICAL)."""
+"""P32 (malformed input is rejected cleanly) and P33 (tampered proofs are rejected and logged CRITICAL).
+
+P32's malformed requests are the fuzzers' (the seeded corpus) and the slow clients' (a head or body
+that never finishes arriving): each must get a 4xx with a JSON body, never a 5xx or no answer, and
+nothing may reach the ledger.
+"""
 
 from __future__ import annotations
+
+import pandas as pd
 
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
 from harness.judges.evidence import error_records, kind_records, traced_applied
 
 P32_NAME = "P32 input validation: malformed requests get 4xx JSON, never 5xx, no ledger effect"
 P33_NAME = "P33 crypto verification: tampered proofs rejected, none settled, each logged CRITICAL"
+MALFORMED_KINDS = ("fuzzer", "slow_client")
 TAMPER_KINDS = ("tamperer", "tamperer_v2")
 # expected: reject (or "") = cryptographic tampering (logged CRITICAL); mismatch = honestly signed for the
 # wrong amount, payee or token; replay = a payment presented again (user kind `replayer`).
@@ -14,7 +22,7 @@ REFUSED = ("reject", "", "mismatch", "replay")
 
 
 def judge_input_validation(ctx: JudgeContext) -> Check:
-    fuzz = kind_records(ctx, "fuzzer", expected=("reject", ""))
+    fuzz = pd.concat([kind_records(ctx, kind, expected=("reject", "")) for kind in MALFORMED_KINDS])
     status = fuzz["status"]
     five = fuzz[status >= 500]
     hung = fuzz[status == 0]
@@ -24,7 +32,8 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
     figures = {"malformed_requests": len(fuzz), "rejected_4xx": int(((status >= 400) & (status < 500)).sum()),
                "server_errors_5xx": len(five), "no_response": len(hung), "accepted": len(accepted),
                "non_json_bodies": len(not_json), "json_checked": int((fuzz["body_json"] != -1).sum()),
-               "ledger_effects": len(applied)}
+               "ledger_effects": len(applied), "slow_requests": int((fuzz["user_kind"] == "slow_client").sum()),
+               "endpoints": int(fuzz["path"].str.split("/").str[1].nunique())}
     evidence: list[object] = [
         {"path": r.path, "status": int(r.status), "sent_s": round(r.sent_s, 3), "error": r.error[:120]}
         for r in list(five.itertuples())[:10] + list(hung.itertuples())[:5] + list(accepted.itertuples())[:5]
@@ -43,9 +52,9 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
         problems.append(f"{len(applied)} ledger transactions trace back to malformed requests")
     if problems:
         return Check("P32", "property", P32_NAME, VERDICT_FAIL, "; ".join(problems), figures, evidence)
-    if len(fuzz) < ctx.params.min_cases:
+    if len(fuzz) < ctx.params.min_malformed:
         return Check("P32", "property", P32_NAME, VERDICT_INCONCLUSIVE,
-                     f"only {len(fuzz)} malformed requests (need {ctx.params.min_cases})", figures)
+                     f"only {len(fuzz)} malformed requests (need {ctx.params.min_malformed})", figures)
     if figures["json_checked"] == 0:
         return Check("P32", "property", P32_NAME, VERDICT_INCONCLUSIVE,
                      f"all {len(fuzz)} malformed requests got 4xx, but no client recorded whether the body was JSON",

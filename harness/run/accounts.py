@@ -7,10 +7,11 @@ and fee payer of every settlement), `payers` (one per paying-agent user), `desti
 signers, never funded) and `strangers` (keys the tamperers sign with, never funded).
 
 `write_private_files` writes the ledger's seed-accounts file (public keys, XLM balances and a
-trustline holding the offline network's USDC for every funded account), the
-service's accounts file, the facilitator's, the load generator's accounts file and the admin token into a fresh
-0700 temporary directory that is removed by `PrivateFiles.cleanup`. Nothing secret is ever written
-into the run's output folder.
+trustline holding the offline network's USDC for every funded account), the service's accounts
+file, the facilitator's, the load generator's accounts file (with the per-run secret the load
+clients' API keys derive from, `scenarios/client_keys.py`), the issued keys' SHA-256 hashes for the
+service and the admin token, each mode 0600, into a fresh 0700 temporary directory that is removed
+by `PrivateFiles.cleanup`. Nothing secret is ever written into the run's output folder.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from stellar_sdk import Keypair
 
 from harness.errors import HarnessConfigurationError
+from scenarios.client_keys import write_key_hashes
 
 FUNDED_BALANCE = "100000.0000000"
 FUNDED_USDC = "10000.0000000"  # of the offline issuer's USDC (a bare code in the seed-accounts file)
@@ -126,8 +128,10 @@ class PrivateFiles:
     service_accounts: Path
     load_accounts: Path
     admin_token_file: Path
+    api_keys_file: Path  # SHA-256 hashes of the issued API keys (the service's --api-keys-file)
     facilitator_accounts: Path
     admin_token: str = field(repr=False)
+    api_key_secret: str = field(repr=False)  # hex; the load clients' keys derive from it
     owned: bool = True
 
     def cleanup(self) -> None:
@@ -135,8 +139,9 @@ class PrivateFiles:
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def secrets(self) -> tuple[str, ...]:
-        """Every secret these files hold: the admin token and each secret seed (for the secret scan)."""
-        found = [self.admin_token]
+        """Every secret these files hold: the admin token, the API-key secret and each secret seed (for the
+        secret scan)."""
+        found = [self.admin_token, self.api_key_secret]
         for path in (self.service_accounts, self.load_accounts, self.facilitator_accounts):
             found += _seeds_in(json.loads(path.read_text()))
         return tuple(dict.fromkeys(found))
@@ -153,19 +158,25 @@ def borrowed_private_files(env: dict[str, str]) -> PrivateFiles:
     """The account files of a running `harness up`, named by its worlds file; checked, never removed."""
     try:
         paths = {k: Path(env[k]) for k in ("SRH_ACCOUNTS_FILE", "SRH_LOAD_ACCOUNTS_FILE", "SRH_ADMIN_TOKEN_FILE",
-                                           "SRH_GENESIS_FILE", "SRH_FACILITATOR_ACCOUNTS_FILE")}
+                                           "SRH_API_KEYS_FILE", "SRH_GENESIS_FILE", "SRH_FACILITATOR_ACCOUNTS_FILE")}
         token = paths["SRH_ADMIN_TOKEN_FILE"].read_text().strip()
-        for key in ("SRH_ACCOUNTS_FILE", "SRH_LOAD_ACCOUNTS_FILE", "SRH_FACILITATOR_ACCOUNTS_FILE"):
+        for key in ("SRH_ACCOUNTS_FILE", "SRH_FACILITATOR_ACCOUNTS_FILE"):
             json.loads(paths[key].read_text())
+        key_secret = json.loads(paths["SRH_LOAD_ACCOUNTS_FILE"].read_text()).get("api_key_secret")
+        paths["SRH_API_KEYS_FILE"].stat()
     except KeyError as exc:
         raise HarnessConfigurationError(f"worlds file lacks {exc.args[0]}") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, AttributeError) as exc:
         raise HarnessConfigurationError(f"the worlds' account files cannot be read ({type(exc).__name__}); "
                                         "is `harness up` still running?") from None
+    if not isinstance(key_secret, str) or not key_secret:
+        raise HarnessConfigurationError("the worlds' load accounts file has no api_key_secret (written by an older "
+                                        "`harness up`? restart it)")
     return PrivateFiles(directory=paths["SRH_ACCOUNTS_FILE"].parent, genesis=paths["SRH_GENESIS_FILE"],
                         service_accounts=paths["SRH_ACCOUNTS_FILE"], load_accounts=paths["SRH_LOAD_ACCOUNTS_FILE"],
-                        admin_token_file=paths["SRH_ADMIN_TOKEN_FILE"],
-                        facilitator_accounts=paths["SRH_FACILITATOR_ACCOUNTS_FILE"], admin_token=token, owned=False)
+                        admin_token_file=paths["SRH_ADMIN_TOKEN_FILE"], api_keys_file=paths["SRH_API_KEYS_FILE"],
+                        facilitator_accounts=paths["SRH_FACILITATOR_ACCOUNTS_FILE"], admin_token=token,
+                        api_key_secret=key_secret, owned=False)
 
 
 def _seeds_in(value: object) -> list[str]:
@@ -183,14 +194,17 @@ def write_private_files(accounts: RunAccounts, base_dir: Path | None = None) -> 
     directory = Path(tempfile.mkdtemp(prefix="harness-run-", dir=base_dir))
     os.chmod(directory, 0o700)
     token = secrets.token_urlsafe(24)
+    key_secret = secrets.token_bytes(32)
     files = PrivateFiles(
         directory=directory,
         genesis=directory / "genesis.json",
         service_accounts=directory / "service-accounts.json",
         load_accounts=directory / "load-accounts.json",
         admin_token_file=directory / "admin-token",
+        api_keys_file=directory / "api-keys.sha256",
         facilitator_accounts=directory / "facilitator-accounts.json",
         admin_token=token,
+        api_key_secret=key_secret.hex(),
     )
     _write(files.genesis, [{"account_id": k.public_key, "balance": FUNDED_BALANCE,
                             "trustlines": [{"asset": "USDC", "balance": FUNDED_USDC}]} for k in accounts.funded()])
@@ -210,8 +224,10 @@ def write_private_files(accounts: RunAccounts, base_dir: Path | None = None) -> 
             "channel_parties": [k.secret for k in accounts.channel_parties],
             "strangers": [k.secret for k in accounts.strangers],
             "pay_to": accounts.pay_to.public_key,
+            "api_key_secret": key_secret.hex(),
         },
     )
+    write_key_hashes(files.api_keys_file, key_secret)
     _write(files.facilitator_accounts, {"signers": [k.secret for k in accounts.facilitator]})
     fd = os.open(files.admin_token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

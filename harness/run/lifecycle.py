@@ -113,9 +113,8 @@ def run(options: RunOptions) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id = f"{profile.name}-{stamp}"
     out_dir = Path(options.out) if options.out else DEFAULT_RUNS_DIR / run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
+    evidence.prepare_out_dir(out_dir)  # a reused --out must not mix an older run's files into this one
     state = RunState(options, profile, seed, env, run_id, out_dir, datetime.now(UTC).isoformat())
-    shutil.rmtree(state.load_dir, ignore_errors=True)  # a reused --out must not mix in an older run's records
     supervisor = Supervisor(out_dir / "logs",
                             on_start=lambda c: state.note("process.start", name=c.name, pid=c.pid))
     scratch = Path(tempfile.mkdtemp(prefix="harness-run-scratch-"))

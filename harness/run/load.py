@@ -26,7 +26,7 @@ from scenarios.arrivals import pool_sizes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCUST_READY_TIMEOUT_S = 90.0  # Locust must import, spawn every user and prepare within this
-CORPUS_SIZE = 300
+CORPUS_SIZE = 3000  # distinct seeded malformed cases (scenarios/corpus.py), a few seconds of Hypothesis
 
 
 def account_sizes(profile: Profile) -> AccountSizes:

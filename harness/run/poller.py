@@ -5,7 +5,10 @@ The admin feed's contract (docs/evidence-contract.md): `GET /admin/events?since=
 "data"}], "next": <cursor>}`, `t` in unix seconds. `kinds` declares what the target publishes
 (`breaker.transition`, `alert`, `error.record`), so "none happened" is told apart from "not published".
 A feed that never answers such a page, or does not declare a kind, makes the evidence of that kind
-unavailable, with the reason (`observability`).
+unavailable, with the reason (`observability`). A target may announce the sizes and bounds of its
+per-client stores in `/health` as `"state": {store: {size, capacity, per_client?, ttl_s?}}`: each poll
+that carries them becomes one `state` event (stamped with the answer's time, `asked_at` the request's),
+which the state-bounds check judges; without them that evidence is unavailable.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from harness.judges.observability import FEED_ALERTS, FEED_BREAKER, FEED_ERRORS, HEALTH, METRICS
+from harness.judges.observability import FEED_ALERTS, FEED_BREAKER, FEED_ERRORS, HEALTH, METRICS, STATE_SIZES
 from harness.outputs import Event
 from harness.run.collect import MAX_PAGES, CollectionError
 
@@ -68,6 +71,7 @@ class ServicePoller:
         self.feed_problem = "never polled"
         self.health_ok = 0
         self.health_problem = "never polled"
+        self.state_samples = 0
         self.metrics_problem = "never polled"
         self._cursor = 0
         self._last_breakers: dict[str, str] | None = None
@@ -99,6 +103,7 @@ class ServicePoller:
                     self.poll_errors += 1
 
     def poll_health(self) -> None:
+        asked_at = self._now_run_s()
         try:
             resp = self._client.get("/health")
             body = resp.json() if resp.status_code == 200 else {}
@@ -111,7 +116,13 @@ class ServicePoller:
         self.health_ok += 1
         raw = body.get("breakers") if isinstance(body, dict) else None
         breakers = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        stores = body.get("state") if isinstance(body, dict) else None
         with self._lock:
+            if isinstance(stores, dict) and stores:
+                # the sizes are of a moment between asking and the answer (the event's time)
+                self.events.append(Event(self._now_run_s(), "service", "state",
+                                         {"stores": stores, "asked_at": round(asked_at, 6)}))
+                self.state_samples += 1
             if breakers != self._last_breakers:
                 self.events.append(Event(self._now_run_s(), "service", "health",
                                          {"status": body.get("status"), "breakers": breakers}))
@@ -170,6 +181,11 @@ class ServicePoller:
             sources[HEALTH] = f"target GET /health, {self.health_ok} answers"
         else:
             missing[HEALTH] = self.health_problem
+        if self.state_samples:
+            sources[STATE_SIZES] = f"target GET /health \"state\", {self.state_samples} samples"
+        else:
+            missing[STATE_SIZES] = (self.health_problem if not self.health_ok else
+                                    f"none of {self.health_ok} GET /health answers announced store sizes (\"state\")")
         if self.metrics_problem:
             missing[METRICS] = self.metrics_problem
         else:

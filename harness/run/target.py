@@ -87,7 +87,8 @@ def start_target(spec: TargetSpec, supervisor: Supervisor, worlds: Worlds, priva
     argv = [sys.executable, "-m", "reference_impl.service", "--host", "127.0.0.1", "--port", "0", "--env", env_name,
             "--horizon-primary", worlds.horizon_url, "--horizon-secondary", worlds.horizon_url_secondary,
             "--accounts-file", str(private.service_accounts), "--admin-token-file", str(private.admin_token_file),
-            "--network-passphrase", worlds.passphrase, "--log-file", str(log_dir / "service.jsonl")]
+            "--api-keys-file", str(private.api_keys_file), "--network-passphrase", worlds.passphrase,
+            "--log-file", str(log_dir / "service.jsonl")]
     if fault:
         argv += ["--fault-in-service", fault]
     if worlds.facilitator_url:

@@ -7,9 +7,10 @@ the fault proxy (embedded, or the Toxiproxy at `$TOXIPROXY_URL`) with both Horiz
 
 `Worlds.env` is the contract with a target (docs/evidence-contract.md): `PORT`, `TARGET_URL`,
 `HORIZON_URL`, `HORIZON_URL_SECONDARY`, `STELLAR_NETWORK_PASSPHRASE`, `SRH_ACCOUNTS_FILE`,
-`SRH_ADMIN_TOKEN_FILE`, and with x402 v2 traffic `X402_FACILITATOR_URL` and `X402_ASSET`; `harness up` also
-writes `TOXIPROXY_URL`, `SRH_LEDGER_URL` (the ledger's evidence URL) and what a later
-`harness run --worlds FILE` needs to load the same worlds.
+`SRH_ADMIN_TOKEN_FILE`, `SRH_API_KEYS_FILE` (SHA-256 hashes of the API keys the run issues to its load
+clients, mode 0600: the only keys that are clients of their own), and with x402 v2 traffic
+`X402_FACILITATOR_URL` and `X402_ASSET`; `harness up` also writes `TOXIPROXY_URL`, `SRH_LEDGER_URL` (the
+ledger's evidence URL) and what a later `harness run --worlds FILE` needs to load the same worlds.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from reference_impl.clock import SYSTEM_CLOCK
 PRIMARY, SECONDARY = "horizon-primary", "horizon-secondary"
 OFFLINE, HORIZON = "offline", "horizon"
 TARGET_KEYS = ("PORT", "TARGET_URL", "HORIZON_URL", "HORIZON_URL_SECONDARY", "STELLAR_NETWORK_PASSPHRASE",
-               "SRH_ACCOUNTS_FILE", "SRH_ADMIN_TOKEN_FILE")
+               "SRH_ACCOUNTS_FILE", "SRH_ADMIN_TOKEN_FILE", "SRH_API_KEYS_FILE")
 WORLDS_KEYS = ("TOXIPROXY_URL", "SRH_LEDGER_URL", "SRH_EVIDENCE_URL", "SRH_WORLDS_KIND", "SRH_LOAD_ACCOUNTS_FILE",
                "SRH_GENESIS_FILE", "SRH_FACILITATOR_ACCOUNTS_FILE")
 MAX_ENV_FILE_BYTES = 64 * 1024
@@ -59,7 +60,7 @@ class Worlds:
         env = {"PORT": str(port), "TARGET_URL": f"http://127.0.0.1:{port}", "HORIZON_URL": self.horizon_url,
                "HORIZON_URL_SECONDARY": self.horizon_url_secondary, "STELLAR_NETWORK_PASSPHRASE": self.passphrase,
                "SRH_ACCOUNTS_FILE": str(private.service_accounts),
-               "SRH_ADMIN_TOKEN_FILE": str(private.admin_token_file)}
+               "SRH_ADMIN_TOKEN_FILE": str(private.admin_token_file), "SRH_API_KEYS_FILE": str(private.api_keys_file)}
         if self.facilitator_url:
             env.update(X402_FACILITATOR_URL=self.facilitator_url, X402_ASSET=self.x402_asset)
         return env

@@ -7,6 +7,7 @@ typed errors map to 4xx/5xx in `_error_response`, anything else is a 500 (never 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import math
@@ -25,11 +26,12 @@ from starlette.routing import Route
 from reference_impl.error_logger import ErrorSeverity
 from reference_impl.errors import CryptoVerificationError, ValidationError
 from reference_impl.rate_limit_middleware import RateLimitMiddleware
-from reference_impl.service.channels import ChannelCapacityError, ChannelConflictError
+from reference_impl.service.channels import ChannelCapacityError, ChannelConflictError, ChannelQuotaError
 from reference_impl.service.components import Components
 from reference_impl.service.decisions import parse_decisions
 from reference_impl.service.escrow import describe_escrow, escrow_builder, parse_escrow
 from reference_impl.service.events import EVENT_KINDS, FEED_VERSION
+from reference_impl.service.nonces import NonceCapacityError
 from reference_impl.service.paid_v2 import pay_v2
 from reference_impl.service.sequence_pool import PoolExhaustedError
 from reference_impl.service.server_timing import server_timing
@@ -69,15 +71,22 @@ def error_body(
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status, headers=headers)
 
 
-async def read_json(request: Request) -> Any:
+async def read_json(request: Request, timeout: float) -> Any:
+    """The body as a JSON object: 413 beyond MAX_BODY_BYTES, 408 when not received within `timeout`
+    seconds (a slow client never holds the handler longer), 400 when not a JSON object."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
         raise ApiError(413, "payload_too_large", f"body must be at most {MAX_BODY_BYTES} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise ApiError(413, "payload_too_large", f"body must be at most {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise ApiError(413, "payload_too_large", f"body must be at most {MAX_BODY_BYTES} bytes")
+    except TimeoutError:
+        raise ApiError(408, "request_timeout", f"the body was not received within {timeout:g} s",
+                       {"Connection": "close"}) from None
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
@@ -124,8 +133,13 @@ def _error_response(c: Components, error: Exception, operation: str) -> Response
         return error_body(
             503, "unavailable", str(error), _retry_after(error.retry_after), causes=error.causes
         )
-    if isinstance(error, PoolExhaustedError | ChannelCapacityError):
+    if isinstance(error, PoolExhaustedError):
         return error_body(503, "unavailable", str(error), _retry_after(1.0))
+    if isinstance(error, NonceCapacityError | ChannelCapacityError):
+        retry_after = error.retry_after if isinstance(error, NonceCapacityError) else 60.0
+        return error_body(503, "store_full", str(error), _retry_after(retry_after))
+    if isinstance(error, ChannelQuotaError):
+        return error_body(403, "quota_exceeded", str(error))
     c.error_logger.log_error(error, ErrorSeverity.HIGH, "internal", operation)
     return error_body(500, "internal_error", "internal error")
 
@@ -161,18 +175,20 @@ async def get_resource(request: Request, c: Components) -> Response:
     if not 1 <= len(name) <= 64 or not set(name) <= RESOURCE_NAME_CHARS:
         raise ValidationError("name", "must be 1..64 characters [A-Za-z0-9_-]")
     url = str(request.url.replace(query=""))
+    client = c.identity(request.scope)
     signature = request.headers.get("payment-signature")
     if signature is not None and c.x402v2 is not None:
         return await pay_v2(c, name, url, signature, _agent_did(request), started)
     header = request.headers.get("x-payment")
     if header is None:
         v2 = {"PAYMENT-REQUIRED": c.x402v2.payment_required(url, "payment_required")} if c.x402v2 else None
-        return JSONResponse(c.x402.challenge(url, "payment_required", "X-PAYMENT header is required"), 402, v2)
+        return JSONResponse(c.x402.challenge(url, "payment_required", "X-PAYMENT header is required", client), 402,
+                            v2)
     try:
         proof = await c.x402.verify(header, url)
     except PaymentRejectedError as error:
         _log_payment_rejection(c, error)
-        body = c.x402.challenge(url, error.reason, str(error))
+        body = c.x402.challenge(url, error.reason, str(error), client)
         receipt = encode_header(
             {
                 "success": False,
@@ -231,8 +247,8 @@ def _log_payment_rejection(c: Components, error: PaymentRejectedError) -> None:
 async def post_channel_update(request: Request, c: Components) -> Response:
     started = c.clock.now()
     channel_id = request.path_params["id"]
-    state = c.channels.check(channel_id, await read_json(request))
-    stored = await c.channels.apply(channel_id, state)
+    state = c.channels.check(channel_id, await read_json(request, c.settings.body_timeout))
+    stored = await c.channels.apply(channel_id, state, c.identity(request.scope))
     elapsed_ms = _record(c, "channel.latency", started, "channel")
     return JSONResponse(
         {
@@ -248,7 +264,7 @@ async def post_channel_update(request: Request, c: Components) -> Response:
 
 async def post_settlement(request: Request, c: Components) -> Response:
     started = c.clock.now()
-    body = await read_json(request)
+    body = await read_json(request, c.settings.body_timeout)
     key = check_idempotency_key(request.headers.get("idempotency-key"))
     req = parse_settlement(body, request.headers.get("x-agent-did"), c.validator)
     sid = c.engine.new_id("settlement")
@@ -300,7 +316,7 @@ async def get_settlement(request: Request, c: Components) -> Response:
 async def post_decisions(request: Request, c: Components) -> Response:
     started = c.clock.now()
     agent_did, account, opportunities = parse_decisions(
-        await read_json(request),
+        await read_json(request, c.settings.body_timeout),
         request.headers.get("x-agent-did"),
         c.settlement_pool.public_keys[0],
         c.validator,
@@ -313,7 +329,7 @@ async def post_decisions(request: Request, c: Components) -> Response:
 
 async def post_escrow(request: Request, c: Components) -> Response:
     started = c.clock.now()
-    body = await read_json(request)
+    body = await read_json(request, c.settings.body_timeout)
     key = check_idempotency_key(request.headers.get("idempotency-key"))
     req = parse_escrow(
         body, request.headers.get("x-agent-did"), c.settings.accounts.escrow.public_key, c.validator, c.clock
@@ -351,7 +367,8 @@ async def get_health(request: Request, c: Components) -> Response:
     breakers = c.client.breaker_states()
     status = "ok" if all(state == "closed" for state in breakers.values()) else "degraded"
     return JSONResponse(
-        {"status": status, "ready": True, "env": c.settings.env, "fault": c.faults.name, "breakers": breakers}
+        {"status": status, "ready": True, "env": c.settings.env, "fault": c.fault, "breakers": breakers,
+         "state": c.state()}
     )
 
 
@@ -396,7 +413,9 @@ def create_app(settings: ServiceSettings, components: Components | None = None) 
     ]
     if settings.admin_feed:
         routes.append(Route("/admin/events", endpoint("admin", get_events, c), methods=["GET"]))
-    middleware = [Middleware(RateLimitMiddleware, manager=c.rate_limits)] if c.rate_limits else []
+    middleware = (
+        [Middleware(RateLimitMiddleware, manager=c.rate_limits, key_func=c.identity)] if c.rate_limits else []
+    )
     app = Starlette(
         routes=routes,
         middleware=middleware,

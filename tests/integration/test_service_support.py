@@ -20,6 +20,7 @@ from harness.ledger.config import OFFLINE_PASSPHRASE, LedgerConfig
 from harness.ledger.genesis import generated_keypair
 from harness.ledger.http_api import LedgerServer
 from reference_impl.input_validator import sign_channel_state
+from reference_impl.request_keys import IssuedKeys
 from reference_impl.service.app import create_app
 from reference_impl.service.server import ServiceServer
 from reference_impl.service.settings import ServiceAccounts, ServiceSettings
@@ -27,6 +28,9 @@ from reference_impl.service.settings import ServiceAccounts, ServiceSettings
 SEED = 11
 N_ACCOUNTS = 12
 ADMIN_TOKEN = "test-admin-token-0123456789"
+# The API keys the test stack issues (any other X-API-Key is anonymous: limited by client address).
+API_KEYS = ("greedy-client", "polite-client", "channels", "settle-tests", "x402-tests", "k",
+            *(f"burst-{i}" for i in range(16)))
 def corrupted_secret(secret: str) -> str:
     """`secret` with its last character changed: the checksum no longer matches, always (never a no-op)."""
     bad = secret[:-1] + ("A" if secret[-1] != "A" else "B")
@@ -176,7 +180,8 @@ def running_stack(close_interval: float = 0.25, fault: str | None = None, env: d
                 accounts=ServiceAccounts(tuple(keys[0:2]), keys[2].public_key, keys[3]),
                 horizon_primary=proxies[0].url, horizon_secondary=proxies[1].url,
                 network_passphrase=OFFLINE_PASSPHRASE, admin_token=ADMIN_TOKEN, fault=fault, log_console=False,
-                environ={**FAST_ENV, **(env or {})}, seed=1, **overrides)
+                environ={**FAST_ENV, **(env or {})}, seed=1,
+                **{"api_keys": IssuedKeys.from_keys(API_KEYS), **overrides})
             app = create_app(settings)
             server = ServiceServer(app)
             with server.run_in_thread() as url, httpx.Client(base_url=url, timeout=30) as http:

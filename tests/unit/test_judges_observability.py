@@ -25,6 +25,7 @@ from harness.judges.observability import (
     PROXY_ARRIVALS,
     RATE_LIMITS,
     SERVER_TIMING,
+    STATE_SIZES,
     needs,
 )
 from harness.outputs import EXIT_INCONCLUSIVE, EXIT_MONEY_LOST
@@ -34,7 +35,7 @@ from tests.fixtures.synthetic import make_evidence
 FEED_OFF = {FEED_BREAKER: "GET /admin/events answered 404", FEED_ALERTS: "GET /admin/events answered 404",
             FEED_ERRORS: "GET /admin/events answered 404"}
 ALL_IDS = ("target.settlement.finality", "recovery.0", "P30", "P31", "P32", "P33", "P34", "P35", "P36",
-           "nothing-lost")
+           "nothing-lost", "state-bounds")
 
 
 def verdicts(ctx: JudgeContext) -> dict[str, str]:
@@ -118,6 +119,20 @@ def test_missing_server_timing_and_rate_limits_are_read_from_the_evidence() -> N
     assert checks["P34"].not_observable.keys() == {RATE_LIMITS}
     table = observability_table(ctx)
     assert table[SERVER_TIMING]["available"] == "no" and "Server-Timing" in table[SERVER_TIMING]["why"]
+
+
+def test_state_bounds_needs_the_store_sizes_the_target_announces() -> None:
+    """A target whose /health announces no `state` leaves state-bounds not observable (never pass), even where
+    the unbounded store would have failed it; the run's own reason (the poller's) wins over the derived one."""
+    unbounded = make_evidence(seed=5, bugs={"state-unbounded"}).context()
+    assert verdicts(unbounded)["state-bounds"] == VERDICT_FAIL
+    silent = with_evidence(unbounded, events=tuple(e for e in unbounded.events if e.kind != "state"))
+    check = next(c for c in judge(silent) if c.id == "state-bounds")
+    assert check.verdict == VERDICT_INCONCLUSIVE and check.not_observable.keys() == {STATE_SIZES}
+    assert check.reason.startswith("not observable: state-sizes") and "GET /health" in check.reason
+    assert observability_table(silent)[STATE_SIZES]["available"] == "no"
+    polled = with_evidence(silent, unavailable={STATE_SIZES: "none of 70 GET /health answers announced store sizes"})
+    assert "none of 70 GET /health answers" in next(c for c in judge(polled) if c.id == "state-bounds").reason
 
 
 def test_sources_name_where_evidence_came_from_and_unknown_names_are_refused() -> None:

@@ -160,6 +160,9 @@ def test_borrowed_account_files_are_read_and_never_removed(tmp_path: Path) -> No
         assert not borrowed.owned and borrowed.admin_token == files.admin_token
         secrets = set(borrowed.secrets())
         assert files.admin_token in secrets and accounts.escrow.secret in secrets
+        # the API-key secret the load derives its keys from, and the key hashes the target was handed
+        assert borrowed.api_key_secret == files.api_key_secret and files.api_key_secret in secrets
+        assert borrowed.api_keys_file == files.api_keys_file == Path(env["SRH_API_KEYS_FILE"])
         assert {k.secret for k in (*accounts.settlement_pool, *accounts.payers, *accounts.strangers)} <= secrets
         assert accounts.pay_to.public_key not in secrets  # public keys are not secrets
         summary = borrowed.public_summary()
@@ -170,6 +173,8 @@ def test_borrowed_account_files_are_read_and_never_removed(tmp_path: Path) -> No
         files.cleanup()
     with pytest.raises(HarnessConfigurationError, match="is `harness up` still running"):
         borrowed_private_files(env)
+    with pytest.raises(HarnessConfigurationError, match="lacks SRH_API_KEYS_FILE"):
+        borrowed_private_files({k: v for k, v in env.items() if k != "SRH_API_KEYS_FILE"})
 
 
 @pytest.mark.parametrize("wired, arrivals, arrivals_missing, fault_path, ledger", [
