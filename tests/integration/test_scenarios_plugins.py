@@ -70,3 +70,16 @@ def test_a_folder_replaces_a_built_in_kind_and_an_unknown_kind_stops_the_load(tm
     unknown = _import_locustfile(tmp_path, {"ghost_kind": 1}, [str(folder)])
     assert unknown.returncode != 0
     assert "profile mix names ghost_kind but no user class has that kind" in unknown.stderr
+
+
+def test_the_documented_example_sends_keys_the_run_issues() -> None:
+    """The example's `self.key(PREFIX, ...)` labels are issued (the target finds their hashes in
+    SRH_API_KEYS_FILE); a label outside the issued set fails loudly instead of going out unissued."""
+    from scenarios.client_keys import KEY_PREFIX, UnissuedLabelError, api_key
+
+    prefixes = re.findall(r"self\.key\(\"(\w+)\"", documented_example())
+    assert prefixes
+    for prefix in prefixes:
+        assert api_key(b"k" * 32, f"{prefix}-0").startswith(KEY_PREFIX)
+    with pytest.raises(UnissuedLabelError):
+        api_key(b"k" * 32, "orders-0")
