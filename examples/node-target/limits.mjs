@@ -1,4 +1,4 @@
-// Per-client-key token buckets, announced on every limited response (X-RateLimit-*, RateLimit-Policy).
+// Per-client token buckets (a client: an issued API key, else an address), announced on every limited response (X-RateLimit-*, RateLimit-Policy).
 // The limits are the seed's presets that config/development.json names: PAYMENT 50/min, STANDARD 100/min.
 
 const MAX_KEYS = 10_000; // bounded memory: the oldest bucket goes first

@@ -1,9 +1,10 @@
 // A small agent-payment service in Node.js, verified by the harness as any other target:
 //   harness run examples/node-target/profile.json --target-cmd "node examples/node-target/server.mjs"
 // It implements part of the contract (docs/evidence-contract.md): GET /health, POST /settlements,
-// POST /agent/decisions, the x402 challenge of GET /resources/{name}, rate limits with announced headers and
-// Server-Timing. It has no /admin/events feed and no /metrics, so the checks that need them come out
+// POST /agent/decisions, the x402 challenge of GET /resources/{name}, rate limits per client (an issued API
+// key of SRH_API_KEYS_FILE, else the client's address) with announced headers, and Server-Timing. It has no /admin/events feed and no /metrics, so the checks that need them come out
 // "not observable" and the rest are judged.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import { FailoverHorizon, HorizonUnavailable } from "./horizon.mjs";
@@ -28,6 +29,18 @@ const passphrase = required("STELLAR_NETWORK_PASSPHRASE");
 const accounts = JSON.parse(readFileSync(required("SRH_ACCOUNTS_FILE"), "utf8"));
 const horizon = new FailoverHorizon([required("HORIZON_URL"), process.env.HORIZON_URL_SECONDARY]);
 const settlements = new Settlements(horizon, accounts, passphrase);
+// SHA-256 (hex) of each API key the harness issued; any other key (or none) is the client's address.
+const issuedKeys = new Set(readFileSync(required("SRH_API_KEYS_FILE"), "ascii").split("\n")
+  .map((line) => line.trim().toLowerCase()).filter((line) => line && !line.startsWith("#")));
+
+function clientOf(req) {
+  const key = req.headers["x-api-key"];
+  if (typeof key === "string" && key.length <= 256) {
+    const digest = createHash("sha256").update(key, "utf8").digest("hex");
+    if (issuedKeys.has(digest)) return `key:${digest}`;
+  }
+  return `address:${req.socket.remoteAddress}`;
+}
 
 class HttpError extends Error {
   constructor(status, error, message) {
@@ -102,7 +115,7 @@ async function handle(req, res) {
     if (!route) throw new HttpError(404, "not_found", "no such route");
     if (route.method !== req.method) throw new HttpError(405, "method_not_allowed", "method not allowed");
     if (route.limiter) {
-      const decision = take(route.limiter, req.headers["x-api-key"] ?? req.socket.remoteAddress);
+      const decision = take(route.limiter, clientOf(req));
       limitHeaders = decision.headers;
       if (!decision.allowed) throw new HttpError(429, "rate_limited", "rate limit exhausted");
     }

@@ -167,6 +167,8 @@ def test_node_example_target(tmp_path: Path) -> None:
     judged = {"target.settlement.finality", "target.agent.decision", "P32", "P34", "P36", "nothing-lost"}
     assert judged <= set(checks) and all(checks[cid]["verdict"] == "pass" for cid in judged)
     assert checks["P34"]["figures"]["responses_429"] > 0 and checks["nothing-lost"]["figures"]["acknowledged"] > 0
+    # it limits by the issued keys of SRH_API_KEYS_FILE: the key rotator's fresh keys are one anonymous client
+    assert checks["P34"]["figures"]["key_rotator_429"] > 0 and checks["P34"]["figures"]["anonymous_429"] > 0
     assert result.exit_code == EXIT_INCONCLUSIVE
 
 
