@@ -3,6 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JS_STAMP := tests/js/node_modules/.package-lock.json
+NODE_EXAMPLE_STAMP := examples/node-target/node_modules/.package-lock.json
 
 .PHONY: venv verify verify-envs test test-fast bench clean
 
@@ -18,6 +19,10 @@ $(JS_STAMP): tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(NODE_EXAMPLE_STAMP): examples/node-target/package-lock.json
+	cd examples/node-target && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 verify: $(STAMP)
 	$(BIN)/harness run smoke
 
@@ -26,7 +31,7 @@ verify: $(STAMP)
 verify-envs: $(STAMP)
 	$(BIN)/pytest tests/e2e/test_environment_runs.py
 
-test: $(STAMP) $(JS_STAMP)
+test: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -m "not long"
 

@@ -5,13 +5,17 @@ Layout of a run folder:
   junit.xml           one test case per check
   requests.csv        one RequestRecord per client-side request (columns = RECORD_FIELDS; readers
                       default columns an older file lacks, e.g. server_ms)
-  events.jsonl        one Event per line: phases, faults, breaker transitions, alerts, error records
+  events.jsonl        one Event per line: phases, faults, breaker transitions, alerts, error records, the
+                      target's announced store sizes (`state`, from /health)
+  access_log.jsonl    request arrivals on the Horizon path (fault proxy arrival log or the offline ledger's
+                      access log): {t (run s), listener (0 primary, 1 secondary), method, path, ...}
+  logs/               each started process's output (logs/target.log for --target-cmd)
   ledger_history.jsonl  the offline network's append-only history
   manifest.json       git revision, seeds, config hash, package versions, schedule
   report.html, charts/*.png   written by `harness report`
 
 summary.json:
-  {"schema_version": 1, "run_id": str, "profile": str, "env": str, "seed": int,
+  {"schema_version": 2, "run_id": str, "profile": str, "env": str, "seed": int,
    "started_at": ISO-8601 str, "duration_s": float, "verdict": one of VERDICTS,
    "exit_code": int, "reason": str,
    "phases": [{"name": str, "start_s": float, "end_s": float, "steady": bool}],
@@ -22,10 +26,20 @@ summary.json:
    "cadence": {"env": str, "ledger_close_s": float, "breaker_timeout_s": float, "changes": [str]}
               (the environment's cadence the profile was derived for, harness/cadence.py),
    "assets": {"payment": str, "x402": str} ("native" or "CODE:ISSUER" of the offline network),
-   "checks": [{"id": str ("P30".."P36", "target.<metric>", "recovery.<fault>", "nothing-lost", "capacity"),
+   "checks": [{"id": str ("P30".."P36", "target.<metric>", "recovery.<fault>", "nothing-lost", "state-bounds",
+                      "capacity"),
                "kind": "property"|"target"|"recovery"|"invariant"|"capacity", "name": str,
                "verdict": "pass"|"fail"|"inconclusive", "reason": str,
-               "figures": {str: number|str}, "evidence": [str | {...}]}]}
+               "figures": {str: number|str}, "evidence": [str | {...}],
+               "evidence_used": {evidence name: source}, "not_observable": {evidence name: why}}],
+   "target": {"kind": "reference"|"command"|"url", "url": str, "command": str|null},
+   "worlds": {"kind": "offline"|"horizon", "started_by": "harness run"|"harness up", ...},
+   "observability": {evidence name: {"available": "yes", "source": str} | {"available": "no", "why": str}},
+   "rate_limits": {endpoint label: {"limit", "window_s", "algorithm"}}}   (what P34 held each endpoint to)
+  Evidence names and what each check needs: harness/judges/observability.py, docs/evidence-contract.md.
+  A check missing a piece is inconclusive with reason "not observable: ..." and keeps the judge's own
+  conclusion in figures.partial_verdict / partial_reason. Version 2 added evidence_used, not_observable,
+  target, worlds and observability (version 1 folders read back with them empty).
   Target checks carry figures metric, threshold_ms, samples, p50_ms, p95_ms, p99_ms,
   p95_from_intended_ms and "windows": [{"start_s", "end_s", "samples", "p95_ms", "breach": bool}].
   The capacity check (profiles with judging.capacity_phase) carries figures phase, window_s, windows,
@@ -45,7 +59,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SUMMARY_SCHEMA_VERSION = 1
+SUMMARY_SCHEMA_VERSION = 2
 
 SUMMARY_FILE = "summary.json"
 JUNIT_FILE = "junit.xml"
@@ -62,6 +76,7 @@ EXIT_PASS, EXIT_CHECK_FAILED, EXIT_MONEY_LOST, EXIT_INCONCLUSIVE, EXIT_HARNESS_E
 # Endpoint labels used in records, charts and target checks, with the metric each one feeds.
 ENDPOINT_METRICS = {
     "x402": "x402.handshake",
+    "x402-v2": "x402.handshake.v2",  # x402 v2: the paid request waits for the facilitator's settlement
     "channel": "channel.latency",
     "settlement": "settlement.finality",
     "decision": "agent.decision",
@@ -82,16 +97,19 @@ class RequestRecord:
     latency_ms: float  # service time: sent -> response complete
     latency_from_intended_ms: float  # intended -> response complete (coordinated-omission corrected)
     user_kind: str = ""  # paying_agent, channel_updater, settler, decider, escrow_user, abuser, fuzzer, tamperer
-    client_key: str = ""
+    client_key: str = ""  # an issued key's label, or the unissued key itself (key_issued = 0)
     phase: str = ""
     idempotency_key: str = ""
     tx_hash: str = ""
     fault_active: str = ""  # ';'-joined names of faults active on this request's path when sent
     expected: str = ""  # what the client expected: ok, reject, ratelimit, ...
-    error: str = ""
+    error: str = ""  # no response: the transport error; 4xx/5xx: the JSON body's `error` code
     ratelimit_headers_ok: int = -1  # 429s and limited 2xx: 1 = Retry-After/X-RateLimit-* present, 0 = missing, -1 = unchecked
     body_json: int = -1  # 1 = the response body parsed as JSON, 0 = it did not, -1 = unchecked
     server_ms: float = -1.0  # the target metric's `Server-Timing` dur (the value the service recorded); -1 = none
+    ratelimit_limit: int = -1  # the limit the response announced (X-RateLimit-Limit, else RateLimit-Policy); -1 = none
+    ratelimit_window_s: float = -1.0  # the window it announced (RateLimit-Policy `w`); -1 = none
+    key_issued: int = -1  # 1 = client_key names an API key the run issued, 0 = unissued or no key (anonymous), -1 = unknown
 
 
 RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))

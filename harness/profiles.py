@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,18 @@ USER_KINDS = (
     "abuser",
     "fuzzer",
     "tamperer",
+    "key_rotator",
+    "nonce_flooder",
+    "channel_flooder",
+    "slow_client",
+    "paying_agent_v2",
+    "tamperer_v2",
 )
+X402_V2_KINDS = ("paying_agent_v2", "tamperer_v2")
 TOXICS = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down")
 PROXIES = ("horizon-primary", "horizon-secondary")
+KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # a user class's `kind` (built-in or from --scenarios)
+LIMIT_ALGORITHMS = ("token-bucket", "sliding-window")
 ENVS = ("development", "testnet", "mainnet")
 ASSETS = ("native", "USDC")
 MAX_DURATION_S = 4 * 3600.0
@@ -115,6 +125,7 @@ class Profile:
     judging: dict[str, Any]
     thresholds_ms: dict[str, float]
     pools: dict[str, int]
+    rate_limits: dict[str, dict[str, Any]] = field(default_factory=dict)  # endpoint label -> limit, window_s, algorithm
     source: str = ""
     cadence: Cadence | None = None  # set by harness.cadence.derive_profile
     asset: str | None = None  # what the scenario pays in ("native" or "USDC"); None: the environment's
@@ -154,6 +165,11 @@ class Profile:
         return data
 
 
+def has_x402_v2(profile: Profile) -> bool:
+    """Whether the mix sends x402 v2 traffic (the worlds then run the facilitator)."""
+    return any(profile.mix.get(kind, 0) > 0 for kind in X402_V2_KINDS)
+
+
 def profile_path(name_or_path: str) -> Path:
     """Resolve a profile name (`smoke`) or a file path to the profile file."""
     candidate = Path(name_or_path)
@@ -182,7 +198,7 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
         obj,
         "",
         {"name", "description", "env", "seed", "phases", "mix", "faults", "judging", "thresholds_ms", "pools",
-         "asset", "cadence", "ledger_close_s"},
+         "rate_limits", "asset", "cadence", "ledger_close_s"},
     )
     if "ledger_close_s" in obj:
         raise ProfileError("ledger_close_s", "the ledger close interval is the environment's (config/<env>.json "
@@ -199,12 +215,14 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
     duration = sum(p.duration_s for p in phases)
     if duration > MAX_DURATION_S:
         raise ProfileError("phases", f"total duration {duration:g}s exceeds {MAX_DURATION_S:g}s")
-    mix = _weights(obj.get("mix"), "mix", USER_KINDS, positive_sum=True)
+    mix = _weights(obj.get("mix"), "mix", None, positive_sum=True)
+    _kind_names(mix, "mix")
     faults = tuple(_fault(f, f"faults[{i}]", duration) for i, f in enumerate(_list(obj.get("faults", []), "faults")))
     judging = _judging(obj.get("judging", {}))
     _capacity_phase(judging.get("capacity_phase"), phases)
     thresholds = _weights(obj.get("thresholds_ms", {}), "thresholds_ms", None)
-    pools = {k: int(v) for k, v in _weights(obj.get("pools", {}), "pools", USER_KINDS).items()}
+    pools = {k: int(v) for k, v in _weights(obj.get("pools", {}), "pools", None).items()}
+    _kind_names(pools, "pools")
     asset = obj.get("asset")
     if asset is not None and asset not in ASSETS:
         raise ProfileError("asset", f"must be one of {', '.join(ASSETS)} (the offline network's assets)")
@@ -219,6 +237,7 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
         judging=judging,
         thresholds_ms=thresholds,
         pools=pools,
+        rate_limits=_rate_limits(obj.get("rate_limits", {})),
         source=source,
         cadence=_cadence(obj["cadence"]) if "cadence" in obj else None,
         asset=asset,
@@ -328,6 +347,32 @@ def _weights(raw: Any, where: str, allowed: tuple[str, ...] | None, positive_sum
         out[key] = _number(value, f"{where}.{key}", low=0.0, high=1e9)
     if positive_sum and sum(out.values()) <= 0:
         raise ProfileError(where, "weights must sum to a positive number")
+    return out
+
+
+def _kind_names(weights: dict[str, float], where: str) -> None:
+    """Traffic kinds are the built-ins (USER_KINDS) or user classes from --scenarios: lower_snake names."""
+    for key in weights:
+        if not KIND_NAME.fullmatch(key):
+            raise ProfileError(f"{where}.{key}", "a traffic kind is a lower_snake name (built-in: "
+                               f"{', '.join(USER_KINDS)}; others come from --scenarios)")
+
+
+def _rate_limits(raw: Any) -> dict[str, dict[str, Any]]:
+    """`{"settlement": {"limit": 50, "window_s": 60, "algorithm": "token-bucket"}}` per endpoint label."""
+    out = {}
+    for endpoint, item in _mapping(raw, "rate_limits").items():
+        where = f"rate_limits.{endpoint}"
+        obj = _mapping(item, where)
+        _known_keys(obj, where, {"limit", "window_s", "algorithm"})
+        limit = _number(obj.get("limit"), f"{where}.limit", low=1, high=1e9)
+        if limit != int(limit):
+            raise ProfileError(f"{where}.limit", "must be a whole number")
+        algorithm = _string(obj.get("algorithm", "token-bucket"), f"{where}.algorithm")
+        if algorithm not in LIMIT_ALGORITHMS:
+            raise ProfileError(f"{where}.algorithm", f"must be one of {', '.join(LIMIT_ALGORITHMS)}")
+        out[endpoint] = {"limit": int(limit), "window_s": _number(obj.get("window_s"), f"{where}.window_s",
+                                                                     low=0.001, high=86400.0), "algorithm": algorithm}
     return out
 
 

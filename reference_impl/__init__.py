@@ -70,6 +70,7 @@ from reference_impl.rate_limiter import (
     RateLimiterManager,
     RateLimitResult,
 )
+from reference_impl.request_keys import IssuedKeys, api_key_hash
 from reference_impl.retry_handler import (
     ErrorCode,
     RetryConfig,
@@ -93,7 +94,7 @@ __all__ = [
     "validate_stellar_address", "validate_transaction", "validate_verifiable_credential",
     "verify_channel_state_signatures", "verify_transaction_signature", "verify_validity_window",
     "PRESETS", "RateLimiter", "RateLimiterConfig", "RateLimiterManager", "RateLimitResult",
-    "RateLimitMiddleware",
+    "RateLimitMiddleware", "IssuedKeys", "api_key_hash",
     "AppConfig", "ConfigManager",
     "Alert", "MetricsCollector", "MetricStats", "PerformanceSummary", "Timer", "timed", "LogHistogram",
 ]

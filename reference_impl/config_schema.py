@@ -252,12 +252,15 @@ class X402Config:
     pay_to: str | None = leaf("str", None, optional=True)
     facilitator_url: str | None = leaf("url", None, optional=True)
     server_port: int = leaf("int", 0, 0, 65535)
+    max_issued_nonces: int = leaf("int", 100_000, 1, 10_000_000)
+    max_nonces_per_client: int = leaf("int", 16, 1, 100_000)
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelsConfig:
     enabled: bool = leaf("bool", True)
     max_open_channels: int = leaf("int", 100, 1, 1_000_000)
+    max_channels_per_client: int = leaf("int", 32, 1, 1_000_000)
     default_capacity_stroops: int = leaf("int", 100_000_000, 1, 2**63 - 1)
     dispute_period_ms: int = leaf("int", 3_600_000, 1, 30 * MS_DAY)
     update_timeout_ms: int = leaf("int", 5000, 1, MS_DAY)

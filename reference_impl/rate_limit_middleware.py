@@ -1,8 +1,8 @@
 """RateLimitMiddleware: pure ASGI rate limiting in front of any app (works with Starlette and uvicorn).
 
 Per request: the endpoint comes from `endpoint_resolver(scope)` (default: the manager's path-prefix
-routing; None = not limited) and the client key from `key_func(scope)` (default: a hash of the
-`X-API-Key` header, else the client address). A rejected request gets 429 with a JSON body
+routing; None = not limited) and the client key from `key_func(scope)` (default: the client
+address; `request_keys.IssuedKeys` honours issued `X-API-Key`s). A rejected request gets 429 with a JSON body
 {"error": "rate_limited", "endpoint", "limit", "retry_after"} and `Retry-After`; every limited
 response, allowed or not, carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`
 (whole seconds, rounded up). The decision is also left in `scope["state"]["rate_limit"]`.
@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from reference_impl.rate_limiter import RateLimiterManager, RateLimitResult
-from reference_impl.request_keys import KeyFunc, Scope, default_key, header
+from reference_impl.request_keys import IssuedKeys, KeyFunc, Scope, default_key, header
 
-__all__ = ["RateLimitMiddleware", "default_key", "header", "rate_limit_headers"]
+__all__ = ["IssuedKeys", "RateLimitMiddleware", "default_key", "header", "rate_limit_headers"]
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

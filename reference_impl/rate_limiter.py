@@ -106,7 +106,7 @@ class RateLimiter:
     """Per-key limiter; `check_limit(key)` consumes one request's allowance when it is admitted.
 
     `key_func(scope)` names the client of a request passed to `check_limit` or seen by `middleware`
-    (default: a hash of the X-API-Key header, else the client address).
+    (default: the client address; pass `request_keys.IssuedKeys` to honour issued API keys).
     """
 
     def __init__(self, config: RateLimiterConfig | Mapping[str, Any], clock: Clock = SYSTEM_CLOCK, *,

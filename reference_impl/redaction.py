@@ -4,6 +4,8 @@ What counts as a secret:
 - a Stellar secret seed: ``S`` followed by 55 base32 characters (checksum not required, so a
   mangled seed is still caught);
 - a bearer token (``Bearer <token>``);
+- an API key in the project's issued form, ``srhk_`` followed by 40 hex characters
+  (`scenarios/client_keys.py`), wherever it appears;
 - the value of a sensitive key (``secret``, ``password``, ``private_key``, ``api_key``, ``*token``,
   ``authorization`` ...), in a mapping or written as ``key=value`` / ``"key": "value"`` in text;
   this is how 64-hex private keys are recognised, since a bare 64-hex string cannot be told apart
@@ -23,6 +25,7 @@ MAX_DEPTH = 32
 """Deeper structures are replaced by a marker instead of being walked (also stops cycles)."""
 
 _SEED = re.compile(r"S[A-Z2-7]{55}")
+_ISSUED_API_KEY = re.compile(r"srhk_[0-9a-f]{40}")
 # The patterns below run on the lower-cased text, each starting with a literal so the regex engine
 # can skip ahead fast (IGNORECASE alternations are ~10x slower); group "v" is the secret value,
 # whose span is the same in the original text. Word boundaries are checked in `_bounded`.
@@ -61,6 +64,8 @@ def is_sensitive_key(key: str) -> bool:
 def secret_spans(text: str) -> list[tuple[int, int]]:
     """Sorted, merged ``(start, end)`` spans of every secret in `text`."""
     spans = [m.span() for m in _SEED.finditer(text) if _bounded(text, *m.span())] if len(text) >= 56 else []
+    if "srhk_" in text:
+        spans += [m.span() for m in _ISSUED_API_KEY.finditer(text)]
     lowered = text.lower()
     if len(lowered) != len(text):  # a few non-ASCII letters change length when lower-cased
         lowered = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)

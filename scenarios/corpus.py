@@ -2,9 +2,13 @@
 
 Every case starts from a valid request of one endpoint and breaks it in at least one way the
 service's contract rejects *before* any signature check or ledger call (bad field value or type,
-missing field, body not an object, invalid JSON, bad header). So each case must get a 4xx JSON
-answer and a LOW validation record, never 5xx, never a CRITICAL record, never a ledger effect.
-Generation runs in the harness process (never in Locust); the same seed gives the same corpus.
+missing field, body not an object, invalid JSON, bad header, oversized or deeply nested body, bad
+path parameter, unknown route, wrong method). So each case must get a 4xx JSON answer, never 5xx,
+never a CRITICAL record, never a ledger effect. Every route of the contract is covered, and every
+request header it reads (X-PAYMENT, Idempotency-Key, X-Agent-DID, X-API-Key, Content-Type), each
+on a request that is broken anyway. An oversized body is stored as its size (`pad_bytes`) and
+built by the sender. Generation runs in the harness process (never in Locust); the same seed gives
+the same corpus.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import base64
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
@@ -21,6 +26,11 @@ from hypothesis import strategies as st
 VALID_G = "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"
 OTHER_G = "GA5WUJ54Z23KILLCUOUNAKTPBVZWKMQVO4O6EQ5GHLAERIMLLHNCSKYH"
 MAX_CORPUS = 5000
+OVERSIZE_BYTES = (64 * 1024 + 1, 200_000)  # beyond the service's 64 KiB body limit
+ROUTES = (("x402", "GET", "/resources/r1"), ("channel", "POST", "/channels/c1/updates"),
+          ("settlement", "POST", "/settlements"), ("settlement_status", "GET", "/settlements/s1"),
+          ("decision", "POST", "/agent/decisions"), ("escrow", "POST", "/contracts/escrow"),
+          ("health", "GET", "/health"), ("metrics", "GET", "/metrics"), ("admin", "GET", "/admin/events"))
 
 _junk_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
 _not_a_string = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.lists(st.integers(), max_size=3))
@@ -112,7 +122,48 @@ def _raw_and_headers() -> st.SearchStrategy[dict[str, Any]]:
         st.just(base64.b64encode(b"{\"x402Version\": 7}").decode()),
         st.just(base64.b64encode(b"{\"x402Version\": 1, \"scheme\": \"upto\"}").decode()),
     ).map(lambda h: _case("x402", "GET", "/resources/fuzz", headers={"X-PAYMENT": h}))
-    return st.one_of(bad_json, not_object, bad_idem, bad_payment)
+    bad_v2_payment = st.one_of(  # x402 v2: PAYMENT-SIGNATURE that is no PaymentPayload
+        _junk_text.map(lambda s: s.encode("utf-8", "ignore").hex()),
+        st.just(base64.b64encode(b"{\"x402Version\": 2, \"payload\": []}").decode()),
+        st.just(base64.b64encode(b"{\"x402Version\": 2, \"payload\": {}, \"accepted\": {\"scheme\": \"exact\"}}").decode()),
+    ).map(lambda h: _case("x402", "GET", "/resources/fuzz", headers={"PAYMENT-SIGNATURE": h}))
+    return st.one_of(bad_json, not_object, bad_idem, bad_payment, bad_v2_payment)
+
+
+def _paths_methods_and_sizes() -> st.SearchStrategy[dict[str, Any]]:
+    """Bad path parameters, unknown routes, wrong methods, oversized and deeply nested bodies."""
+    url_junk = _junk_text.filter(bool).map(lambda t: quote(t, safe=""))
+    bad_name = st.one_of(url_junk.filter(lambda q: not all(c.isalnum() or c in "-_" for c in q)),
+                         st.integers(65, 300).map(lambda n: "r" * n))
+    resource = bad_name.map(lambda n: _case("x402", "GET", f"/resources/{n}"))
+    status = url_junk.map(lambda n: _case("settlement_status", "GET", f"/settlements/{n}"))
+    unknown = url_junk.map(lambda n: _case("unknown", "GET", f"/no-such-route/{n}"))
+    wrong_method = st.tuples(st.sampled_from(ROUTES), st.sampled_from(["PUT", "PATCH", "DELETE", "POST", "GET"])).filter(
+        lambda rm: rm[1] != rm[0][1]).map(lambda rm: _case(rm[0][0], rm[1], rm[0][2]))
+    admin = st.tuples(st.one_of(st.none(), _bad_key_header, st.just("Bearer wrong-token")),
+                      st.sampled_from(["0", "-1", "x", "1e9"])).map(lambda a: _case(
+                          "admin", "GET", f"/admin/events?since={a[1]}",
+                          headers={"Authorization": a[0]} if a[0] is not None else {}))
+    posts = st.sampled_from([r for r in ROUTES if r[1] == "POST"])
+    oversized = st.tuples(posts, st.integers(*OVERSIZE_BYTES)).map(
+        lambda p: {**_case(p[0][0], "POST", p[0][2]), "raw_b64": None, "pad_bytes": p[1]})
+    nested = st.tuples(posts, st.integers(1000, 20_000)).map(
+        lambda p: _case(p[0][0], "POST", p[0][2], raw=b"[" * p[1] + b"]" * p[1]))
+    return st.one_of(resource, status, unknown, wrong_method, admin, oversized, nested)
+
+
+def _headers_on_broken_requests() -> st.SearchStrategy[dict[str, Any]]:
+    """Junk X-Agent-DID, X-API-Key (an unissued key: the anonymous client) or Content-Type on
+    requests whose body is broken anyway, so no header makes a case valid."""
+    did_header = _bad_did.filter(lambda d: isinstance(d, str) and d.isprintable() and d.isascii()).map(
+        lambda d: _case("settlement", "POST", "/settlements", body={"destination": VALID_G, "amount": "1"},
+                        headers={"X-Agent-DID": d}))
+    junk_value = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=300)
+    other = st.tuples(st.sampled_from(["X-API-Key", "Content-Type"]), junk_value, _bad_amount).map(
+        lambda h: _case("escrow", "POST", "/contracts/escrow",
+                        body={"agent_did": "did:key:z6MkFuzz", "payee": VALID_G, "amount": h[2],
+                              "deadline_seconds": 3600}, headers={h[0]: h[1]}))
+    return st.one_of(did_header, other)
 
 
 def _case(endpoint: str, method: str, path: str, body: Any = None, raw: bytes | None = None,
@@ -125,7 +176,8 @@ def _case(endpoint: str, method: str, path: str, body: Any = None, raw: bytes | 
     return case
 
 
-CASES = st.one_of(_settlement(), _channel(), _decision(), _escrow(), _raw_and_headers())
+CASES = st.one_of(_settlement(), _channel(), _decision(), _escrow(), _raw_and_headers(),
+                  _paths_methods_and_sizes(), _headers_on_broken_requests())
 
 
 def generate_corpus(seed: int, size: int = 300) -> list[dict[str, Any]]:

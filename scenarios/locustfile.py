@@ -6,6 +6,8 @@ harness's own timing. The run-config file named by `$HARNESS_RUN_CONFIG` decides
 kinds run and how many users each gets (a pool sized from its peak arrival rate; users only
 execute the open-model arrival schedule, so the pool size does not set the load). `RunShape`
 keeps the pools up until the profile's end, lets in-flight requests drain, then stops the run.
+User classes given with `harness run --scenarios PATH` (scenarios/plugins.py) add traffic kinds or replace
+built-in ones by their `kind`; the profile's `mix` names the kinds that run.
 
 Start handshake: once every user has spawned (and run `setup`, e.g. key loading) the locustfile
 writes the ready file; the harness then fixes t = 0 a moment ahead and writes it into the start
@@ -19,16 +21,21 @@ import time
 from locust import LoadTestShape, events
 
 from scenarios.arrivals import pool_sizes
+from scenarios.plugins import load_user_classes
 from scenarios.users import (
     abuser,
     base,
     channel_updater,
     decider,
     escrow_user,
+    flooders,
     fuzzer,
     paying_agent,
+    paying_agent_v2,
     settler,
+    slow_client,
     tamperer,
+    tamperer_v2,
 )
 
 USER_CLASSES = {
@@ -40,13 +47,23 @@ USER_CLASSES = {
     "abuser": abuser.Abuser,
     "fuzzer": fuzzer.Fuzzer,
     "tamperer": tamperer.Tamperer,
+    "key_rotator": abuser.KeyRotator,
+    "nonce_flooder": flooders.NonceFlooder,
+    "channel_flooder": flooders.ChannelFlooder,
+    "slow_client": slow_client.SlowClient,
+    "paying_agent_v2": paying_agent_v2.PayingAgentV2,
+    "tamperer_v2": tamperer_v2.TampererV2,
 }
 DRAIN_S = 10.0
 
 CTX = base.get_context()
-
+USER_CLASSES.update(load_user_classes(CTX.config.get("scenarios") or ()))
 
 POOLS = pool_sizes(CTX.profile.phases, CTX.profile.mix, CTX.profile.pools)
+_UNKNOWN = sorted(set(POOLS) - set(USER_CLASSES))
+if _UNKNOWN:
+    raise SystemExit(f"profile mix names {', '.join(_UNKNOWN)} but no user class has that kind "
+                     f"(known: {', '.join(sorted(USER_CLASSES))}; add yours with --scenarios)")
 ACTIVE = {kind: cls for kind, cls in USER_CLASSES.items() if kind in POOLS}
 for _kind, _cls in ACTIVE.items():
     _cls.fixed_count = POOLS[_kind]

@@ -39,14 +39,15 @@ def ensure_installed(timeout_s: float = 300.0) -> None:
         _MARKER.touch()
 
 
-def run_script(name: str, args: dict[str, Any], timeout_s: float = 60.0) -> Any:
-    """Run `tests/js/<name>` with `args` as JSON; returns the JSON its last stdout line holds."""
+def run_script(name: str, args: dict[str, Any], timeout_s: float = 60.0, env: dict[str, str] | None = None) -> Any:
+    """Run `tests/js/<name>` with `args` as JSON (and `env` added to the environment); returns the JSON
+    its last stdout line holds."""
     ensure_installed()
     node = shutil.which("node")
     if node is None:
         raise NodeClientError("node is not on PATH")
     proc = subprocess.run([node, str(JS_DIR / name), json.dumps(args)], cwd=JS_DIR, capture_output=True,
-                          text=True, timeout=timeout_s, env={**os.environ, "NODE_NO_WARNINGS": "1"})
+                          text=True, timeout=timeout_s, env={**os.environ, "NODE_NO_WARNINGS": "1", **(env or {})})
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     if proc.returncode != 0 or not lines:
         raise NodeClientError(f"{name} exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")

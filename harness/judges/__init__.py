@@ -1,7 +1,7 @@
 """Judges: turn one run's evidence (`JudgeContext`) into verdicts (`Check`s).
 
 `judge(ctx)` runs every enabled check: one target per metric, one recovery check per fault window,
-properties P30-P36, the nothing-lost invariant and, when the profile names a ramp phase
+properties P30-P36, the nothing-lost and state-bounds invariants and, when the profile names a ramp phase
 (`judging.capacity_phase`), the capacity knee. Rules: docs/judges.md.
 """
 
@@ -24,10 +24,12 @@ from harness.judges.context import (
 from harness.judges.failure_logging import judge_failure_logging
 from harness.judges.fallback import judge_fallback
 from harness.judges.nothing_lost import judge_nothing_lost, reconcile
+from harness.judges.observability import observability_table, settle, unavailable
 from harness.judges.rate_limits import judge_rate_limits
 from harness.judges.recovery import judge_recoveries
 from harness.judges.rejections import judge_input_validation, judge_tampered_proofs
 from harness.judges.secret_scan import judge_secret_scan, scan_run_dir
+from harness.judges.state_bounds import judge_state_bounds
 from harness.judges.targets import judge_targets
 
 PROPERTY_JUDGES: dict[str, Callable[[JudgeContext], Check]] = {
@@ -39,19 +41,27 @@ PROPERTY_JUDGES: dict[str, Callable[[JudgeContext], Check]] = {
     "P35": judge_breaker,
     "P36": judge_fallback,
     "nothing-lost": judge_nothing_lost,
+    "state-bounds": judge_state_bounds,
 }
 
 
 def judge(ctx: JudgeContext) -> list[Check]:
-    """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost, capacity."""
+    """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost, state-bounds,
+    capacity.
+
+    Each check is settled against the evidence contract: it states the evidence it used, and one whose
+    evidence is incomplete is inconclusive "not observable" (harness/judges/observability.py).
+    """
     checks = judge_targets(ctx) + judge_recoveries(ctx)
     checks += [fn(ctx) for cid, fn in PROPERTY_JUDGES.items() if ctx.params.is_enabled(cid)]
     if ctx.params.capacity_phase is not None and ctx.params.is_enabled("capacity"):
         checks.append(judge_capacity(ctx))
-    return checks
+    missing = unavailable(ctx)
+    return [settle(c, ctx, missing) for c in checks]
 
 
 __all__ = [
     "Check", "FaultWindow", "JudgeContext", "JudgingError", "JudgingParams", "Phase", "RateLimit",
-    "PROPERTY_JUDGES", "judge", "judge_capacity", "judge_secret_scan", "reconcile", "scan_run_dir",
+    "PROPERTY_JUDGES", "judge", "judge_capacity", "judge_secret_scan", "observability_table", "reconcile",
+    "scan_run_dir",
 ]

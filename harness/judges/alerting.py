@@ -1,10 +1,10 @@
 """P30: alerts fire iff a recorded value exceeds its threshold (end-to-end evidence).
 
 The service reports the value it recorded for a target metric in a `Server-Timing` header, which
-the load client keeps as `RequestRecord.server_ms`. A metric whose records carry such values is
-judged on them: alerts are compared with what the service recorded, so client-side queueing
-outside the service's measured span cannot fake a missed alert. A metric without any server value
-(evidence from before the header existed) falls back to the client-latency rule.
+the load client keeps as `RequestRecord.server_ms`. Alerts are compared with what the service
+recorded, so client-side queueing outside the service's measured span cannot fake a missed alert.
+A metric whose successful responses carry no server value cannot be judged: it is listed in
+`untimed_metrics` and keeps the check from passing ("not observable", docs/evidence-contract.md).
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ class _Tally:
     client_breaches: int = 0
     client_only: int = 0  # client latency above the threshold, server value not
     unobserved_alerts: int = 0  # valid alerts whose request the client never saw answered
-    breaching_windows: int = 0  # client-latency fallback
-    alerted_windows: int = 0
+    untimed_metrics: list[str] = field(default_factory=list)  # successes, but no Server-Timing value at all
     missed: list[dict[str, object]] = field(default_factory=list)
     false_alerts: list[dict[str, object]] = field(default_factory=list)
     inconsistent: list[dict[str, object]] = field(default_factory=list)
@@ -63,8 +62,8 @@ def judge_alerting(ctx: JudgeContext) -> Check:
         if (server >= 0).any():
             lost = ctx.records[(ctx.records["endpoint"] == endpoint) & (ctx.records["status"] == 0)]
             _judge_server(metric, threshold, ok, server, metric_alerts, lost, prm, tally)
-        else:
-            _judge_client(metric, threshold, ep, ok, metric_alerts, prm, tally)
+        elif len(ok):
+            tally.untimed_metrics.append(metric)
     for alert in alerts:
         if alert.data.get("metric") not in ctx.thresholds_ms:
             tally.false_alerts.append({"metric": alert.data.get("metric"), "t": round(alert.t, 3),
@@ -112,39 +111,6 @@ def _judge_server(metric: str, threshold: float, ok: pd.DataFrame, server: np.nd
                              "threshold_ms": threshold})
 
 
-def _judge_client(metric: str, threshold: float, ep: pd.DataFrame, ok: pd.DataFrame, alerts: list[Event],
-                  prm: JudgingParams, tally: _Tally) -> None:
-    """Fallback for records without server values: windows with a client-side breach need an alert."""
-    done = completion_s(ok).to_numpy()
-    lat = ok["latency_ms"].to_numpy()
-    tally.samples += int(len(ep))
-    over = lat > threshold
-    tally.client_breaches += int(over.sum())
-    first_by_window: dict[int, float] = {}
-    for t in sorted(done[over].tolist()):
-        first_by_window.setdefault(int(np.floor(t / prm.window_s)), t)
-    alert_times = np.array(sorted(a.t for a in alerts))
-    for w, t_first in sorted(first_by_window.items()):
-        tally.breaching_windows += 1
-        lo, hi = t_first - prm.clock_skew_s, t_first + prm.alert_latency_max_s
-        if alert_times.size and np.any((alert_times >= lo) & (alert_times <= hi)):
-            tally.alerted_windows += 1
-        else:
-            tally.missed.append({"metric": metric, "window_start_s": w * prm.window_s,
-                                 "first_breach_s": round(t_first, 3), "threshold_ms": threshold})
-    ep_done, ep_lat = completion_s(ep).to_numpy(), ep["latency_ms"].to_numpy()
-    for alert in alerts:
-        problem, value = _alert_value_problem(alert.data, threshold)
-        if not problem:
-            lo, hi = alert.t - prm.alert_latency_max_s - prm.clock_skew_s, alert.t + prm.clock_skew_s
-            near = (ep_done >= lo) & (ep_done <= hi)
-            if not np.any(near & (ep_lat >= value - prm.alert_match_tolerance_ms)):
-                problem = f"no client sample >= {value:g} ms completed in [{lo:.1f}, {hi:.1f}] s"
-        if problem:
-            tally.false_alerts.append({"metric": metric, "t": round(alert.t, 3),
-                                       "value_ms": alert.data.get("value_ms"), "problem": problem})
-
-
 def _alert_value_problem(data: dict[str, Any], threshold: float) -> tuple[str, float]:
     """Why an alert's own fields are wrong ("" when fine), and its value."""
     try:
@@ -174,16 +140,15 @@ def _verdict(tally: _Tally, n_alerts: int, prm: JudgingParams) -> Check:
                "untimed_samples": tally.untimed, "alerts": n_alerts, "breaching_samples": tally.breaching,
                "alerted_samples": tally.alerted, "client_breaches": tally.client_breaches,
                "client_only_breaches": tally.client_only, "unobserved_alerts": tally.unobserved_alerts,
-               "breaching_windows": tally.breaching_windows, "alerted_windows": tally.alerted_windows,
+               "untimed_metrics": ",".join(tally.untimed_metrics) or "none",
                "missed_alerts": len(tally.missed), "false_alerts": len(tally.false_alerts),
                "inconsistent_samples": len(tally.inconsistent)}
     evidence = (tally.missed + tally.false_alerts + tally.inconsistent)[:MAX_EVIDENCE]
     parts = []
     if tally.missed:
         m = tally.missed[0]
-        first = m.get("breach_s", m.get("first_breach_s"))
-        parts.append(f"{len(tally.missed)} breaching sample(s)/window(s) without a matching alert within "
-                     f"{prm.alert_latency_max_s:g} s (first: {m['metric']} breached at {first} s)")
+        parts.append(f"{len(tally.missed)} breaching sample(s) without a matching alert within "
+                     f"{prm.alert_latency_max_s:g} s (first: {m['metric']} breached at {m['breach_s']} s)")
     if tally.false_alerts:
         f = tally.false_alerts[0]
         parts.append(f"{len(tally.false_alerts)} alert(s) without a matching sample (first: {f['metric']} at "
@@ -194,15 +159,18 @@ def _verdict(tally: _Tally, n_alerts: int, prm: JudgingParams) -> Check:
                      f"latency (first: {s['metric']} at {s['t']} s: {s['server_ms']} > {s['latency_ms']} ms)")
     if parts:
         return Check("P30", "property", NAME, VERDICT_FAIL, "; ".join(parts), figures, evidence)
+    if tally.untimed_metrics:
+        return Check("P30", "property", NAME, VERDICT_INCONCLUSIVE,
+                     f"not observable: no Server-Timing value for {', '.join(tally.untimed_metrics)}, so what the "
+                     "target recorded (and had to alert on) is unknown", figures)
     if tally.samples < prm.min_samples:
         return Check("P30", "property", NAME, VERDICT_INCONCLUSIVE,
                      f"only {tally.samples} samples (need {prm.min_samples})", figures)
-    if tally.breaching == 0 and tally.breaching_windows == 0:
+    if tally.breaching == 0:
         return Check("P30", "property", NAME, VERDICT_INCONCLUSIVE,
                      "no recorded value exceeded a threshold, so alert firing was never exercised "
                      f"({n_alerts} alerts, none false; {tally.client_only} client-only breaches)", figures)
     return Check("P30", "property", NAME, VERDICT_PASS,
-                 f"all {tally.breaching} server-side breaching samples (and {tally.breaching_windows} "
-                 f"client-rule windows) alerted within {prm.alert_latency_max_s:g} s; all {n_alerts} alerts "
-                 f"match a breaching sample; {tally.client_only} client-only breaches (server value within "
-                 "threshold) correctly did not alert", figures)
+                 f"all {tally.breaching} server-side breaching samples alerted within {prm.alert_latency_max_s:g} s; "
+                 f"all {n_alerts} alerts match a breaching sample; {tally.client_only} client-only breaches "
+                 "(server value within threshold) correctly did not alert", figures)

@@ -1,4 +1,8 @@
-"""P35: the primary Horizon breaker follows the fault schedule and no call passes it while open."""
+"""P35: the primary Horizon breaker follows the fault schedule and no call passes it while open.
+
+"No call passes it" is read from request arrivals on the primary's path (`JudgeContext.access_log`,
+listener 0): the fault proxy's own arrival log, or the offline network's per-listener access log.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from harness.judges.context import (
 
 NAME = "P35 circuit breaker: opens on primary outage, blocks traffic while open, half-opens, closes"
 LISTENER_PRIMARY = 0
+# The x402 v2 facilitator's Soroban RPC calls share the proxies; the breaker judged here is the service's
+# Horizon breaker, so only Horizon requests on the primary count.
+SOROBAN_RPC_PREFIX = "/soroban/"
 OPEN, HALF_OPEN, CLOSED = "OPEN", "HALF_OPEN", "CLOSED"
 
 
@@ -85,6 +92,7 @@ def judge_breaker(ctx: JudgeContext) -> Check:
     trs = transitions(ctx)
     intervals = open_intervals(trs, ctx.duration_s)
     leaks = [a for a in ctx.access_log if a["listener"] == LISTENER_PRIMARY
+             and not str(a.get("path", "")).startswith(SOROBAN_RPC_PREFIX)
              and any(lo + prm.access_slack_s < a["t"] < hi for lo, hi in intervals)]
     problems: list[str] = []
     gaps: list[str] = []
@@ -104,7 +112,7 @@ def judge_breaker(ctx: JudgeContext) -> Check:
                         f"(first at {leaks[0]['t']:.2f} s: {leaks[0].get('method', '')} {leaks[0].get('path', '')})")
     figures = {"primary_outages": len(outages), "transitions": len(trs), "open_intervals": len(intervals),
                "open_time_s": round(sum(hi - lo for lo, hi in intervals), 3),
-               "primary_requests_while_open": len(leaks), "access_log_entries": len(ctx.access_log),
+               "primary_requests_while_open": len(leaks), "arrival_records": len(ctx.access_log),
                "requests_during_outages": traffic}
     evidence: list[object] = [{"t": round(tr.t, 3), "from": tr.from_state, "to": tr.to_state} for tr in trs[:30]]
     evidence += [{"t": round(a["t"], 3), "listener": a["listener"], "path": a.get("path", ""),
@@ -116,10 +124,11 @@ def judge_breaker(ctx: JudgeContext) -> Check:
                      f"no outage of {PRIMARY_PROXY} in the schedule", figures, evidence)
     if not ctx.access_log:
         return Check("P35", "property", NAME, VERDICT_INCONCLUSIVE,
-                     "no ledger access log, so 'no traffic while open' cannot be shown", figures, evidence)
+                     "no request arrivals on the Horizon path, so 'no traffic while open' cannot be shown",
+                     figures, evidence)
     if gaps:
         return Check("P35", "property", NAME, VERDICT_INCONCLUSIVE, "; ".join(gaps), figures, evidence)
     return Check("P35", "property", NAME, VERDICT_PASS,
                  f"{len(outages)} primary outage(s): breaker opened, no primary request while open "
-                 f"({len(ctx.access_log)} access-log entries), half-opened after the timeout, closed after recovery",
+                 f"({len(ctx.access_log)} arrival records), half-opened after the timeout, closed after recovery",
                  figures, evidence)

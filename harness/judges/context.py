@@ -36,7 +36,7 @@ DEFAULT_THRESHOLDS_MS = {
 # A stamp above this (2001-09-09) is a unix epoch, below it seconds since run start.
 EPOCH_CUTOFF = 1_000_000_000.0
 # User kinds whose traffic should never be rate limited (P34 "well-behaved clients").
-WELL_BEHAVED_KINDS = ("paying_agent", "channel_updater", "settler", "decider", "escrow_user")
+WELL_BEHAVED_KINDS = ("paying_agent", "paying_agent_v2", "channel_updater", "settler", "decider", "escrow_user")
 # Toxics that make a proxy unusable (the dependency is "down" for P35/P36).
 OUTAGE_TOXICS = ("down", "timeout", "reset_peer")
 PRIMARY_PROXY, SECONDARY_PROXY = "horizon-primary", "horizon-secondary"
@@ -59,6 +59,8 @@ class Check:
     reason: str
     figures: dict[str, Any] = field(default_factory=dict)
     evidence: list[Any] = field(default_factory=list)
+    evidence_used: dict[str, str] = field(default_factory=dict)  # evidence name -> where it came from
+    not_observable: dict[str, str] = field(default_factory=dict)  # missing evidence name -> why
 
     def __post_init__(self) -> None:
         if self.verdict not in CHECK_VERDICTS:
@@ -146,7 +148,8 @@ class JudgingParams:
     breaker_timeout_s: float = 60.0  # P35: the breaker's open timeout from the config
     breaker_tolerance_s: float = 2.0  # P35: slack on "opens during the window" / "half-opens after timeout"
     access_slack_s: float = 0.25  # P35: a primary request this soon after the open was already in flight
-    min_cases: int = 10  # P32/P33/P36: fewer fuzzed, tampered or fault-window requests -> inconclusive
+    min_cases: int = 10  # P33/P36: fewer tampered or fault-window requests -> inconclusive
+    min_malformed: int = 10  # P32: fewer malformed (fuzzed or slow) requests -> inconclusive
     targets_from_intended: bool = False  # judge targets on latency_from_intended_ms instead of service time
     enabled: tuple[str, ...] | None = None  # check ids (or prefixes like "target.") to run; None = all
     capacity_phase: str | None = None  # name of the ramp phase the capacity check scans; None = no capacity check
@@ -157,7 +160,7 @@ class JudgingParams:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise JudgingError(f"JudgingParams.{name} must be a positive number, got {value!r}")
-        for name in ("min_samples", "min_window_samples", "min_cases"):
+        for name in ("min_samples", "min_window_samples", "min_cases", "min_malformed"):
             if getattr(self, name) < 1:
                 raise JudgingError(f"JudgingParams.{name} must be >= 1")
         if self.max_consecutive_breaching_windows < 0:
@@ -206,6 +209,8 @@ class JudgeContext:
     rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)  # endpoint label -> limit
     run_dir: Path | None = None  # artifacts to secret-scan; None skips the scan (inconclusive)
     known_secrets: tuple[str, ...] = ()  # exact strings (admin token, seeds) that must appear nowhere
+    unavailable: Mapping[str, str] = field(default_factory=dict)  # evidence the run could not obtain -> why
+    sources: Mapping[str, str] = field(default_factory=dict)  # evidence -> where the run obtained it
 
     @classmethod
     def build(
@@ -224,6 +229,8 @@ class JudgeContext:
         rate_limits: Mapping[str, RateLimit | Mapping[str, Any]] | None = None,
         run_dir: Path | str | None = None,
         known_secrets: Iterable[str] = (),
+        unavailable: Mapping[str, str] | None = None,
+        sources: Mapping[str, str] | None = None,
     ) -> JudgeContext:
         """Normalise evidence from lists, dicts or dataclasses; raises JudgingError on bad input."""
         frame = records_frame(records)
@@ -240,6 +247,7 @@ class JudgeContext:
         prm = params if isinstance(params, JudgingParams) else JudgingParams.from_mapping(params or {})
         limits = {k: v if isinstance(v, RateLimit) else _from_mapping(RateLimit, v)
                   for k, v in (rate_limits or {}).items()}
+        _known_evidence({**(unavailable or {}), **(sources or {})})
         if duration_s is None:
             ends = [p.end_s for p in phs] + [f.end_s for f in fws]
             if len(frame):
@@ -247,7 +255,8 @@ class JudgeContext:
             duration_s = max(ends, default=0.0)
         return cls(frame, evs, tuple(dict(h) for h in ledger_history), log, phs, fws, thr, prm,
                    float(run_start_epoch), float(duration_s), limits,
-                   Path(run_dir) if run_dir is not None else None, tuple(s for s in known_secrets if s))
+                   Path(run_dir) if run_dir is not None else None, tuple(s for s in known_secrets if s),
+                   dict(unavailable or {}), dict(sources or {}))
 
     def __repr__(self) -> str:  # never print known_secrets
         return (f"JudgeContext(records={len(self.records)}, events={len(self.events)}, "
@@ -276,7 +285,7 @@ def records_frame(records: pd.DataFrame | Iterable[RequestRecord] | Iterable[Map
         frame[name] = defaults[name] if name not in _REQUIRED_COLUMNS else pd.Series(dtype="float64")
     numeric = {"intended_s": "float64", "sent_s": "float64", "latency_ms": "float64",
                "latency_from_intended_ms": "float64", "status": "int64", "ratelimit_headers_ok": "int64",
-               "body_json": "int64"}
+               "body_json": "int64", "ratelimit_limit": "int64", "ratelimit_window_s": "float64"}
     for name, dtype in numeric.items():
         try:
             frame[name] = pd.to_numeric(frame[name], errors="raise").astype(dtype)
@@ -310,6 +319,14 @@ def _access_entry(a: Mapping[str, Any], epoch: float) -> dict[str, Any]:
         raise JudgingError(f"access-log entry has a non-numeric 't' or 'listener': {exc}") from None
     out["t"] = t - epoch if t > EPOCH_CUTOFF else t
     return out
+
+
+def _known_evidence(named: Mapping[str, str]) -> None:
+    from harness.judges.observability import EVIDENCE
+
+    unknown = sorted(set(named) - set(EVIDENCE))
+    if unknown:
+        raise JudgingError(f"unknown evidence name(s) {unknown}; valid: {sorted(EVIDENCE)}")
 
 
 def _from_mapping(cls: type, values: Mapping[str, Any]) -> Any:

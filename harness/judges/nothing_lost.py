@@ -1,4 +1,6 @@
-"""Nothing lost: every acknowledged settlement is on the ledger exactly once; retries never double-apply."""
+"""Nothing lost: every acknowledged settlement or escrow is on the ledger exactly once, retries never
+double-apply; every served x402 payment (v1 and v2) is exactly one applied transfer and no x402
+transfer applied without a served resource (harness/judges/x402_ledger.py)."""
 
 from __future__ import annotations
 
@@ -7,19 +9,20 @@ from typing import Any
 
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
 from harness.judges.evidence import memo_hash_of, sha256_hex, successful_applied
+from harness.judges.x402_ledger import X402_ENDPOINTS, reconcile_x402
 
-NAME = "nothing lost: every acknowledged settlement applied exactly once"
-SETTLEMENT = "settlement"
+NAME = "nothing lost: every acknowledged settlement, escrow and x402 payment applied exactly once"
+SETTLING_ENDPOINTS = ("settlement", "escrow")
 
 
 def reconcile(ctx: JudgeContext) -> dict[str, Any]:
     """Counts (acknowledged, applied, lost, duplicated, unknown_resolved, unattributed) and the offending keys.
 
-    A settlement is identified by its idempotency key (else its tx hash). Its ledger applications are
-    the successful `applied` records whose memo_hash is sha256(key) or whose hash is one of the tx
-    hashes clients saw for it.
+    A settlement or escrow is identified by its idempotency key (else its tx hash). Its ledger
+    applications are the successful `applied` records whose memo_hash is sha256(key) or whose hash is
+    one of the tx hashes clients saw for it.
     """
-    rec = ctx.records[ctx.records["endpoint"] == SETTLEMENT]
+    rec = ctx.records[ctx.records["endpoint"].isin(SETTLING_ENDPOINTS)]
     ids = rec["idempotency_key"].where(rec["idempotency_key"] != "", rec["tx_hash"].str.lower())
     rec = rec.assign(_id=ids)[ids != ""]
     acked = set(rec.loc[rec["status"] // 100 == 2, "_id"])
@@ -27,8 +30,12 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
     hash_to_id = {h.lower(): i for h, i in zip(rec["tx_hash"], rec["_id"], strict=True) if h}
     applications: dict[str, set[str]] = defaultdict(set)
     unattributed = []
+    x402 = ctx.records[ctx.records["endpoint"].isin(X402_ENDPOINTS)]
+    x402_hashes = set(x402["tx_hash"].str.lower())  # reconciled by reconcile_x402 (a v1 memo holds a nonce)
     for entry in successful_applied(ctx):
         tx = str(entry.get("hash", "")).lower()
+        if tx in x402_hashes:
+            continue
         memo = memo_hash_of(entry)
         sid = hash_to_id.get(tx) or memo_to_id.get(memo)
         if sid:
@@ -46,25 +53,37 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
 
 
 def judge_nothing_lost(ctx: JudgeContext) -> Check:
-    result = reconcile(ctx)
+    result, x402 = reconcile(ctx), reconcile_x402(ctx)
     figures = {k: result[k] for k in ("acknowledged", "applied", "lost", "duplicated", "unknown_resolved",
                                       "unattributed", "extra_applications")}
+    figures.update({f"x402_{k}": x402[k] for k in ("served", "applied", "lost", "unserved", "unknown_resolved")})
     evidence: list[object] = ([{"idempotency_key": k, "problem": "acknowledged but not on the ledger"}
                                for k in result["lost_keys"][:20]]
                               + [{"idempotency_key": k, "tx_hashes": result["duplicated_txs"][k],
-                                  "problem": "applied more than once"} for k in result["duplicated_keys"][:20]])
+                                  "problem": "applied more than once"} for k in result["duplicated_keys"][:20]]
+                              + [{"tx_hash": h, "problem": "x402 payment served but not on the ledger"}
+                                 for h in x402["lost_hashes"][:20]]
+                              + [{"tx_hash": h, "problem": "x402 transfer applied without a served resource"}
+                                 for h in x402["unserved_hashes"][:20]])
+    acknowledged = result["acknowledged"] + x402["served"]
     if not ctx.ledger_history:
         return Check("nothing-lost", "invariant", NAME, VERDICT_INCONCLUSIVE,
-                     f"no ledger history to reconcile {result['acknowledged']} acknowledged settlements against",
-                     figures)
+                     f"no ledger history to reconcile {acknowledged} acknowledged payments against", figures)
+    problems = []
     if result["lost"] or result["duplicated"]:
-        return Check("nothing-lost", "invariant", NAME, VERDICT_FAIL,
-                     f"{result['lost']} acknowledged settlement(s) lost, {result['duplicated']} applied more than "
-                     f"once ({result['extra_applications']} extra payments) out of {result['acknowledged']} acknowledged",
-                     figures, evidence)
-    if result["acknowledged"] == 0:
+        problems.append(f"{result['lost']} acknowledged settlement(s) lost, {result['duplicated']} applied more "
+                        f"than once ({result['extra_applications']} extra payments) out of {result['acknowledged']} "
+                        "acknowledged")
+    if x402["lost"] or x402["unserved"]:
+        problems.append(f"{x402['lost']} served x402 payment(s) not on the ledger, {x402['unserved']} x402 "
+                        f"transfer(s) applied without a served resource, out of {x402['served']} served")
+    if problems:
+        return Check("nothing-lost", "invariant", NAME, VERDICT_FAIL, "; ".join(problems), figures, evidence)
+    if acknowledged == 0:
         return Check("nothing-lost", "invariant", NAME, VERDICT_INCONCLUSIVE,
-                     "no settlement was acknowledged, so there is nothing to reconcile", figures)
+                     "no settlement, escrow or x402 payment was acknowledged, so there is nothing to reconcile",
+                     figures)
     return Check("nothing-lost", "invariant", NAME, VERDICT_PASS,
-                 f"all {result['acknowledged']} acknowledged settlements applied exactly once; "
-                 f"{result['unknown_resolved']} unknown outcomes resolved by the ledger", figures)
+                 f"all {result['acknowledged']} acknowledged settlements/escrows applied exactly once, "
+                 f"{result['unknown_resolved']} unknown outcomes resolved by the ledger; all {x402['served']} served "
+                 f"x402 payments applied once, no unserved transfer", figures)

@@ -1,8 +1,23 @@
-"""P34: per client key, admitted requests respect the limit; 429s carry the headers; good clients see none."""
+"""P34: per client, admitted requests respect the limit; 429s carry the headers; good clients see none.
+
+A client is what the contract says the service must count: an issued API key (records name it by
+label, `key_issued = 1`; the target learns the issued keys from `SRH_API_KEYS_FILE`), else the
+anonymous client of its address: every request with an unissued key or none (`key_issued = 0`)
+counts against one limit, since the load comes from one address. So a service that takes any fresh
+`X-API-Key` for a new client fails here. A target that ignores the issued keys and limits by address
+only sees one client: the anonymous group still holds it to the limit, but the 429s its one bucket
+gives well-behaved clients (each with an issued key of its own) fail P34, since the contract makes
+every issued key a client of its own. Records without the `key_issued` column (older runs) are
+grouped by their key as before.
+
+The limit an endpoint is held to comes from the profile, the config or the target's announcement
+(harness/run/expectations.py); a target announcing another limit than that one fails too.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from harness.judges.context import (
     VERDICT_FAIL,
@@ -16,6 +31,14 @@ from harness.judges.context import (
 
 NAME = "P34 rate limiting: admitted per client key within the limit, 429s with headers"
 MAX_EVIDENCE = 10
+ANONYMOUS = "anonymous (one address)"
+ABUSIVE_KINDS = ("abuser", "key_rotator", "nonce_flooder", "channel_flooder")
+
+
+def client_identity(records: pd.DataFrame) -> pd.Series:
+    """The client each request counts against: its issued key, else ANONYMOUS ("" = not judged)."""
+    anonymous = records["key_issued"] == 0
+    return records["client_key"].where(~anonymous, ANONYMOUS)
 
 
 def max_excess(sent: np.ndarray, done: np.ndarray, limit: RateLimit) -> tuple[int, float, float]:
@@ -44,21 +67,34 @@ def max_excess(sent: np.ndarray, done: np.ndarray, limit: RateLimit) -> tuple[in
     return worst
 
 
-def judge_rate_limits(ctx: JudgeContext) -> Check:
+def announced_mismatches(ctx: JudgeContext) -> list[dict[str, object]]:
+    """Endpoints whose responses announce (X-RateLimit-Limit) a limit other than the one they are judged by."""
     rec = ctx.records
+    out: list[dict[str, object]] = []
+    for endpoint, limit in sorted(ctx.rate_limits.items()):
+        announced = set(rec.loc[(rec["endpoint"] == endpoint) & (rec["ratelimit_limit"] > 0), "ratelimit_limit"])
+        if announced - {limit.limit}:
+            out.append({"endpoint": endpoint, "announced": sorted(int(a) for a in announced), "limit": limit.limit,
+                        "problem": "announced limit differs from the limit held to"})
+    return out
+
+
+def judge_rate_limits(ctx: JudgeContext) -> Check:
+    rec = ctx.records.assign(identity=client_identity(ctx.records))
     done_all = rec["sent_s"] + rec["latency_ms"] / 1000.0
     violations: list[dict[str, object]] = []
     keys_checked = 0
     for endpoint, limit in sorted(ctx.rate_limits.items()):
-        mask = (rec["endpoint"] == endpoint) & (rec["client_key"] != "") & (rec["status"] != 429) & (rec["status"] != 0)
+        mask = (rec["endpoint"] == endpoint) & (rec["identity"] != "") & (rec["status"] != 429) & (rec["status"] != 0)
         admitted = rec[mask]
-        for key, group in admitted.groupby("client_key", sort=True):
+        for key, group in admitted.groupby("identity", sort=True):
             keys_checked += 1
             excess, at, span = max_excess(group["sent_s"].to_numpy(), done_all[group.index].to_numpy(), limit)
             if excess > 0:
                 violations.append({"endpoint": endpoint, "client_key": str(key), "excess": excess,
                                    "from_s": round(at, 3), "span_s": round(span, 3), "limit": limit.limit,
                                    "window_s": limit.window_s, "algorithm": limit.algorithm})
+    misannounced = announced_mismatches(ctx)
     limited = rec[rec["status"] == 429]
     no_headers = limited[limited["ratelimit_headers_ok"] == 0]
     headers_checked = int((limited["ratelimit_headers_ok"] != -1).sum())
@@ -66,7 +102,15 @@ def judge_rate_limits(ctx: JudgeContext) -> Check:
     figures = {"endpoints_limited": len(ctx.rate_limits), "client_keys_checked": keys_checked,
                "over_limit_keys": len(violations), "responses_429": len(limited),
                "429_without_headers": len(no_headers), "429_headers_checked": headers_checked,
-               "well_behaved_429": len(good_limited)}
+               "well_behaved_429": len(good_limited), "misannounced_endpoints": len(misannounced),
+               "well_behaved_429_keys": int(good_limited["client_key"].nunique()),
+               "anonymous_requests": int((rec["identity"] == ANONYMOUS).sum()),
+               "anonymous_429": int(((rec["identity"] == ANONYMOUS) & (rec["status"] == 429)).sum())}
+    for kind in ABUSIVE_KINDS:
+        mine = rec[rec["user_kind"] == kind]
+        if len(mine):
+            figures[f"{kind}_requests"] = len(mine)
+            figures[f"{kind}_429"] = int((mine["status"] == 429).sum())
     evidence: list[object] = list(violations[:MAX_EVIDENCE]) + [
         {"client_key": r.client_key, "user_kind": r.user_kind, "endpoint": r.endpoint, "sent_s": round(r.sent_s, 3),
          "problem": "429 for a well-behaved client"} for r in list(good_limited.itertuples())[:MAX_EVIDENCE]]
@@ -78,7 +122,15 @@ def judge_rate_limits(ctx: JudgeContext) -> Check:
     if len(no_headers):
         problems.append(f"{len(no_headers)} of {len(limited)} 429 responses lacked Retry-After/X-RateLimit-* headers")
     if len(good_limited):
-        problems.append(f"{len(good_limited)} 429s went to well-behaved clients")
+        keys = figures["well_behaved_429_keys"]
+        hint = (f" ({keys} issued keys: a target that limits by address, not by the keys of SRH_API_KEYS_FILE, "
+                "throttles them together)" if keys > 1 else "")
+        problems.append(f"{len(good_limited)} 429s went to well-behaved clients{hint}")
+    if misannounced:
+        m = misannounced[0]
+        problems.append(f"{len(misannounced)} endpoint(s) announce another limit than the one they are held to "
+                        f"(first: {m['endpoint']} announces X-RateLimit-Limit {m['announced']}, limit {m['limit']})")
+        evidence += misannounced[:MAX_EVIDENCE]
     if problems:
         return Check("P34", "property", NAME, VERDICT_FAIL, "; ".join(problems), figures, evidence)
     if not ctx.rate_limits:

@@ -24,7 +24,7 @@ class Finding:
     """A secret-looking string in a file: where and what kind, never the value."""
 
     path: str
-    kind: str  # stellar-seed | known-secret | token-or-encoded-secret
+    kind: str  # stellar-seed | api-key | known-secret | token-or-encoded-secret
     count: int
 
     def to_dict(self) -> dict[str, object]:
@@ -35,6 +35,8 @@ def classify(found: str, known: Iterable[str]) -> str:
     """The kind of a string `find_secrets` reported."""
     if _SEED.fullmatch(found):
         return "stellar-seed"
+    if found.startswith("srhk_"):
+        return "api-key"
     return "known-secret" if found in set(known) else "token-or-encoded-secret"
 
 

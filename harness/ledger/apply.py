@@ -5,7 +5,9 @@ min(full fee, base fee x operations) into the fee pool, even below its reserve. 
 is TransactionFrame::apply: the apply-time checks (commonValid with applying=true: sequence number,
 signatures), then the sequence number is consumed (txChangesBefore) and the operations run
 all-or-nothing; a transaction whose checks fail at apply time stays in the ledger as failed with its
-fee charged. Fee bumps apply their inner transaction and report the inner result pair.
+fee charged. Fee bumps apply their inner transaction and report the inner result pair. A Soroban
+transaction's operation runs through harness.ledger.soroban.invoke.SorobanRun, which also gives back
+the unspent refundable fee after the transaction (processRefund: `txChangesAfter`, feeCharged lowered).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from harness.ledger.journal import Journal
 from harness.ledger.meta import changes_xdr, entry_changes, transaction_meta_xdr
 from harness.ledger.operations import OpContext, apply_operation
 from harness.ledger.results import OpResult, TxResult
+from harness.ledger.soroban.invoke import SorobanRun, describe_invoke
 from harness.ledger.state import ClaimableBalance, LedgerState
 from harness.ledger.validity import check_operation, fee_to_charge, inner_checker, inner_fee_charged
 
@@ -70,9 +73,10 @@ def _apply_time_code(state: LedgerState, ptx: ParsedTx) -> tuple[str, int | None
 
 
 def apply_transaction(state: LedgerState, ptx: ParsedTx, fee: int, ledger_seq: int, close_time: int,
-                      fee_meta_xdr: str = "") -> Applied:
+                      fee_meta_xdr: str = "", network_id: bytes = b"") -> Applied:
     """Apply one transaction whose fee was charged (`fee`): sequence number, then operations or none."""
     ops = ptx.operations
+    run = SorobanRun(ptx, network_id, ledger_seq) if ptx.soroban is not None and ptx.soroban.data else None
     code, failing = _apply_time_code(state, ptx)
     before: list[Any] = []
     if code != "tx_bad_seq" and code != "tx_no_source_account":
@@ -85,8 +89,9 @@ def apply_transaction(state: LedgerState, ptx: ParsedTx, fee: int, ledger_seq: i
     results: list[OpResult] = []
     described = [describe_operation(op, ptx, None, state) for op in ops]
     op_meta: list[list[Any]] = []
-    if code == "tx_success":
-        results, op_meta = _apply_operations(state, ptx, ledger_seq, close_time, described)
+    ran = code == "tx_success"
+    if ran:
+        results, op_meta = _apply_operations(state, ptx, ledger_seq, close_time, described, run)
         code = "tx_success" if all(r.code == "op_success" for r in results) else "tx_failed"
     elif failing is not None:
         results = [OpResult(o.type, code if i == failing else "op_success") for i, o in enumerate(ops)]
@@ -94,16 +99,36 @@ def apply_transaction(state: LedgerState, ptx: ParsedTx, fee: int, ledger_seq: i
     if code != "tx_success":
         results = [OpResult(r.op_type, r.code) for r in results]
         op_meta = []
-    meta = transaction_meta_xdr(before, op_meta)
+    refund, after, soroban_meta = 0, [], None
+    if run is not None:
+        refund = run.refund_amount(code == "tx_success")
+        after = _refund(state, ptx, refund, ledger_seq, close_time)
+        soroban_meta = run.meta(code == "tx_success", ran)
+    meta = transaction_meta_xdr(before, op_meta, after, soroban_meta)
     if ptx.bump is None:
-        return Applied(TxResult(code, fee, tuple(results)), described, fee_meta_xdr, meta)
-    inner = TxResult(code, inner_fee_charged(state, ptx), tuple(results))
+        return Applied(TxResult(code, fee - refund, tuple(results)), described, fee_meta_xdr, meta)
+    inner = TxResult(code, inner_fee_charged(state, ptx) - refund, tuple(results))
     outer = "tx_fee_bump_inner_success" if code == "tx_success" else "tx_fee_bump_inner_failed"
-    return Applied(TxResult(outer, fee, inner=inner, inner_hash=ptx.inner_hash_hex), described, fee_meta_xdr, meta)
+    return Applied(TxResult(outer, fee - refund, inner=inner, inner_hash=ptx.inner_hash_hex), described, fee_meta_xdr,
+                   meta)
+
+
+def _refund(state: LedgerState, ptx: ParsedTx, amount: int, ledger_seq: int, close_time: int) -> list[Any]:
+    """TransactionFrame::refundSorobanFee: the fee source gets `amount` back from the fee pool."""
+    if amount <= 0:
+        return []
+    journal = Journal(state)
+    payer = journal.account(ptx.fee_source)
+    if payer is None:
+        return []
+    payer.balance += amount
+    state.fee_pool -= amount
+    _stamp(journal, ledger_seq, close_time)
+    return entry_changes(journal.changed(), ledger_seq)
 
 
 def _apply_operations(state: LedgerState, ptx: ParsedTx, ledger_seq: int, close_time: int,
-                      described: list[dict[str, Any]]) -> tuple[list[OpResult], list[list[Any]]]:
+                      described: list[dict[str, Any]], run: SorobanRun | None) -> tuple[list[OpResult], list[list[Any]]]:
     tx_journal = Journal(state)
     results: list[OpResult] = []
     op_meta: list[list[Any]] = []
@@ -111,8 +136,10 @@ def _apply_operations(state: LedgerState, ptx: ParsedTx, ledger_seq: int, close_
         claimed = state.claimable.get(op.balance_id) if op.balance_id else None
         claimed = claimed.clone() if claimed is not None else None
         journal = Journal(state)
-        code, balance_id = apply_operation(journal, OpContext(ptx, index, ledger_seq, close_time), op)
-        results.append(OpResult(op.type, code, balance_id))
+        code, created = apply_operation(journal, OpContext(ptx, index, ledger_seq, close_time, run), op)
+        soroban = op.type == "invoke_host_function"
+        balance_id = None if soroban else created
+        results.append(OpResult(op.type, code, balance_id, created if soroban else None))
         described[index] = describe_operation(op, ptx, balance_id, state, claimed)
         if code != "op_success":
             journal.merge_into(tx_journal)
@@ -132,7 +159,9 @@ def describe_operation(op: Op, ptx: ParsedTx, balance_id: str | None, state: Led
     balance_id; fields that do not apply are null. Per type, extra keys: create_claimable_balance
     `claimants` [{destination, predicate}]; claim_claimable_balance the claimed `amount`/`asset` and
     `sponsor`; change_trust `trustor`, `limit`; set_trust_line_flags `trustor`, `set_flags`,
-    `clear_flags`; set_options the fields it sets; manage_data `name`, `value` (base64 or null).
+    `clear_flags`; set_options the fields it sets; manage_data `name`, `value` (base64 or null);
+    invoke_host_function `function`, `contract` and, for a SAC transfer, `from` (destination, amount and
+    asset filled in from the call's arguments).
     """
     source = op.source or ptx.source
     out: dict[str, Any] = {"type": op.type, "source": source, "destination": op.destination,
@@ -154,6 +183,8 @@ def describe_operation(op: Op, ptx: ParsedTx, balance_id: str | None, state: Led
     elif op.type == "set_options":
         out.update({k: (v.decode() if isinstance(v, bytes) else list(v) if isinstance(v, tuple) else v)
                     for k, v in op.options})
+    elif op.type == "invoke_host_function":
+        out.update(describe_invoke(ptx, state))
     elif op.type == "manage_data":
         out.update(name=(op.data_name or b"").decode("ascii", errors="replace"),
                    value=base64.b64encode(op.data_value).decode() if op.data_value is not None else None)

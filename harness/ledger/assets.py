@@ -52,6 +52,12 @@ def is_valid_credit(asset: str) -> bool:
 
 
 @lru_cache(maxsize=131072)
+def account_strkey(raw: bytes) -> str:
+    """32-byte ed25519 key -> `G...` (cached: accounts repeat)."""
+    return StrKey.encode_ed25519_public_key(raw)
+
+
+@lru_cache(maxsize=131072)
 def account_id_xdr(account_id: str) -> X.AccountID:
     """Cached: StrKey decoding (base32 + CRC16) costs more than packing a ledger entry."""
     return X.AccountID(X.PublicKey(X.PublicKeyType.PUBLIC_KEY_TYPE_ED25519,

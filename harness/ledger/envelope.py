@@ -16,14 +16,14 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from stellar_sdk import StrKey
 from stellar_sdk import xdr as X
 
-from harness.ledger.assets import NATIVE, code_from_xdr
+from harness.ledger.assets import NATIVE, account_strkey, code_from_xdr
 from harness.ledger.errors import MalformedEnvelopeError
+from harness.ledger.soroban.transaction import SorobanTx, soroban_part
 
 _TX, _TX_V0, _FEE_BUMP = 2, 0, 5
 _ENVELOPE_TYPE_TX = (2).to_bytes(4, "big")
@@ -33,12 +33,6 @@ _ENVELOPE_TYPE_FEE_BUMP = (5).to_bytes(4, "big")
 def network_id(passphrase: str) -> bytes:
     """SHA-256 of the network passphrase (the network id every transaction hash includes)."""
     return hashlib.sha256(passphrase.encode()).digest()
-
-
-@lru_cache(maxsize=131072)
-def account_strkey(raw: bytes) -> str:
-    """32-byte ed25519 key -> `G...` (cached: accounts repeat)."""
-    return StrKey.encode_ed25519_public_key(raw)
 
 
 def _muxed(account: X.MuxedAccount) -> str:
@@ -177,6 +171,7 @@ class ParsedTx:
     memo_type: str = "none"
     memo_value: str | None = None
     verified: dict[tuple[int, str], bool] = field(default_factory=dict)
+    soroban: SorobanTx | None = None  # sorobanData and the invoke operation (harness.ledger.soroban)
 
     def __post_init__(self) -> None:
         self.inner_hash = self.inner_hash or self.hash
@@ -292,12 +287,13 @@ def _transaction(xenv: X.TransactionEnvelope, raw: bytes, net: bytes, text: str)
         tx_hash = hashlib.sha256(net + _ENVELOPE_TYPE_TX + tx.to_xdr_bytes()).digest()
         source, bounds, other = account_strkey(tx0.source_account_ed25519.uint256), tx0.time_bounds, False
     memo_type, memo_value = describe_memo(tx.memo)
+    soroban = soroban_part(tx, len(raw)) if xenv.type.value == _TX else None
     return ParsedTx(
         envelope_xdr=text, hash=tx_hash, source=source, seq=tx.seq_num.sequence_number.int64, fee=tx.fee.uint32,
         operations=tuple(_op(op) for op in tx.operations),
         signatures=tuple((s.hint.signature_hint, s.signature.signature) for s in sigs),
         time_bounds=(bounds.min_time.time_point.uint64, bounds.max_time.time_point.uint64) if bounds is not None else None,
-        other_preconditions=other, memo_type=memo_type, memo_value=memo_value,
+        other_preconditions=other, memo_type=memo_type, memo_value=memo_value, soroban=soroban,
     )
 
 

@@ -1,5 +1,8 @@
 """Genesis: the root account, the offline asset issuer, seed-accounts files and generated accounts.
 
+Stellar Asset Contracts are deployed at genesis for native XLM, the offline asset and every other
+credit asset a genesis trustline holds (harness.ledger.soroban.contracts).
+
 The offline network has one USDC-like credit asset (7 decimals like every Stellar amount): its
 issuer's key derives from the seed (`issuer_keypair(seed)`), it is created at genesis with
 `auth_revocable` set, and every generated account holds an authorized trustline with
@@ -15,10 +18,12 @@ from typing import Any
 
 from stellar_sdk import Keypair
 
-from harness.ledger.assets import is_valid_credit, issuer_of
+from harness.ledger.assets import NATIVE, is_valid_credit, issuer_of
 from harness.ledger.config import GenesisAccount, GenesisTrustline, LedgerConfig, parse_amount
 from harness.ledger.envelope import network_id
 from harness.ledger.errors import LedgerConfigError
+from harness.ledger.soroban.contracts import deploy_genesis
+from harness.ledger.soroban.network import SETTINGS
 from harness.ledger.state import AUTH_REVOCABLE, TL_AUTHORIZED, Account, LedgerState, TrustLine, is_account_id
 
 ACCOUNT_KEYS = {"account_id", "balance"}
@@ -128,6 +133,9 @@ def genesis_state(config: LedgerConfig, total_coins: int, genesis_ledger: int = 
     for entry in wanted:
         if entry.balance < state.min_balance(state.accounts[entry.account_id]):
             raise LedgerConfigError(f"genesis account {entry.account_id} balance is below its minimum balance")
+    assets = [NATIVE, usdc, *sorted(a for a in state.issued if a != usdc)]
+    state.contract_data.update(deploy_genesis(assets, network_id(config.passphrase), genesis_ledger,
+                                              SETTINGS.max_entry_ttl))
     return state
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.ledger.soroban.contracts import contract_holdings
 from harness.ledger.state import LedgerState
 
 HISTORY_KINDS = ("submission", "applied", "dropped", "timeout", "close", "invariant_violation")
@@ -72,13 +73,16 @@ class AccessLog:
 
 def check_invariants(state: LedgerState) -> list[str]:
     """Violations of: lumens conserved, no negative balance, no account below its minimum balance,
-    and per credit asset: trustline + claimable balances = the issued amount, no trustline negative or
-    above its limit.
+    and per credit asset: trustline + claimable balances + contract balances (what C-addresses hold
+    through the asset's SAC) = the issued amount, no trustline negative or above its limit. A G-address's
+    SAC balance is its account or trustline itself, so it needs no check of its own.
 
     (Sequence-number monotonicity is checked by the ledger as each transaction is applied.)
     """
     violations: list[str] = []
-    total = state.lumens_in_circulation() + state.fee_pool
+    in_contracts, problems = contract_holdings(state)
+    violations += problems
+    total = state.lumens_in_circulation() + in_contracts.get("native", 0) + state.fee_pool
     if total != state.total_coins:
         violations.append(f"lumens not conserved: accounts+balances+fee pool = {total}, expected {state.total_coins}")
     if state.fee_pool < 0:
@@ -92,12 +96,12 @@ def check_invariants(state: LedgerState) -> list[str]:
     for balance in state.claimable.values():
         if balance.amount <= 0:
             violations.append(f"claimable balance {balance.balance_id} holds {balance.amount}")
-    return violations + _asset_violations(state)
+    return violations + _asset_violations(state, in_contracts)
 
 
-def _asset_violations(state: LedgerState) -> list[str]:
+def _asset_violations(state: LedgerState, in_contracts: dict[str, int]) -> list[str]:
     violations: list[str] = []
-    held: dict[str, int] = {}
+    held = {asset: amount for asset, amount in in_contracts.items() if asset != "native"}
     for line in state.all_trustlines():
         held[line.asset] = held.get(line.asset, 0) + line.balance
         if not 0 <= line.balance <= line.limit:

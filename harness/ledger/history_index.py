@@ -24,6 +24,7 @@ from harness.ledger.ledger import Ledger
 from harness.ledger.operations_view import TxView, view_envelope
 from harness.ledger.paging import PageQuery, ProblemError, toid
 from harness.ledger.records import AppliedTx
+from harness.ledger.soroban.horizon import invoke_participants
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -198,10 +199,14 @@ class HistoryIndex:
             touched = created or (op.details["balance_id"] if ok and op.type == "claim_claimable_balance" else None)
             if touched:
                 balances[touched] = None
-            scopes = (*(self._account(a) for a in op.participants), *(self._balance(b) for b in (touched,) if b))
+            extra, payment = invoke_participants(applied.result_meta_xdr, index, self.network_id) \
+                if op.type == "invoke_host_function" else ([], False)
+            participants.update(dict.fromkeys(extra))
+            accounts = dict.fromkeys((*op.participants, *extra))
+            scopes = (*(self._account(a) for a in accounts), *(self._balance(b) for b in (touched,) if b))
             for scope in (self._all, *scopes):
                 _append_ok(scope.ops, scope.ops_ok, record, ok)
-                if op.is_payment:
+                if op.is_payment or payment:
                     _append_ok(scope.payments, scope.payments_ok, record, ok)
             if ok:
                 effects += self._effects(record, op, created, applied.close_time, participants)

@@ -14,6 +14,7 @@ from harness.ledger.operations_view import OpView, TxView
 from harness.ledger.paging import toid
 from harness.ledger.records import AppliedTx
 from harness.ledger.resources import link, paged_link
+from harness.ledger.soroban.horizon import asset_balance_changes
 from harness.ledger.state import iso_time
 
 
@@ -79,8 +80,9 @@ def transaction_body(tx: AppliedTx, view: TxView, base: str, requested_hash: str
 
 
 def operation_body(op_id: int, op: OpView, tx: AppliedTx, sponsor: str | None, base: str,
-                   joined: dict[str, Any] | None = None) -> dict[str, Any]:
-    """operations.Base + the type's details; `joined` is the transaction resource of `join=transactions`."""
+                   joined: dict[str, Any] | None = None, network_id: bytes = b"") -> dict[str, Any]:
+    """operations.Base + the type's details; `joined` is the transaction resource of `join=transactions`;
+    an invoke_host_function's `asset_balance_changes` come from its meta (SAC ids derive from `network_id`)."""
     token = str(op_id)
     me = f"/operations/{op_id}"
     body: dict[str, Any] = {
@@ -103,6 +105,8 @@ def operation_body(op_id: int, op: OpView, tx: AppliedTx, sponsor: str | None, b
     if sponsor is not None:
         body["sponsor"] = sponsor
     body.update(op.details)
+    if op.type == "invoke_host_function":
+        body["asset_balance_changes"] = asset_balance_changes(tx.result_meta_xdr, network_id) if tx.result_meta_xdr else []
     return body
 
 

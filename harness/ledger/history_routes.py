@@ -230,7 +230,7 @@ class HistoryRoutes:
         applied = record.tx.applied
         op = self.index.view(applied).operations[record.index]
         joined = self._tx_body(record.tx, base) if join else None
-        return operation_body(record.id, op, applied, record.sponsor, base, joined)
+        return operation_body(record.id, op, applied, record.sponsor, base, joined, self.index.network_id)
 
     @staticmethod
     def _effect_body(record: EffectRecord, base: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """`LedgerServer`: the Horizon-compatible HTTP face of a `Ledger` (aiohttp, one or more listeners).
 
 Every listener serves the same ledger; the access log tags each request with its listener index
-(0 = reached through proxy horizon-primary, 1 = through horizon-secondary).
+(0 = reached through proxy horizon-primary, 1 = through horizon-secondary). Every listener also serves
+Soroban RPC (JSON-RPC 2.0) at /soroban/rpc (harness.ledger.soroban.rpc), so the proxies carry it too.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from harness.ledger.responses import (
     problem_response,
     require_document,
 )
+from harness.ledger.soroban.rpc import SorobanRpc
+from harness.ledger.soroban.rpc_methods import SorobanMethods
 from harness.ledger.state_routes import StateRoutes
 from harness.ledger.streaming import StreamHub, StreamLimits
 from reference_impl.clock import SYSTEM_CLOCK, Clock
@@ -224,6 +227,7 @@ class LedgerServer:
         StateRoutes(self.ledger, self.index.latest_ledger, self.streams).register(app)
         HistoryRoutes(self.ledger, self.index, self.streams).register(app)
         AdminRoutes(self.ledger, self.index, self._after_close).register(app)
+        SorobanRpc(SorobanMethods(self.ledger, self.index, self.ledger.clock)).register(app)
 
     # ----------------------------------------------------------------- reads
     async def _root(self, request: web.Request) -> web.Response:

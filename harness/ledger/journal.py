@@ -1,8 +1,8 @@
 """Before-images of the ledger entries a transaction or operation touches: rollback and meta.
 
 Keys: `("account", G...)`, `("trustline", G..., asset)`, `("claimable", balance_id)`,
-`("data", G..., name)` and `("issued", asset)` (the issued-amount counter, rolled back but never in
-meta). An operation runs against its own journal; when it succeeds its images merge into the
+`("data", G..., name)`, `("contract", ledger key base64)` (Soroban contract data) and `("issued", asset)`
+(the issued-amount counter, rolled back but never in meta). An operation runs against its own journal; when it succeeds its images merge into the
 transaction's journal (the earliest image wins), so a failed transaction rolls back to where it began.
 """
 
@@ -43,6 +43,13 @@ class Journal:
             self.before[key] = current.clone() if current is not None else None
         return current
 
+    def contract(self, key_id: str) -> Any:
+        current = self.state.contract_data.get(key_id)
+        key = ("contract", key_id)
+        if key not in self.before:
+            self.before[key] = current.clone() if current is not None else None
+        return current
+
     def data(self, account_id: str, name: str) -> bytes | None:
         account = self.account(account_id)
         value = account.data.get(name) if account is not None else None
@@ -61,6 +68,8 @@ class Journal:
             return self.state.trustline(key[1], key[2])
         if kind == "claimable":
             return self.state.claimable.get(key[1])
+        if kind == "contract":
+            return self.state.contract_data.get(key[1])
         if kind == "data":
             account = self.state.accounts.get(key[1])
             return account.data.get(key[2]) if account is not None else None
@@ -99,5 +108,10 @@ class Journal:
                     state.claimable.pop(key[1], None)
                 else:
                     state.claimable[key[1]] = before.clone()
+            elif kind == "contract":
+                if before is None:
+                    state.contract_data.pop(key[1], None)
+                else:
+                    state.contract_data[key[1]] = before.clone()
             elif kind == "issued":
                 state.issued[key[1]] = before

@@ -30,6 +30,7 @@ from harness.ledger.history import AccessLog, History, check_invariants
 from harness.ledger.queue import TxQueue
 from harness.ledger.records import AppliedTx, ClosedLedger, Dropped, LedgerHeader, SubmitResult, SubmitStatus
 from harness.ledger.results import TxResult
+from harness.ledger.soroban.contracts import evict_expired
 from harness.ledger.state import Account, ClaimableBalance, LedgerState, TrustLine, is_account_id
 from harness.ledger.validity import check_transaction
 from reference_impl.clock import SYSTEM_CLOCK, Clock
@@ -70,7 +71,8 @@ class Ledger:
         """Check and queue an envelope. Never blocks; raises MalformedEnvelopeError for undecodable input.
 
         `endpoint` "sync"/"friendbot" get Horizon's lookup of already applied hashes first (KNOWN);
-        "async" goes straight to the queue, as Horizon's /transactions_async does.
+        "async" (Horizon's /transactions_async) and "rpc" (Soroban RPC's sendTransaction) go straight to
+        the queue, as stellar-core answers them.
         """
         try:
             ptx = parse_envelope(envelope_b64, self.passphrase, self.network_id)
@@ -91,7 +93,7 @@ class Ledger:
 
     def _admit(self, ptx: ParsedTx, endpoint: str) -> SubmitResult:
         tx_hash = ptx.hash_hex
-        if endpoint != "async":
+        if endpoint in ("sync", "friendbot"):
             known = self._lookup(tx_hash)
             if known is not None:
                 return SubmitResult(SubmitStatus.KNOWN, tx_hash, applied=known)
@@ -130,6 +132,7 @@ class Ledger:
             fees = [charge_fee(self._state, ptx, sequence, close_time) for ptx in tx_set]
             applied = [self._apply(ptx, fee, meta, sequence, close_time, order, violations)
                        for order, (ptx, (fee, meta)) in enumerate(zip(tx_set, fees, strict=True), start=1)]
+            evict_expired(self._state, sequence)
             self._queue.remove_applied(tx_set)
             dropped = [Dropped(p.hash_hex, p.source, p.seq, sequence, TxResult(QUEUE_TIMEOUT))
                        for p in self._queue.shift()]
@@ -189,7 +192,7 @@ class Ledger:
         last = self._last_seq.get(ptx.source)
         if last is not None and ptx.seq <= last:
             violations.append(f"sequence numbers of {ptx.source} not strictly increasing: {last} then {ptx.seq}")
-        done: Applied = apply_transaction(self._state, ptx, fee, sequence, close_time, fee_meta)
+        done: Applied = apply_transaction(self._state, ptx, fee, sequence, close_time, fee_meta, self.network_id)
         if done.result.code not in ("tx_bad_seq", "tx_no_source_account"):
             self._last_seq[ptx.source] = ptx.seq
         applied = AppliedTx.build(ptx, done, sequence, close_time, order)
@@ -286,6 +289,11 @@ class Ledger:
                 return [self._headers[i - 1] for i in range(top, max(0, top - limit), -1)]
             start = 0 if cursor is None else max(0, cursor)
             return self._headers[start:start + limit]
+
+    def with_state(self, fn: Callable[[LedgerState, LedgerHeader], Any]) -> Any:
+        """Run `fn(state, latest header)` under the ledger's lock (read-only users: Soroban RPC, simulation)."""
+        with self._lock:
+            return fn(self._state, self._headers[-1])
 
     def balance_of(self, account_id: str) -> int:
         """Native balance in stroops (0 for an unknown account)."""

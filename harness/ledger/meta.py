@@ -2,7 +2,9 @@
 
 Each changed entry yields what stellar-core's LedgerTxn::getChanges emits: STATE (before) then
 UPDATED (after) for a modified entry, CREATED for a new one, STATE then REMOVED (its key) for a
-deleted one. The meta of a failed transaction has no operation changes (core drops them).
+deleted one. The meta of a failed transaction has no operation changes (core drops them). A Soroban
+contract data entry comes with its TTL entry, changed when the entry is created, removed or its
+`live_until` moves.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from stellar_sdk import xdr as X
 from harness.ledger.assets import account_id_xdr, to_trustline_xdr, to_xdr
 from harness.ledger.journal import Key
 from harness.ledger.predicates import predicate_from_json
+from harness.ledger.soroban.contracts import ttl_key
 from harness.ledger.state import Account, ClaimableBalance, TrustLine
 
 T = X.LedgerEntryType
@@ -72,6 +75,10 @@ def data_entry(account_id: str, name: str, value: bytes) -> X.LedgerEntryData:
 
 def ledger_key(key: Key) -> X.LedgerKey:
     kind = key[0]
+    if kind == "contract":
+        return X.LedgerKey.from_xdr(key[1])
+    if kind == "ttl":
+        return ttl_key(X.LedgerKey.from_xdr(key[1]))
     if kind == "account":
         return X.LedgerKey(T.ACCOUNT, account=X.LedgerKeyAccount(account_id_xdr(key[1])))
     if kind == "trustline":
@@ -86,6 +93,11 @@ def ledger_key(key: Key) -> X.LedgerKey:
 def ledger_entry(key: Key, value: Any, last_modified: int) -> X.LedgerEntry:
     """The LedgerEntry of journal `value` under `key`; sponsored claimable balances carry their sponsor."""
     ext = X.LedgerEntryExt(0)
+    if key[0] == "contract":
+        return X.LedgerEntry(X.Uint32(last_modified), value.ledger_entry().data, ext)
+    if key[0] == "ttl":
+        ttl = X.TTLEntry(ttl_key(X.LedgerKey.from_xdr(key[1])).ttl.key_hash, X.Uint32(value.live_until))  # type: ignore[union-attr]
+        return X.LedgerEntry(X.Uint32(last_modified), X.LedgerEntryData(T.TTL, ttl=ttl), ext)
     if key[0] == "account":
         data = account_entry(value)
     elif key[0] == "trustline":
@@ -106,7 +118,7 @@ def _modified(value: Any, fallback: int) -> int:
 def entry_changes(changed: Iterable[tuple[Key, Any, Any]], ledger_seq: int) -> list[X.LedgerEntryChange]:
     """Core's change list for (key, before, after) triples (after None = removed, before None = created)."""
     out: list[X.LedgerEntryChange] = []
-    for key, before, after in changed:
+    for key, before, after in _with_ttls(changed):
         if before is None:
             out.append(X.LedgerEntryChange(C.LEDGER_ENTRY_CREATED,
                                            created=ledger_entry(key, after, _modified(after, ledger_seq))))
@@ -120,13 +132,26 @@ def entry_changes(changed: Iterable[tuple[Key, Any, Any]], ledger_seq: int) -> l
     return out
 
 
+def _with_ttls(changed: Iterable[tuple[Key, Any, Any]]) -> list[tuple[Key, Any, Any]]:
+    """Each contract data change followed by its TTL entry's change when the TTL entry changed."""
+    out = []
+    for key, before, after in changed:
+        out.append((key, before, after))
+        if key[0] == "contract" and (before is None or after is None or before.live_until != after.live_until):
+            out.append((("ttl", key[1]), before, after))
+    return out
+
+
 def changes_xdr(changes: list[X.LedgerEntryChange]) -> str:
     return X.LedgerEntryChanges(changes).to_xdr()
 
 
-def transaction_meta_xdr(before: list[X.LedgerEntryChange], operations: list[list[X.LedgerEntryChange]]) -> str:
-    """Base64 TransactionMeta v3: txChangesBefore, one OperationMeta per operation, no txChangesAfter."""
+def transaction_meta_xdr(before: list[X.LedgerEntryChange], operations: list[list[X.LedgerEntryChange]],
+                         after: list[X.LedgerEntryChange] | None = None,
+                         soroban: X.SorobanTransactionMeta | None = None) -> str:
+    """Base64 TransactionMeta v3: txChangesBefore, one OperationMeta per operation, txChangesAfter (a
+    Soroban fee refund) and sorobanMeta."""
     meta = X.TransactionMetaV3(X.ExtensionPoint(0), X.LedgerEntryChanges(before),
                                [X.OperationMeta(X.LedgerEntryChanges(ops)) for ops in operations],
-                               X.LedgerEntryChanges([]), None)
+                               X.LedgerEntryChanges(after or []), soroban)
     return X.TransactionMeta(3, v3=meta).to_xdr()

@@ -10,6 +10,7 @@ and the issued amount grows (paid out) or shrinks (paid back).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from harness.ledger.assets import NATIVE, issuer_of
 from harness.ledger.envelope import Op, ParsedTx
@@ -35,7 +36,7 @@ ACCOUNT_FLAGS = AUTH_REQUIRED | AUTH_REVOCABLE | AUTH_IMMUTABLE | AUTH_CLAWBACK
 TRUSTLINE_FLAGS = TL_AUTHORIZED | TL_MAINTAIN_LIABILITIES | TL_CLAWBACK
 _LEVELS = {"create_account": "med", "payment": "med", "create_claimable_balance": "med",
            "claim_claimable_balance": "low", "manage_data": "med", "change_trust": "med",
-           "set_trust_line_flags": "low", "set_options": "med"}
+           "set_trust_line_flags": "low", "set_options": "med", "invoke_host_function": "med"}
 _HIGH_OPTIONS = ("master_weight", "low_threshold", "med_threshold", "high_threshold", "signer")
 
 
@@ -102,15 +103,19 @@ class OpContext:
     index: int
     ledger_seq: int
     close_time: int
+    soroban: Any = None  # harness.ledger.soroban.invoke.SorobanRun of a Soroban transaction
 
 
 def apply_operation(j: Journal, ctx: OpContext, op: Op) -> tuple[str, str | None]:
-    """doApply against the journal's state: (code, id of a created claimable balance)."""
+    """doApply against the journal's state: (code, id of a created claimable balance or, for
+    invoke_host_function, the hex hash of its success preimage)."""
     source = j.account(op.source or ctx.ptx.source)
     if source is None:
         return "op_no_source_account", None
     if op.type == "create_claimable_balance":
         return _create_claimable_balance(j, source, op, ctx)
+    if op.type == "invoke_host_function":
+        return ctx.soroban.invoke(j, source.account_id)  # type: ignore[no-any-return]
     handler = _HANDLERS.get(op.type)
     return (handler(j, source, op, ctx) if handler else "op_not_supported"), None
 

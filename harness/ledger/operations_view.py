@@ -21,6 +21,7 @@ from stellar_sdk import xdr as X
 from harness.ledger.config import format_amount
 from harness.ledger.envelope import account_strkey, describe_memo
 from harness.ledger.errors import MalformedEnvelopeError
+from harness.ledger.soroban.horizon import invoke_details
 
 # history.OperationsQ.OnlyPayments: the "payment" class of classic operations
 PAYMENT_TYPES = frozenset({"create_account", "payment", "path_payment_strict_receive", "path_payment_strict_send",
@@ -231,4 +232,6 @@ def _details(body: X.OperationBody, source: X.MuxedAccount) -> tuple[dict[str, A
         return {**account_fields("account", source), **into}, [into["into"]]
     if body.bump_sequence_op is not None:
         return {"bump_to": str(body.bump_sequence_op.bump_to.sequence_number.int64)}, []
+    if body.invoke_host_function_op is not None:
+        return invoke_details(body.invoke_host_function_op), []
     return {}, []

@@ -28,6 +28,7 @@ TX_CODES: dict[str, X.TransactionResultCode] = {
     "tx_malformed": X.TransactionResultCode.txMALFORMED,
     "tx_fee_bump_inner_success": X.TransactionResultCode.txFEE_BUMP_INNER_SUCCESS,
     "tx_fee_bump_inner_failed": X.TransactionResultCode.txFEE_BUMP_INNER_FAILED,
+    "tx_soroban_invalid": X.TransactionResultCode.txSOROBAN_INVALID,
 }
 FEE_BUMP_CODES = ("tx_fee_bump_inner_success", "tx_fee_bump_inner_failed")
 SUCCESS_CODES = ("tx_success", "tx_fee_bump_inner_success")
@@ -43,6 +44,7 @@ GENERIC_OP_CODES: dict[str, X.OperationResultCode] = {
 _P, _CA, _CCB, _CLB, _MD = (X.PaymentResultCode, X.CreateAccountResultCode, X.CreateClaimableBalanceResultCode,
                             X.ClaimClaimableBalanceResultCode, X.ManageDataResultCode)
 _CT, _SO, _TF = X.ChangeTrustResultCode, X.SetOptionsResultCode, X.SetTrustLineFlagsResultCode
+_IHF = X.InvokeHostFunctionResultCode
 # operation type -> (xdr OperationType, result class, tr attribute, {horizon code: xdr result code})
 INNER_OP_CODES: dict[str, tuple[X.OperationType, type, str, dict[str, object]]] = {
     "payment": (X.OperationType.PAYMENT, X.PaymentResult, "payment_result", {
@@ -88,6 +90,13 @@ INNER_OP_CODES: dict[str, tuple[X.OperationType, type, str, dict[str, object]]] 
         "op_threshold_out_of_range": _SO.SET_OPTIONS_THRESHOLD_OUT_OF_RANGE,
         "op_bad_signer": _SO.SET_OPTIONS_BAD_SIGNER, "op_invalid_home_domain": _SO.SET_OPTIONS_INVALID_HOME_DOMAIN,
         "op_auth_revocable_required": _SO.SET_OPTIONS_AUTH_REVOCABLE_REQUIRED}),
+    "invoke_host_function": (X.OperationType.INVOKE_HOST_FUNCTION, X.InvokeHostFunctionResult,
+                             "invoke_host_function_result", {
+        "op_success": _IHF.INVOKE_HOST_FUNCTION_SUCCESS, "op_malformed": _IHF.INVOKE_HOST_FUNCTION_MALFORMED,
+        "function_trapped": _IHF.INVOKE_HOST_FUNCTION_TRAPPED,
+        "resource_limit_exceeded": _IHF.INVOKE_HOST_FUNCTION_RESOURCE_LIMIT_EXCEEDED,
+        "entry_archived": _IHF.INVOKE_HOST_FUNCTION_ENTRY_ARCHIVED,
+        "insufficient_refundable_fee": _IHF.INVOKE_HOST_FUNCTION_INSUFFICIENT_REFUNDABLE_FEE}),
     "set_trust_line_flags": (X.OperationType.SET_TRUST_LINE_FLAGS, X.SetTrustLineFlagsResult,
                              "set_trust_line_flags_result", {
         "op_success": _TF.SET_TRUST_LINE_FLAGS_SUCCESS, "op_malformed": _TF.SET_TRUST_LINE_FLAGS_MALFORMED,
@@ -98,11 +107,13 @@ INNER_OP_CODES: dict[str, tuple[X.OperationType, type, str, dict[str, object]]] 
 
 @dataclass(frozen=True, slots=True)
 class OpResult:
-    """Outcome of one operation: its type (snake_case), Horizon code and, for a created balance, its id."""
+    """Outcome of one operation: its type (snake_case), Horizon code and, for a created balance, its id;
+    a successful invoke_host_function has the hex SHA-256 of its InvokeHostFunctionSuccessPreImage."""
 
     op_type: str
     code: str
     balance_id: str | None = None  # 72 hex chars (type prefix + hash)
+    success_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +173,7 @@ class TxResult:
 
     def to_json(self) -> dict[str, object]:
         return {"code": self.code, "fee_charged": self.fee_charged,
-                "operations": [[o.op_type, o.code, o.balance_id] for o in self.operations],
+                "operations": [[o.op_type, o.code, o.balance_id, o.success_hash] for o in self.operations],
                 "inner": self.inner.to_json() if self.inner is not None else None, "inner_hash": self.inner_hash}
 
     @classmethod
@@ -170,7 +181,7 @@ class TxResult:
         ops = obj.get("operations") or []
         inner = obj.get("inner")
         return cls(str(obj["code"]), int(obj["fee_charged"]),  # type: ignore[call-overload]
-                   tuple(OpResult(t, c, b) for t, c, b in ops),  # type: ignore[attr-defined]
+                   tuple(OpResult(*op) for op in ops),  # type: ignore[attr-defined]
                    cls.from_json(inner) if isinstance(inner, dict) else None,  # type: ignore[arg-type]
                    obj.get("inner_hash"))  # type: ignore[arg-type]
 
@@ -183,6 +194,9 @@ def _op_result_xdr(op: OpResult) -> X.OperationResult:
         assert op.balance_id is not None
         balance = X.ClaimableBalanceID.from_xdr_bytes(bytes.fromhex(op.balance_id))
         inner = result_cls(codes[op.code], balance_id=balance)
+    elif op.op_type == "invoke_host_function" and op.code == "op_success":
+        assert op.success_hash is not None
+        inner = result_cls(codes[op.code], success=X.Hash(bytes.fromhex(op.success_hash)))
     else:
         inner = result_cls(codes[op.code])
     return X.OperationResult(code=X.OperationResultCode.opINNER, tr=X.OperationResultTr(op_type, **{attr: inner}))

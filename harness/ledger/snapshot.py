@@ -1,6 +1,7 @@
 """Snapshot a ledger to JSON and restore it, so a run can be inspected or replayed from a known state.
 
-A snapshot holds the state (accounts, trustlines, issued amounts, claimable balances, fee pool), every
+A snapshot holds the state (accounts, trustlines, issued amounts, claimable balances, Soroban contract
+data - SAC instances, contract balances, nonces - and the fee pool), every
 ledger header, every applied transaction (so resubmissions still get their stored outcome), the
 queue (queued envelopes with their ages, the ban list) and the history. The access log is runtime
 evidence and is not part of it.
@@ -18,10 +19,11 @@ from harness.ledger.errors import LedgerConfigError, MalformedEnvelopeError
 from harness.ledger.history import History
 from harness.ledger.ledger import Ledger
 from harness.ledger.records import AppliedTx, LedgerHeader
+from harness.ledger.soroban.contracts import ContractData
 from harness.ledger.state import Account, ClaimableBalance, TrustLine
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
 
 
 def snapshot_ledger(ledger: Ledger) -> dict[str, Any]:
@@ -38,6 +40,7 @@ def snapshot_ledger(ledger: Ledger) -> dict[str, Any]:
         "claimable_balances": [c.to_json() for c in state.claimable.values()],
         "trustlines": [t.to_json() for t in state.all_trustlines()],
         "issued": dict(state.issued),
+        "contract_data": {k: d.to_json() for k, d in state.contract_data.items()},
         "headers": [h.to_json() for h in ledger._headers],
         "transactions": [t.to_json() for t in ledger._outcomes.values()],
         "queue": ledger._queue.snapshot(),
@@ -66,6 +69,7 @@ def restore_ledger(cls: type[Ledger], data: dict[str, Any], config: LedgerConfig
         for line in (TrustLine.from_json(o) for o in data["trustlines"]):
             state.put_trustline(line)
         state.issued = {str(k): int(v) for k, v in data["issued"].items()}
+        state.contract_data = {str(k): ContractData.from_json(v) for k, v in data["contract_data"].items()}
         ledger._headers = [LedgerHeader(**h) for h in data["headers"]]
         ledger._outcomes = {t.hash: t for t in (AppliedTx.from_json(o) for o in data["transactions"])}
         ledger._inner = {t.inner_hash: t.hash for t in ledger._outcomes.values() if t.inner_hash}

@@ -154,6 +154,8 @@ class LedgerState:
 
     `issued` tracks, per credit asset, how much its issuer has put into circulation (paid out minus
     paid back): the sum of that asset's trustline and claimable balances must equal it.
+    `contract_data` holds Soroban CONTRACT_DATA entries (harness.ledger.soroban.contracts.ContractData)
+    by their LedgerKey's base64 XDR: SAC instances, contract balances, nonces.
     """
 
     base_fee: int
@@ -164,6 +166,7 @@ class LedgerState:
     fee_pool: int = 0
     trustlines: dict[str, dict[str, TrustLine]] = field(default_factory=dict)  # account -> asset -> line
     issued: dict[str, int] = field(default_factory=dict)
+    contract_data: dict[str, Any] = field(default_factory=dict)
 
     def min_balance(self, account: Account) -> int:
         """(2 + subentries + sponsoring) x base reserve."""

@@ -5,7 +5,10 @@ Sources (stellar/stellar-core): src/transactions/TransactionFrame.cpp (`commonVa
 src/transactions/FeeBumpTransactionFrame.cpp (`commonValidPreSeqNum`, `commonValid`, `checkValidImpl`).
 
 A rejection's `feeCharged` is what core's checkValidImpl puts there: base fee x max(1, operations)
-(a fee bump counts one more operation), except the fee-bump rate check, which reports the fee needed.
+(a fee bump counts one more operation) plus a Soroban transaction's declared resource fee, except the
+fee-bump rate check, which reports the inclusion fee needed. Fees compare as core compares them: the
+inclusion fee (full fee minus the resource fee) against base fee x operations; the Soroban checks are
+harness.ledger.soroban.transaction.soroban_invalid.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from stellar_sdk import StrKey
 from harness.ledger.envelope import FeeBump, Op, ParsedTx
 from harness.ledger.operations import op_threshold, well_formed
 from harness.ledger.results import OpResult, TxResult
+from harness.ledger.soroban.transaction import declared_resource_fee, invokes_contract, soroban_invalid
 from harness.ledger.state import Account, LedgerState
 
 Signatures = tuple[tuple[bytes, bytes], ...]
@@ -89,8 +93,9 @@ class Check:
 
 
 def min_fee(state: LedgerState, ptx: ParsedTx) -> int:
-    """getMinInclusionFee: base fee x max(1, operations), a fee bump counting one more."""
-    return state.base_fee * ptx.op_count
+    """getFee(applying=false): base fee x max(1, operations), a fee bump counting one more, plus the
+    declared Soroban resource fee."""
+    return state.base_fee * ptx.op_count + declared_resource_fee(ptx)
 
 
 def fee_to_charge(state: LedgerState, ptx: ParsedTx) -> int:
@@ -100,7 +105,7 @@ def fee_to_charge(state: LedgerState, ptx: ParsedTx) -> int:
 
 def inner_fee_charged(state: LedgerState, ptx: ParsedTx) -> int:
     """The inner result's feeCharged of an applied fee bump (protocol < 25: the inner tx's own getFee)."""
-    return min(ptx.fee, state.base_fee * max(1, len(ptx.operations)))
+    return min(ptx.fee, state.base_fee * max(1, len(ptx.operations)) + declared_resource_fee(ptx))
 
 
 def check_transaction(state: LedgerState, ptx: ParsedTx, now: int) -> Check:
@@ -114,15 +119,17 @@ def _check_fee_bump(state: LedgerState, ptx: ParsedTx, now: int) -> Check:
     bump = ptx.bump
     assert bump is not None
     charged = min_fee(state, ptx)
-    inner_ops = state.base_fee * max(1, len(ptx.operations))
+    resource = declared_resource_fee(ptx)
+    inner_ops, outer_ops = state.base_fee * max(1, len(ptx.operations)), state.base_fee * ptx.op_count
 
     def reject(code: str, fee: int = charged) -> Check:
         return Check(TxResult(code, fee))
 
     if bump.fee < charged:
         return reject("tx_insufficient_fee")
-    if bump.fee * inner_ops < ptx.fee * charged:  # FeeBump commonValidPreSeqNum: the rate must not drop
-        return reject("tx_insufficient_fee", -(-ptx.fee * charged // inner_ops))
+    inclusion, inner_inclusion = bump.fee - resource, ptx.fee - resource
+    if inclusion * inner_ops < inner_inclusion * outer_ops:  # FeeBump commonValidPreSeqNum: the rate must not drop
+        return reject("tx_insufficient_fee", -(-inner_inclusion * outer_ops // inner_ops))
     fee_source = state.accounts.get(bump.fee_source)
     if fee_source is None:
         return reject("tx_no_source_account")
@@ -148,13 +155,16 @@ def _check_plain(state: LedgerState, ptx: ParsedTx, now: int, *, charge_fee: boo
     ops = ptx.operations
     if not ops:
         return reject("tx_missing_operation")
+    soroban = soroban_invalid(ptx)
+    if soroban is not None:
+        return reject(soroban.code)
     if ptx.time_bounds is not None:
         min_time, max_time = ptx.time_bounds
         if min_time and now < min_time:
             return reject("tx_too_early")
         if max_time and now > max_time:
             return reject("tx_too_late")
-    if charge_fee and ptx.fee < state.base_fee * len(ops):
+    if charge_fee and ptx.fee - declared_resource_fee(ptx) < state.base_fee * len(ops):
         return reject("tx_insufficient_fee")
     source = state.accounts.get(ptx.source)
     if source is None:
@@ -186,4 +196,6 @@ def check_operation(state: LedgerState, ptx: ParsedTx, op: Op, signatures: Signa
         return "op_no_source_account"
     if not signatures.has_weight(account, level):
         return "op_bad_auth"
+    if op.type == "invoke_host_function" and not invokes_contract(ptx):
+        return "op_not_supported"  # uploading or creating contracts: no Wasm in the offline network
     return well_formed(op, op.source or ptx.source)

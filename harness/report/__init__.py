@@ -12,16 +12,21 @@ from harness.outputs import CHARTS_DIR, REPORT_FILE
 from harness.report.data import ReportError, RunData, load_run
 
 
-def render_report(run_dir: Path | str, known_secrets: Iterable[str] = ()) -> Path:
+def render_report(run_dir: Path | str, known_secrets: Iterable[str] = (), reuse_charts: bool = False) -> Path:
     """Render charts and the self-contained report.html into `run_dir`; returns the report's path.
+    `reuse_charts`: keep the chart files already there (only the verdicts changed) when all exist.
 
     Raises ReportError when the folder cannot be read or the page would contain a secret.
     """
-    from harness.report.charts import render_charts
+    from harness.report.charts import CHARTS, render_charts
     from harness.report.html import assert_no_secrets, render_html
 
     run = load_run(run_dir)
-    charts = render_charts(run, run.run_dir / CHARTS_DIR)
+    existing = {name: run.run_dir / CHARTS_DIR / f"{name}.png" for name in CHARTS}
+    if reuse_charts and all(path.is_file() for path in existing.values()):
+        charts = existing
+    else:
+        charts = render_charts(run, run.run_dir / CHARTS_DIR)
     page = render_html(run, charts)
     assert_no_secrets(page, known_secrets)
     out = run.run_dir / REPORT_FILE

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure  # no pyplot: no global state; savefig rend
 from harness.outputs import ENDPOINT_METRICS
 from harness.report import data as rd
 
-ENDPOINT_COLORS = {"x402": "#1f77b4", "channel": "#ff7f0e", "settlement": "#2ca02c", "decision": "#9467bd",
-                   "escrow": "#8c564b"}
+ENDPOINT_COLORS = {"x402": "#1f77b4", "x402-v2": "#17becf", "channel": "#ff7f0e", "settlement": "#2ca02c",
+                   "decision": "#9467bd", "escrow": "#8c564b"}
 STATE_COLORS = {"CLOSED": "#2ca02c", "HALF_OPEN": "#f2c12e", "OPEN": "#d62728"}
 STATUS_COLORS = {"2xx": "#2ca02c", "4xx": "#ff7f0e", "429": "#9467bd", "5xx": "#d62728", "no response": "#222222"}
 SEVERITY_COLORS = {"LOW": "#7f9fbf", "MEDIUM": "#f2c12e", "HIGH": "#ff7f0e", "CRITICAL": "#d62728"}

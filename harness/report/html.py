@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.data import ReportError, RunData
+from harness.run.runbooks import runbook_url
 from reference_impl.redaction import find_secrets, redact_text
 
 VERDICT_CLASS = {"pass": "pass", "fail": "fail", "money-lost": "fail", "error": "fail", "inconclusive": "inc"}
@@ -69,21 +70,49 @@ def key_figures(check: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in scalars[:4])
 
 
+def observability_cell(check: Mapping[str, Any]) -> str:
+    """What the check was judged on, or which evidence was missing (docs/evidence-contract.md)."""
+    missing = check.get("not_observable") or {}
+    used = check.get("evidence_used") or {}
+    if missing:
+        return "<span class=\"fail\">not observable: " + esc(", ".join(missing)) + "</span>"
+    return esc(", ".join(used)) if used else "n/a"
+
+
+def runbook_link(check: Mapping[str, Any]) -> str:
+    if check.get("verdict") == "pass":
+        return ""
+    cid = str(check.get("id", ""))
+    return f" <a class=\"runbook\" href=\"{esc(runbook_url(cid))}\">runbook</a>"
+
+
 def scorecard(checks: Iterable[Mapping[str, Any]]) -> str:
     rows = []
     for c in checks:
         verdict = str(c.get("verdict", ""))
-        detail = json.dumps({"figures": c.get("figures", {}), "evidence": list(c.get("evidence", []))[:MAX_EVIDENCE_ITEMS]},
+        detail = json.dumps({"figures": c.get("figures", {}), "evidence": list(c.get("evidence", []))[:MAX_EVIDENCE_ITEMS],
+                             "evidence_used": c.get("evidence_used", {}), "not_observable": c.get("not_observable", {})},
                             indent=1, default=str, sort_keys=True)
         rows.append(
             f"<tr id=\"check-{esc(c.get('id', ''))}\"><td>{esc(c.get('id', ''))}</td><td>{esc(c.get('kind', ''))}</td>"
             f"<td>{esc(c.get('name', ''))}</td><td class=\"verdict {VERDICT_CLASS.get(verdict, 'inc')}\">{esc(verdict)}</td>"
-            f"<td>{esc(key_figures(c))}</td><td class=\"reason\">{esc(c.get('reason', ''))}"
-            f"<details><summary>figures and evidence</summary><pre>{esc(detail)}</pre></details></td></tr>")
+            f"<td>{esc(key_figures(c))}</td><td>{observability_cell(c)}</td><td class=\"reason\">{esc(c.get('reason', ''))}"
+            f"{runbook_link(c)}<details><summary>figures and evidence</summary><pre>{esc(detail)}</pre></details></td></tr>")
     if not rows:
-        rows.append("<tr><td colspan=\"6\">no checks were judged (summary.json missing or empty)</td></tr>")
+        rows.append("<tr><td colspan=\"7\">no checks were judged (summary.json missing or empty)</td></tr>")
     return ("<table class=\"scorecard\"><thead><tr><th>check</th><th>kind</th><th>what</th><th>verdict</th>"
-            "<th>figure</th><th>reason</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+            "<th>figure</th><th>judged on</th><th>reason</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def observability_table(table: Mapping[str, Mapping[str, Any]]) -> str:
+    """summary.json "observability": each piece of evidence, where it came from or why it was missing."""
+    rows = "".join(
+        f"<tr><td>{esc(name)}</td><td class=\"{'pass' if row.get('available') == 'yes' else 'fail'}\">"
+        f"{esc(row.get('available', '?'))}</td><td>{esc(row.get('source') or row.get('why') or '')}</td></tr>"
+        for name, row in table.items())
+    return ("<table class=\"observability\"><thead><tr><th>evidence</th><th>available</th><th>source, or why not"
+            "</th></tr></thead><tbody>" + (rows or "<tr><td colspan=\"3\">not recorded for this run</td></tr>")
+            + "</tbody></table>")
 
 
 def faults_table(faults: Iterable[Mapping[str, Any]]) -> str:
@@ -99,7 +128,9 @@ def faults_table(faults: Iterable[Mapping[str, Any]]) -> str:
 def meta_table(run: RunData) -> str:
     s, m = run.summary, run.manifest
     git = m.get("git") if isinstance(m.get("git"), dict) else {}
+    target = s.get("target") if isinstance(s.get("target"), dict) else {}
     items = [("run", s.get("run_id", run.run_dir.name)), ("profile", s.get("profile", "?")), ("env", s.get("env", "?")),
+             ("target", f"{target.get('kind', 'reference')} {target.get('command') or target.get('url') or ''}".strip()),
              ("seed", s.get("seed", "?")), ("started at", s.get("started_at", "?")),
              ("duration", f"{run.duration_s:.1f} s"), ("requests", len(run.records)),
              ("git revision", (git or {}).get("revision", m.get("revision", "?")))]
@@ -126,6 +157,9 @@ def render_html(run: RunData, charts: Mapping[str, Path]) -> str:
         f"<h1>Resilience run report</h1><p><span class=\"badge {badge}\" id=\"verdict\">{esc(verdict)}</span> "
         f"exit code {esc(run.summary.get('exit_code', '?'))}: {esc(reason)}</p>"
         f"{meta_table(run)}<h2 id=\"scorecard\">1. Verdict scorecard</h2>{scorecard(run.checks)}"
+        f"<h2 id=\"observability\">Observability</h2><p>What the target and the worlds exposed "
+        f"(docs/evidence-contract.md); a check missing a piece is inconclusive, never passed.</p>"
+        f"{observability_table(run.summary.get('observability') or {})}"
         f"<h2 id=\"faults\">Fault schedule</h2>{faults_table(run.faults)}"
         f"<h2 id=\"charts\">Charts</h2><p>Time axes are seconds since run start; fault windows are shaded "
         f"(red: horizon-primary, blue: horizon-secondary).</p>{chart_figures(charts)}"

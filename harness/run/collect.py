@@ -3,15 +3,13 @@
 * `merge_records` joins the load generator's per-process CSVs, tags each request with the faults
   that were really active on its path when it was sent (from the fault controller's applied/removed
   events, not from the schedule), and sorts by send time.
-* `ServicePoller` polls the service's `/health` (breaker states) and `/admin/events` in a thread.
 * `fetch_pages` reads the ledger's paged admin feeds (`/admin/history`, `/admin/access-log`).
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from harness.outputs import Event, RequestRecord, read_records
 from scenarios.recording import COUNTERS_GLOB, RECORDS_GLOB
 
 # Endpoints whose handling reads or writes the ledger through the Horizon proxies.
-HORIZON_ENDPOINTS = ("x402", "settlement", "decision", "escrow")
+HORIZON_ENDPOINTS = ("x402", "x402-v2", "settlement", "decision", "escrow")
 MAX_PAGES = 10_000
 ACCESS_LOG_FILE = "access_log.jsonl"
 
@@ -126,100 +124,3 @@ def fetch_pages(client: httpx.Client, url: str, max_pages: int = MAX_PAGES) -> l
             return out
         since = nxt
     raise CollectionError(f"{url}: more than {max_pages} pages")
-
-
-def event_kind(kind: str, data: dict[str, Any]) -> str:
-    """The harness Event kind of a service feed item.
-
-    `alert` in harness events is a metric alert (data: metric, value_ms, threshold_ms); the service
-    also publishes error-logger alerts (data: record_id, severity, category) under `alert`, which
-    become `alert.record` so the two are never confused.
-    """
-    if kind == "alert" and "metric" not in data:
-        return "alert.record"
-    return kind
-
-
-class ServicePoller:
-    """Polls the service's /health and /admin/events into harness Events (run-time stamps)."""
-
-    def __init__(
-        self,
-        service_url: str,
-        admin_token: str,
-        to_run_s: Callable[[float], float],
-        now_run_s: Callable[[], float],
-        interval_s: float = 1.0,
-    ) -> None:
-        self._client = httpx.Client(base_url=service_url, timeout=5.0)
-        self._token = admin_token
-        self._to_run_s = to_run_s
-        self._now_run_s = now_run_s
-        self.interval_s = interval_s
-        self.events: list[Event] = []
-        self.health: dict[str, Any] = {}
-        self.poll_errors = 0
-        self._cursor = 0
-        self._last_breakers: dict[str, str] | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="service-poller", daemon=True)
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread, then drain the admin feed one last time."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10.0)
-        try:
-            self.poll_events()
-        except CollectionError:
-            self.poll_errors += 1
-        self._client.close()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            for poll in (self.poll_health, self.poll_events):
-                try:
-                    poll()
-                except CollectionError:
-                    self.poll_errors += 1
-
-    def poll_health(self) -> None:
-        try:
-            resp = self._client.get("/health")
-            body = resp.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise CollectionError(f"/health: {exc}") from None
-        breakers = {str(k): str(v) for k, v in (body.get("breakers") or {}).items()}
-        with self._lock:
-            self.health = body
-            if breakers != self._last_breakers:
-                self.events.append(Event(self._now_run_s(), "service", "health",
-                                         {"status": body.get("status"), "breakers": breakers}))
-                self._last_breakers = breakers
-
-    def poll_events(self) -> None:
-        for _ in range(MAX_PAGES):
-            try:
-                resp = self._client.get("/admin/events", params={"since": self._cursor},
-                                        headers={"Authorization": f"Bearer {self._token}"})
-                resp.raise_for_status()
-                page = resp.json()
-            except (httpx.HTTPError, ValueError) as exc:
-                raise CollectionError(f"/admin/events: {type(exc).__name__}") from None
-            items = page.get("events") or []
-            with self._lock:
-                for item in items:
-                    data = dict(item.get("data") or {})
-                    self.events.append(Event(self._to_run_s(float(item.get("t", 0.0))), "service",
-                                             event_kind(str(item.get("kind", "note")), data), data))
-                self._cursor = int(page.get("next", self._cursor))
-            if not items:
-                return
-
-    def snapshot(self) -> list[Event]:
-        with self._lock:
-            return list(self.events)

@@ -2,17 +2,23 @@
 
 Called on every exit path of `harness run` (also after a failure or Ctrl-C, with whatever evidence
 exists): a harness error still yields summary.json (verdict "error", exit 4) and junit.xml.
+`prepare_out_dir` makes sure the folder holds only this run's files, so the secret scan, which runs
+after the last artifact is written (`finish`), covers exactly this run.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
+from harness.judges.context import Check
+from harness.judges.observability import observability_table
 from harness.outputs import (
     LEDGER_HISTORY_FILE,
     MANIFEST_FILE,
@@ -21,74 +27,50 @@ from harness.outputs import (
     SUMMARY_SCHEMA_VERSION,
     write_records,
 )
+from harness.profiles import has_x402_v2
 from harness.run.collect import ACCESS_LOG_FILE, CollectionError, actual_faults, load_counters, merge_records
+from harness.run.expectations import CONFIG_DIR, judging_params, resolve_rate_limits, thresholds_ms
 from harness.run.junit import write_junit
 from harness.run.manifest import build_manifest
+from harness.run.runbooks import runbook_ref
 from harness.run.verdict import decide
+from reference_impl.redaction import redact_text
 
 if TYPE_CHECKING:
-    from harness.judges.context import Check
+    from harness.judges.context import JudgeContext
     from harness.run.lifecycle import RunState
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
-THRESHOLD_KEYS = {
-    "settlementFinality": "settlement.finality",
-    "channelLatency": "channel.latency",
-    "x402Handshake": "x402.handshake",
-    "agentDecision": "agent.decision",
-    "contractExecution": "contract.execution",
-}
-# The service's limiter name (reference_impl.service.components.RATE_LIMIT_ROUTES) of each endpoint label.
-ENDPOINT_LIMITERS = {
-    "settlement": "settlements",
-    "escrow": "escrow",
-    "x402": "resources",
-    "x402-challenge": "resources",
-    "channel": "channels",
-    "decision": "decisions",
-}
+
+def known_rate_limits(state: RunState) -> dict[str, dict[str, Any]]:
+    """The limits known before the load (profile, config): the load client spreads well-behaved keys under them."""
+    return resolve_rate_limits(state.profile.rate_limits, state.env)[0]
 
 
-def env_config(env: str) -> dict[str, Any]:
-    path = CONFIG_DIR / f"{env}.json"
+def prepare_out_dir(path: Path) -> None:
+    """Make `path` a folder holding only this run's files: created when missing; a previous run folder
+    (its manifest.json names a run_id) is emptied, so none of its files is taken for this run's (nor
+    scanned, judged or reported as such); any other non-empty folder is refused with HarnessError."""
+    path = Path(path)
+    if not path.exists():
+        path.mkdir(parents=True)
+        return
+    if not path.is_dir():
+        raise HarnessError(f"--out {path} exists and is not a folder")
+    entries = list(path.iterdir())
+    if not entries:
+        return
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def rate_limit_table(env: str) -> dict[str, dict[str, Any]]:
-    """Endpoint label -> {limit, window_s, algorithm}, resolved the way the service resolves its limiters."""
-    from reference_impl.rate_limiter import PRESETS
-    from reference_impl.service.components import DEFAULT_PRESETS
-
-    section = env_config(env).get("security", {}).get("rateLimit", {})
-    if not section.get("enabled", True):
-        return {}
-    configured = section.get("endpoints", {})
-    algorithm = section.get("algorithm", "token-bucket")
-    out = {}
-    for label, limiter in ENDPOINT_LIMITERS.items():
-        preset = PRESETS.get(configured.get(limiter) or DEFAULT_PRESETS.get(limiter, ""))
-        if preset is not None:
-            out[label] = {"limit": preset.max_requests, "window_s": preset.window, "algorithm": algorithm}
-    return out
-
-
-def thresholds_ms(env: str, overrides: dict[str, float]) -> dict[str, float]:
-    raw = env_config(env).get("monitoring", {}).get("thresholds", {})
-    out = {metric: float(raw[key]) for key, metric in THRESHOLD_KEYS.items() if key in raw}
-    out.update(overrides)
-    return out
-
-
-def judging_params(state: RunState) -> dict[str, Any]:
-    breaker = env_config(state.env).get("security", {}).get("circuitBreaker", {})
-    params: dict[str, Any] = {}
-    if "timeoutMs" in breaker:
-        params["breaker_timeout_s"] = float(breaker["timeoutMs"]) / 1000.0
-    params.update(state.profile.judging)
-    return params
+        previous = json.loads((path / MANIFEST_FILE).read_text()).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        previous = None
+    if not previous:
+        raise HarnessError(f"--out {path} is not empty and is not a previous run folder (no {MANIFEST_FILE} with "
+                           "a run_id): refusing to mix this run's artifacts with other files; choose an empty folder")
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def finish(state: RunState) -> int:
@@ -115,7 +97,12 @@ def finish(state: RunState) -> int:
     manifest = build_manifest(
         run_id=state.run_id, profile=state.profile, seed=state.seed, env=state.env,
         env_config=CONFIG_DIR / f"{state.env}.json",
-        options={"fault_in_service": state.options.fault_in_service, "seed": state.seed, "env": state.env},
+        options={"fault_in_service": state.options.fault_in_service, "seed": state.seed, "env": state.env,
+                 "target": state.options.target.kind,
+                 "target_cmd": redact_text(state.options.target.command or "") or None,
+                 "worlds_file": str(state.options.worlds_file) if state.options.worlds_file else None,
+                 "horizon": state.options.horizon.primary if state.options.horizon else None,
+                 "scenarios": [str(p) for p in state.options.scenarios]},
         accounts=state.accounts_public, started_at=state.started_at,
     )
     manifest["run_start_epoch"] = state.run_start_epoch  # t = 0 of the run (unix s): converts ledger times
@@ -123,9 +110,11 @@ def finish(state: RunState) -> int:
 
     checks: list[Check] = []
     reconciliation: dict[str, int] = {}
+    ctx: JudgeContext | None = None
+    limits: dict[str, Any] = {}
     if state.load_started and records:
         try:
-            checks, reconciliation = _judge(state, records, events, phases, fault_rows)
+            checks, reconciliation, ctx, limits = _judge(state, records, events, phases, fault_rows)
         except HarnessError as exc:
             state.error = state.error or f"judging failed: {exc}"
         except Exception as exc:  # noqa: BLE001 - a judge bug must not lose the run's evidence
@@ -133,58 +122,120 @@ def finish(state: RunState) -> int:
             state.error = state.error or f"judging crashed: {type(exc).__name__}: {exc}"
     elif not state.error:
         state.error = "no request was recorded"
-    verdict = decide(checks, state.error)
-    summary = {
+    if state.error:  # the run did not finish: what lags behind the load (ledger inclusion, feeds) is cut short
+        checks = [unfinished(c) for c in checks]
+    final_ctx = replace(ctx, run_dir=out) if ctx is not None else None
+    base = {
         "schema_version": SUMMARY_SCHEMA_VERSION, "run_id": state.run_id, "profile": state.profile.name,
-        "env": state.env, "seed": state.seed, "started_at": state.started_at,
-        "duration_s": round(end_s, 3), "verdict": verdict.verdict, "exit_code": verdict.exit_code,
-        "reason": verdict.reason, "phases": phases, "faults": fault_rows,
-        "reconciliation": reconciliation, "checks": [c.to_dict() for c in checks],
-        "load": {"requests": len(records), "arrivals": counters},
-        "fault_in_service": state.options.fault_in_service,
+        "env": state.env, "seed": state.seed, "started_at": state.started_at, "duration_s": round(end_s, 3),
+        "phases": phases, "faults": fault_rows, "reconciliation": reconciliation,
+        "load": {"requests": len(records), "arrivals": counters}, "fault_in_service": state.options.fault_in_service,
+        "target": {k: redact_text(v) if isinstance(v, str) else v for k, v in state.target_info.items()},
+        "worlds": state.worlds_info, "rate_limits": limits,
         "cadence": state.profile.cadence.to_dict() if state.profile.cadence else None, "assets": state.assets,
+        "observability": observability_table(final_ctx) if final_ctx is not None else {},
     }
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, default=str))
-    write_junit(out / "junit.xml", state.profile.name, checks, end_s, state.error)
-    _render_report(out)
+    summary = _write_verdict(state, base, checks, end_s)
+    if final_ctx is not None and final_ctx.params.is_enabled("P31"):
+        # The secret scan runs after the last artifact (summary, junit, report, charts, logs/target.log) is
+        # written, over every file of this run; its result then rewrites the verdict files with the same
+        # schema-2 fields. The rewrite adds only the scan's findings (file names, kinds, counts: never a
+        # secret), so nothing unscanned can leak.
+        checks = [_final_p31(final_ctx, state) if c.id == "P31" else c for c in checks]
+        summary = _write_verdict(state, base, checks, end_s, reuse_charts=True)
     _print_scorecard(summary)
-    return verdict.exit_code
+    return int(summary["exit_code"])
+
+
+def _write_verdict(state: RunState, base: dict[str, Any], checks: list[Check], end_s: float,
+                   reuse_charts: bool = False) -> dict[str, Any]:
+    """summary.json, junit.xml and the report for `checks`; returns the summary."""
+    verdict = decide(checks, state.error)
+    summary = {**base, "verdict": verdict.verdict, "exit_code": verdict.exit_code, "reason": verdict.reason,
+               "checks": [c.to_dict() for c in checks]}
+    (state.out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, default=str))
+    write_junit(state.out_dir / "junit.xml", state.profile.name, checks, end_s, state.error)
+    _render_report(state.out_dir, reuse_charts)
+    return summary
+
+
+def _final_p31(ctx: JudgeContext, state: RunState) -> Check:
+    """P31 with the secret scan of the complete run folder (`ctx.run_dir`), settled against the evidence
+    contract and cut short like every other check when the run did not finish."""
+    from harness.judges.failure_logging import judge_failure_logging
+    from harness.judges.observability import settle
+
+    check = settle(judge_failure_logging(ctx), ctx)
+    return unfinished(check) if state.error else check
+
+
+def unfinished(check: Check) -> Check:
+    """A check judged on the evidence of a run that did not finish: it may show a failure that the cut
+    alone made (a payment served just before Ctrl-C, not yet on the ledger), so it is inconclusive."""
+    if check.verdict != "fail":
+        return check
+    figures = {**check.figures, "partial_verdict": check.verdict, "partial_reason": check.reason}
+    return replace(check, verdict="inconclusive", figures=figures,
+                   reason=f"the run did not finish (partial evidence); on what was collected: {check.reason}")
 
 
 def _judge(
     state: RunState, records: list[Any], events: list[Any], phases: list[dict[str, Any]], faults: list[dict[str, Any]]
-) -> tuple[list[Check], dict[str, int]]:
+) -> tuple[list[Check], dict[str, int], JudgeContext, dict[str, Any]]:
+    """Every check and the context they were judged on; P31's secret scan waits for the complete run folder
+    (the context has no run_dir: `finish` judges P31 again once every artifact is written)."""
     from harness.judges import judge
-    from harness.judges.context import JudgeContext
+    from harness.judges.context import JudgeContext, records_frame
     from harness.judges.nothing_lost import reconcile
+    from harness.judges.observability import (
+        CLIENT_RECORDS,
+        RATE_LIMITS,
+        RUN_FOLDER,
+        SERVER_TIMING,
+        TARGET_ENDPOINTS,
+    )
 
+    frame = records_frame(records)
+    limits, limit_origin = resolve_rate_limits(state.profile.rate_limits, state.env, frame)
+    sources = {**state.sources, CLIENT_RECORDS: f"requests.csv ({len(frame)} client-side records)",
+               RUN_FOLDER: f"{state.out_dir.name}/ (every file)"}
+    if limits:
+        sources[RATE_LIMITS] = limit_origin
+    ok = frame[frame["endpoint"].isin(TARGET_ENDPOINTS) & (frame["status"] // 100 == 2)]
+    sources[SERVER_TIMING] = (f"Server-Timing on {int((ok['server_ms'] >= 0).sum())} of {len(ok)} successful "
+                              "target-metric responses")
     ctx = JudgeContext.build(
-        records, events=events, ledger_history=state.ledger_history, access_log=state.access_log,
-        phases=phases, faults=faults, thresholds_ms=thresholds_ms(state.env, state.profile.thresholds_ms),
-        params=judging_params(state), run_start_epoch=state.run_start_epoch,
-        duration_s=state.profile.duration_s, rate_limits=rate_limit_table(state.env),
-        run_dir=state.out_dir, known_secrets=state.secrets,
+        frame, events=events, ledger_history=state.ledger_history, access_log=state.access_log,
+        phases=phases, faults=faults,
+        thresholds_ms=thresholds_ms(state.env, state.profile.thresholds_ms, has_x402_v2(state.profile)),
+        params=judging_params(state.env, state.profile.judging), run_start_epoch=state.run_start_epoch,
+        duration_s=state.profile.duration_s, rate_limits=limits,
+        known_secrets=state.secrets, unavailable=state.unavailable, sources=sources,
     )
     checks = judge(ctx)
     rec = reconcile(ctx)
     keys = ("acknowledged", "applied", "lost", "duplicated", "unknown_resolved")
-    return checks, {k: int(rec.get(k, 0)) for k in keys}
+    return checks, {k: int(rec.get(k, 0)) for k in keys}, ctx, limits
 
 
-def _render_report(out: Path) -> None:
+def _render_report(out: Path, reuse_charts: bool = False) -> None:
     try:
         from harness.report import render_report
     except ImportError:
         print("warning: harness.report is not available; report.html not written", file=sys.stderr)
         return
     try:
-        render_report(out)
+        render_report(out, reuse_charts=reuse_charts)
     except Exception as exc:  # noqa: BLE001 - the verdict stands without the HTML report
         print(f"warning: report rendering failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def _print_scorecard(summary: dict[str, Any]) -> None:
-    lines = [f"{c['verdict'].upper():13} {c['id']:28} {c['reason'][:110]}" for c in summary["checks"]]
+    lines = []
+    for c in summary["checks"]:
+        lines.append(f"{c['verdict'].upper():13} {c['id']:28} {c['reason'][:110]}")
+        if c["verdict"] != "pass":
+            lines.append(f"{'':13} {'':28} runbook: {runbook_ref(c['id'])}")
     print("\n".join(lines), file=sys.stderr)
     print(f"verdict: {summary['verdict']} (exit {summary['exit_code']}): {summary['reason']}", file=sys.stderr)
 

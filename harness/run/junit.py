@@ -1,4 +1,8 @@
-"""junit.xml: one test case per check, so CI shows each property, target and invariant."""
+"""junit.xml: one test case per check, so CI shows each property, target and invariant.
+
+A failing or inconclusive case names its runbook (docs/runbooks.md#<anchor>) in its message and in a
+`runbook` property.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.judges.context import Check
+from harness.run.runbooks import runbook_ref
 
 
 def render_junit(profile: str, checks: Sequence[Check], duration_s: float, harness_error: str = "") -> str:
@@ -16,7 +21,8 @@ def render_junit(profile: str, checks: Sequence[Check], duration_s: float, harne
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     if harness_error:
         case = ET.SubElement(suite, "testcase", classname=f"harness.{profile}", name="harness")
-        ET.SubElement(case, "error", message=harness_error[:500]).text = harness_error
+        ET.SubElement(case, "error", message=f"{harness_error[:440]} (runbook: {runbook_ref('harness-error')})"
+                      ).text = harness_error
         counts["tests"] += 1
         counts["errors"] += 1
     for check in checks:
@@ -24,13 +30,19 @@ def render_junit(profile: str, checks: Sequence[Check], duration_s: float, harne
         case = ET.SubElement(
             suite, "testcase", classname=f"harness.{profile}.{check.kind}", name=f"{check.id} {check.name}".strip()
         )
-        detail = json.dumps({"figures": check.figures, "evidence": check.evidence[:20]}, default=str, indent=1)
+        detail = json.dumps({"figures": check.figures, "evidence": check.evidence[:20],
+                             "evidence_used": check.evidence_used, "not_observable": check.not_observable},
+                            default=str, indent=1)
+        runbook = runbook_ref(check.id)
+        if check.verdict != "pass":
+            props = ET.SubElement(case, "properties")
+            ET.SubElement(props, "property", name="runbook", value=runbook)
         if check.verdict == "fail":
             counts["failures"] += 1
-            ET.SubElement(case, "failure", message=check.reason[:500]).text = detail
+            ET.SubElement(case, "failure", message=f"{check.reason[:440]} (runbook: {runbook})").text = detail
         elif check.verdict == "inconclusive":
             counts["skipped"] += 1
-            ET.SubElement(case, "skipped", message=f"inconclusive: {check.reason[:480]}")
+            ET.SubElement(case, "skipped", message=f"inconclusive: {check.reason[:400]} (runbook: {runbook})")
         else:
             ET.SubElement(case, "system-out").text = check.reason
     for key, value in counts.items():

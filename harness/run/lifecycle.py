@@ -1,22 +1,20 @@
-"""`harness run`: start the stack on free loopback ports, play the profile, collect, stop, judge.
+"""`harness run`: the composition root of one run. Worlds, target, load, faults, evidence, verdict.
 
-Order: offline ledger (three listeners: 0 behind proxy horizon-primary, 1 behind
-horizon-secondary, 2 direct for the harness and the clients' sequence lookups), fault proxy
-(child process) with both Horizon proxies, service under test pointed at the proxies, then Locust
-(child process) with the run-config file. Load, fault schedule, service polling and progress share
-one time axis whose zero is `run_start_epoch`. Every exit path (success, error, Ctrl-C) resets the
-faults and checks them empty, stops every child, and writes whatever evidence exists plus
+Order: the run's accounts (derived from the seed, or borrowed from a running `harness up` with `--worlds`),
+the worlds (offline network or real Horizons behind the fault proxies, `harness/run/worlds.py`), the target
+(reference service, `--target-cmd`, or `--target URL`, `harness/run/target.py`), then Locust
+(`harness/run/load.py`). Load, fault schedule, target polling and progress share one time axis whose zero
+is `run_start_epoch`. Every exit path (success, error, Ctrl-C) resets the faults and checks them empty,
+stops every child the run started (never a borrowed world), and writes whatever evidence exists plus
 summary.json, junit.xml and manifest.json.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,33 +22,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from harness.cadence import derive_profile, environment_cadence
-from harness.errors import HarnessError, ProcessStartError
+from harness.errors import HarnessConfigurationError, HarnessError
 from harness.outputs import EVENTS_FILE, Event, write_events
-from harness.profiles import Profile, load_profile
+from harness.profiles import Profile, has_x402_v2, load_profile
 from harness.run import evidence
-from harness.run.accounts import (
-    MAX_ACCOUNTS_PER_ROLE,
-    AccountSizes,
-    PrivateFiles,
-    derive_accounts,
-    write_private_files,
-)
-from harness.run.collect import ServicePoller
+from harness.run.accounts import PrivateFiles, borrowed_private_files, derive_accounts, write_private_files
+from harness.run.assets import run_assets
+from harness.run.load import Corpus, account_sizes, announce_start, check_accounts_fit, start_locust
+from harness.run.poller import ServicePoller
 from harness.run.progress import ProgressReporter
 from harness.run.supervisor import Supervisor
-from harness.run.world import run_assets
+from harness.run.target import URL, TargetSpec, start_target
+from harness.run.worlds import CLOSE_KEY, HORIZON, HorizonOptions, Worlds, read_env_file, start_worlds
 from reference_impl.clock import SYSTEM_CLOCK
-from scenarios.arrivals import pool_sizes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RUNS_DIR = REPO_ROOT / "reports" / "runs"
-LOCUST_READY_TIMEOUT_S = 90.0  # Locust must import, spawn every user and prepare within this
 START_AHEAD_S = 1.0  # t = 0 is announced this far ahead so every user sees it in time
 LOCUST_GRACE_S = 45.0  # beyond the profile's end + drain, the supervisor kills Locust
-CORPUS_SIZE = 300
 
 
 @dataclass
@@ -61,6 +51,22 @@ class RunOptions:
     env: str | None = None
     fault_in_service: str | None = None
     progress_interval_s: float = 5.0
+    target: TargetSpec = field(default_factory=TargetSpec)
+    worlds_file: Path | None = None
+    horizon: HorizonOptions | None = None
+    scenarios: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.fault_in_service and self.target.kind != "reference":
+            raise HarnessConfigurationError("--fault-in-service starts the reference service; with --target-cmd "
+                                            "pass it in the command (python -m reference_impl.service --from-env "
+                                            "--fault-in-service NAME)")
+        if self.worlds_file is not None and self.horizon is not None:
+            raise HarnessConfigurationError("--horizon chooses the worlds' Horizons: give it to `harness up`, "
+                                            "not with --worlds")
+        if self.worlds_file is not None and self.target.kind == "reference":
+            raise HarnessConfigurationError("--worlds loads a target you started: give --target URL "
+                                            "(or --target-cmd)")
 
 
 @dataclass
@@ -80,12 +86,16 @@ class RunState:
     service_events: list[Event] = field(default_factory=list)
     ledger_history: list[dict[str, Any]] = field(default_factory=list)
     access_log: list[dict[str, Any]] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # evidence the run could not obtain -> why
+    sources: dict[str, str] = field(default_factory=dict)  # evidence -> where it came from
+    target_info: dict[str, Any] = field(default_factory=dict)
+    worlds_info: dict[str, Any] = field(default_factory=dict)
     load_started: bool = False
     error: str = ""
     admin_token: str = ""
     accounts_public: dict[str, Any] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
-    assets: dict[str, str] = field(default_factory=dict)  # what the run pays in (harness/run/world.py)
+    assets: dict[str, str] = field(default_factory=dict)  # what the run pays in (harness/run/assets.py)
 
     @property
     def load_dir(self) -> Path:
@@ -108,22 +118,15 @@ def run(options: RunOptions) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id = f"{profile.name}-{stamp}"
     out_dir = Path(options.out) if options.out else DEFAULT_RUNS_DIR / run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
+    evidence.prepare_out_dir(out_dir)  # a reused --out must not mix an older run's files into this one
     state = RunState(options, profile, seed, env, run_id, out_dir, datetime.now(UTC).isoformat())
-    shutil.rmtree(state.load_dir, ignore_errors=True)  # a reused --out must not mix in an older run's records
     supervisor = Supervisor(out_dir / "logs",
                             on_start=lambda c: state.note("process.start", name=c.name, pid=c.pid))
-    private: PrivateFiles | None = None
+    scratch = Path(tempfile.mkdtemp(prefix="harness-run-scratch-"))
+    private: list[PrivateFiles] = []
     previous = _install_signal_handlers()
     try:
-        accounts = derive_accounts(seed, account_sizes(profile))
-        state.accounts_public = accounts.public_summary()
-        private = write_private_files(accounts)
-        state.admin_token = private.admin_token
-        state.secrets = (private.admin_token, accounts.escrow.secret, accounts.pay_to.secret,
-                         *(k.secret for k in (*accounts.settlement_pool, *accounts.payers, *accounts.destinations,
-                                              *accounts.channel_parties, *accounts.strangers)))
-        _play(state, supervisor, private)
+        _play(state, supervisor, scratch, private)
     except KeyboardInterrupt:
         state.error = "interrupted (Ctrl-C / SIGTERM): partial evidence only"
     except HarnessError as exc:
@@ -133,8 +136,9 @@ def run(options: RunOptions) -> int:
     finally:
         state.note("process.stop", exit_codes=supervisor.stop_all())
         _restore_signal_handlers(previous)
-        if private is not None:
-            private.cleanup()
+        for files in private:
+            files.cleanup()
+        shutil.rmtree(scratch, ignore_errors=True)
     print(f"harness run: collecting and judging into {out_dir}", file=sys.stderr, flush=True)
     return evidence.finish(state)
 
@@ -148,101 +152,89 @@ def _announce_cadence(profile: Profile) -> None:
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
-def account_sizes(profile: Profile) -> AccountSizes:
-    """Enough keys that no two concurrent users share a payer, and that the service has a channel
-    account for every settlement and escrow it can have in flight at once (stellar-core queues one
-    transaction per source account), with half as many again for accounts quarantined while an
-    unknown outcome resolves."""
-    pools = pool_sizes(profile.phases, profile.mix, profile.pools)
-    payers = pools.get("paying_agent", 0) + pools.get("tamperer", 0)
-    concurrent = pools.get("settler", 0) + pools.get("escrow_user", 0)
-    return AccountSizes(settlement_pool=min(MAX_ACCOUNTS_PER_ROLE, max(16, math.ceil(1.5 * concurrent))),
-                        payers=min(MAX_ACCOUNTS_PER_ROLE, max(32, payers)),
-                        channel_parties=min(MAX_ACCOUNTS_PER_ROLE, max(32, 2 * pools.get("channel_updater", 0))))
+def _accounts(state: RunState, worlds_env: dict[str, str] | None) -> PrivateFiles:
+    """The run's account files: borrowed from `harness up`'s worlds, or derived from the seed and written privately."""
+    if worlds_env is not None:
+        files = borrowed_private_files(worlds_env)
+        check_accounts_fit(state.profile, files.load_accounts)
+    else:
+        files = write_private_files(derive_accounts(state.seed, account_sizes(state.profile)))
+    state.admin_token = files.admin_token
+    state.secrets = files.secrets()
+    state.accounts_public = files.public_summary()
+    return files
 
 
-def _play(state: RunState, supervisor: Supervisor, private: PrivateFiles) -> None:
+def _worlds(state: RunState, supervisor: Supervisor, files: PrivateFiles, worlds_env: dict[str, str] | None) -> Worlds:
+    options = state.options
+    if worlds_env is not None:
+        worlds = Worlds.from_env(worlds_env)
+        _check_cadence(worlds, worlds_env, state.profile)
+        state.worlds_info = {"kind": worlds.kind, "from": str(options.worlds_file), "started_by": "harness up"}
+        return worlds
+    worlds = start_worlds(supervisor, files, state.profile.ledger_close_s, options.horizon, has_x402_v2(state.profile))
+    if worlds.kind == HORIZON:
+        from harness.run.horizon_history import fund_run_accounts
+
+        assert options.horizon is not None
+        friendbot = options.horizon.friendbot or options.horizon.primary.rstrip("/") + "/friendbot"
+        funded = fund_run_accounts(worlds.ledger_url, friendbot, worlds.passphrase, files, state.seed)
+        state.note("accounts.funded", count=funded, friendbot=friendbot)
+    state.worlds_info = {"kind": worlds.kind, "started_by": "harness run", "horizon_upstream": worlds.ledger_url
+                         if worlds.kind == HORIZON else "offline network"}
+    return worlds
+
+
+def _check_cadence(worlds: Worlds, worlds_env: dict[str, str], profile: Profile) -> None:
+    """Borrowed offline worlds must close ledgers at the cadence this run judges (`harness up --env`)."""
+    close = worlds_env.get(CLOSE_KEY)
+    if worlds.kind == HORIZON or close is None or float(close) == profile.ledger_close_s:
+        return
+    raise HarnessConfigurationError(f"the worlds close a ledger every {close} s, this run judges "
+                                    f"{profile.ledger_close_s:g} s closes: start `harness up` with the run's --env")
+
+
+def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[PrivateFiles]) -> None:
     from harness.faults.client import FaultController
     from harness.faults.schedule import FaultSchedule
-    from harness.ledger.config import OFFLINE_PASSPHRASE
 
-    profile, py = state.profile, sys.executable
+    options, profile = state.options, state.profile
+    worlds_env = read_env_file(options.worlds_file) if options.worlds_file is not None else None
+    files = _accounts(state, worlds_env)
+    private.append(files)
     schedule = FaultSchedule.parse([_schedule_entry(i, f) for i, f in enumerate(profile.faults)])
-    corpus_file = private.directory / "corpus.json" if profile.mix.get("fuzzer", 0) > 0 else None
-    corpus_thread = None
-    if corpus_file is not None:  # generated while the servers start (a few seconds of Hypothesis)
-        from scenarios.corpus import write_corpus
-
-        corpus_thread = threading.Thread(target=write_corpus, args=(corpus_file, state.seed, CORPUS_SIZE),
-                                         name="corpus", daemon=True)
-        corpus_thread.start()
-    ledger = supervisor.start(
-        "ledger",
-        [py, "-m", "harness.ledger", "--host", "127.0.0.1", "--port", "0", "--port", "0", "--port", "0",
-         "--close-interval", str(profile.ledger_close_s), "--passphrase", OFFLINE_PASSPHRASE,
-         "--seed-accounts", str(private.genesis)],
-        listeners=3, ready_timeout_s=60.0,
-    )
-    primary_up, secondary_up, direct = ledger.urls[:3]
-    toxiproxy_url = os.environ.get("TOXIPROXY_URL") or supervisor.start(
-        "toxiproxy", [py, "-m", "harness.toxiproxy", "--host", "127.0.0.1", "--port", "0"], ready_timeout_s=60.0
-    ).url
-    setup = FaultController(url=toxiproxy_url, clock=SYSTEM_CLOCK)
-    try:
-        setup.reset()
-        primary = setup.ensure_proxy("horizon-primary", _hostport(primary_up))
-        secondary = setup.ensure_proxy("horizon-secondary", _hostport(secondary_up))
-    finally:
-        setup.close()
+    corpus = Corpus(profile, state.seed, scratch)
+    worlds = _worlds(state, supervisor, files, worlds_env)
+    wired = options.target.kind != URL or worlds_env is not None
+    if not wired:
+        message = ("warning: --target without --worlds: the target's Horizon traffic crosses the fault proxies only "
+                   "if it was configured with them; otherwise the fault checks come out 'not observable'")
+        print(message, file=sys.stderr, flush=True)
+        state.note("note", message=message)
     assets = run_assets(state.env, profile.asset)
     state.assets = assets.to_dict()
-    service_argv = [
-        py, "-m", "reference_impl.service", "--host", "127.0.0.1", "--port", "0", "--env", state.env,
-        "--horizon-primary", f"http://{primary}", "--horizon-secondary", f"http://{secondary}",
-        "--accounts-file", str(private.service_accounts), "--admin-token-file", str(private.admin_token_file),
-        "--network-passphrase", OFFLINE_PASSPHRASE, "--log-file", str(state.out_dir / "logs" / "service.jsonl"),
-    ]
-    if state.options.fault_in_service:
-        service_argv += ["--fault-in-service", state.options.fault_in_service]
-    service = supervisor.start("service", service_argv, ready_timeout_s=90.0,
-                               env={**os.environ, **assets.service_environ()})
-    _wait_healthy(service.url)
-
-    if corpus_thread is not None:
-        corpus_thread.join(timeout=120.0)
-        if not corpus_file.is_file():
-            raise HarnessError("the malformed-input corpus was not generated")
-    config_file = private.directory / "run-config.json"
-    ready_file, start_file = private.directory / "locust-ready", private.directory / "run-start"
-    config_file.write_text(json.dumps({
-        "run_id": state.run_id, "seed": state.seed, "ready_file": str(ready_file), "start_file": str(start_file),
-        "service_url": service.url, "ledger_url": direct, "profile": profile.to_dict(),
-        "accounts_file": str(private.load_accounts), "out_dir": str(state.load_dir),
-        "corpus_file": str(corpus_file) if corpus_file else None,
-        "rate_limits": evidence.rate_limit_table(state.env), "max_lag_s": 10.0, "asset": assets.payment,
+    target = start_target(options.target, supervisor, worlds, files, env_name=state.env, assets=assets,
+                          fault=options.fault_in_service, log_dir=state.out_dir / "logs")
+    state.target_info = {"kind": target.kind, "url": target.url, "command": options.target.command}
+    state.note("target.ready", target=target.kind, url=target.url)
+    settings = {
+        "run_id": state.run_id, "seed": state.seed, "ledger_url": worlds.ledger_url, "profile": profile.to_dict(),
+        "accounts_file": str(files.load_accounts), "out_dir": str(state.load_dir),
+        "corpus_file": str(path) if (path := corpus.ready()) else None,
+        "rate_limits": evidence.known_rate_limits(state), "max_lag_s": 10.0, "asset": assets.payment,
         "faults": [{"at_s": f.at_s, "end_s": f.end_s, "label": f.label} for f in profile.faults],
-    }))
-    locust = supervisor.start(
-        "locust",
-        [py, "-m", "locust", "-f", str(REPO_ROOT / "scenarios" / "locustfile.py"), "--headless",
-         "--host", service.url, "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10",
-         "--skip-log-setup"],
-        wait_ready=False, env={**os.environ, "HARNESS_RUN_CONFIG": str(config_file), "PYTHONPATH": str(REPO_ROOT)},
-        cwd=REPO_ROOT,
-    )
-    _wait_file(ready_file, locust, LOCUST_READY_TIMEOUT_S)
+    }
+    locust, start_file = start_locust(supervisor, scratch, target.url, settings, options.scenarios)
     state.run_start_epoch = time.time() + START_AHEAD_S
     run_start_mono = SYSTEM_CLOCK.now() + START_AHEAD_S
-    tmp = start_file.with_suffix(".tmp")
-    tmp.write_text(repr(state.run_start_epoch))
-    tmp.replace(start_file)
+    announce_start(start_file, state.run_start_epoch)
     state.load_started = True
-    controller = FaultController(url=toxiproxy_url, clock=SYSTEM_CLOCK, run_start=run_start_mono,
+    controller = FaultController(url=worlds.toxiproxy_url, clock=SYSTEM_CLOCK, run_start=run_start_mono,
                                  on_event=state.fault_events.append)
     stop = threading.Event()
-    poller = ServicePoller(service.url, state.admin_token, lambda t: t - state.run_start_epoch, state.now_run_s)
+    poller = ServicePoller(target.url, state.admin_token, lambda t: t - state.run_start_epoch, state.now_run_s)
     progress = ProgressReporter(profile.phases, state.load_dir, state.now_run_s,
-                                lambda: _active_labels(state.fault_events), state.options.progress_interval_s)
+                                lambda: _active_labels(state.fault_events), options.progress_interval_s)
     schedule_errors: list[str] = []
 
     def play_faults() -> None:
@@ -267,6 +259,7 @@ def _play(state: RunState, supervisor: Supervisor, private: PrivateFiles) -> Non
             raise HarnessError(f"locust exited with code {code}; see logs/locust.log")
     finally:
         _record_phases(state, state.now_run_s())
+        supervisor.stop(locust)  # on Ctrl-C it still runs: no client request may postdate the evidence read below
         stop.set()
         fault_thread.join(timeout=30.0)
         _final_fault_cleanup(state, controller)
@@ -274,21 +267,23 @@ def _play(state: RunState, supervisor: Supervisor, private: PrivateFiles) -> Non
         progress.stop()
         poller.stop()
         state.service_events = poller.snapshot()
-        _read_ledger(state, direct)
+        _observe(state, poller, worlds, wired)
     if schedule_errors:
         raise HarnessError("; ".join(schedule_errors))
 
 
-def _wait_file(path: Path, child: Any, timeout_s: float) -> None:
-    """Wait for a child to create `path`; ProcessStartError if it exits or the time runs out."""
-    deadline = time.monotonic() + timeout_s
-    while not path.is_file():
-        if not child.running():
-            raise ProcessStartError(f"{child.name} exited with code {child.process.returncode} before it was ready; "
-                                    f"last output: {' | '.join(child.tail[-5:]) or '(none)'}")
-        if time.monotonic() > deadline:
-            raise ProcessStartError(f"{child.name} was not ready within {timeout_s:g}s")
-        time.sleep(0.05)
+def _observe(state: RunState, poller: ServicePoller, worlds: Worlds, wired: bool) -> None:
+    """Read the worlds' evidence and note what the run could and could not observe."""
+    from harness.run import world_evidence
+
+    accounts = state.accounts_public
+    history_accounts = [*accounts.get("settlement_pool", []), accounts.get("escrow", ""), accounts.get("pay_to", "")]
+    found = world_evidence.collect(worlds, wired, [a for a in history_accounts if a],
+                                   (state.run_start_epoch, time.time()))
+    state.ledger_history, state.access_log = found.history, found.arrivals
+    missing, sources = poller.observability()
+    state.unavailable = {**missing, **found.unavailable}
+    state.sources = {**sources, **found.sources}
 
 
 def _schedule_entry(index: int, spec: Any) -> dict[str, Any]:
@@ -319,17 +314,6 @@ def _final_fault_cleanup(state: RunState, controller: Any) -> None:
         state.error = state.error or f"fault cleanup failed: {exc}"
 
 
-def _read_ledger(state: RunState, direct_url: str) -> None:
-    from harness.run.collect import CollectionError, fetch_pages
-
-    with httpx.Client(base_url=direct_url, timeout=10.0) as client:
-        try:
-            state.ledger_history = fetch_pages(client, "/admin/history")
-            state.access_log = fetch_pages(client, "/admin/access-log")
-        except CollectionError as exc:
-            state.error = state.error or f"ledger evidence: {exc}"
-
-
 def _active_labels(events: list[Event]) -> list[str]:
     active: dict[str, str] = {}
     for ev in list(events):
@@ -339,26 +323,6 @@ def _active_labels(events: list[Event]) -> list[str]:
         elif ev.kind == "fault.removed":
             active.pop(name, None)
     return sorted(active.values())
-
-
-def _wait_healthy(url: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    last = ""
-    with httpx.Client(base_url=url, timeout=5.0) as client:
-        while time.monotonic() < deadline:
-            try:
-                resp = client.get("/health")
-                if resp.status_code == 200 and resp.json().get("ready"):
-                    return
-                last = f"status {resp.status_code}"
-            except (httpx.HTTPError, ValueError) as exc:
-                last = type(exc).__name__
-            time.sleep(0.2)
-    raise HarnessError(f"service at {url} not ready within {timeout_s:g}s ({last})")
-
-
-def _hostport(url: str) -> str:
-    return url.split("://", 1)[-1].rstrip("/")
 
 
 def _install_signal_handlers() -> dict[int, Any]:
@@ -384,3 +348,4 @@ def write_run_events(state: RunState) -> list[Event]:
     events = sorted([*state.harness_events, *state.fault_events, *state.service_events], key=lambda e: e.t)
     write_events(state.out_dir / EVENTS_FILE, events)
     return events
+

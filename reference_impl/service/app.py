@@ -7,6 +7,7 @@ typed errors map to 4xx/5xx in `_error_response`, anything else is a 500 (never 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import math
@@ -25,11 +26,15 @@ from starlette.routing import Route
 from reference_impl.error_logger import ErrorSeverity
 from reference_impl.errors import CryptoVerificationError, ValidationError
 from reference_impl.rate_limit_middleware import RateLimitMiddleware
-from reference_impl.service.channels import ChannelCapacityError, ChannelConflictError
+from reference_impl.service.channels import ChannelCapacityError, ChannelConflictError, ChannelQuotaError
 from reference_impl.service.components import Components
 from reference_impl.service.decisions import parse_decisions
 from reference_impl.service.escrow import describe_escrow, escrow_builder, parse_escrow
+from reference_impl.service.events import EVENT_KINDS, FEED_VERSION
+from reference_impl.service.nonces import NonceCapacityError
+from reference_impl.service.paid_v2 import pay_v2
 from reference_impl.service.sequence_pool import PoolExhaustedError
+from reference_impl.service.server_timing import server_timing
 from reference_impl.service.settings import ServiceSettings
 from reference_impl.service.settlements import (
     check_idempotency_key,
@@ -66,15 +71,22 @@ def error_body(
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status, headers=headers)
 
 
-async def read_json(request: Request) -> Any:
+async def read_json(request: Request, timeout: float) -> Any:
+    """The body as a JSON object: 413 beyond MAX_BODY_BYTES, 408 when not received within `timeout`
+    seconds (a slow client never holds the handler longer), 400 when not a JSON object."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
         raise ApiError(413, "payload_too_large", f"body must be at most {MAX_BODY_BYTES} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise ApiError(413, "payload_too_large", f"body must be at most {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise ApiError(413, "payload_too_large", f"body must be at most {MAX_BODY_BYTES} bytes")
+    except TimeoutError:
+        raise ApiError(408, "request_timeout", f"the body was not received within {timeout:g} s",
+                       {"Connection": "close"}) from None
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
@@ -121,8 +133,13 @@ def _error_response(c: Components, error: Exception, operation: str) -> Response
         return error_body(
             503, "unavailable", str(error), _retry_after(error.retry_after), causes=error.causes
         )
-    if isinstance(error, PoolExhaustedError | ChannelCapacityError):
+    if isinstance(error, PoolExhaustedError):
         return error_body(503, "unavailable", str(error), _retry_after(1.0))
+    if isinstance(error, NonceCapacityError | ChannelCapacityError):
+        retry_after = error.retry_after if isinstance(error, NonceCapacityError) else 60.0
+        return error_body(503, "store_full", str(error), _retry_after(retry_after))
+    if isinstance(error, ChannelQuotaError):
+        return error_body(403, "quota_exceeded", str(error))
     c.error_logger.log_error(error, ErrorSeverity.HIGH, "internal", operation)
     return error_body(500, "internal_error", "internal error")
 
@@ -149,14 +166,6 @@ def _record(c: Components, metric: str, started: float, label: str) -> float:
     return elapsed_ms
 
 
-def server_timing(metric: str, value_ms: float) -> dict[str, str]:
-    """The `Server-Timing` header carrying exactly the value recorded for `metric` (docs/service.md)."""
-    text = repr(float(value_ms))
-    if "e" in text:  # repr switches to exponent form below 1e-4; keep a plain decimal
-        text = f"{value_ms:.9f}"
-    return {"Server-Timing": f"{metric.replace('.', '-')};dur={text}"}
-
-
 # -- handlers ----------------------------------------------------------------------------------------
 
 
@@ -166,14 +175,20 @@ async def get_resource(request: Request, c: Components) -> Response:
     if not 1 <= len(name) <= 64 or not set(name) <= RESOURCE_NAME_CHARS:
         raise ValidationError("name", "must be 1..64 characters [A-Za-z0-9_-]")
     url = str(request.url.replace(query=""))
+    client = c.identity(request.scope)
+    signature = request.headers.get("payment-signature")
+    if signature is not None and c.x402v2 is not None:
+        return await pay_v2(c, name, url, signature, _agent_did(request), started)
     header = request.headers.get("x-payment")
     if header is None:
-        return JSONResponse(c.x402.challenge(url, "payment_required", "X-PAYMENT header is required"), 402)
+        v2 = {"PAYMENT-REQUIRED": c.x402v2.payment_required(url, "payment_required")} if c.x402v2 else None
+        return JSONResponse(c.x402.challenge(url, "payment_required", "X-PAYMENT header is required", client), 402,
+                            v2)
     try:
         proof = await c.x402.verify(header, url)
     except PaymentRejectedError as error:
         _log_payment_rejection(c, error)
-        body = c.x402.challenge(url, error.reason, str(error))
+        body = c.x402.challenge(url, error.reason, str(error), client)
         receipt = encode_header(
             {
                 "success": False,
@@ -184,10 +199,7 @@ async def get_resource(request: Request, c: Components) -> Response:
             }
         )
         return JSONResponse(body, 402, headers={"X-PAYMENT-RESPONSE": receipt})
-    agent = request.headers.get("x-agent-did")
-    agent_did = (
-        agent if agent and agent.startswith("did:") and len(agent) <= 256 else f"did:stellar:{proof.payer}"
-    )
+    agent_did = _agent_did(request) or f"did:stellar:{proof.payer}"
     record = SubmissionRecord(
         f"x402_{proof.tx_hash[:24]}",
         "x402",
@@ -215,6 +227,11 @@ async def get_resource(request: Request, c: Components) -> Response:
     )
 
 
+def _agent_did(request: Request) -> str | None:
+    agent = request.headers.get("x-agent-did")
+    return agent if agent and agent.startswith("did:") and len(agent) <= 256 else None
+
+
 def _log_payment_rejection(c: Components, error: PaymentRejectedError) -> None:
     context = {"reason": error.reason, "field": error.field}
     if error.category == "crypto":
@@ -230,8 +247,8 @@ def _log_payment_rejection(c: Components, error: PaymentRejectedError) -> None:
 async def post_channel_update(request: Request, c: Components) -> Response:
     started = c.clock.now()
     channel_id = request.path_params["id"]
-    state = c.channels.check(channel_id, await read_json(request))
-    stored = await c.channels.apply(channel_id, state)
+    state = c.channels.check(channel_id, await read_json(request, c.settings.body_timeout))
+    stored = await c.channels.apply(channel_id, state, c.identity(request.scope))
     elapsed_ms = _record(c, "channel.latency", started, "channel")
     return JSONResponse(
         {
@@ -247,7 +264,7 @@ async def post_channel_update(request: Request, c: Components) -> Response:
 
 async def post_settlement(request: Request, c: Components) -> Response:
     started = c.clock.now()
-    body = await read_json(request)
+    body = await read_json(request, c.settings.body_timeout)
     key = check_idempotency_key(request.headers.get("idempotency-key"))
     req = parse_settlement(body, request.headers.get("x-agent-did"), c.validator, c.config.payment.asset)
     sid = c.engine.new_id("settlement")
@@ -299,7 +316,7 @@ async def get_settlement(request: Request, c: Components) -> Response:
 async def post_decisions(request: Request, c: Components) -> Response:
     started = c.clock.now()
     agent_did, account, opportunities = parse_decisions(
-        await read_json(request),
+        await read_json(request, c.settings.body_timeout),
         request.headers.get("x-agent-did"),
         c.settlement_pool.public_keys[0],
         c.validator,
@@ -312,7 +329,7 @@ async def post_decisions(request: Request, c: Components) -> Response:
 
 async def post_escrow(request: Request, c: Components) -> Response:
     started = c.clock.now()
-    body = await read_json(request)
+    body = await read_json(request, c.settings.body_timeout)
     key = check_idempotency_key(request.headers.get("idempotency-key"))
     req = parse_escrow(
         body, request.headers.get("x-agent-did"), c.settings.accounts.escrow.public_key, c.validator, c.clock
@@ -350,7 +367,8 @@ async def get_health(request: Request, c: Components) -> Response:
     breakers = c.client.breaker_states()
     status = "ok" if all(state == "closed" for state in breakers.values()) else "degraded"
     return JSONResponse(
-        {"status": status, "ready": True, "env": c.settings.env, "fault": c.faults.name, "breakers": breakers}
+        {"status": status, "ready": True, "env": c.settings.env, "fault": c.fault, "breakers": breakers,
+         "state": c.state()}
     )
 
 
@@ -368,7 +386,8 @@ async def get_events(request: Request, c: Components) -> Response:
     if not since.isdigit() or len(since) > 18:
         raise ValidationError("since", "must be a non-negative integer cursor")
     events, nxt = c.feed.since(int(since))
-    return JSONResponse({"events": [e.to_dict() for e in events], "next": nxt})
+    return JSONResponse({"version": FEED_VERSION, "kinds": list(EVENT_KINDS), "events": [e.to_dict() for e in events],
+                         "next": nxt})
 
 
 def create_app(settings: ServiceSettings, components: Components | None = None) -> Starlette:
@@ -391,9 +410,12 @@ def create_app(settings: ServiceSettings, components: Components | None = None) 
         Route("/contracts/escrow", endpoint("escrow", post_escrow, c), methods=["POST"]),
         Route("/health", endpoint("health", get_health, c), methods=["GET"]),
         Route("/metrics", endpoint("metrics", get_metrics, c), methods=["GET"]),
-        Route("/admin/events", endpoint("admin", get_events, c), methods=["GET"]),
     ]
-    middleware = [Middleware(RateLimitMiddleware, manager=c.rate_limits)] if c.rate_limits else []
+    if settings.admin_feed:
+        routes.append(Route("/admin/events", endpoint("admin", get_events, c), methods=["GET"]))
+    middleware = (
+        [Middleware(RateLimitMiddleware, manager=c.rate_limits, key_func=c.identity)] if c.rate_limits else []
+    )
     app = Starlette(
         routes=routes,
         middleware=middleware,

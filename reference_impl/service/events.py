@@ -12,6 +12,7 @@ from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.errors import ConfigurationError
 
 EVENT_KINDS = ("breaker.transition", "alert", "error.record", "submission.retry")
+FEED_VERSION = 1  # /admin/events schema version (docs/evidence-contract.md)
 
 
 @dataclass(frozen=True, slots=True)

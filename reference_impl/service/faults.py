@@ -1,37 +1,156 @@
-"""Deliberate faults of the service (`--fault-in-service NAME`): testing the judges only."""
+"""Deliberate faults of the service (`--fault-in-service NAME`): for showing that the judges judge,
+never for real use (refused under `--env mainnet`).
+
+Each fault is a substitute part, a subclass of a shipped component or a function standing in for
+one, that the composition root (`components.Components`, through `components.Parts`) builds
+instead of the real part; shipped modules hold no fault branch. `FAULTS` is the one registry:
+name -> Fault(description, parts), where `parts` maps `Parts` fields to their substitutes.
+`harness run --fault-in-service` takes its choices from here.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
 
+from reference_impl.circuit_breaker import CircuitBreakerConfig
 from reference_impl.errors import ConfigurationError
+from reference_impl.input_validator import InputValidator
+from reference_impl.rate_limiter import RateLimiterConfig
+from reference_impl.request_keys import KeyFunc, api_key_hash, default_key, header
+from reference_impl.service.sequence_pool import PoolAccount, SequencePool
+from reference_impl.service.stellar_client import Endpoint, FailoverStellarClient, SubmitOutcome
+from reference_impl.service.submission import (
+    MAX_BAD_SEQ_REBUILDS,
+    Build,
+    Describe,
+    OutcomeUnknownError,
+    SubmissionEngine,
+    SubmissionRecord,
+)
 
-FAULTS: dict[str, str] = {
-    "breaker-never-opens": "Horizon breakers never trip",
-    "limiter-admits-double": "each client key gets twice its rate limit",
-    "validator-passes-bad-input": "validation is skipped; bad input reaches code that raises (5xx)",
-    "logger-drops-tx-failures": "transaction-failure records are not logged",
-    "alert-threshold-x10": "metric alert thresholds are multiplied by 10",
-    "no-failover": "only the primary Horizon is used",
-    "retry-without-idempotency": "a retry after an unknown outcome builds a fresh tx (double pay)",
-}
+NEVER = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
-class Faults:
-    """The active deliberate fault, if any; `Faults.parse(None)` is the healthy service."""
+class Fault:
+    description: str
+    parts: Mapping[str, Any]  # components.Parts field -> substitute
 
-    name: str | None = None
 
-    @classmethod
-    def parse(cls, name: str | None) -> Faults:
-        if name in (None, "", "none"):
-            return cls(None)
-        if name not in FAULTS:
-            raise ConfigurationError(f"unknown fault {name!r}; valid: {', '.join(sorted(FAULTS))}")
-        return cls(name)
+class PassThroughValidator(InputValidator):
+    """`validator-passes-bad-input`: request validators return their input unchecked (with a naive
+    conversion), so bad input reaches code that raises. Cryptographic checks stay real (this fault
+    breaks input validation, P32, not signature verification, P33)."""
 
-    def __contains__(self, name: object) -> bool:
-        if name not in FAULTS:
-            raise ConfigurationError(f"unknown fault {name!r}")
-        return self.name == name
+    def validate_required_fields(self, data: Any, fields: Any, field: str = "body") -> Any:
+        return data
+
+    def validate_stellar_address(self, value: Any, field: str = "address", allow_muxed: bool = False) -> Any:
+        return value
+
+    def validate_amount_stroops(self, value: Any, field: str = "amount") -> int:
+        return int(Decimal(str(value)) * 10_000_000)
+
+    def validate_did(self, value: Any, field: str = "did") -> Any:
+        return value
+
+    def validate_channel_state(self, state: Any, previous: Any = None, field: str = "channel") -> Any:
+        return state
+
+    def validate_escrow_params(self, params: Any, field: str = "escrow") -> Any:
+        return {**params, "amountStroops": self.validate_amount_stroops(params["amount"]),
+                "amount": str(params["amount"])}
+
+    def validate_loan_terms(self, terms: Any, field: str = "loan") -> Any:
+        return dict(terms)
+
+
+class PrimaryOnlyClient(FailoverStellarClient):
+    """`no-failover`: only the primary Horizon is ever tried (both breakers still exist)."""
+
+    def _targets(self) -> list[Endpoint]:
+        return self.endpoints[:1]
+
+
+class LoggerDropsEngine(SubmissionEngine):
+    """`logger-drops-tx-failures`: failed and refused transactions get no error record."""
+
+    def _log_failure(self, record: SubmissionRecord, outcome: SubmitOutcome) -> None:
+        return None
+
+
+class FreshTxEngine(SubmissionEngine):
+    """`retry-without-idempotency`: an unknown outcome is forgotten and paid again with a fresh
+    transaction (next sequence number, no hash lookup), sent at most once: double payments."""
+
+    async def _attempt(self, record: SubmissionRecord, pool: SequencePool, account: PoolAccount, build: Build,
+                       describe: Describe | None, signers: tuple[Any, ...], end: float) -> tuple[int, SubmitOutcome]:
+        for _ in range(MAX_BAD_SEQ_REBUILDS):
+            try:
+                return await super()._attempt(record, pool, account, build, describe, signers, end)
+            except OutcomeUnknownError:
+                record.status = "pending"
+        return await super()._attempt(record, pool, account, build, describe, signers, end)
+
+    async def _send(self, record: SubmissionRecord, deadline: float) -> SubmitOutcome:
+        return await self.client.submit(self._envelope(record), record.tx_hash, deadline=deadline, resend=False)
+
+    def _hold_unknown(self, record: SubmissionRecord, pool: SequencePool, account: PoolAccount) -> None:
+        return None
+
+    async def _retry_unknown(self, record: SubmissionRecord, pool: SequencePool, build: Build, deadline: float,
+                             describe: Describe | None, signers: tuple[Any, ...] = ()) -> None:
+        record.status = "pending"
+        await self._submit_new(record, pool, build, deadline, describe, signers)
+
+
+def trust_any_key(settings: Any) -> KeyFunc:
+    """`limiter-trusts-any-key`: the client-chosen X-API-Key is an identity, issued or not."""
+
+    def key(scope: Mapping[str, Any]) -> str:
+        api_key = header(scope, "x-api-key")
+        return "key:" + api_key_hash(api_key)[:24] if api_key else default_key(scope)
+
+    return key
+
+
+def never_opens(config: CircuitBreakerConfig) -> CircuitBreakerConfig:
+    return replace(config, failure_threshold=NEVER, volume_threshold=NEVER)
+
+
+def double_limit(config: RateLimiterConfig) -> RateLimiterConfig:
+    return replace(config, max_requests=config.max_requests * 2)
+
+
+def thresholds_x10(thresholds: Mapping[str, float]) -> dict[str, float]:
+    return {name: value * 10 for name, value in thresholds.items()}
+
+
+FAULTS: dict[str, Fault] = {
+    "breaker-never-opens": Fault("Horizon breakers never trip", {"breaker_config": never_opens}),
+    "limiter-admits-double": Fault("each client key gets twice its rate limit", {"rate_limit": double_limit}),
+    "validator-passes-bad-input": Fault("validation is skipped; bad input reaches code that raises (5xx)",
+                                        {"validator": PassThroughValidator}),
+    "logger-drops-tx-failures": Fault("transaction-failure records are not logged", {"engine": LoggerDropsEngine}),
+    "alert-threshold-x10": Fault("metric alert thresholds are multiplied by 10", {"thresholds": thresholds_x10}),
+    "no-failover": Fault("only the primary Horizon is used", {"client": PrimaryOnlyClient}),
+    "retry-without-idempotency": Fault("a retry after an unknown outcome builds a fresh tx (double pay)",
+                                       {"engine": FreshTxEngine}),
+    "limiter-trusts-any-key": Fault("any X-API-Key is a client of its own: rotating keys escape limits and quotas",
+                                    {"identity": trust_any_key}),
+}
+
+
+def check_fault(name: str | None, env: str) -> str | None:
+    """The fault to install (None for the healthy service); ConfigurationError for an unknown name or
+    any fault under mainnet."""
+    if name in (None, "", "none"):
+        return None
+    if name not in FAULTS:
+        raise ConfigurationError(f"unknown fault {name!r}; valid: {', '.join(sorted(FAULTS))}")
+    if env == "mainnet":
+        raise ConfigurationError(f"deliberate fault {name!r} refused under mainnet: faults are for testing the judges")
+    return name

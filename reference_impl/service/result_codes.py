@@ -11,6 +11,9 @@ from stellar_sdk import xdr as X
 _TX_SPECIAL = {"txNO_ACCOUNT": "tx_no_source_account", "txBAD_MIN_SEQ_AGE_OR_GAP": "tx_bad_minseq_age_or_gap"}
 _OP_SPECIAL = {"opNO_ACCOUNT": "op_no_source_account", "ALREADY_EXIST": "op_already_exists",
                "NAME_NOT_FOUND": "op_data_name_not_found", "NO_TRUST_LINE": "op_no_trust"}
+# Horizon names these without the `op_` prefix (internal/codes/main.go, InvokeHostFunctionResultCode)
+_HOST_FUNCTION = {"TRAPPED": "function_trapped", "RESOURCE_LIMIT_EXCEEDED": "resource_limit_exceeded",
+                  "ENTRY_ARCHIVED": "entry_archived", "INSUFFICIENT_REFUNDABLE_FEE": "insufficient_refundable_fee"}
 _FEE_BUMP = (X.TransactionResultCode.txFEE_BUMP_INNER_SUCCESS, X.TransactionResultCode.txFEE_BUMP_INNER_FAILED)
 
 
@@ -27,6 +30,8 @@ def op_code(result: X.OperationResult) -> str:
     name = inner.code.name
     prefix = tr.type.name + "_"
     suffix = name[len(prefix):] if name.startswith(prefix) else name.split("_", 1)[-1]
+    if tr.type is X.OperationType.INVOKE_HOST_FUNCTION and suffix in _HOST_FUNCTION:
+        return _HOST_FUNCTION[suffix]
     return _OP_SPECIAL.get(suffix, "op_" + suffix.lower())
 
 

@@ -18,7 +18,8 @@ from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.config_manager import REAL_PASSPHRASES, ConfigManager
 from reference_impl.config_schema import AppConfig
 from reference_impl.errors import ConfigurationError
-from reference_impl.service.faults import Faults
+from reference_impl.request_keys import IssuedKeys
+from reference_impl.service.faults import check_fault
 
 MAX_POOL = 1000
 
@@ -103,13 +104,20 @@ class ServiceSettings:
     horizon_secondary: str | None = None
     network_passphrase: str | None = None
     admin_token: str | None = field(default=None, repr=False)
+    api_keys: IssuedKeys = field(default_factory=IssuedKeys)  # issued X-API-Keys; others are anonymous
     fault: str | None = None
     log_file: str | None = None
     log_console: bool | None = None
     call_timeout: float = 2.0
     submit_timeout: float | None = None  # default: 2 ledger closes + 2 s
     request_deadline: float | None = None  # default: 2 submit timeouts + 2 s
+    body_timeout: float = 10.0  # seconds a client may take to send a request body (then 408)
     seed: int | None = None
+    facilitator_url: str | None = None  # x402 v2 is offered only with a facilitator (default: the config's)
+    x402_asset: str | None = None  # v2 token: a contract id C..., "CODE:ISSUER" or "native" (its SAC)
+    x402_network: str | None = None  # v2 CAIP-2 name (default: from the passphrase, see facilitator/networks.py)
+    facilitator_timeout: float | None = None  # seconds a /settle may take (default 4 ledger closes + 20 s)
+    admin_feed: bool = True  # serve /admin/events
     environ: Mapping[str, str] | None = None
     clock: Clock = SYSTEM_CLOCK
     config: AppConfig | None = field(default=None)
@@ -138,8 +146,11 @@ class ServiceSettings:
             self.submit_timeout = 2 * stellar.ledger_close + 2.0
         if self.request_deadline is None:
             self.request_deadline = 2 * self.submit_timeout + 2.0
-        Faults.parse(self.fault)
-        for name in ("call_timeout", "submit_timeout", "request_deadline"):
+        self.facilitator_url = self.facilitator_url or self.config.payment.x402.facilitator_url
+        if self.facilitator_timeout is None:
+            self.facilitator_timeout = 4 * stellar.ledger_close + 20.0
+        check_fault(self.fault, self.env)
+        for name in ("call_timeout", "submit_timeout", "request_deadline", "body_timeout", "facilitator_timeout"):
             value = getattr(self, name)
             if not 0 < value <= 600:
                 raise SettingsError(f"{name} must be in (0, 600] seconds")

@@ -171,7 +171,6 @@ class FailoverStellarClient:
         call_timeout: float = 5.0,
         submit_timeout: float = 15.0,
         deadline: float = 20.0,
-        failover: bool = True,
     ) -> None:
         if not urls:
             raise ReferenceImplError("at least one Horizon URL is required")
@@ -201,7 +200,6 @@ class FailoverStellarClient:
         self.call_timeout = call_timeout
         self.submit_timeout = submit_timeout
         self.deadline = deadline
-        self.failover = failover
 
     async def aclose(self) -> None:
         for endpoint in self.endpoints:
@@ -212,7 +210,8 @@ class FailoverStellarClient:
         return {ep.name: ep.breaker.state.value for ep in self.endpoints}
 
     def _targets(self) -> list[Endpoint]:
-        return self.endpoints if self.failover else self.endpoints[:1]
+        """The endpoints a call tries, in order (primary first)."""
+        return self.endpoints
 
     async def _attempt(
         self, fn: Callable[[ServerAsync], Awaitable[T]], timeout: float, tried: list[str], submit: bool,

@@ -25,7 +25,6 @@ from stellar_sdk import Account, Keypair, TransactionBuilder, TransactionEnvelop
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.error_logger import ErrorLogger, ErrorSeverity
 from reference_impl.errors import ReferenceImplError
-from reference_impl.service.faults import Faults
 from reference_impl.service.sequence_pool import PoolAccount, SequencePool
 from reference_impl.service.stellar_client import (
     FailoverStellarClient,
@@ -160,7 +159,6 @@ class SubmissionEngine:
         passphrase: str,
         error_logger: ErrorLogger,
         *,
-        faults: Faults,
         clock: Clock = SYSTEM_CLOCK,
         base_fee: int = 100,
         tx_timeout: float = 60.0,
@@ -169,7 +167,6 @@ class SubmissionEngine:
         self.client = client
         self.passphrase = passphrase
         self.error_logger = error_logger
-        self.faults = faults
         self.clock = clock
         self.base_fee = base_fee
         self.tx_timeout = tx_timeout
@@ -230,14 +227,7 @@ class SubmissionEngine:
         try:
             async with pool.lease(timeout=max(0.01, end - self.clock.now())) as account:
                 for rebuild in range(MAX_BAD_SEQ_REBUILDS + 1):
-                    sequence = await self._build(record, account, build, describe, signers)
-                    try:
-                        outcome = await self._submit(record, pool, account, sequence, end)
-                    except OutcomeUnknownError:
-                        if "retry-without-idempotency" in self.faults and rebuild < MAX_BAD_SEQ_REBUILDS:
-                            record.status = "pending"  # the deliberate bug: a fresh tx, no hash lookup
-                            continue
-                        raise
+                    sequence, outcome = await self._attempt(record, pool, account, build, describe, signers, end)
                     if outcome.status == "rejected":
                         bad_seq = outcome.result_codes.get("transaction") == "tx_bad_seq"
                         SequencePool.not_applied(account, sequence, bad_seq)
@@ -249,6 +239,14 @@ class SubmissionEngine:
             if record.status == "pending":
                 self.store.discard(record)
             raise
+
+    async def _attempt(
+        self, record: SubmissionRecord, pool: SequencePool, account: PoolAccount, build: Build,
+        describe: Describe | None, signers: tuple[Keypair, ...], end: float,
+    ) -> tuple[int, SubmitOutcome]:
+        """One transaction for `record`: build and sign it on the leased account, submit it."""
+        sequence = await self._build(record, account, build, describe, signers)
+        return sequence, await self._submit(record, pool, account, sequence, end)
 
     async def _build(
         self, record: SubmissionRecord, account: PoolAccount, build: Build, describe: Describe | None,
@@ -277,23 +275,27 @@ class SubmissionEngine:
         self, record: SubmissionRecord, pool: SequencePool, account: PoolAccount, sequence: int, end: float
     ) -> SubmitOutcome:
         try:
-            return await self.client.submit(
-                self._envelope(record), record.tx_hash, deadline=max(0.01, end - self.clock.now()),
-                resend="retry-without-idempotency" not in self.faults,
-            )
+            return await self._send(record, max(0.01, end - self.clock.now()))
         except NotAppliedError:
             SequencePool.not_applied(account, sequence)  # never sent, or TRY_AGAIN_LATER: 503, no record kept
             raise
         except StellarUnavailableError as error:
             record.status = "unknown"  # the counter stays: the same bytes are resubmitted until known
-            if "retry-without-idempotency" not in self.faults:
-                SequencePool.quarantine(account, record.tx_hash)
-                self._quarantined[record.settlement_id] = pool
-                self._spawn(self._resolve(record))
+            self._hold_unknown(record, pool, account)
             raise OutcomeUnknownError(record, error) from None
         except Exception:
             SequencePool.not_applied(account, sequence, bad_seq=True)  # unexpected: reload the counter
             raise
+
+    async def _send(self, record: SubmissionRecord, deadline: float) -> SubmitOutcome:
+        """Submit the record's signed bytes (the client resends the same bytes on failover and retry)."""
+        return await self.client.submit(self._envelope(record), record.tx_hash, deadline=deadline)
+
+    def _hold_unknown(self, record: SubmissionRecord, pool: SequencePool, account: PoolAccount) -> None:
+        """An unknown outcome: the account waits (quarantined) while the hash is looked up in the background."""
+        SequencePool.quarantine(account, record.tx_hash)
+        self._quarantined[record.settlement_id] = pool
+        self._spawn(self._resolve(record))
 
     async def _retry_unknown(
         self,
@@ -305,10 +307,6 @@ class SubmissionEngine:
         signers: tuple[Keypair, ...] = (),
     ) -> None:
         """A client retry of an unknown outcome: look the hash up, else resubmit the same bytes."""
-        if "retry-without-idempotency" in self.faults:
-            record.status = "pending"
-            await self._submit_new(record, pool, build, deadline, describe, signers)
-            return
         envelope = self._envelope(record)  # kept: a concurrent resolution may finish the record meanwhile
         try:
             outcome = await self.client.lookup(record.tx_hash)
@@ -376,8 +374,10 @@ class SubmissionEngine:
         record.result_codes = dict(outcome.result_codes)
         record.finality_ms = round((self.clock.now() - record.started) * 1000, 3)
         record.envelope = None  # only unknown outcomes need the signed bytes again
-        if record.status == "success" or "logger-drops-tx-failures" in self.faults:
-            return
+        if record.status != "success":
+            self._log_failure(record, outcome)
+
+    def _log_failure(self, record: SubmissionRecord, outcome: SubmitOutcome) -> None:
         context = {"settlement_id": record.settlement_id, "tx_hash": record.tx_hash,
                    "result_codes": record.result_codes, "source": record.source}
         cause = _codes_text(record.result_codes)

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +22,7 @@ from stellar_sdk import HashMemo
 from reference_impl.clock import SYSTEM_CLOCK, Clock
 from reference_impl.errors import CryptoVerificationError, ReferenceImplError, ValidationError
 from reference_impl.input_validator import InputValidator, PaymentProof
+from reference_impl.service.nonces import Nonce, NonceRejectedError, NonceStore
 from reference_impl.service.stellar_client import FailoverStellarClient
 
 X402_VERSION = 1
@@ -74,56 +72,6 @@ class PaymentRejectedError(ReferenceImplError):
         return "replay" if self.reason in REPLAY_REASONS else "validation"
 
 
-@dataclass(frozen=True, slots=True)
-class Nonce:
-    value: str  # 64 hex = the 32 bytes of the payment's memo hash
-    expires_at: float  # unix seconds
-    resource: str
-
-
-class NonceStore:
-    """Issued nonces and used nonces/hashes, each bounded (oldest dropped first)."""
-
-    def __init__(self, clock: Clock, capacity: int = 200_000) -> None:
-        self._clock = clock
-        self._capacity = capacity
-        self._issued: OrderedDict[str, Nonce] = OrderedDict()
-        self._used: OrderedDict[str, float] = OrderedDict()  # nonce or tx hash -> unix time first used
-
-    def issue(self, resource: str, ttl: float) -> Nonce:
-        nonce = Nonce(secrets.token_hex(32), self._clock.time() + ttl, resource)
-        self._issued[nonce.value] = nonce
-        _trim(self._issued, self._capacity)
-        return nonce
-
-    def is_used(self, key: str) -> bool:
-        return key in self._used
-
-    def take(self, nonce_hex: str, resource: str) -> None:
-        """Consume an issued, unexpired nonce for `resource` or raise PaymentRejectedError."""
-        if self.is_used(nonce_hex):
-            raise PaymentRejectedError("invalid_exact_stellar_payload_replay", "nonce was already used")
-        nonce = self._issued.get(nonce_hex)
-        if nonce is None or nonce.resource != resource:
-            raise PaymentRejectedError(
-                "invalid_exact_stellar_payload_unknown_nonce",
-                "memo does not carry a nonce issued for this resource",
-            )
-        del self._issued[nonce_hex]
-        self.mark_used(nonce_hex)
-        if self._clock.time() > nonce.expires_at:
-            raise PaymentRejectedError("invalid_exact_stellar_payload_expired", "nonce has expired")
-
-    def mark_used(self, key: str) -> None:
-        self._used[key] = self._clock.time()
-        _trim(self._used, 2 * self._capacity)
-
-
-def _trim(store: OrderedDict[str, Any], capacity: int) -> None:
-    while len(store) > capacity:
-        store.popitem(last=False)
-
-
 def encode_header(payload: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
 
@@ -141,6 +89,7 @@ class X402Gateway:
         pay_to: str,
         price_stroops: int,
         max_timeout_seconds: int,
+        nonces: NonceStore | None = None,
         clock: Clock = SYSTEM_CLOCK,
         asset: str = "native",
     ) -> None:
@@ -152,7 +101,7 @@ class X402Gateway:
         self.pay_to = pay_to
         self.price_stroops = price_stroops
         self.max_timeout_seconds = max_timeout_seconds
-        self.nonces = NonceStore(clock)
+        self.nonces = nonces or NonceStore(max_timeout_seconds, clock=clock)
 
     def requirements(self, resource_url: str, nonce: Nonce) -> dict[str, Any]:
         return {
@@ -173,9 +122,10 @@ class X402Gateway:
             },
         }
 
-    def challenge(self, resource_url: str, error: str, message: str) -> dict[str, Any]:
-        """The 402 body, with a fresh nonce bound to the resource's path."""
-        nonce = self.nonces.issue(urlsplit(resource_url).path, self.max_timeout_seconds)
+    def challenge(self, resource_url: str, error: str, message: str, client: str) -> dict[str, Any]:
+        """The 402 body, with a fresh nonce bound to the resource's path and held for `client`
+        (NonceCapacityError when the store is full)."""
+        nonce = self.nonces.issue(urlsplit(resource_url).path, client)
         return {
             "x402Version": X402_VERSION,
             "error": error,
@@ -189,7 +139,10 @@ class X402Gateway:
         nonce = self._memo_nonce(proof)
         if self.nonces.is_used(proof.tx_hash):
             raise PaymentRejectedError("invalid_exact_stellar_payload_replay", "transaction was already used")
-        self.nonces.take(nonce, urlsplit(resource_url).path)
+        try:
+            self.nonces.take(nonce, urlsplit(resource_url).path)
+        except NonceRejectedError as error:
+            raise PaymentRejectedError(error.reason, str(error)) from None
         self.nonces.mark_used(proof.tx_hash)
         account = await self.client.account(proof.payer)
         if account is None:

@@ -3,7 +3,8 @@
 Imported only inside the Locust child process (it imports locust). The run context is loaded once
 per process from the JSON run-config file named by `$HARNESS_RUN_CONFIG` (written by
 `harness run`): service URL, ledger URL, run start epoch, seed, profile, accounts file, output
-folder, corpus file, rate limits.
+folder, corpus file, rate limits. Client keys are labels (`scenarios/client_keys.py`): a request sends
+the label's issued API key and records the label, never the key.
 
 Pacing: a user takes the next arrival of its kind from the shared `ArrivalQueue`, sleeps until the
 arrival's intended time, sends, and records both the service time (`latency_ms`, sent ->
@@ -13,11 +14,14 @@ service recorded for the endpoint's target metric (`server_ms`, from its `Server
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import os
 import random
 import time
+from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -28,10 +32,13 @@ from locust import FastHttpUser, constant, task
 from harness.outputs import ENDPOINT_METRICS
 from harness.profiles import parse_profile
 from scenarios.arrivals import ArrivalQueue, build_schedules
+from scenarios.client_keys import MAX_KEYS_PER_PREFIX, api_key
+from scenarios.headers import announced_limit, server_timing_ms
 from scenarios.recording import RecordWriter, write_counters
 from scenarios.shapes import phase_at
 
 RATELIMIT_HEADERS = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+TX_HASH_KEYS = ("tx_hash", "transaction", "txHash", "hash")  # where a response body names its transaction
 KEY_HEADROOM = 0.4  # well-behaved keys use at most this share of an endpoint's per-key limit
 
 
@@ -51,6 +58,8 @@ class RunContext:
         self.rate_limits: dict[str, dict[str, float]] = self.config.get("rate_limits", {})
         self.asset: str = self.config.get("asset", "native")  # what settlements pay in (the service's)
         self.accounts: dict[str, Any] = json.loads(Path(self.config["accounts_file"]).read_text())
+        self._key_secret = bytes.fromhex(self.accounts["api_key_secret"])
+        self._api_keys: dict[str, str] = {}
         corpus_file = self.config.get("corpus_file")
         self.corpus: list[dict[str, Any]] = json.loads(Path(corpus_file).read_text()) if corpus_file else []
         self.out_dir = Path(self.config["out_dir"])
@@ -88,16 +97,24 @@ class RunContext:
     def next_index(self, kind: str) -> int:
         return next(self._indices.setdefault(kind, count()))
 
-    def keys_needed(self, kind: str, endpoint: str, requests_per_arrival: float) -> int:
-        """How many client keys a well-behaved kind spreads over to stay well under the limit."""
+    def keys_needed(self, kind: str, endpoint: str, requests_per_arrival: float,
+                    headroom: float = KEY_HEADROOM) -> int:
+        """How many client keys a kind spreads over to use at most `headroom` of each key's limit."""
         limit = self.rate_limits.get(endpoint)
         queue = self.queues.get(kind)
         if not limit or queue is None or not queue.counters.scheduled:
             return 8
         share = self.profile.mix.get(kind, 0.0) / sum(self.profile.mix.values())
         peak = max(max(p.rate, p.rate_start, p.peak_rate) for p in self.profile.phases) * share
-        per_key_per_s = float(limit["limit"]) / float(limit["window_s"]) * KEY_HEADROOM
-        return max(1, math.ceil(peak * requests_per_arrival / per_key_per_s))
+        per_key_per_s = float(limit["limit"]) / float(limit["window_s"]) * headroom
+        return min(MAX_KEYS_PER_PREFIX, max(1, math.ceil(peak * requests_per_arrival / per_key_per_s)))
+
+    def api_key(self, label: str) -> str:
+        """The issued API key of a label (derived once per process)."""
+        key = self._api_keys.get(label)
+        if key is None:
+            key = self._api_keys[label] = api_key(self._key_secret, label)
+        return key
 
     def flush_counters(self) -> None:
         for queue in self.queues.values():
@@ -162,6 +179,15 @@ class PacedUser(FastHttpUser):
         parsed, _ = _parse_json(resp.text or "") if status == 200 else (None, -1)
         return status, parsed if isinstance(parsed, dict) else None
 
+    def record_client_error(self, intended_s: float, endpoint: str, error: str) -> None:
+        """A request the client could not even build (no service call): status 0, `expected="client_error"`,
+        so no judge counts it against the service."""
+        now = self.ctx.now_s()
+        self.ctx.writer.write({"intended_s": intended_s, "sent_s": now, "endpoint": endpoint, "method": "", "path": "",
+                               "status": 0, "latency_ms": 0.0, "latency_from_intended_ms": (now - intended_s) * 1000,
+                               "user_kind": self.kind, "phase": phase_at(self.ctx.profile.phases, intended_s),
+                               "expected": "client_error", "error": error[:200]})
+
     def key(self, prefix: str, endpoint: str, requests_per_arrival: float = 1.0) -> str:
         """A well-behaved client key: arrivals rotate over enough keys to stay under the limit."""
         n = self.ctx.keys_needed(self.kind, endpoint, requests_per_arrival)
@@ -178,15 +204,24 @@ class PacedUser(FastHttpUser):
         raw: bytes | None = None,
         headers: dict[str, str] | None = None,
         client_key: str = "",
+        raw_api_key: str | None = None,
         idempotency_key: str = "",
         expected: str = "ok",
         user_kind: str = "",
         started_s: float | None = None,
+        receipt_header: str = "",
     ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
-        """Send one request, record it, and return (status, JSON body or None, headers)."""
+        """Send one request, record it, and return (status, JSON body or None, headers).
+
+        `client_key` is an issued key's label (its key is sent); `raw_api_key` is sent as it is (an
+        unissued key: the client is anonymous, recorded under that key with `key_issued=0`). With
+        `receipt_header` (x402 v2's PAYMENT-RESPONSE) the recorded tx hash is that receipt's `transaction`."""
         hdrs = dict(headers or {})
-        if client_key:
-            hdrs["X-API-Key"] = client_key
+        if raw_api_key is not None:
+            hdrs["X-API-Key"] = raw_api_key
+            client_key = raw_api_key
+        elif client_key:
+            hdrs["X-API-Key"] = self.ctx.api_key(client_key)
         if idempotency_key:
             hdrs["Idempotency-Key"] = idempotency_key
         kwargs: dict[str, Any] = {"headers": hdrs, "name": endpoint, "catch_response": True}
@@ -201,17 +236,44 @@ class PacedUser(FastHttpUser):
             latency_ms = (time.perf_counter() - t0) * 1000.0
             resp.success()
             status = int(resp.status_code or 0)
-            text = resp.text or ""
-            resp_headers = {k: v for k, v in (resp.headers or {}).items()}
-            error = "" if status else str(getattr(resp, "error", "") or "no response")[:200]
-        parsed, body_json = _parse_json(text) if status else (None, -1)
-        first_s = sent_s if started_s is None else started_s
-        end_s = sent_s + latency_ms / 1000.0
-        lowered = {k.lower() for k in resp_headers}
+            reply = Reply(status, resp.text or "", {k: v for k, v in (resp.headers or {}).items()}, sent_s, latency_ms,
+                          "" if status else str(getattr(resp, "error", "") or "no response")[:200])
+        return self.record(intended_s, endpoint, method, path, reply, client_key=client_key,
+                           key_issued=int(bool(client_key) and raw_api_key is None), idempotency_key=idempotency_key,
+                           expected=expected, user_kind=user_kind, started_s=started_s,
+                           receipt_header=receipt_header)
+
+    def record(
+        self,
+        intended_s: float,
+        endpoint: str,
+        method: str,
+        path: str,
+        reply: Reply,
+        *,
+        client_key: str = "",
+        key_issued: int = 0,
+        idempotency_key: str = "",
+        expected: str = "ok",
+        user_kind: str = "",
+        started_s: float | None = None,
+        receipt_header: str = "",
+    ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
+        """Record one answered (or failed) request; returns (status, JSON body or None, headers)."""
+        status, error = reply.status, reply.error
+        parsed, body_json = _parse_json(reply.text) if status else (None, -1)
+        first_s = reply.sent_s if started_s is None else started_s
+        end_s = reply.sent_s + reply.latency_ms / 1000.0
+        lowered = {k.lower() for k in reply.headers}
         headers_ok = -1 if status != 429 else int(all(h.lower() in lowered for h in RATELIMIT_HEADERS))
         tx_hash = ""
-        if isinstance(parsed, dict):
-            tx_hash = str(parsed.get("tx_hash") or parsed.get("transaction") or "")
+        if receipt_header:
+            receipt = _base64_json(next((v for k, v in reply.headers.items() if k.lower() == receipt_header.lower()), ""))
+            tx_hash = str(receipt.get("transaction") or "") if isinstance(receipt, dict) else ""
+        elif isinstance(parsed, dict):
+            tx_hash = next((v for k in TX_HASH_KEYS if isinstance(v := parsed.get(k), str) and v), "")
+        if status >= 400 and isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+            error = parsed["error"][:80]  # the answer's stable error code
         self.ctx.writer.write(
             {
                 "intended_s": intended_s,
@@ -224,6 +286,7 @@ class PacedUser(FastHttpUser):
                 "latency_from_intended_ms": (end_s - intended_s) * 1000.0,
                 "user_kind": user_kind or self.kind,
                 "client_key": client_key,
+                "key_issued": key_issued,
                 "phase": phase_at(self.ctx.profile.phases, intended_s),
                 "idempotency_key": idempotency_key,
                 "tx_hash": tx_hash,
@@ -231,29 +294,30 @@ class PacedUser(FastHttpUser):
                 "error": error,
                 "ratelimit_headers_ok": headers_ok,
                 "body_json": body_json,
-                "server_ms": server_timing_ms(resp_headers, ENDPOINT_METRICS.get(endpoint, "")),
+                "server_ms": server_timing_ms(reply.headers, ENDPOINT_METRICS.get(endpoint, "")),
+                **dict(zip(("ratelimit_limit", "ratelimit_window_s"), announced_limit(reply.headers), strict=True)),
             }
         )
-        return status, parsed if isinstance(parsed, dict) else None, resp_headers
+        return status, parsed if isinstance(parsed, dict) else None, reply.headers
 
 
-def server_timing_ms(headers: dict[str, str], metric: str) -> float:
-    """The `dur` of `metric` (dots as dashes) in a `Server-Timing` header; -1.0 when absent or malformed."""
-    value = next((v for k, v in headers.items() if k.lower() == "server-timing"), "") if metric else ""
-    wanted = metric.replace(".", "-")
-    for entry in value.split(","):
-        name, *params = (part.strip() for part in entry.split(";"))
-        if name != wanted:
-            continue
-        for param in params:
-            key, _, dur = param.partition("=")
-            if key.strip().lower() == "dur":
-                try:
-                    ms = float(dur.strip().strip('"'))
-                except ValueError:
-                    return -1.0
-                return ms if math.isfinite(ms) and ms >= 0 else -1.0
-    return -1.0
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What came back for one request: status (0 = none), body text, headers, when and how long, error."""
+
+    status: int
+    text: str
+    headers: dict[str, str]
+    sent_s: float
+    latency_ms: float
+    error: str = ""
+
+
+def _base64_json(value: str) -> Any:
+    try:
+        return json.loads(base64.b64decode(value, validate=True)) if value else None
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _parse_json(text: str) -> tuple[Any, int]:

@@ -1,8 +1,9 @@
 """Channel updaters: signed off-chain payment-channel state updates with increasing sequence.
 
-Each user owns a channel between two of the run's channel-party keys; every arrival moves a few
-stroops from one side to the other, keeps the total, bumps the sequence and has both parties sign
-the canonical state (`reference_impl.crypto_verification.sign_channel_state`).
+Each user owns a channel between two of the run's channel-party keys, and its own API key (the
+service counts channels opened per client); every arrival moves a few stroops from one side to the
+other, keeps the total, bumps the sequence and has both parties sign the canonical state
+(`reference_impl.crypto_verification.sign_channel_state`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from stellar_sdk import Keypair
 
 from reference_impl.crypto_verification import sign_channel_state
+from scenarios.client_keys import MAX_KEYS_PER_PREFIX
 from scenarios.users.base import PacedUser
 
 CAPACITY_STROOPS = 10_000_000
@@ -33,6 +35,7 @@ class ChannelUpdater(PacedUser):
         self.channel_id = f"ch-{self.ctx.seed}-{self.index}"
         self.seq = 0
         self.balance_a = CAPACITY_STROOPS
+        self.client_key = f"channel-{self.index % MAX_KEYS_PER_PREFIX}"
 
     def act(self, intended_s: float) -> None:
         self.seq += 1
@@ -42,7 +45,7 @@ class ChannelUpdater(PacedUser):
         signed = sign_channel_state(sign_channel_state(state, self.party_a), self.party_b)
         status, reply, _ = self.call(
             intended_s, "channel", "POST", f"/channels/{self.channel_id}/updates",
-            body=signed, client_key=self.key("channel", "channel"),
+            body=signed, client_key=self.client_key,
         )
         if status == 409 and reply and isinstance(reply.get("latest_sequence"), int):
             self.seq = int(reply["latest_sequence"])

@@ -1,14 +1,26 @@
-"""Malformed-input clients: replay the run's seeded corpus (scenarios/corpus.py) one case per arrival.
+"""Malformed-input clients: replay the run's seeded corpus (scenarios/corpus.py), `BATCH` cases per arrival.
 
-Each case is definitely invalid (at least one field breaks the contract), so the service must answer
-4xx with a JSON body, never 5xx, and nothing may reach the ledger (P32).
+Each case is definitely invalid (at least one field, header, path or size breaks the contract), so
+the service must answer 4xx with a JSON body, never 5xx, and nothing may reach the ledger (P32).
+A case that carries its own `X-API-Key` sends it as an unissued key (the anonymous client); the
+others use the fuzzers' issued keys. Oversized bodies are built here from their size.
 """
 
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from scenarios.users.base import PacedUser
+
+BATCH = 5
+
+
+def case_body(case: dict[str, Any]) -> bytes | None:
+    """The raw body of a corpus case: decoded, or padded to its `pad_bytes` size."""
+    if case.get("pad_bytes"):
+        return b'{"destination": "' + b"A" * int(case["pad_bytes"]) + b'"}'
+    return base64.b64decode(case["raw_b64"]) if case.get("raw_b64") is not None else None
 
 
 class Fuzzer(PacedUser):
@@ -16,13 +28,12 @@ class Fuzzer(PacedUser):
 
     def act(self, intended_s: float) -> None:
         corpus = self.ctx.corpus
-        if not corpus:
-            return
-        case = corpus[self.rng.randrange(len(corpus))]
-        raw = base64.b64decode(case["raw_b64"]) if case.get("raw_b64") is not None else None
-        self.call(
-            intended_s, case["endpoint"], case["method"], case["path"],
-            body=case.get("body") if raw is None else None, raw=raw,
-            headers=case.get("headers") or {}, client_key=self.key("fuzzer", case["endpoint"]),
-            expected="reject",
-        )
+        for _ in range(BATCH if corpus else 0):
+            case = corpus[self.rng.randrange(len(corpus))]
+            headers = dict(case.get("headers") or {})
+            own_key = headers.pop("X-API-Key", None)
+            self.call(
+                intended_s, case["endpoint"], case["method"], case["path"], raw=case_body(case), headers=headers,
+                client_key="" if own_key is not None else self.key("fuzzer", case["endpoint"], BATCH),
+                raw_api_key=own_key, expected="reject",
+            )

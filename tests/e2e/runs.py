@@ -47,3 +47,44 @@ def harness_run(profile: str, out_dir: Path, *extra: str, timeout_s: float = 600
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     return RunResult(proc.returncode, time.monotonic() - started, out_dir, output)
+
+
+def interrupted_run(profile: str, out_dir: Path, *extra: str, timeout_s: float = 120.0) -> tuple[int, str]:
+    """Start `harness run`, send SIGINT (Ctrl-C) two seconds into the load, return (exit code, output)."""
+    argv = [sys.executable, "-m", "harness", "run", profile, "--out", str(out_dir), "--progress-interval", "1", *extra]
+    proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        for _ in range(2000):  # bounded: until the load is running (a progress line inside a phase)
+            line = proc.stdout.readline()
+            if not line or line.startswith("phase 'ramp'") or line.startswith("phase 'steady'"):
+                break
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=timeout_s)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode, output
+
+
+def started_pids(out_dir: Path) -> dict[str, int]:
+    """Child name -> pid of every process the run started (its `process.start` events)."""
+    from harness.outputs import read_events
+
+    return {e.data["name"]: e.data["pid"] for e in read_events(out_dir / "events.jsonl") if e.kind == "process.start"}
+
+
+def gone(pid: int, wait_s: float = 5.0) -> bool:
+    """Whether `pid` no longer exists (waits up to `wait_s` for it to be reaped)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)

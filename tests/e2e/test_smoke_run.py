@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from harness.outputs import RECORD_FIELDS, read_events
 from harness.run.accounts import derive_accounts
-from tests.e2e.runs import REPO_ROOT, harness_run
+from tests.e2e.runs import gone, interrupted_run, started_pids
 
 pytestmark = [pytest.mark.e2e]
 
 SMOKE_BUDGET_S = 180.0
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    return harness_run("smoke", tmp_path_factory.mktemp("smoke") / "run", timeout_s=400.0)
 
 
 @pytest.mark.timeout(420)
@@ -92,31 +82,13 @@ def test_no_secret_reaches_the_run_folder(smoke):
 @pytest.mark.timeout(240)
 def test_ctrl_c_stops_everything_and_still_writes_a_partial_report(tmp_path):
     out = tmp_path / "run"
-    argv = [sys.executable, "-m", "harness", "run", "e2e-short", "--out", str(out), "--progress-interval", "1"]
-    proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        assert proc.stdout is not None
-        for _ in range(2000):  # bounded: until the load is running (a progress line inside a phase)
-            line = proc.stdout.readline()
-            if not line or line.startswith("phase 'ramp'") or line.startswith("phase 'steady'"):
-                break
-        time.sleep(2.0)
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == 4, output[-2000:]
+    code, output = interrupted_run("e2e-short", out)
+    assert code == 4, output[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["verdict"] == "error" and "interrupted" in summary["reason"]
     assert (out / "junit.xml").is_file() and (out / "requests.csv").is_file()
-    events = read_events(out / "events.jsonl")
-    started = [e.data["pid"] for e in events if e.kind == "process.start"]
-    assert len(started) >= 4  # ledger, fault proxy, service, locust
-    for pid in started:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-    cleanup = [e for e in events if e.kind == "fault.cleanup"]
+    pids = started_pids(out)
+    assert {"ledger", "toxiproxy", "service", "locust"} <= set(pids)
+    assert all(gone(pid) for pid in pids.values())
+    cleanup = [e for e in read_events(out / "events.jsonl") if e.kind == "fault.cleanup"]
     assert cleanup and cleanup[-1].data["ok"] is True

@@ -152,3 +152,22 @@ def test_daily_limit_counts_accepted_amounts_per_agent():
         second = decide(DID)
         assert second["action"] == "reject" and second["reasons"] == ["exceeds_daily_limit"]
         assert decide("did:web:other.example.com")["action"] == "accept"
+
+
+def test_channel_quota_per_client_and_the_configured_bound():
+    env = {"SRH__PAYMENT__CHANNELS__MAX_OPEN_CHANNELS": "3", "SRH__PAYMENT__CHANNELS__MAX_CHANNELS_PER_CLIENT": "2"}
+    with running_stack(env=env) as s:
+        def open_channel(channel_id, api_key=None):
+            a, b = Keypair.random(), Keypair.random()
+            headers = {"X-API-Key": api_key} if api_key else {}
+            return s.http.post(f"/channels/{channel_id}/updates", json=channel_state(channel_id, 1, a, b, 5, 5),
+                               headers=headers)
+
+        assert [open_channel(f"k{i}", "channels").status_code for i in range(2)] == [200, 200]
+        over = open_channel("k2", "channels")
+        assert over.status_code == 403 and over.json()["error"] == "quota_exceeded"
+        assert open_channel("anon-0", "fresh-key-0").status_code == 200  # anonymous: one client by address
+        full = open_channel("anon-1", "fresh-key-1")
+        assert full.status_code == 503 and full.json()["error"] == "store_full" and "Retry-After" in full.headers
+        assert len(s.components.channels) == 3 and s.components.channels.latest("k0") is not None
+

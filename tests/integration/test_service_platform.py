@@ -44,16 +44,31 @@ def test_rate_limit_exhaustion_answers_429_with_headers_per_client_key(stack):
     assert stack.http.get("/health").status_code == 200  # never limited
 
 
+def test_rotated_api_keys_are_one_anonymous_client_limited_by_its_address(stack):
+    codes = [stack.http.get("/resources/rotate", headers={"X-API-Key": f"fresh-{i}"}).status_code for i in range(51)]
+    assert codes[:50] == [402] * 50 and codes[50] == 429  # 51 "clients" that are one address
+    assert stack.http.get("/resources/rotate").status_code == 429  # no key: the same anonymous client
+    assert stack.http.get("/resources/rotate", headers={"X-API-Key": "polite-client"}).status_code == 402
+
+
 def test_health_and_metrics(stack):
     health = stack.http.get("/health").json()
+    state = health.pop("state")
     assert health == {"status": "ok", "ready": True, "env": "development", "fault": None,
                       "breakers": {"horizon-primary": "closed", "horizon-secondary": "closed"}}
+    # every store a client can grow announces its size and bounds (config/development.json)
+    assert state["x402_nonces"] == {"size": state["x402_nonces"]["size"], "capacity": 100_000, "per_client": 16,
+                                    "ttl_s": 60.0}
+    assert state["channels"]["capacity"] == 1000 and state["channels"]["per_client"] == 32
+    assert state["rate_limit_keys.resources"]["capacity"] == 100_000 and "x402_used" in state
     a, b = Keypair.random(), Keypair.random()
     assert stack.http.post("/channels/m-1/updates", json=channel_state("m-1", 1, a, b, 1, 1)).status_code == 200
     text = stack.http.get("/metrics").text
     assert 'service_requests_total{endpoint="channel",status="200"}' in text
     assert 'service_breaker_state{breaker="horizon-primary"} 0.0' in text
     assert "service_channel_latency_ms_count 1" in text
+    assert 'service_state_capacity{store="channels"} 1000.0' in text
+    assert f'service_state_entries{{store="channels"}} {float(len(stack.components.channels))}' in text
 
 
 def test_admin_feed_needs_the_token_and_reports_metric_alerts(stack):
@@ -92,6 +107,7 @@ def test_unknown_routes_and_methods_are_json(stack):
     ("validator-passes-bad-input", "validator"),
     ("logger-drops-tx-failures", "logger"),
     ("alert-threshold-x10", "alerts"),
+    ("limiter-trusts-any-key", "identity"),
 ])
 def test_deliberate_faults_change_observable_behaviour(fault, check):
     with running_stack(fault=fault) as s:
@@ -107,6 +123,9 @@ def test_deliberate_faults_change_observable_behaviour(fault, check):
                                                          "amount": "1", "agent_did": DID})
             assert response.status_code == 422
             assert not [r for r in s.components.error_logger.get_records() if r.category == "transaction"]
+        elif check == "identity":
+            codes = [s.http.get("/resources/x", headers={"X-API-Key": f"fresh-{i}"}).status_code for i in range(60)]
+            assert 429 not in codes and s.http.get("/health").json()["state"]["x402_nonces"]["size"] == 60
         else:
             assert s.components.metrics.thresholds["settlement.finality"] == 50_000.0
 
@@ -153,3 +172,20 @@ def test_cli_refuses_a_bad_accounts_file_with_exit_2_and_no_secret(tmp_path):
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 2 and "settlement_pool[0]" in result.stderr
     assert secret not in result.stderr + result.stdout and secret[:-1] not in result.stderr
+
+
+@pytest.mark.timeout(60)
+def test_cli_refuses_a_deliberate_fault_under_mainnet_with_exit_2(tmp_path):
+    pool = [Keypair.random().secret for _ in range(2)]
+    accounts_file, _ = _write_inputs(tmp_path, {"settlement_pool": pool, "x402_pay_to": pool[0],
+                                                "escrow": Keypair.random().secret})
+    base = [sys.executable, "-m", "reference_impl.service", "--accounts-file", str(accounts_file),
+            "--config-dir", str(REPO / "config"), "--env", "mainnet", "--fault-in-service", "no-failover"]
+    result = subprocess.run(base, cwd=REPO, capture_output=True, text=True, timeout=50,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 2 and "refused under mainnet" in result.stderr, result.stderr
+    harness = subprocess.run([sys.executable, "-m", "harness", "run", "smoke", "--env", "mainnet", "--out",
+                              str(tmp_path / "run"), "--fault-in-service", "no-failover"],
+                             cwd=REPO, capture_output=True, text=True, timeout=50)
+    assert harness.returncode == 2 and "refused under mainnet" in harness.stderr, harness.stderr
+    assert not (tmp_path / "run").exists()  # refused before anything started

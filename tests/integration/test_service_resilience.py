@@ -14,10 +14,11 @@ from tests.integration.test_service_support import running_stack, wait_for
 pytestmark = pytest.mark.timeout(90)
 DID = "did:web:agent.example.com"
 FAST = {"call_timeout": 0.5, "submit_timeout": 1.0, "request_deadline": 3.0}
+NO_LIMITS = {"SRH__SECURITY__RATE_LIMIT__ENABLED": "false"}  # these tests probe breakers, not limits
 
 
 def settle(stack, key, dest=8, amount="0.5"):
-    return stack.http.post("/settlements", headers={"Idempotency-Key": key, "X-API-Key": key},
+    return stack.http.post("/settlements", headers={"Idempotency-Key": key},
                            json={"destination": stack.keys[dest].public_key, "amount": amount, "agent_did": DID})
 
 
@@ -45,7 +46,7 @@ def open_windows(stack, breaker):
 
 
 def test_failover_breaker_cycle_and_no_traffic_to_an_open_primary():
-    with running_stack(env={"SRH__SECURITY__CIRCUIT_BREAKER__TIMEOUT_MS": "4000"}, **FAST) as stack:
+    with running_stack(env={"SRH__SECURITY__CIRCUIT_BREAKER__TIMEOUT_MS": "4000", **NO_LIMITS}, **FAST) as stack:
         assert settle(stack, "warm-up").status_code == 200
         stack.proxies[0].set_mode("down")
         for i in range(6):
@@ -74,7 +75,7 @@ def test_failover_breaker_cycle_and_no_traffic_to_an_open_primary():
 
 
 def test_both_down_answers_503_fast_with_retry_after_and_decisions_use_the_cache():
-    with running_stack(**FAST) as stack:
+    with running_stack(env=NO_LIMITS, **FAST) as stack:
         me = stack.keys[0].public_key
         decision = {"agent_did": DID, "opportunities": [{"id": "o", "type": "loan", "terms": {
             "lender": me, "borrower": stack.keys[9].public_key, "principal": "1", "interestRate": 0.01,
@@ -99,7 +100,7 @@ def test_both_down_answers_503_fast_with_retry_after_and_decisions_use_the_cache
 
 @pytest.mark.parametrize("fault, applied_count", [(None, 1), ("retry-without-idempotency", 2)])
 def test_unknown_outcome_is_resolved_by_hash_and_never_pays_twice(fault, applied_count):
-    with running_stack(fault=fault, **FAST) as stack:
+    with running_stack(fault=fault, env=NO_LIMITS, **FAST) as stack:
         assert settle(stack, "warm-up").status_code == 200
         for proxy in stack.proxies:
             proxy.set_mode("blackhole")
@@ -127,7 +128,7 @@ def test_unknown_outcome_is_resolved_by_hash_and_never_pays_twice(fault, applied
 
 
 def test_no_failover_fault_keeps_failing_while_the_secondary_is_healthy():
-    with running_stack(fault="no-failover", **FAST) as stack:
+    with running_stack(fault="no-failover", env=NO_LIMITS, **FAST) as stack:
         assert settle(stack, "warm-up").status_code == 200
         stack.proxies[0].set_mode("down")
         codes = [settle(stack, f"nf-{i}").status_code for i in range(3)]
@@ -135,7 +136,7 @@ def test_no_failover_fault_keeps_failing_while_the_secondary_is_healthy():
 
 
 def test_breaker_never_opens_fault_hides_the_outage_from_the_feed():
-    with running_stack(fault="breaker-never-opens", **FAST) as stack:
+    with running_stack(fault="breaker-never-opens", env=NO_LIMITS, **FAST) as stack:
         stack.proxies[0].set_mode("down")
         for i in range(6):
             assert settle(stack, f"bno-{i}").status_code == 200

@@ -20,6 +20,7 @@ from harness.ledger.config import OFFLINE_PASSPHRASE, LedgerConfig
 from harness.ledger.genesis import generated_keypair, offline_asset
 from harness.ledger.http_api import LedgerServer
 from reference_impl.input_validator import sign_channel_state
+from reference_impl.request_keys import IssuedKeys
 from reference_impl.service.app import create_app
 from reference_impl.service.server import ServiceServer
 from reference_impl.service.settings import ServiceAccounts, ServiceSettings
@@ -28,6 +29,9 @@ from reference_impl.service.settlements import payment_asset
 SEED = 11
 N_ACCOUNTS = 12
 ADMIN_TOKEN = "test-admin-token-0123456789"
+# The API keys the test stack issues (any other X-API-Key is anonymous: limited by client address).
+API_KEYS = ("greedy-client", "polite-client", "channels", "settle-tests", "x402-tests", "k",
+            *(f"burst-{i}" for i in range(16)))
 def corrupted_secret(secret: str) -> str:
     """`secret` with its last character changed: the checksum no longer matches, always (never a no-op)."""
     bad = secret[:-1] + ("A" if secret[-1] != "A" else "B")
@@ -184,7 +188,7 @@ def running_stack(close_interval: float = 0.25, fault: str | None = None, env: d
                 network_passphrase=OFFLINE_PASSPHRASE, admin_token=ADMIN_TOKEN, fault=fault, log_console=False,
                 env=environment, environ={**(FAST_ENV if fast else {}), "SRH__PAYMENT__ASSET": paid_in,
                                           "SRH__PAYMENT__X402__ASSET": paid_in, **(env or {})},
-                seed=1, **overrides)
+                seed=1, **{"api_keys": IssuedKeys.from_keys(API_KEYS), **overrides})
             app = create_app(settings)
             server = ServiceServer(app)
             with server.run_in_thread() as url, httpx.Client(base_url=url, timeout=30) as http:

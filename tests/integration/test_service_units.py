@@ -1,22 +1,23 @@
 """The service's own building blocks in isolation (no sockets): sequence pool, keyed locks, event
-feed, nonce store, faults registry, accounts file and settings validation."""
+feed, faults registry, accounts file and settings validation."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import fields
 
 import pytest
 from stellar_sdk import Keypair
 
 from reference_impl.clock import ManualClock
 from reference_impl.errors import ConfigurationError
+from reference_impl.service.components import Parts
 from reference_impl.service.events import EventFeed
-from reference_impl.service.faults import FAULTS, Faults
+from reference_impl.service.faults import FAULTS, check_fault
 from reference_impl.service.sequence_pool import PoolExhaustedError, SequencePool, UnknownAccountError
 from reference_impl.service.settings import ServiceAccounts, ServiceSettings, SettingsError, read_token
 from reference_impl.service.submission import KeyedLocks
-from reference_impl.service.x402 import NonceStore, PaymentRejectedError
 from tests.integration.test_service_support import corrupted_secret
 
 
@@ -164,36 +165,18 @@ def test_event_feed_pages_in_order_and_stays_bounded():
         feed.publish("nonsense", {})
 
 
-def test_nonce_store_single_use_expiry_and_resource_binding():
-    clock = ManualClock(wall_start=5000.0)
-    store = NonceStore(clock, capacity=10)
-    nonce = store.issue("http://x/resources/a", ttl=60)
-    with pytest.raises(PaymentRejectedError) as wrong:
-        store.take(nonce.value, "http://x/resources/b")
-    assert wrong.value.reason == "invalid_exact_stellar_payload_unknown_nonce"
-    store.take(nonce.value, "http://x/resources/a")
-    with pytest.raises(PaymentRejectedError) as replay:
-        store.take(nonce.value, "http://x/resources/a")
-    assert replay.value.reason == "invalid_exact_stellar_payload_replay" and replay.value.category == "replay"
-    late = store.issue("r", ttl=1)
-    clock.advance(2)
-    with pytest.raises(PaymentRejectedError) as expired:
-        store.take(late.value, "r")
-    assert expired.value.reason == "invalid_exact_stellar_payload_expired" and expired.value.category == "crypto"
-    for _ in range(25):
-        store.issue("r", ttl=1)
-    assert len(store._issued) <= 10
-
-
-def test_faults_registry():
-    assert Faults.parse(None).name is None and Faults.parse("none").name is None
-    fault = Faults.parse("no-failover")
-    assert "no-failover" in fault and "breaker-never-opens" not in fault
-    with pytest.raises(ConfigurationError):
-        Faults.parse("explode")
-    with pytest.raises(ConfigurationError):
-        assert "typo" in fault
-    assert len(FAULTS) == 7
+def test_faults_registry_substitutes_real_parts_and_refuses_mainnet():
+    assert check_fault(None, "development") is None and check_fault("none", "testnet") is None
+    assert check_fault("no-failover", "testnet") == "no-failover"
+    with pytest.raises(ConfigurationError, match="valid: "):
+        check_fault("explode", "development")
+    with pytest.raises(ConfigurationError, match="refused under mainnet"):
+        check_fault("no-failover", "mainnet")
+    assert len(FAULTS) == 8
+    part_names = {f.name for f in fields(Parts)}
+    for name, fault in FAULTS.items():  # each fault substitutes one real part, nothing else
+        assert fault.description and len(fault.parts) == 1 and set(fault.parts) <= part_names, name
+        assert getattr(Parts.for_fault(name), *fault.parts) is not getattr(Parts(), *fault.parts)
 
 
 def test_accounts_file_validation_never_echoes_secrets(tmp_path):
@@ -259,7 +242,7 @@ def test_result_codes_from_xdr_match_horizon_names():
             assert codes_from_result_xdr(TxResult(code, 100).to_xdr()) == {"transaction": code}
     for op_type, (_, _, _, codes) in INNER_OP_CODES.items():
         for code in codes:
-            if (op_type, code) != ("create_claimable_balance", "op_success"):
+            if code != "op_success" or op_type not in ("create_claimable_balance", "invoke_host_function"):
                 failed = TxResult("tx_failed", 100, (OpResult(op_type, code),))
                 assert codes_from_result_xdr(failed.to_xdr())["operations"] == [code], (op_type, code)
     for code in GENERIC_OP_CODES:

@@ -157,3 +157,29 @@ def test_a_payment_refused_by_the_ledger_is_logged_medium_not_high(stack):
     refused = [r for r in records(stack, "transaction_refused") if r.context["tx_hash"] == failed["tx_hash"]]
     assert len(refused) == 1 and refused[0].severity.name == "MEDIUM"
     assert not [r for r in records(stack, "transaction") if r.context.get("tx_hash") == failed["tx_hash"]]
+
+
+def test_a_client_flooding_challenges_holds_only_its_quota_and_evicts_nobody(stack):
+    payer = stack.keys[7]
+    kept = challenge(stack, name="kept")["accepts"][0]  # another client's nonce, issued before the flood
+    before = stack.http.get("/health").json()["state"]["x402_nonces"]
+    flood = [challenge(stack, name="flood", key="burst-3")["accepts"][0] for _ in range(40)]
+    after = stack.http.get("/health").json()["state"]["x402_nonces"]
+    assert after["per_client"] == 16 and after["size"] - before["size"] <= 16
+    oldest = pay(stack, x402_header(flood[0], payer, stack.sequence(payer.public_key) + 1), name="flood",
+                 key="burst-3")
+    assert oldest.status_code == 402 and oldest.json()["error"] == "invalid_exact_stellar_payload_unknown_nonce"
+    served = pay(stack, x402_header(kept, payer, stack.sequence(payer.public_key) + 1), name="kept")
+    assert served.status_code == 200, served.text
+
+
+def test_a_full_nonce_store_answers_503_and_keeps_every_issued_nonce():
+    with running_stack(env={"SRH__PAYMENT__X402__MAX_ISSUED_NONCES": "3"}) as s:
+        held = [challenge(s, key=f"burst-{i}") for i in range(3)]
+        full = s.http.get("/resources/report", headers={"X-API-Key": "burst-9"})
+        assert full.status_code == 503 and full.json()["error"] == "store_full"
+        assert 1 <= int(full.headers["Retry-After"]) <= 60
+        payer = s.keys[5]
+        answer = pay(s, x402_header(held[0]["accepts"][0], payer, s.sequence(payer.public_key) + 1), key="burst-0")
+        assert answer.status_code == 200, answer.text
+

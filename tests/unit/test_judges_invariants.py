@@ -101,7 +101,7 @@ def test_rate_limit_proof_respects_response_time() -> None:
 
 
 def alert_ctx(latencies: list[float], alerts: list[tuple[float, float]]) -> JudgeContext:
-    records = [RequestRecord(t, t, "channel", "POST", "/c", 200, lat, lat) for t, lat in
+    records = [RequestRecord(t, t, "channel", "POST", "/c", 200, lat, lat, server_ms=lat - 2.0) for t, lat in
                ((i * 0.5, lat) for i, lat in enumerate(latencies))]
     events = [Event(t, "service", "alert", {"metric": "channel.latency", "value_ms": v, "threshold_ms": 100.0})
               for t, v in alerts]

@@ -27,6 +27,13 @@ BUG_BREAKS = {
     "both-down-hang": "P36",
     "double-pay": "nothing-lost",
     "lost": "nothing-lost",
+    "state-unbounded": "state-bounds",
+    "escrow-lost": "nothing-lost",
+    "x402-lost": "nothing-lost",
+    "x402-unserved": "nothing-lost",
+    # the mutant table of the x402 v2 tamperers: any one kind accepted fails P33
+    **{f"v2-accepts-{kind}": "P33" for kind in ("wrong_amount", "wrong_pay_to", "wrong_asset", "expired",
+                                                "wrong_network", "replay")},
 }
 
 
@@ -40,8 +47,9 @@ def clean_checks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 def test_clean_evidence_passes_every_check(clean_checks: dict) -> None:
     assert {cid: c.verdict for cid, c in clean_checks.items() if c.verdict != VERDICT_PASS} == {}
     expected = {f"target.{m}" for m in ("settlement.finality", "channel.latency", "x402.handshake",
-                                        "agent.decision", "contract.execution")}
-    expected |= {"recovery.0", "recovery.1", "recovery.2", "nothing-lost"} | {f"P3{i}" for i in range(7)}
+                                        "x402.handshake.v2", "agent.decision", "contract.execution")}
+    expected |= {"recovery.0", "recovery.1", "recovery.2", "nothing-lost", "state-bounds"}
+    expected |= {f"P3{i}" for i in range(7)}
     assert set(clean_checks) == expected
 
 
@@ -72,7 +80,8 @@ def test_failing_check_names_its_evidence() -> None:
 def test_enabled_limits_the_checks() -> None:
     checks = judge(make_evidence(seed=3).context(enabled=["target.", "P34"]))
     assert {c.id for c in checks} == {"P34", "target.settlement.finality", "target.channel.latency",
-                                      "target.x402.handshake", "target.agent.decision", "target.contract.execution"}
+                                      "target.x402.handshake", "target.x402.handshake.v2", "target.agent.decision",
+                                      "target.contract.execution"}
 
 
 def _p30(ev: object, **params: object) -> object:
@@ -129,20 +138,23 @@ def test_p30_fails_when_a_server_value_exceeds_the_client_latency() -> None:
     assert p30.verdict == VERDICT_FAIL and p30.figures["inconsistent_samples"] == 1
 
 
-def test_p30_falls_back_to_client_latency_without_server_values() -> None:
-    """Evidence from before Server-Timing (server_ms = -1): the client-latency window rule."""
+def test_p30_without_server_values_is_not_observable_even_when_alerts_are_missing() -> None:
+    """No Server-Timing (server_ms = -1): what the target recorded is unknown, so P30 neither passes nor
+    fails on client latency; through `judge` the evidence contract names the missing piece."""
     ev = make_evidence(seed=3)
     for r in ev.records:
         r.server_ms = -1.0
+    ev.events = [e for e in ev.events if e.kind != "alert"]  # would be "missed alerts" on client latency
     p30 = _p30(ev)
-    assert p30.verdict == VERDICT_PASS, p30.reason
-    assert p30.figures["server_timed_samples"] == 0 and p30.figures["breaching_windows"] > 0
-    ev.events = [e for e in ev.events if e.kind != "alert"]
-    assert _p30(ev).verdict == VERDICT_FAIL
+    assert p30.verdict == VERDICT_INCONCLUSIVE and "not observable" in p30.reason
+    assert p30.figures["server_timed_samples"] == 0 and p30.figures["missed_alerts"] == 0
+    settled = next(c for c in judge(ev.context()) if c.id == "P30")
+    assert settled.verdict == VERDICT_INCONCLUSIVE and settled.not_observable.keys() == {"server-timing"}
 
 
-def test_p30_reads_old_csvs_without_the_server_ms_column(tmp_path: Path) -> None:
-    """Records written before `server_ms` existed read back with server_ms = -1 and are judged by client latency."""
+def test_p30_old_csvs_read_back_untimed_and_one_untimed_metric_keeps_p30_from_passing(tmp_path: Path) -> None:
+    """Records written before `server_ms` existed read back with -1; a metric without any server value
+    is listed in `untimed_metrics` and P30 is inconclusive even though the timed metrics hold."""
     ev = make_evidence(seed=3)
     write_records(tmp_path / "new.csv", ev.records)
     with (tmp_path / "new.csv").open(newline="") as src, (tmp_path / "old.csv").open("w", newline="") as dst:
@@ -151,9 +163,11 @@ def test_p30_reads_old_csvs_without_the_server_ms_column(tmp_path: Path) -> None
         csv.writer(dst).writerows([row[:cut] + row[cut + 1:] for row in rows])
     old = list(read_records(tmp_path / "old.csv"))
     assert len(old) == len(ev.records) and {r.server_ms for r in old} == {-1.0}
-    ev.records = old
+    for r in ev.records:
+        if r.endpoint == "decision":
+            r.server_ms = -1.0
     p30 = _p30(ev)
-    assert p30.verdict == VERDICT_PASS and p30.figures["server_timed_samples"] == 0, p30.reason
+    assert p30.verdict == VERDICT_INCONCLUSIVE and p30.figures["untimed_metrics"] == "agent.decision", p30.reason
 
 
 def test_p35_times_the_half_open_from_the_real_open_when_the_breaker_was_already_open() -> None:

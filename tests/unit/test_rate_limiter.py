@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from reference_impl.config_manager import ConfigManager
 from reference_impl.errors import ConfigurationError
 from reference_impl.rate_limit_middleware import RateLimitMiddleware, default_key
 from reference_impl.rate_limiter import PRESETS, RateLimiter, RateLimiterConfig, RateLimiterManager
+from reference_impl.request_keys import IssuedKeys, api_key_hash
 
 
 def limiter(max_requests: int, window: float, algorithm: str, clock: ManualClock, **kw: float) -> RateLimiter:
@@ -174,7 +176,8 @@ def _app(manager: RateLimiterManager, seen: list[tuple[str, str, bool]] | None =
 
     app = Starlette(routes=[Route("/settlements", ok, methods=["POST"]), Route("/health", ok)])
     listener = (lambda e, k, r: seen.append((e, k, r.allowed))) if seen is not None else None
-    return RateLimitMiddleware(app, manager, on_result=listener)
+    keys = IssuedKeys.from_keys(["secret-key-1", "secret-key-2"])
+    return RateLimitMiddleware(app, manager, key_func=keys, on_result=listener)
 
 
 def _manager(clock: ManualClock) -> RateLimiterManager:
@@ -195,9 +198,9 @@ def test_middleware_answers_429_with_headers_and_json() -> None:
         transport = httpx.ASGITransport(app=_app(_manager(clock), seen))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             return [await _post(client, "secret-key-1") for _ in range(3)] + [
-                await _post(client, "secret-key-2"), await client.get("/health")]
+                await _post(client, "secret-key-2"), await client.get("/health"), await _post(client, "rotated")]
 
-    first, second, third, other_key, health = asyncio.run(scenario())
+    first, second, third, other_key, health, rotated = asyncio.run(scenario())
     assert first.status_code == 200 and first.json() == {"ok": True, "remaining": 1}
     assert (first.headers["x-ratelimit-limit"], first.headers["x-ratelimit-remaining"]) == ("2", "1")
     assert first.headers["x-ratelimit-reset"] == "60"
@@ -206,16 +209,35 @@ def test_middleware_answers_429_with_headers_and_json() -> None:
     assert third.json() == {"error": "rate_limited", "endpoint": "payment", "limit": 2, "retry_after": 60.0}
     assert third.headers["retry-after"] == "60" and third.headers["x-ratelimit-remaining"] == "0"
     assert third.headers["content-type"] == "application/json"
-    assert other_key.status_code == 200  # limits are per client key
+    assert other_key.status_code == 200  # limits are per issued client key
+    assert rotated.status_code == 200  # an unissued key is the client address, which is not yet limited
     assert health.status_code == 200 and "x-ratelimit-limit" not in health.headers  # not a limited path
-    assert [s[2] for s in seen] == [True, True, False, True]
+    assert [s[2] for s in seen] == [True, True, False, True, True]
     assert all("secret-key" not in s[1] for s in seen)  # the API key itself is never kept
 
 
-def test_default_key_prefers_api_key_then_client_address() -> None:
-    assert default_key({"headers": [(b"x-api-key", b"abc")], "client": ("1.2.3.4", 5)}).startswith("api:")
+def test_default_key_is_the_client_address_whatever_key_is_sent() -> None:
+    assert default_key({"headers": [(b"x-api-key", b"abc")], "client": ("1.2.3.4", 5)}) == "ip:1.2.3.4"
     assert default_key({"headers": [], "client": ("1.2.3.4", 5)}) == "ip:1.2.3.4"
     assert default_key({"headers": []}) == "ip:unknown"
+
+
+def test_issued_keys_honour_only_issued_api_keys(tmp_path: Path) -> None:
+    issued = IssuedKeys.from_keys(["key-one", "key-two"])
+    scope = {"client": ("10.0.0.7", 5)}
+    one = issued({**scope, "headers": [(b"x-api-key", b"key-one")]})
+    assert one == "key:" + api_key_hash("key-one")[:24]
+    assert issued({**scope, "headers": [(b"x-api-key", b"key-two")]}) not in (one, "ip:10.0.0.7")
+    for unknown in (b"fresh-1", b"fresh-2", b"x" * 300, b""):  # rotated or junk keys: one anonymous client
+        assert issued({**scope, "headers": [(b"x-api-key", unknown)]}) == "ip:10.0.0.7"
+    key_file = tmp_path / "keys"
+    key_file.write_text(f"# issued keys\n{api_key_hash('key-one')}\n\n{api_key_hash('key-two').upper()}\n")
+    assert len(IssuedKeys.from_file(key_file)) == 2
+    key_file.write_text("not-a-hash\n")
+    with pytest.raises(ConfigurationError, match="hash #1"):
+        IssuedKeys.from_file(key_file)
+    with pytest.raises(ConfigurationError, match="cannot be read"):
+        IssuedKeys.from_file(tmp_path / "missing")
 
 
 def test_middleware_passes_non_http_scopes_through() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.ledger.config import LedgerConfig
+from harness.ledger.genesis import generated_keypair
 from harness.ledger.http_api import LedgerServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,11 +49,24 @@ def test_seed_api_example_in_readme_runs(tmp_path: Path, capsys: pytest.CaptureF
     assert len(records) == 3 and '"severity": "LOW"' in records[2] and "validateInput" in records[2]
 
 
-@pytest.mark.timeout(60)
-def test_ledger_example_in_readme_runs_against_the_offline_network(capsys) -> None:
-    """The README's stellar-sdk example, pointed at a LedgerServer started with the README's options."""
-    example = _block("generated_keypair(7")
+def _run_against_ledger(marker: str) -> LedgerServer:
+    """Run the README block containing `marker` against a LedgerServer started with the README's options."""
     server = LedgerServer(LedgerConfig(close_interval=0.1, generate_accounts=3, seed=7))
     with server.run_in_thread() as urls:
-        exec(compile(example.replace("http://127.0.0.1:8000", urls[0]), "README.md", "exec"), {})
+        exec(compile(_block(marker).replace("http://127.0.0.1:8000", urls[0]), "README.md", "exec"), {})
+    return server
+
+
+@pytest.mark.timeout(60)
+def test_ledger_example_in_readme_runs_against_the_offline_network(capsys) -> None:
+    """The README's stellar-sdk example."""
+    _run_against_ledger("generated_keypair(7")
     assert capsys.readouterr().out.splitlines() == ["True", "1.5000000"]
+
+
+@pytest.mark.timeout(60)
+def test_soroban_example_in_readme_runs_against_the_offline_network(capsys) -> None:
+    """The README's SorobanServer example: a SAC transfer simulated, prepared, sent and polled."""
+    server = _run_against_ledger("SorobanServer")
+    assert [t.balance for t in server.ledger.trustlines(generated_keypair(7, 1).public_key)] == [100_002_500_000]
+    assert capsys.readouterr().out.splitlines() == ["PENDING SUCCESS"]

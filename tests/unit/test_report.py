@@ -17,6 +17,7 @@ from harness.report import ReportError, render_report
 from harness.report import cli as report_cli
 from harness.report.charts import CHARTS
 from harness.report.html import assert_no_secrets
+from harness.run.runbooks import runbook_anchor
 from reference_impl.redaction import find_secrets
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
@@ -141,3 +142,27 @@ def test_bad_folders_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[s
     (tmp_path / "requests.csv").write_text("endpoint,status\nx402,200\n")
     with pytest.raises(ReportError, match="lacks columns"):
         render_report(tmp_path)
+
+
+@pytest.mark.timeout(90)
+def test_failing_and_not_observable_checks_link_their_runbook_and_show_observability(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_RUNBOOKS_URL", "https://git.example/repo/blob/main/docs/runbooks.md")
+    run_dir = tmp_path / "fail"
+    shutil.copytree(FIXTURES / "fail", run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    p35 = next(c for c in summary["checks"] if c["id"] == "P35")
+    p35.update(verdict="inconclusive", reason="not observable: feed:breaker.transition (GET /admin/events answered 404)",
+               not_observable={"feed:breaker.transition": "GET /admin/events answered 404"},
+               evidence_used={"client-records": "requests.csv"})
+    summary["observability"] = {"feed:breaker.transition": {"available": "no", "why": "GET /admin/events answered 404"},
+                                "client-records": {"available": "yes", "source": "requests.csv"}}
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    page = render_report(run_dir).read_text()
+    failed = [c["id"] for c in summary["checks"] if c["verdict"] == "fail"]
+    for cid in [*failed, "P35"]:
+        assert f'href="https://git.example/repo/blob/main/docs/runbooks.md#{runbook_anchor(cid)}"' in page
+    passed = [c["id"] for c in summary["checks"] if c["verdict"] == "pass" and not c["id"].startswith("recovery.")]
+    assert passed and not any(f"runbooks.md#{runbook_anchor(cid)}\"" in page for cid in passed)
+    assert "not observable: feed:breaker.transition" in page and 'id="observability"' in page
+    assert "GET /admin/events answered 404" in page

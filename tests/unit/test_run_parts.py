@@ -18,11 +18,14 @@ from harness.ledger.genesis import load_seed_accounts
 from harness.ledger.ledger import Ledger
 from harness.outputs import Event, RequestRecord
 from harness.run.accounts import AccountSizes, derive_accounts, write_private_files
-from harness.run.collect import actual_faults, event_kind, merge_records, tag_faults
+from harness.run.collect import actual_faults, merge_records, tag_faults
 from harness.run.junit import render_junit
+from harness.run.poller import event_kind
 from harness.run.progress import RecordTail, format_line
 from harness.run.supervisor import Supervisor
 from harness.run.verdict import decide
+from reference_impl.request_keys import IssuedKeys
+from scenarios.client_keys import LABEL_PREFIXES, MAX_KEYS_PER_PREFIX, UnissuedLabelError, api_key
 from scenarios.recording import RecordWriter
 
 SERVER = textwrap.dedent("""
@@ -89,6 +92,17 @@ def test_accounts_are_deterministic_and_private(tmp_path):
         service = json.loads(files.service_accounts.read_text())
         assert service["escrow"] == a.escrow.secret
         assert a.escrow.secret not in json.dumps(a.public_summary())
+        for path in files.directory.iterdir():  # every file of the private folder is the owner's only
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+        load = json.loads(files.load_accounts.read_text())
+        assert load["api_key_secret"] == files.api_key_secret
+        issued = IssuedKeys.from_file(files.api_keys_file)  # the service honours exactly the clients' keys
+        key = api_key(bytes.fromhex(files.api_key_secret), "settler-3")
+        assert issued({"headers": [(b"x-api-key", key.encode())], "client": ("127.0.0.1", 1)}).startswith("key:")
+        assert len(issued) == len(LABEL_PREFIXES) * MAX_KEYS_PER_PREFIX
+        assert key not in files.api_keys_file.read_text()
+        with pytest.raises(UnissuedLabelError):
+            api_key(bytes.fromhex(files.api_key_secret), "settler-99999")
     finally:
         files.cleanup()
     assert not files.directory.exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(120)
 
 CHILD = textwrap.dedent("""
     import asyncio, os, signal
@@ -28,7 +28,7 @@ CHILD = textwrap.dedent("""
             pass
         signal.set_wakeup_fd(w, warn_on_full_buffer=False)  # a full wakeup pipe, as on a loaded loop
         print("ready", flush=True)
-        await asyncio.wait_for(stop.wait(), 20)
+        await asyncio.wait_for(stop.wait(), 90)
         print("stopped", flush=True)
 
     asyncio.run(main())
@@ -41,7 +41,7 @@ def test_first_sigterm_stops_the_loop_although_the_wakeup_pipe_is_full() -> None
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=45) == 0  # generous: a loaded CI machine, not the handler, sets the pace
         assert proc.stdout.read().strip() == "stopped"
     finally:
         if proc.poll() is None:

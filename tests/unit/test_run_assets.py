@@ -13,7 +13,7 @@ from harness.errors import HarnessConfigurationError
 from harness.ledger.config import LedgerConfig
 from harness.ledger.genesis import offline_asset
 from harness.profiles import ProfileError, load_profile, parse_profile
-from harness.run.world import RunAssets, offline_counterpart, run_assets
+from harness.run.assets import RunAssets, offline_counterpart, run_assets
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 OFFLINE_USDC = offline_asset(LedgerConfig())

@@ -1,0 +1,49 @@
+"""x402 payments against the ledger: every served payment (a 2xx with a receipt) is exactly one applied
+transfer, and no x402 transfer applied without a served resource unless the service reported its
+outcome as unknown (504 with the hash).
+
+Receipts: v1 (`x402`) records carry the hash of the client's signed payment, which the service
+submits in the background; v2 (`x402-v2`) records carry the `PAYMENT-RESPONSE` hash of the
+facilitator's settlement. The payees are the accounts the served payments' transfers credited
+(a classic `payment`'s `destination`; a token `transfer`'s `to`, which the ledger's history also
+calls `destination`: harness/ledger/soroban/invoke.py `describe_invoke`); any other successful transaction
+crediting a payee through the same kind of operation is an x402 transfer too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.judges.context import JudgeContext
+from harness.judges.evidence import successful_applied
+
+X402_ENDPOINTS = ("x402", "x402-v2")
+
+
+def credited(entry: dict[str, Any]) -> set[str]:
+    """Accounts a transaction's payments or token transfers credit."""
+    out = set()
+    for op in entry.get("operations") or ():
+        if isinstance(op, dict) and (op.get("type") == "payment"
+                                     or (op.get("type") == "invoke_host_function" and op.get("function") == "transfer")):
+            dest = op.get("destination")
+            if dest:
+                out.add(str(dest))
+    return out
+
+
+def reconcile_x402(ctx: JudgeContext) -> dict[str, Any]:
+    """Counts: served, applied, lost (served, never applied), unserved (applied, never served nor
+    reported unknown), unknown_resolved (reported unknown, applied) and the offending hashes."""
+    rec = ctx.records[ctx.records["endpoint"].isin(X402_ENDPOINTS) & (ctx.records["tx_hash"] != "")]
+    hashes = rec["tx_hash"].str.lower()
+    served = set(hashes[rec["status"] // 100 == 2])
+    unknown = set(hashes[rec["status"] == 504])
+    applied = {str(h.get("hash", "")).lower(): h for h in successful_applied(ctx)}
+    payees = set().union(*(credited(applied[h]) for h in served if h in applied))
+    lost = sorted(served - applied.keys())
+    unserved = sorted(h for h, entry in applied.items()
+                      if h not in served and h not in unknown and credited(entry) & payees)
+    return {"served": len(served), "applied": len(served & applied.keys()), "lost": len(lost),
+            "unserved": len(unserved), "unknown_resolved": len(unknown & applied.keys()),
+            "lost_hashes": lost, "unserved_hashes": unserved}

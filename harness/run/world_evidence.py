@@ -1,0 +1,129 @@
+"""Evidence the worlds hold about a target: the ledger's history, request arrivals on the Horizon path, and
+whether the target's Horizon traffic crossed the fault proxies at all.
+
+* Ledger history: the offline network's `/admin/history`; with real Horizons, Horizon's public API for the
+  run's accounts (`harness.run.horizon_history`).
+* Arrivals (P35 "no primary request while open"): the fault proxy's own per-proxy arrival log
+  (`FaultController.arrivals`, docs/faults.md "Arrival logs"; a real Toxiproxy has none) is preferred; else
+  the offline network's per-listener access log (listener 0 behind horizon-primary, 1 behind
+  horizon-secondary); else unavailable.
+* Fault path: a target the harness wired to the proxies (reference, `--target-cmd`, `--worlds`) is taken to
+  use them unless the arrivals show that no request crossed either proxy; a `--target URL` started without
+  the run's worlds is shown to use them only by arrivals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from harness.faults.api import FaultControlError
+from harness.faults.arrivals import ArrivalsUnavailable
+from harness.faults.client import FaultController
+from harness.judges.breaker import SOROBAN_RPC_PREFIX
+from harness.judges.observability import FAULT_PATH, LEDGER_HISTORY, PROXY_ARRIVALS
+from harness.run.collect import CollectionError, fetch_pages
+from harness.run.worlds import OFFLINE, PRIMARY, SECONDARY, Worlds
+
+LISTENERS = {PRIMARY: 0, SECONDARY: 1}
+
+
+@dataclass
+class WorldEvidence:
+    """What was read from the worlds after the load, and what could not be (evidence name -> why)."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    arrivals: list[dict[str, Any]] = field(default_factory=list)  # {t (unix s), listener, method, path, ...}
+    unavailable: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def proxy_arrivals(toxiproxy_url: str, proxy: str) -> list[dict[str, Any]] | None:
+    """The proxy's request arrivals as access-log entries, or None when the fault proxy keeps no arrival log.
+
+    Raises CollectionError when the log is there but cannot prove what reached the proxy: records were
+    overwritten (`dropped`), or a connection's bytes were not HTTP/1.x (`unparsed`, e.g. TLS to an https
+    Horizon), so requests on it are invisible.
+    """
+    try:
+        with FaultController(url=toxiproxy_url) as controller:
+            log = controller.arrivals(proxy)
+    except FaultControlError as exc:
+        raise CollectionError(str(exc)) from None
+    if isinstance(log, ArrivalsUnavailable):
+        return None
+    if log.dropped:
+        raise CollectionError(f"the arrival log of {proxy} overflowed ({log.dropped} records dropped)")
+    unparsed = [r for r in log.records if r.kind == "unparsed"]
+    if unparsed:
+        raise CollectionError(f"{len(unparsed)} connection(s) through {proxy} were not HTTP/1.x "
+                              f"({unparsed[0].reason}): requests on them are not visible")
+    return [{"t": r.t, "listener": LISTENERS[proxy], "method": r.method or "", "path": r.path or "", "conn": r.conn,
+             "source": "proxy"} for r in log.records if r.kind == "request"]
+
+
+def collect(worlds: Worlds, wired: bool, history_accounts: Sequence[str], window: tuple[float, float]) -> WorldEvidence:
+    """Read the worlds' evidence; `wired`: the harness handed the target the proxies; `window`: the run (unix s)."""
+    ev = WorldEvidence()
+    _read_history(ev, worlds, history_accounts)
+    _read_arrivals(ev, worlds)
+    settle_fault_path(ev, wired, window)
+    return ev
+
+
+def settle_fault_path(ev: WorldEvidence, wired: bool, window: tuple[float, float]) -> None:
+    """Whether the target's Horizon traffic crossed the proxies (and, unwired, whether its ledger is ours)."""
+    crossed = [a for a in ev.arrivals if a["listener"] in (0, 1) and window[0] <= a["t"] <= window[1]
+               and not str(a.get("path", "")).startswith(SOROBAN_RPC_PREFIX)]  # not the facilitator's RPC
+    if PROXY_ARRIVALS not in ev.unavailable and not crossed:
+        ev.unavailable[FAULT_PATH] = "no request of the target crossed the fault proxies during the run"
+    elif wired:
+        ev.sources[FAULT_PATH] = "the target was given HORIZON_URL / HORIZON_URL_SECONDARY = the fault proxies" + (
+            f"; {len(crossed)} requests crossed them" if crossed else "")
+    elif crossed:
+        ev.sources[FAULT_PATH] = f"{len(crossed)} requests of the target crossed the fault proxies"
+    else:
+        ev.unavailable[FAULT_PATH] = ("the target was not started with the run's worlds (--target-cmd, or "
+                                      "--worlds FILE from `harness up`) and no arrival log shows it using them")
+    if not wired and FAULT_PATH in ev.unavailable:
+        ev.unavailable.setdefault(LEDGER_HISTORY, "the target's ledger is not shown to be the run's worlds")
+
+
+def _read_history(ev: WorldEvidence, worlds: Worlds, accounts: Sequence[str]) -> None:
+    try:
+        if worlds.kind == OFFLINE:
+            with httpx.Client(base_url=worlds.evidence_url, timeout=10.0) as client:
+                ev.history = fetch_pages(client, "/admin/history")
+            ev.sources[LEDGER_HISTORY] = "offline network /admin/history"
+        else:
+            from harness.run.horizon_history import read_history
+
+            ev.history = read_history(worlds.ledger_url, accounts)
+            ev.sources[LEDGER_HISTORY] = f"Horizon public API {worlds.ledger_url} (/accounts/{{id}}/transactions)"
+    except CollectionError as exc:
+        ev.unavailable[LEDGER_HISTORY] = str(exc)
+
+
+def _read_arrivals(ev: WorldEvidence, worlds: Worlds) -> None:
+    try:
+        logs = [proxy_arrivals(worlds.toxiproxy_url, proxy) for proxy in (PRIMARY, SECONDARY)]
+    except CollectionError as exc:
+        ev.unavailable[PROXY_ARRIVALS] = str(exc)
+        return
+    if all(log is not None for log in logs):
+        ev.arrivals = [a for log in logs for a in (log or [])]
+        ev.sources[PROXY_ARRIVALS] = (f"fault proxy arrival log ({len(ev.arrivals)} requests on "
+                                      f"{PRIMARY} and {SECONDARY})")
+        return
+    if worlds.kind != OFFLINE:
+        ev.unavailable[PROXY_ARRIVALS] = "the fault proxy keeps no arrival log and a real Horizon exposes no access log"
+        return
+    try:
+        with httpx.Client(base_url=worlds.evidence_url, timeout=10.0) as client:
+            ev.arrivals = fetch_pages(client, "/admin/access-log")
+        ev.sources[PROXY_ARRIVALS] = "offline network access log (listener 0 behind horizon-primary, 1 secondary)"
+    except CollectionError as exc:
+        ev.unavailable[PROXY_ARRIVALS] = str(exc)
