@@ -63,6 +63,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "P35": (CLIENT_RECORDS, FEED_BREAKER, PROXY_ARRIVALS, FAULT_PATH),
     "P36": (CLIENT_RECORDS, FAULT_PATH),
     "nothing-lost": (CLIENT_RECORDS, LEDGER_HISTORY),
+    "fees": (CLIENT_RECORDS, LEDGER_HISTORY),
     "state-bounds": (CLIENT_RECORDS, STATE_SIZES),
     "capacity": (CLIENT_RECORDS,),
     "secret-scan": (RUN_FOLDER,),

@@ -107,6 +107,18 @@ class FreshTxEngine(SubmissionEngine):
         await self._submit_new(record, pool, build, deadline, describe, signers)
 
 
+class ResubmitsFailedEngine(SubmissionEngine):
+    """`resubmits-failed-tx`: a settlement the ledger applied and failed is forgotten, so a client's retry
+    with the same Idempotency-Key is paid as a new transaction (another fee, another failure)."""
+
+    async def run(self, record: SubmissionRecord, pool: SequencePool, build: Build, deadline: float,
+                  describe: Describe | None = None, signers: tuple[Any, ...] = ()) -> tuple[SubmissionRecord, bool]:
+        existing = self.store.by_key(record.idempotency_key) if record.idempotency_key else None
+        if existing is not None and existing.status == "failed" and existing.ledger is not None:
+            self.store.discard(existing)
+        return await super().run(record, pool, build, deadline, describe, signers)
+
+
 def trust_any_key(settings: Any) -> KeyFunc:
     """`limiter-trusts-any-key`: the client-chosen X-API-Key is an identity, issued or not."""
 
@@ -139,6 +151,8 @@ FAULTS: dict[str, Fault] = {
     "no-failover": Fault("only the primary Horizon is used", {"client": PrimaryOnlyClient}),
     "retry-without-idempotency": Fault("a retry after an unknown outcome builds a fresh tx (double pay)",
                                        {"engine": FreshTxEngine}),
+    "resubmits-failed-tx": Fault("a retry of a settlement the ledger failed is paid as a new transaction",
+                                 {"engine": ResubmitsFailedEngine}),
     "limiter-trusts-any-key": Fault("any X-API-Key is a client of its own: rotating keys escape limits and quotas",
                                     {"identity": trust_any_key}),
 }

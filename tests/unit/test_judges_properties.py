@@ -28,6 +28,7 @@ BUG_BREAKS = {
     "double-pay": "nothing-lost",
     "lost": "nothing-lost",
     "state-unbounded": "state-bounds",
+    "resubmits-failed": "fees",
     "escrow-lost": "nothing-lost",
     "x402-lost": "nothing-lost",
     "x402-unserved": "nothing-lost",
@@ -48,7 +49,7 @@ def test_clean_evidence_passes_every_check(clean_checks: dict) -> None:
     assert {cid: c.verdict for cid, c in clean_checks.items() if c.verdict != VERDICT_PASS} == {}
     expected = {f"target.{m}" for m in ("settlement.finality", "channel.latency", "x402.handshake",
                                         "x402.handshake.v2", "agent.decision", "contract.execution")}
-    expected |= {"recovery.0", "recovery.1", "recovery.2", "nothing-lost", "state-bounds"}
+    expected |= {"recovery.0", "recovery.1", "recovery.2", "nothing-lost", "fees", "state-bounds"}
     expected |= {f"P3{i}" for i in range(7)}
     assert set(clean_checks) == expected
 

@@ -1,0 +1,56 @@
+"""Settlements the ledger accepts at submission and fails when it applies them (op_underfunded, fee
+charged): the service answers the failure truthfully and a retry with the same Idempotency-Key gets
+that answer, never a new transaction; the `resubmits-failed-tx` fault pays a second one.
+
+stellar-core checks only the fee against the source's balance when a transaction enters the queue
+(src/transactions/TransactionFrame.cpp `commonValidPreSeqNum`: txINSUFFICIENT_BALANCE on the fee) and
+the payment's amount when it applies (src/transactions/PaymentOpFrame.cpp `doApply` -> PathPaymentStrictReceive,
+PAYMENT_UNDERFUNDED), having charged the fee first (`processFeeSeqNum`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from tests.integration.test_service_support import running_stack
+
+pytestmark = pytest.mark.timeout(90)
+DID = "did:web:agent.example.com"
+OVERDRAWN_AMOUNT = "900000000"  # scenarios/users/settler.py's; importing it would start gevent's patching
+
+
+def overdraw(stack, key: str):
+    body = {"destination": stack.keys[7].public_key, "amount": OVERDRAWN_AMOUNT, "agent_did": DID}
+    return stack.http.post("/settlements", json=body, headers={"X-API-Key": "settle-tests", "Idempotency-Key": key})
+
+
+def ledger_txs(stack, key: str) -> list[dict]:
+    memo = hashlib.sha256(key.encode()).hexdigest()
+    return [r for r in stack.applied() if r["memo_hash"] == memo]
+
+
+def test_an_underfunded_settlement_fails_on_the_ledger_once_and_its_retry_gets_the_same_answer():
+    with running_stack() as stack:
+        first = overdraw(stack, "overdrawn-1")
+        assert first.status_code == 422, first.text
+        body = first.json()
+        assert body["error"] == "transaction_failed" and body["result_codes"]["operations"] == ["op_underfunded"]
+        [applied] = ledger_txs(stack, "overdrawn-1")
+        assert applied["hash"] == body["tx_hash"] and applied["successful"] is False
+        assert applied["fee_charged"] == 100  # failed on the ledger: the fee is charged all the same
+        again = overdraw(stack, "overdrawn-1")
+        assert again.status_code == 422 and again.json()["replayed"] is True
+        assert again.json()["tx_hash"] == body["tx_hash"]
+        assert len(ledger_txs(stack, "overdrawn-1")) == 1
+
+
+def test_the_resubmits_failed_tx_fault_pays_a_retry_of_a_failed_settlement_again():
+    with running_stack(fault="resubmits-failed-tx") as stack:
+        first = overdraw(stack, "overdrawn-2").json()
+        again = overdraw(stack, "overdrawn-2")
+        assert again.status_code == 422 and again.json()["replayed"] is False
+        txs = ledger_txs(stack, "overdrawn-2")
+        assert [t["hash"] for t in txs] == [first["tx_hash"], again.json()["tx_hash"]]
+        assert all(t["successful"] is False and t["fee_charged"] == 100 for t in txs)
