@@ -75,6 +75,17 @@ class PrimaryOnlyClient(FailoverStellarClient):
         return self.endpoints[:1]
 
 
+class CountsEveryErrorClient(FailoverStellarClient):
+    """`breaker-opens-spuriously`: the Horizon breakers count every error as a failure, the ledger's
+    business answers too (400 tx_failed, 404 on a hash lookup), so failed settlements open a breaker
+    while Horizon is healthy."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for endpoint in self.endpoints:
+            endpoint.breaker.is_failure = lambda error: True
+
+
 class LoggerDropsEngine(SubmissionEngine):
     """`logger-drops-tx-failures`: failed and refused transactions get no error record."""
 
@@ -153,6 +164,8 @@ FAULTS: dict[str, Fault] = {
                                        {"engine": FreshTxEngine}),
     "resubmits-failed-tx": Fault("a retry of a settlement the ledger failed is paid as a new transaction",
                                  {"engine": ResubmitsFailedEngine}),
+    "breaker-opens-spuriously": Fault("Horizon breakers count the ledger's business answers (tx_failed) as failures",
+                                      {"client": CountsEveryErrorClient}),
     "limiter-trusts-any-key": Fault("any X-API-Key is a client of its own: rotating keys escape limits and quotas",
                                     {"identity": trust_any_key}),
 }

@@ -54,3 +54,21 @@ def test_the_resubmits_failed_tx_fault_pays_a_retry_of_a_failed_settlement_again
         txs = ledger_txs(stack, "overdrawn-2")
         assert [t["hash"] for t in txs] == [first["tx_hash"], again.json()["tx_hash"]]
         assert all(t["successful"] is False and t["fee_charged"] == 100 for t in txs)
+
+
+def failing_settlements(stack, prefix: str, n: int) -> None:
+    for i in range(n):
+        body = {"destination": stack.keys[7].public_key, "amount": OVERDRAWN_AMOUNT, "agent_did": DID}
+        response = stack.http.post("/settlements", json=body,
+                                   headers={"X-API-Key": "settle-tests", "Idempotency-Key": f"{prefix}-{i}"})
+        assert response.status_code in (422, 503), response.text
+
+
+def test_failed_transactions_never_open_a_breaker_but_do_under_the_breaker_opens_spuriously_fault():
+    # FAST_ENV: 3 failures among 4 calls open a breaker; 6 ledger-failed settlements are 6+ calls, all healthy
+    with running_stack() as stack:
+        failing_settlements(stack, "healthy", 6)
+        assert set(stack.components.client.breaker_states().values()) == {"closed"}
+    with running_stack(fault="breaker-opens-spuriously") as stack:
+        failing_settlements(stack, "spurious", 6)
+        assert stack.components.client.breaker_states()["horizon-primary"] != "closed"

@@ -23,6 +23,7 @@ BUG_BREAKS = {
     "limiter-double": "P34",
     "breaker-never-opens": "P35",
     "leak-while-open": "P35",
+    "spurious-open": "P35",
     "no-failover": "P36",
     "both-down-hang": "P36",
     "double-pay": "nothing-lost",
