@@ -130,6 +130,19 @@ class ResubmitsFailedEngine(SubmissionEngine):
         return await super().run(record, pool, build, deadline, describe, signers)
 
 
+class InFlightBlindEngine(SubmissionEngine):
+    """`escrow-ignores-key-after-timeout`: an escrow's Idempotency-Key is checked against finished escrows
+    only, so a client that timed out and retried while its first request is still in flight gets a second
+    escrow (both carry the key's memo)."""
+
+    async def run(self, record: SubmissionRecord, pool: SequencePool, build: Build, deadline: float,
+                  describe: Describe | None = None, signers: tuple[Any, ...] = ()) -> tuple[SubmissionRecord, bool]:
+        existing = self.store.by_key(record.idempotency_key) if record.idempotency_key else None
+        if record.kind == "escrow" and existing is not None and existing.status == "pending":
+            record.idempotency_key = None
+        return await super().run(record, pool, build, deadline, describe, signers)
+
+
 def trust_any_key(settings: Any) -> KeyFunc:
     """`limiter-trusts-any-key`: the client-chosen X-API-Key is an identity, issued or not."""
 
@@ -166,6 +179,8 @@ FAULTS: dict[str, Fault] = {
                                  {"engine": ResubmitsFailedEngine}),
     "breaker-opens-spuriously": Fault("Horizon breakers count the ledger's business answers (tx_failed) as failures",
                                       {"client": CountsEveryErrorClient}),
+    "escrow-ignores-key-after-timeout": Fault("an escrow retried while its first request is in flight is created again",
+                                              {"engine": InFlightBlindEngine}),
     "limiter-trusts-any-key": Fault("any X-API-Key is a client of its own: rotating keys escape limits and quotas",
                                     {"identity": trust_any_key}),
 }

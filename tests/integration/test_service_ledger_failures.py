@@ -11,6 +11,8 @@ PAYMENT_UNDERFUNDED), having charged the fee first (`processFeeSeqNum`).
 from __future__ import annotations
 
 import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -72,3 +74,31 @@ def test_failed_transactions_never_open_a_breaker_but_do_under_the_breaker_opens
     with running_stack(fault="breaker-opens-spuriously") as stack:
         failing_settlements(stack, "spurious", 6)
         assert stack.components.client.breaker_states()["horizon-primary"] != "closed"
+
+
+def impatient_escrow(stack, key: str) -> list[dict]:
+    """The first request, and 0.2 s later (the client timed out; a ledger close is 1 s) its retry, same key."""
+    body = {"agent_did": DID, "payee": stack.keys[9].public_key, "amount": "2", "deadline_seconds": 3600}
+
+    def post() -> dict:
+        response = stack.http.post("/contracts/escrow", json=body, headers={"Idempotency-Key": key})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(post)
+        time.sleep(0.2)
+        assert not first.done()
+        retry = pool.submit(post)
+        return [retry.result(), first.result()]
+
+
+def test_an_escrow_retried_while_in_flight_is_created_once_and_twice_under_the_fault():
+    with running_stack(close_interval=1.0) as stack:
+        retry, first = impatient_escrow(stack, "impatient-1")
+        assert retry["escrow_id"] == first["escrow_id"] and retry["replayed"] is True
+        assert len(ledger_txs(stack, "impatient-1")) == 1
+    with running_stack(close_interval=1.0, fault="escrow-ignores-key-after-timeout") as stack:
+        retry, first = impatient_escrow(stack, "impatient-2")
+        assert retry["escrow_id"] != first["escrow_id"]
+        assert len([t for t in ledger_txs(stack, "impatient-2") if t["successful"]]) == 2
