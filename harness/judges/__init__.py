@@ -1,7 +1,7 @@
 """Judges: turn one run's evidence (`JudgeContext`) into verdicts (`Check`s).
 
 `judge(ctx)` runs every enabled check: one target per metric, one recovery check per fault window,
-properties P30-P36, the nothing-lost, fees and state-bounds invariants and, when the profile names a ramp phase
+properties P30-P36, the nothing-lost, fees, percentiles and state-bounds invariants and, when the profile names a ramp phase
 (`judging.capacity_phase`), the capacity knee. Rules: docs/judges.md.
 """
 
@@ -26,6 +26,7 @@ from harness.judges.fallback import judge_fallback
 from harness.judges.fees import judge_fees
 from harness.judges.nothing_lost import judge_nothing_lost, reconcile
 from harness.judges.observability import observability_table, settle, unavailable
+from harness.judges.percentiles import judge_percentiles
 from harness.judges.rate_limits import judge_rate_limits
 from harness.judges.recovery import judge_recoveries
 from harness.judges.rejections import judge_input_validation, judge_tampered_proofs
@@ -43,12 +44,13 @@ PROPERTY_JUDGES: dict[str, Callable[[JudgeContext], Check]] = {
     "P36": judge_fallback,
     "nothing-lost": judge_nothing_lost,
     "fees": judge_fees,
+    "percentiles": judge_percentiles,
     "state-bounds": judge_state_bounds,
 }
 
 
 def judge(ctx: JudgeContext) -> list[Check]:
-    """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost, fees, state-bounds,
+    """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost, fees, percentiles, state-bounds,
     capacity.
 
     Each check is settled against the evidence contract: it states the evidence it used, and one whose

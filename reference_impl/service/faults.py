@@ -18,6 +18,7 @@ from typing import Any
 from reference_impl.circuit_breaker import CircuitBreakerConfig
 from reference_impl.errors import ConfigurationError
 from reference_impl.input_validator import InputValidator
+from reference_impl.metrics_collector import Alert, MetricsCollector
 from reference_impl.rate_limiter import RateLimiterConfig
 from reference_impl.request_keys import KeyFunc, api_key_hash, default_key, header
 from reference_impl.service.sequence_pool import PoolAccount, SequencePool
@@ -143,6 +144,15 @@ class InFlightBlindEngine(SubmissionEngine):
         return await super().run(record, pool, build, deadline, describe, signers)
 
 
+class TruncatingMetricsCollector(MetricsCollector):
+    """`metrics-percentile-skewed`: samples are recorded truncated to whole milliseconds (an `int()` where
+    the microseconds were meant to stay), so the exported percentiles of fast metrics sit below the
+    values the service sent in Server-Timing."""
+
+    def record(self, name: str, value_ms: float, tags: Mapping[str, str] | None = None) -> Alert | None:
+        return super().record(name, float(int(value_ms)) if isinstance(value_ms, float) else value_ms, tags)
+
+
 def trust_any_key(settings: Any) -> KeyFunc:
     """`limiter-trusts-any-key`: the client-chosen X-API-Key is an identity, issued or not."""
 
@@ -181,6 +191,8 @@ FAULTS: dict[str, Fault] = {
                                       {"client": CountsEveryErrorClient}),
     "escrow-ignores-key-after-timeout": Fault("an escrow retried while its first request is in flight is created again",
                                               {"engine": InFlightBlindEngine}),
+    "metrics-percentile-skewed": Fault("metric samples are truncated to whole milliseconds before recording",
+                                       {"metrics": TruncatingMetricsCollector}),
     "limiter-trusts-any-key": Fault("any X-API-Key is a client of its own: rotating keys escape limits and quotas",
                                     {"identity": trust_any_key}),
 }
