@@ -1,7 +1,7 @@
 """Judges: turn one run's evidence (`JudgeContext`) into verdicts (`Check`s).
 
 `judge(ctx)` runs every enabled check: one target per metric, one recovery check per fault window,
-properties P30-P36, the nothing-lost, fees, percentiles and state-bounds invariants and, when the profile names a ramp phase
+properties P30-P36, the nothing-lost, fees, percentiles, channels and state-bounds invariants and, when the profile names a ramp phase
 (`judging.capacity_phase`), the capacity knee. Rules: docs/judges.md.
 """
 
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from harness.judges.alerting import judge_alerting
 from harness.judges.breaker import judge_breaker
 from harness.judges.capacity import judge_capacity
+from harness.judges.channels import judge_channels
 from harness.judges.context import (
     Check,
     FaultWindow,
@@ -45,12 +46,14 @@ PROPERTY_JUDGES: dict[str, Callable[[JudgeContext], Check]] = {
     "nothing-lost": judge_nothing_lost,
     "fees": judge_fees,
     "percentiles": judge_percentiles,
+    "channels": judge_channels,
     "state-bounds": judge_state_bounds,
 }
 
 
 def judge(ctx: JudgeContext) -> list[Check]:
-    """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost, fees, percentiles, state-bounds,
+    """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost, fees, percentiles, channels,
+    state-bounds,
     capacity.
 
     Each check is settled against the evidence contract: it states the evidence it used, and one whose

@@ -65,6 +65,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "nothing-lost": (CLIENT_RECORDS, LEDGER_HISTORY),
     "fees": (CLIENT_RECORDS, LEDGER_HISTORY),
     "percentiles": (CLIENT_RECORDS, SERVER_TIMING, METRICS),
+    "channels": (CLIENT_RECORDS,),
     "state-bounds": (CLIENT_RECORDS, STATE_SIZES),
     "capacity": (CLIENT_RECORDS,),
     "secret-scan": (RUN_FOLDER,),

@@ -69,6 +69,17 @@ class PassThroughValidator(InputValidator):
         return dict(terms)
 
 
+class SameSequenceValidator(InputValidator):
+    """`channel-accepts-conflicts`: a channel state continues the latest one when its sequence is at least
+    the latest's (>= where > was meant), so of two conflicting states with one sequence both are accepted."""
+
+    def validate_channel_state(self, state: Any, previous: Any = None, field: str = "channel") -> Any:
+        if isinstance(previous, Mapping) and isinstance(state, Mapping) and isinstance(previous.get("sequence"), int) \
+                and state.get("sequence") == previous["sequence"]:
+            previous = {**previous, "sequence": previous["sequence"] - 1}
+        return super().validate_channel_state(state, previous, field)
+
+
 class PrimaryOnlyClient(FailoverStellarClient):
     """`no-failover`: only the primary Horizon is ever tried (both breakers still exist)."""
 
@@ -193,6 +204,8 @@ FAULTS: dict[str, Fault] = {
                                               {"engine": InFlightBlindEngine}),
     "metrics-percentile-skewed": Fault("metric samples are truncated to whole milliseconds before recording",
                                        {"metrics": TruncatingMetricsCollector}),
+    "channel-accepts-conflicts": Fault("a channel state with the latest's sequence replaces it (>= for >)",
+                                       {"validator": SameSequenceValidator}),
     "limiter-trusts-any-key": Fault("any X-API-Key is a client of its own: rotating keys escape limits and quotas",
                                     {"identity": trust_any_key}),
 }

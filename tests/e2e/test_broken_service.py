@@ -41,10 +41,11 @@ CASES = {
     "escrow-ignores-key-after-timeout": ("nothing-lost", EXIT_MONEY_LOST, set()),
     "breaker-opens-spuriously": ("P35", EXIT_CHECK_FAILED, set()),
     "metrics-percentile-skewed": ("percentiles", EXIT_CHECK_FAILED, set()),
+    "channel-accepts-conflicts": ("channels", EXIT_CHECK_FAILED, set()),
 }
 # Faults whose path every request mix walks without any Horizon fault: judged on `quiet_profile`.
 QUIET = ("resubmits-failed-tx", "escrow-ignores-key-after-timeout", "breaker-opens-spuriously",
-         "metrics-percentile-skewed")
+         "metrics-percentile-skewed", "channel-accepts-conflicts")
 SELECTED = tuple(CASES)
 
 
@@ -63,8 +64,8 @@ def lost_answers_profile(tmp_path):
 
 def quiet_profile(tmp_path):
     """e2e-short's mix for 35 s with no Horizon fault: overdrawn settlements retried (fees), impatient escrow
-    clients (nothing-lost), failed transactions (a breaker that counts them opens: P35), and every metric's
-    Server-Timing values (percentiles)."""
+    clients (nothing-lost), failed transactions (a breaker that counts them opens: P35), every metric's
+    Server-Timing values (percentiles) and same-sequence channel races (channels)."""
     doc = load_profile("e2e-short").to_dict()
     doc["name"] = "e2e-quiet"
     doc["faults"] = []

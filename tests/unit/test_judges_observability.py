@@ -35,7 +35,7 @@ from tests.fixtures.synthetic import make_evidence, write_metrics_export
 FEED_OFF = {FEED_BREAKER: "GET /admin/events answered 404", FEED_ALERTS: "GET /admin/events answered 404",
             FEED_ERRORS: "GET /admin/events answered 404"}
 ALL_IDS = ("target.settlement.finality", "recovery.0", "P30", "P31", "P32", "P33", "P34", "P35", "P36",
-           "nothing-lost", "fees", "percentiles", "state-bounds")
+           "nothing-lost", "fees", "percentiles", "channels", "state-bounds")
 
 
 def verdicts(ctx: JudgeContext) -> dict[str, str]:

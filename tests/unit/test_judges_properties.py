@@ -30,6 +30,7 @@ BUG_BREAKS = {
     "lost": "nothing-lost",
     "state-unbounded": "state-bounds",
     "resubmits-failed": "fees",
+    "conflict-accepted": "channels",
     "escrow-lost": "nothing-lost",
     "x402-lost": "nothing-lost",
     "x402-unserved": "nothing-lost",
@@ -53,7 +54,7 @@ def test_clean_evidence_passes_every_check(clean_checks: dict) -> None:
     expected = {f"target.{m}" for m in ("settlement.finality", "channel.latency", "x402.handshake",
                                         "x402.handshake.v2", "agent.decision", "contract.execution")}
     expected |= {"recovery.0", "recovery.1", "recovery.2", "nothing-lost", "fees", "percentiles",
-                 "state-bounds"}
+                 "channels", "state-bounds"}
     expected |= {f"P3{i}" for i in range(7)}
     assert set(clean_checks) == expected
 

@@ -1,4 +1,4 @@
-"""Settlements the ledger accepts at submission and fails when it applies them (op_underfunded, fee
+"""Money paths on the real service. Settlements the ledger accepts at submission and fails when it applies them (op_underfunded, fee
 charged): the service answers the failure truthfully and a retry with the same Idempotency-Key gets
 that answer, never a new transaction; the `resubmits-failed-tx` fault pays a second one.
 
@@ -6,6 +6,8 @@ stellar-core checks only the fee against the source's balance when a transaction
 (src/transactions/TransactionFrame.cpp `commonValidPreSeqNum`: txINSUFFICIENT_BALANCE on the fee) and
 the payment's amount when it applies (src/transactions/PaymentOpFrame.cpp `doApply` -> PathPaymentStrictReceive,
 PAYMENT_UNDERFUNDED), having charged the fee first (`processFeeSeqNum`).
+Also: failed transactions never open a breaker; an escrow retried while in flight is created once; of two
+channel states with one sequence one is refused. Each with the deliberate fault that breaks it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from stellar_sdk import Keypair
 
-from tests.integration.test_service_support import running_stack
+from tests.integration.test_service_support import channel_state, running_stack
 
 pytestmark = pytest.mark.timeout(90)
 DID = "did:web:agent.example.com"
@@ -102,3 +105,21 @@ def test_an_escrow_retried_while_in_flight_is_created_once_and_twice_under_the_f
         retry, first = impatient_escrow(stack, "impatient-2")
         assert retry["escrow_id"] != first["escrow_id"]
         assert len([t for t in ledger_txs(stack, "impatient-2") if t["successful"]]) == 2
+
+
+def race(stack, channel_id: str) -> list[int]:
+    """Open a channel at sequence 1, then send two different states with sequence 2 at once."""
+    a, b = Keypair.random(), Keypair.random()
+    post = lambda state: stack.http.post(f"/channels/{channel_id}/updates", json=state,  # noqa: E731
+                                         headers={"X-API-Key": "channels"}).status_code
+    assert post(channel_state(channel_id, 1, a, b, 700, 300)) == 200
+    with ThreadPoolExecutor(2) as pool:
+        return sorted(pool.map(post, [channel_state(channel_id, 2, a, b, 600, 400),
+                                      channel_state(channel_id, 2, a, b, 650, 350)]))
+
+
+def test_of_two_conflicting_channel_states_one_is_refused_and_both_pass_under_the_fault():
+    with running_stack() as stack:
+        assert race(stack, "race-1") == [200, 409]
+    with running_stack(fault="channel-accepts-conflicts") as stack:
+        assert race(stack, "race-2") == [200, 200]
