@@ -1,7 +1,8 @@
 """Percentile truth: the quantiles the target reports in `GET /metrics` against the values it sent in
 `Server-Timing`, within the error bound its histogram states.
 
-The target's export (read once at the end of the run into `metrics.prom`, parsed with prometheus_client)
+The target's export (read once at the end of the run, kept as `metrics.prom`, handed to the judges as
+`JudgeContext.metrics_text`, parsed with prometheus_client)
 holds a summary per metric whose HELP names the metric and the bound (`settlement.finality in milliseconds
 (quantiles within 1%)`). Every value the target records is the one it sends in `Server-Timing` on that
 response (`server_ms` of the client records), so the exact quantile of those values is known. A reported
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -74,11 +74,10 @@ def compare(metric: str, reported: dict[str, Any], values: list[float]) -> tuple
 
 
 def judge_percentiles(ctx: JudgeContext) -> Check:
-    path = Path(ctx.run_dir) / METRICS_FILE if ctx.run_dir is not None else None
-    if path is None or not path.is_file():
+    if not ctx.metrics_text:
         return Check("percentiles", "invariant", NAME, VERDICT_INCONCLUSIVE,
                      "the target's GET /metrics text was not kept for this run", {})
-    summaries = reported_summaries(path.read_text())
+    summaries = reported_summaries(ctx.metrics_text)
     rec = ctx.records[ctx.records["server_ms"] >= 0]
     problems: list[str] = []
     evidence: list[object] = []

@@ -28,10 +28,9 @@ def test_truncated_samples_skew_the_percentiles_beyond_the_bound(tmp_path):
 def test_a_target_that_counts_fewer_values_than_it_sent_fails_and_no_export_is_inconclusive(tmp_path):
     evidence = make_evidence(seed=3)
     assert judge_percentiles(evidence.context(run_dir=tmp_path)).verdict == VERDICT_INCONCLUSIVE
-    path = write_metrics_export(evidence, tmp_path)
-    text = path.read_text()
+    text = write_metrics_export(evidence, tmp_path).read_text()
     count_line = next(line for line in text.splitlines() if line.startswith("srh_channel_latency_ms_count"))
-    path.write_text(text.replace(count_line, "srh_channel_latency_ms_count 3"))
+    evidence.metrics_text = text.replace(count_line, "srh_channel_latency_ms_count 3")
     check = judge_percentiles(evidence.context(run_dir=tmp_path))
     assert check.verdict == VERDICT_FAIL and "counts 3 values" in check.reason
 
