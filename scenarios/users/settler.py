@@ -48,7 +48,7 @@ class Settler(PacedUser):
         body = {
             "destination": destination,
             "amount": OVERDRAWN_AMOUNT if overdrawn else amount,
-            "asset": "native",
+            "asset": self.ctx.asset,
             "agent_did": agent_did(self.ctx.seed, self.index),
         }
         client_key = self.key("settler", "settlement", requests_per_arrival=1.2)
