@@ -24,6 +24,7 @@ from typing import Any
 
 from harness.cadence import derive_profile, environment_cadence
 from harness.errors import HarnessConfigurationError, HarnessError
+from harness.judges.percentiles import METRICS_FILE
 from harness.outputs import EVENTS_FILE, Event, write_events
 from harness.profiles import Profile, has_x402_v2, load_profile
 from harness.run import evidence
@@ -272,6 +273,8 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
         progress.stop()
         poller.stop()
         state.service_events = poller.snapshot()
+        if poller.metrics_text:  # the target's own percentiles, judged against Server-Timing (harness/judges/percentiles.py)
+            (state.out_dir / METRICS_FILE).write_text(poller.metrics_text)
         _observe(state, poller, worlds, wired)
     if schedule_errors:
         raise HarnessError("; ".join(schedule_errors))
