@@ -36,7 +36,7 @@ def judge_channels(ctx: JudgeContext) -> Check:
             none.append(str(tag))
     figures = {"races": int(races["idempotency_key"].nunique()), "judged": judged, "both_accepted": len(double),
                "none_accepted": len(none), "server_errors": len(server_errors)}
-    evidence: list[object] = ([{"race": t, "problem": "both conflicting states accepted"} for t in double[:10]]
+    evidence: list[dict[str, str]] = ([{"race": t, "problem": "both conflicting states accepted"} for t in double[:10]]
                               + [{"race": t, "problem": "neither state accepted"} for t in none[:10]]
                               + [{"race": t, "problem": "5xx answer"} for t in server_errors[:10]])
     problems = []
