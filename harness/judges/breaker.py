@@ -97,8 +97,8 @@ def judge_breaker(ctx: JudgeContext) -> Check:
     problems: list[str] = []
     gaps: list[str] = []
     traffic = 0
+    sent = ctx.frame(["sent_s"])["sent_s"]
     for fault in outages:
-        sent = ctx.records["sent_s"]
         n = int(((sent >= fault.at_s) & (sent < fault.end_s)).sum())
         traffic += n
         if n == 0:

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from harness.judges.context import JudgeContext
-from harness.outputs import Event
+from harness.outputs import RECORD_FIELDS, Event
 
 
 def sha256_hex(text: str) -> str:
@@ -82,9 +82,10 @@ def completion_s(records: pd.DataFrame) -> pd.Series:
     return records["sent_s"] + records["latency_ms"] / 1000.0
 
 
-def kind_records(ctx: JudgeContext, user_kind: str, expected: Iterable[str] | None = None) -> pd.DataFrame:
-    rec = ctx.records
-    mask = rec["user_kind"] == user_kind
+def kind_records(ctx: JudgeContext, user_kind: str, expected: Iterable[str] | None = None,
+                 columns: Iterable[str] = RECORD_FIELDS) -> pd.DataFrame:
+    """`columns` of the records of one user kind (and, when given, one of the `expected` outcomes)."""
+    where: dict[str, Iterable[str]] = {"user_kind": [user_kind]}
     if expected is not None:
-        mask &= rec["expected"].isin(list(expected))
-    return rec[mask]
+        where["expected"] = list(expected)
+    return ctx.frame(columns, **where)

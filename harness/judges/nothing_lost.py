@@ -22,7 +22,7 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
     applications are the successful `applied` records whose memo_hash is sha256(key) or whose hash is
     one of the tx hashes clients saw for it.
     """
-    rec = ctx.records[ctx.records["endpoint"].isin(SETTLING_ENDPOINTS)]
+    rec = ctx.frame(["status", "idempotency_key", "tx_hash"], endpoint=SETTLING_ENDPOINTS)
     ids = rec["idempotency_key"].where(rec["idempotency_key"] != "", rec["tx_hash"].str.lower())
     rec = rec.assign(_id=ids)[ids != ""]
     acked = set(rec.loc[rec["status"] // 100 == 2, "_id"])
@@ -30,7 +30,7 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
     hash_to_id = {h.lower(): i for h, i in zip(rec["tx_hash"], rec["_id"], strict=True) if h}
     applications: dict[str, set[str]] = defaultdict(set)
     unattributed = []
-    x402 = ctx.records[ctx.records["endpoint"].isin(X402_ENDPOINTS)]
+    x402 = ctx.frame(["tx_hash"], endpoint=X402_ENDPOINTS)
     x402_hashes = set(x402["tx_hash"].str.lower())  # reconciled by reconcile_x402 (a v1 memo holds a nonce)
     for entry in successful_applied(ctx):
         tx = str(entry.get("hash", "")).lower()

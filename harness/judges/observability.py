@@ -81,8 +81,8 @@ def needs(check_id: str) -> tuple[str, ...]:
 def derived_unavailable(ctx: JudgeContext) -> dict[str, str]:
     """Evidence the context's own content shows missing: Server-Timing, rate limits, the run folder, store sizes."""
     out: dict[str, str] = {}
-    rec = ctx.records
-    ok = rec[rec["endpoint"].isin(TARGET_ENDPOINTS) & (rec["status"] // 100 == 2)]
+    rec = ctx.frame(["status", "server_ms"], endpoint=TARGET_ENDPOINTS)
+    ok = rec[rec["status"] // 100 == 2]
     if len(ok) and not (ok["server_ms"] >= 0).any():
         out[SERVER_TIMING] = f"none of {len(ok)} successful target-metric responses carried Server-Timing"
     if not ctx.rate_limits:

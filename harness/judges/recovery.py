@@ -31,7 +31,8 @@ class _Columns:
 
     @classmethod
     def of(cls, ctx: JudgeContext) -> _Columns:
-        rec = ctx.records.sort_values("sent_s", kind="stable")
+        rec = ctx.frame(["sent_s", "endpoint", "status", "latency_ms", "expected", "user_kind"])
+        rec = rec.sort_values("sent_s", kind="stable")
         expected_ok = rec["expected"].isin(["", "ok"]) & ~rec["user_kind"].isin(["fuzzer", "tamperer", "abuser"])
         return cls(rec["sent_s"].to_numpy(), rec["endpoint"].to_numpy(dtype=object),
                    (rec["status"] // 100 == 2).to_numpy(), rec["latency_ms"].to_numpy(), expected_ok.to_numpy())

@@ -24,9 +24,9 @@ def percentiles(values: np.ndarray | Sequence[float]) -> dict[str, float]:
 
 
 def ok_samples(ctx: JudgeContext, endpoint: str) -> pd.DataFrame:
-    """2xx records of one endpoint."""
-    rec = ctx.records
-    return rec[(rec["endpoint"] == endpoint) & (rec["status"] >= 200) & (rec["status"] < 300)]
+    """2xx records of one endpoint (send time, status and both latencies)."""
+    rec = ctx.frame(["sent_s", "status", "latency_ms", "latency_from_intended_ms"], endpoint=[endpoint])
+    return rec[(rec["status"] >= 200) & (rec["status"] < 300)]
 
 
 def steady_samples(ctx: JudgeContext, endpoint: str) -> pd.DataFrame:

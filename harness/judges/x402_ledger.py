@@ -35,7 +35,8 @@ def credited(entry: dict[str, Any]) -> set[str]:
 def reconcile_x402(ctx: JudgeContext) -> dict[str, Any]:
     """Counts: served, applied, lost (served, never applied), unserved (applied, never served nor
     reported unknown), unknown_resolved (reported unknown, applied) and the offending hashes."""
-    rec = ctx.records[ctx.records["endpoint"].isin(X402_ENDPOINTS) & (ctx.records["tx_hash"] != "")]
+    rec = ctx.frame(["status", "tx_hash"], endpoint=X402_ENDPOINTS)
+    rec = rec[rec["tx_hash"] != ""]
     hashes = rec["tx_hash"].str.lower()
     served = set(hashes[rec["status"] // 100 == 2])
     unknown = set(hashes[rec["status"] == 504])
