@@ -33,6 +33,8 @@ SCHEMA = pa.schema([(f.name, _TYPES[f.type if isinstance(f.type, str) else f.typ
                     for f in fields(RequestRecord)])
 DEFAULTS = {f.name: f.default for f in fields(RequestRecord)}
 STRING_COLUMNS = tuple(f.name for f in SCHEMA if f.type == pa.string())
+# Strings with few distinct values: read dictionary-encoded (fast), kept in memory once read, decoded per selection.
+LABELS = ("endpoint", "method", "user_kind", "client_key", "phase", "fault_active", "expected", "error")
 ROW_GROUP_ROWS = 262_144
 EXPORT_BATCH_ROWS = 65_536
 
@@ -47,38 +49,54 @@ class RecordStore:
     def __init__(self, parts: Sequence[Path | str]) -> None:
         self.parts = tuple(Path(p) for p in parts)
         try:
-            self._files = [pq.ParquetFile(p) for p in self.parts]
+            self._files = [pq.ParquetFile(p, read_dictionary=LABELS) for p in self.parts]
         except (OSError, pa.ArrowException) as exc:
             raise RecordStoreError(f"cannot read records: {exc}") from None
         self._names = [set(f.schema_arrow.names) for f in self._files]
         self.num_rows = sum(f.metadata.num_rows for f in self._files)
+        self._labels: dict[str, pa.ChunkedArray] = {}
 
     def __len__(self) -> int:
         return self.num_rows
 
     def column(self, name: str) -> pa.ChunkedArray:
-        """One column over every part; a column a part lacks reads as its default."""
+        """One column over every part (SCHEMA type); a column a part lacks reads as its default."""
+        raw = self._raw(name)
+        return pc.cast(raw, SCHEMA.field(name).type) if name in LABELS else raw
+
+    def _raw(self, name: str) -> pa.ChunkedArray:
+        """A column as stored; the labels dictionary-encoded and kept (a few bytes a row, read once)."""
         if name not in SCHEMA.names:
             raise RecordStoreError(f"unknown records column {name!r}; known: {list(SCHEMA.names)}")
+        if name in self._labels:
+            return self._labels[name]
+        kind = pa.dictionary(pa.int32(), pa.string()) if name in LABELS else SCHEMA.field(name).type
         chunks: list[pa.Array] = []
         for file, names in zip(self._files, self._names, strict=True):
             if name in names:
-                chunks.extend(file.read(columns=[name]).column(name).cast(SCHEMA.field(name).type).chunks)
+                chunks.extend(file.read(columns=[name]).column(name).cast(kind).chunks)
             else:
-                chunks.append(pa.array([DEFAULTS[name]] * file.metadata.num_rows, SCHEMA.field(name).type))
-        return pa.chunked_array(chunks, SCHEMA.field(name).type)
+                chunks.append(pa.array([DEFAULTS[name]] * file.metadata.num_rows, SCHEMA.field(name).type).cast(kind))
+        column = pa.chunked_array(chunks, kind)
+        if name in LABELS:
+            self._labels[name] = column
+        return column
 
-    def select(self, columns: Sequence[str], **where: Collection[Any]) -> pd.DataFrame:
-        """`columns` of the rows whose `where` columns hold one of the given values (all rows without `where`)."""
-        mask = None
+    def select(self, columns: Sequence[str], during: Sequence[tuple[float, float]] | None = None,
+               **where: Collection[Any]) -> pd.DataFrame:
+        """`columns` of the rows whose `where` columns hold one of the given values and, with `during`, that
+        were sent within one of the [start, end) intervals (all rows without conditions)."""
+        mask = None if during is None else _sent_within(self._raw("sent_s"), during)
         for name, values in where.items():
-            hit = pc.is_in(self.column(name), value_set=pa.array(list(values), SCHEMA.field(name).type))
-            mask = hit if mask is None else pc.and_(mask, hit)
-        rows = None if mask is None else np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+            hit = pc.is_in(self._raw(name), value_set=pa.array(list(values), SCHEMA.field(name).type))
+            hit = hit.to_numpy(zero_copy_only=False)
+            mask = hit if mask is None else mask & hit
+        rows = None if mask is None else np.flatnonzero(mask)
         data = {}
         for name in dict.fromkeys(columns):
-            col = self.column(name)
-            data[name] = col if rows is None else col.take(pa.array(rows))
+            col = self._raw(name)
+            col = col if rows is None else col.take(pa.array(rows))
+            data[name] = pc.cast(col, SCHEMA.field(name).type) if name in LABELS else col
         frame = pa.table(data).to_pandas() if data else pd.DataFrame()
         frame.index = pd.RangeIndex(self.num_rows) if rows is None else pd.Index(rows)
         return _typed(frame)
@@ -96,12 +114,21 @@ class RecordStore:
                 yield pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
 
 
-def select_frame(frame: pd.DataFrame, columns: Sequence[str], **where: Collection[Any]) -> pd.DataFrame:
+def select_frame(frame: pd.DataFrame, columns: Sequence[str], during: Sequence[tuple[float, float]] | None = None,
+                 **where: Collection[Any]) -> pd.DataFrame:
     """`RecordStore.select` on an in-memory records frame (same rows, same index, same columns)."""
-    mask = np.ones(len(frame), dtype=bool)
+    mask = np.ones(len(frame), dtype=bool) if during is None else _sent_within(frame["sent_s"].to_numpy(), during)
     for name, values in where.items():
         mask &= frame[name].isin(list(values)).to_numpy()
     return frame.loc[mask, list(dict.fromkeys(columns))]
+
+
+def _sent_within(sent: pa.ChunkedArray | np.ndarray, during: Sequence[tuple[float, float]]) -> np.ndarray:
+    values = sent.to_numpy() if isinstance(sent, pa.ChunkedArray) else sent
+    mask = np.zeros(len(values), dtype=bool)
+    for start, end in during:
+        mask |= (values >= start) & (values < end)
+    return mask
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

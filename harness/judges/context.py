@@ -278,14 +278,17 @@ class JudgeContext:
     def num_records(self) -> int:
         return len(self.source)
 
-    def frame(self, columns: Iterable[str], **where: Iterable[Any]) -> pd.DataFrame:
+    def frame(self, columns: Iterable[str], during: Iterable[tuple[float, float]] | None = None,
+              **where: Iterable[Any]) -> pd.DataFrame:
         """The client records' `columns` (names of RECORD_FIELDS) for rows whose `where` columns hold one
-        of the given values, e.g. `ctx.frame(["status", "latency_ms"], endpoint=["settlement"])`; indexed by
-        row position in the whole table, in send order."""
+        of the given values and, with `during`, sent within one of those [start, end) intervals, e.g.
+        `ctx.frame(["status", "latency_ms"], endpoint=["settlement"])`; indexed by row position in the whole
+        table, in send order."""
         cols, cond = list(columns), {k: list(v) for k, v in where.items()}
+        spans = None if during is None else [(float(a), float(b)) for a, b in during]
         if isinstance(self.source, RecordStore):
-            return self.source.select(cols, **cond)
-        return select_frame(self.source, cols, **cond)
+            return self.source.select(cols, spans, **cond)
+        return select_frame(self.source, cols, spans, **cond)
 
     def steady_phases(self) -> tuple[Phase, ...]:
         return tuple(p for p in self.phases if p.steady)

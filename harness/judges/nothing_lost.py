@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import pandas as pd
+
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
 from harness.judges.evidence import memo_hash_of, sha256_hex, successful_applied
 from harness.judges.x402_ledger import X402_ENDPOINTS, reconcile_x402
@@ -25,14 +27,22 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
     rec = ctx.frame(["status", "idempotency_key", "tx_hash"], endpoint=SETTLING_ENDPOINTS)
     ids = rec["idempotency_key"].where(rec["idempotency_key"] != "", rec["tx_hash"].str.lower())
     rec = rec.assign(_id=ids)[ids != ""]
-    acked = set(rec.loc[rec["status"] // 100 == 2, "_id"])
-    memo_to_id = {sha256_hex(k): k for k in rec["idempotency_key"] if k}
-    hash_to_id = {h.lower(): i for h, i in zip(rec["tx_hash"], rec["_id"], strict=True) if h}
+    # Python sets and maps hold only what the ledger applied (client records can be millions).
+    ledger = successful_applied(ctx)
+    ledger_txs = {str(e.get("hash", "")).lower() for e in ledger}
+    ledger_memos = {memo_hash_of(e) for e in ledger} - {""}
+    keys = rec.loc[rec["idempotency_key"] != "", "idempotency_key"].iloc[:None if ledger_memos else 0]
+    digests = keys.map(sha256_hex)
+    hit = digests.isin(ledger_memos)
+    memo_to_id = dict(zip(digests[hit], keys[hit], strict=True))
+    lower = rec["tx_hash"].str.lower()
+    on_ledger = (rec["tx_hash"] != "") & lower.isin(ledger_txs)
+    hash_to_id = dict(zip(lower[on_ledger], rec.loc[on_ledger, "_id"], strict=True))
     applications: dict[str, set[str]] = defaultdict(set)
     unattributed = []
-    x402 = ctx.frame(["tx_hash"], endpoint=X402_ENDPOINTS)
-    x402_hashes = set(x402["tx_hash"].str.lower())  # reconciled by reconcile_x402 (a v1 memo holds a nonce)
-    for entry in successful_applied(ctx):
+    x402 = ctx.frame(["tx_hash"], endpoint=X402_ENDPOINTS)["tx_hash"].str.lower()
+    x402_hashes = set(x402[x402.isin(ledger_txs)])  # reconciled by reconcile_x402 (a v1 memo holds a nonce)
+    for entry in ledger:
         tx = str(entry.get("hash", "")).lower()
         if tx in x402_hashes:
             continue
@@ -42,9 +52,12 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
             applications[sid].add(tx)
         elif memo:
             unattributed.append(tx)
-    lost = sorted(k for k in acked if not applications.get(k))
+    acked = pd.Series(rec.loc[rec["status"] // 100 == 2, "_id"].unique())
+    was_applied = acked.isin(list(applications))
+    lost = sorted(acked[~was_applied])
+    acked_applied = set(acked[was_applied])
     duplicated = sorted(k for k, txs in applications.items() if len(txs) > 1)
-    unknown_resolved = sorted(k for k in applications if k not in acked)
+    unknown_resolved = sorted(k for k in applications if k not in acked_applied)
     return {"acknowledged": len(acked), "applied": len(applications), "lost": len(lost),
             "duplicated": len(duplicated), "unknown_resolved": len(unknown_resolved),
             "unattributed": len(unattributed), "extra_applications": sum(len(applications[k]) - 1 for k in duplicated),

@@ -33,6 +33,7 @@ NAME = "P34 rate limiting: admitted per client key within the limit, 429s with h
 MAX_EVIDENCE = 10
 ANONYMOUS = "anonymous (one address)"
 ABUSIVE_KINDS = ("abuser", "key_rotator", "nonce_flooder", "channel_flooder")
+EXCESS_BLOCK_CELLS = 1 << 20  # max_excess: group cells evaluated at once (8 MiB per float array)
 
 
 def client_identity(records: pd.DataFrame) -> pd.Series:
@@ -53,17 +54,25 @@ def max_excess(sent: np.ndarray, done: np.ndarray, limit: RateLimit) -> tuple[in
     rate = limit.limit / limit.window_s
     worst = (0, 0.0, 0.0)
     reach = 4 * limit.limit + 2  # beyond this many a violation is already visible in a shorter group
-    for i in range(len(s)):
-        span = np.maximum.accumulate(d[i:i + reach]) - s[i]
-        counts = np.arange(1, span.size + 1)
+    # Group i is requests i..i+reach-1; padding with +inf ends every group at the last request (an
+    # infinite span is never within the window). Rows are scanned in blocks to bound memory.
+    padded = np.concatenate([d, np.full(reach - 1, np.inf)])
+    counts = np.arange(1, reach + 1)
+    block = max(1, EXCESS_BLOCK_CELLS // reach)
+    for lo in range(0, len(s), block):
+        hi = min(len(s), lo + block)
+        groups = np.lib.stride_tricks.sliding_window_view(padded, reach)[lo:hi]
+        span = np.maximum.accumulate(groups, axis=1) - s[lo:hi, None]
         if limit.algorithm == "token-bucket":
             allowed = limit.limit + rate * span + 1e-9
             excess = np.where(span < limit.window_s, counts - np.floor(allowed), 0)
         else:
             excess = np.where(span < limit.window_s, counts - limit.limit, 0)
-        k = int(np.argmax(excess))
-        if excess[k] > worst[0]:
-            worst = (int(excess[k]), float(s[i]), float(span[k]))
+        k = np.argmax(excess, axis=1)
+        best = excess[np.arange(hi - lo), k]
+        i = int(np.argmax(best))
+        if best[i] > worst[0]:
+            worst = (int(best[i]), float(s[lo + i]), float(span[i, k[i]]))
     return worst
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from harness.judges.context import JudgeContext
 from harness.judges.evidence import successful_applied
 
@@ -38,13 +40,17 @@ def reconcile_x402(ctx: JudgeContext) -> dict[str, Any]:
     rec = ctx.frame(["status", "tx_hash"], endpoint=X402_ENDPOINTS)
     rec = rec[rec["tx_hash"] != ""]
     hashes = rec["tx_hash"].str.lower()
-    served = set(hashes[rec["status"] // 100 == 2])
-    unknown = set(hashes[rec["status"] == 504])
     applied = {str(h.get("hash", "")).lower(): h for h in successful_applied(ctx)}
-    payees = set().union(*(credited(applied[h]) for h in served if h in applied))
-    lost = sorted(served - applied.keys())
+    # Python sets hold only what the ledger applied (served payments can be millions).
+    served = pd.Series(hashes[rec["status"] // 100 == 2].unique())
+    on_ledger = served.isin(list(applied))
+    served_applied = set(served[on_ledger])
+    unknown = hashes[rec["status"] == 504]
+    unknown_applied = set(unknown[unknown.isin(list(applied))])
+    payees = set().union(*(credited(applied[h]) for h in served_applied))
+    lost = sorted(served[~on_ledger])
     unserved = sorted(h for h, entry in applied.items()
-                      if h not in served and h not in unknown and credited(entry) & payees)
-    return {"served": len(served), "applied": len(served & applied.keys()), "lost": len(lost),
-            "unserved": len(unserved), "unknown_resolved": len(unknown & applied.keys()),
+                      if h not in served_applied and h not in unknown_applied and credited(entry) & payees)
+    return {"served": len(served), "applied": len(served_applied), "lost": len(lost),
+            "unserved": len(unserved), "unknown_resolved": len(unknown_applied),
             "lost_hashes": lost, "unserved_hashes": unserved}

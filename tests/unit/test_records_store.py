@@ -66,15 +66,15 @@ def test_columnar_capacity_and_percentiles_match(tmp_path: Path) -> None:
 class _IgnoresWhere(RecordStore):
     """Broken variant: returns every row whatever the condition."""
 
-    def select(self, columns, **where):  # type: ignore[no-untyped-def]
+    def select(self, columns, during=None, **where):  # type: ignore[no-untyped-def]
         return super().select(columns)
 
 
 class _DropsLast(RecordStore):
     """Broken variant: loses the last record of every selection."""
 
-    def select(self, columns, **where):  # type: ignore[no-untyped-def]
-        return super().select(columns, **where).iloc[:-1]
+    def select(self, columns, during=None, **where):  # type: ignore[no-untyped-def]
+        return super().select(columns, during, **where).iloc[:-1]
 
 
 @pytest.mark.parametrize("broken", [_IgnoresWhere, _DropsLast])
