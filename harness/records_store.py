@@ -94,6 +94,9 @@ class RecordStore:
         rows = None if mask is None else np.flatnonzero(mask)
         data = {}
         for name in dict.fromkeys(columns):
+            if rows is not None and not rows.size:  # nothing selected: nothing to read
+                data[name] = pa.chunked_array([], SCHEMA.field(name).type)
+                continue
             col = self._raw(name)
             col = col if rows is None else col.take(pa.array(rows))
             data[name] = pc.cast(col, SCHEMA.field(name).type) if name in LABELS else col

@@ -13,6 +13,8 @@ import pandas as pd
 from harness.judges.context import JudgeContext
 from harness.outputs import RECORD_FIELDS, Event
 
+MAX_KEYS = 1000  # offending keys or hashes listed by a reconciliation (the counts stay exact)
+
 
 def sha256_hex(text: str) -> str:
     """The memo_hash a settlement with this idempotency key carries."""
@@ -56,6 +58,11 @@ def traced_applied(ctx: JudgeContext, records: pd.DataFrame) -> list[dict[str, A
     memos = {sha256_hex(k) for k in records["idempotency_key"] if k}
     return [h for h in successful_applied(ctx)
             if str(h.get("hash", "")).lower() in hashes or (memo_hash_of(h) and memo_hash_of(h) in memos)]
+
+
+def first_sorted(values: pd.Series, limit: int = MAX_KEYS) -> list[str]:
+    """The first `limit` of `values` in sorted order (a run's offending keys can be millions)."""
+    return [str(v) for v in values.sort_values(kind="stable").head(limit)]
 
 
 def severity(event: Event) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
-from harness.judges.evidence import memo_hash_of, sha256_hex, successful_applied
+from harness.judges.evidence import first_sorted, memo_hash_of, sha256_hex, successful_applied
 from harness.judges.x402_ledger import X402_ENDPOINTS, reconcile_x402
 
 NAME = "nothing lost: every acknowledged settlement, escrow and x402 payment applied exactly once"
@@ -18,15 +18,18 @@ SETTLING_ENDPOINTS = ("settlement", "escrow")
 
 
 def reconcile(ctx: JudgeContext) -> dict[str, Any]:
-    """Counts (acknowledged, applied, lost, duplicated, unknown_resolved, unattributed) and the offending keys.
+    """Counts (acknowledged, applied, lost, duplicated, unknown_resolved, unattributed) and the offending keys
+    (lost ones: the first MAX_KEYS in sorted order).
 
     A settlement or escrow is identified by its idempotency key (else its tx hash). Its ledger
     applications are the successful `applied` records whose memo_hash is sha256(key) or whose hash is
     one of the tx hashes clients saw for it.
     """
     rec = ctx.frame(["status", "idempotency_key", "tx_hash"], endpoint=SETTLING_ENDPOINTS)
-    ids = rec["idempotency_key"].where(rec["idempotency_key"] != "", rec["tx_hash"].str.lower())
-    rec = rec.assign(_id=ids)[ids != ""]
+    lower = rec["tx_hash"].str.lower()
+    ids = rec["idempotency_key"].where(rec["idempotency_key"] != "", lower)
+    known = ids != ""
+    rec, ids, lower = rec[known], ids[known], lower[known]
     # Python sets and maps hold only what the ledger applied (client records can be millions).
     ledger = successful_applied(ctx)
     ledger_txs = {str(e.get("hash", "")).lower() for e in ledger}
@@ -35,9 +38,8 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
     digests = keys.map(sha256_hex)
     hit = digests.isin(ledger_memos)
     memo_to_id = dict(zip(digests[hit], keys[hit], strict=True))
-    lower = rec["tx_hash"].str.lower()
     on_ledger = (rec["tx_hash"] != "") & lower.isin(ledger_txs)
-    hash_to_id = dict(zip(lower[on_ledger], rec.loc[on_ledger, "_id"], strict=True))
+    hash_to_id = dict(zip(lower[on_ledger], ids[on_ledger], strict=True))
     applications: dict[str, set[str]] = defaultdict(set)
     unattributed = []
     x402 = ctx.frame(["tx_hash"], endpoint=X402_ENDPOINTS)["tx_hash"].str.lower()
@@ -52,13 +54,13 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
             applications[sid].add(tx)
         elif memo:
             unattributed.append(tx)
-    acked = pd.Series(rec.loc[rec["status"] // 100 == 2, "_id"].unique())
+    acked = pd.Series(ids[rec["status"] // 100 == 2].unique())
     was_applied = acked.isin(list(applications))
-    lost = sorted(acked[~was_applied])
+    lost = first_sorted(acked[~was_applied])
     acked_applied = set(acked[was_applied])
     duplicated = sorted(k for k, txs in applications.items() if len(txs) > 1)
     unknown_resolved = sorted(k for k in applications if k not in acked_applied)
-    return {"acknowledged": len(acked), "applied": len(applications), "lost": len(lost),
+    return {"acknowledged": len(acked), "applied": len(applications), "lost": int((~was_applied).sum()),
             "duplicated": len(duplicated), "unknown_resolved": len(unknown_resolved),
             "unattributed": len(unattributed), "extra_applications": sum(len(applications[k]) - 1 for k in duplicated),
             "lost_keys": lost, "duplicated_keys": duplicated,

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from harness.judges.context import JudgeContext
-from harness.judges.evidence import successful_applied
+from harness.judges.evidence import first_sorted, successful_applied
 
 X402_ENDPOINTS = ("x402", "x402-v2")
 
@@ -48,9 +48,9 @@ def reconcile_x402(ctx: JudgeContext) -> dict[str, Any]:
     unknown = hashes[rec["status"] == 504]
     unknown_applied = set(unknown[unknown.isin(list(applied))])
     payees = set().union(*(credited(applied[h]) for h in served_applied))
-    lost = sorted(served[~on_ledger])
+    lost = first_sorted(served[~on_ledger])
     unserved = sorted(h for h, entry in applied.items()
                       if h not in served_applied and h not in unknown_applied and credited(entry) & payees)
-    return {"served": len(served), "applied": len(served_applied), "lost": len(lost),
+    return {"served": len(served), "applied": len(served_applied), "lost": int((~on_ledger).sum()),
             "unserved": len(unserved), "unknown_resolved": len(unknown_applied),
             "lost_hashes": lost, "unserved_hashes": unserved}

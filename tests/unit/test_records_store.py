@@ -8,14 +8,15 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from harness.cli import main as cli_main
-from harness.judges import judge, reconcile
-from harness.judges.context import JudgeContext, records_frame
+from harness.judges import judge, rate_limits, reconcile
+from harness.judges.context import JudgeContext, RateLimit, records_frame
 from harness.outputs import RECORD_FIELDS, REQUESTS_FILE, REQUESTS_PARQUET, read_records, write_records
 from harness.records_store import (
     SCHEMA,
@@ -168,3 +169,33 @@ def test_write_records_csv_reads_back_through_the_csv_reader(tmp_path: Path) -> 
     records = make_evidence(seed=2).records[:30]
     write_records(tmp_path / REQUESTS_FILE, records)
     pd.testing.assert_frame_equal(read_csv_frame(tmp_path / REQUESTS_FILE), records_frame(records), check_dtype=False)
+
+
+def _max_excess_one_by_one(sent, done, limit):  # type: ignore[no-untyped-def]
+    """The per-request scan max_excess replaced (reference for the vectorised one)."""
+    order = np.argsort(sent, kind="stable")
+    s, d = sent[order], done[order]
+    rate, worst, reach = limit.limit / limit.window_s, (0, 0.0, 0.0), 4 * limit.limit + 2
+    for i in range(len(s)):
+        span = np.maximum.accumulate(d[i:i + reach]) - s[i]
+        counts = np.arange(1, span.size + 1)
+        if limit.algorithm == "token-bucket":
+            excess = np.where(span < limit.window_s, counts - np.floor(limit.limit + rate * span + 1e-9), 0)
+        else:
+            excess = np.where(span < limit.window_s, counts - limit.limit, 0)
+        k = int(np.argmax(excess))
+        if excess[k] > worst[0]:
+            worst = (int(excess[k]), float(s[i]), float(span[k]))
+    return worst
+
+
+@pytest.mark.parametrize("algorithm", ["sliding-window", "token-bucket"])
+def test_vectorised_excess_scan_equals_the_one_by_one_scan(algorithm: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rate_limits, "EXCESS_BLOCK_CELLS", 64)  # many blocks: their seams are exercised
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        n = int(rng.integers(0, 60))
+        sent = np.sort(rng.uniform(0, 20, n)).round(2)
+        done = sent + rng.exponential(0.3, n)
+        limit = RateLimit(int(rng.integers(1, 6)), float(rng.choice([1.0, 2.5, 5.0])), algorithm)
+        assert rate_limits.max_excess(sent, done, limit) == _max_excess_one_by_one(sent, done, limit), trial
