@@ -82,6 +82,26 @@ class RecordStore:
             self._labels[name] = column
         return column
 
+    def _take(self, name: str, rows: np.ndarray) -> pa.ChunkedArray:
+        """`rows` (sorted positions in the whole table) of one column, read row group by row group, so a
+        selection never holds the whole column (a hash column of ten million rows is hundreds of MiB)."""
+        kind = SCHEMA.field(name).type
+        chunks: list[pa.Array] = []
+        start = 0
+        for file, names in zip(self._files, self._names, strict=True):
+            for group in range(file.metadata.num_row_groups):
+                size = file.metadata.row_group(group).num_rows
+                lo, hi = np.searchsorted(rows, [start, start + size])
+                if hi > lo:
+                    local = pa.array(rows[lo:hi] - start)
+                    if name in names:
+                        chunks.append(file.read_row_group(group, columns=[name]).column(name).cast(kind).take(local))
+                    else:
+                        chunks.append(pa.array([DEFAULTS[name]] * (hi - lo), kind))
+                start += size
+        return pa.chunked_array([c for ch in chunks for c in (ch.chunks if isinstance(ch, pa.ChunkedArray) else [ch])],
+                                kind)
+
     def select(self, columns: Sequence[str], during: Sequence[tuple[float, float]] | None = None,
                **where: Collection[Any]) -> pd.DataFrame:
         """`columns` of the rows whose `where` columns hold one of the given values and, with `during`, that
@@ -97,8 +117,12 @@ class RecordStore:
             if rows is not None and not rows.size:  # nothing selected: nothing to read
                 data[name] = pa.chunked_array([], SCHEMA.field(name).type)
                 continue
-            col = self._raw(name)
-            col = col if rows is None else col.take(pa.array(rows))
+            if rows is None:
+                col = self._raw(name)
+            elif name in LABELS or name in self._labels:
+                col = self._raw(name).take(pa.array(rows))
+            else:
+                col = self._take(name, rows)
             data[name] = pc.cast(col, SCHEMA.field(name).type) if name in LABELS else col
         frame = pa.table(data).to_pandas() if data else pd.DataFrame()
         frame.index = pd.RangeIndex(self.num_rows) if rows is None else pd.Index(rows)

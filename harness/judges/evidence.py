@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from harness.judges.context import JudgeContext
 from harness.outputs import RECORD_FIELDS, Event
@@ -62,7 +64,8 @@ def traced_applied(ctx: JudgeContext, records: pd.DataFrame) -> list[dict[str, A
 
 def first_sorted(values: pd.Series, limit: int = MAX_KEYS) -> list[str]:
     """The first `limit` of `values` in sorted order (a run's offending keys can be millions)."""
-    return [str(v) for v in values.sort_values(kind="stable").head(limit)]
+    strings = pa.array(values, pa.string())
+    return [str(v) for v in strings.take(pc.array_sort_indices(strings)[:limit]).to_pylist()]
 
 
 def severity(event: Event) -> str:

@@ -26,24 +26,27 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
     one of the tx hashes clients saw for it.
     """
     rec = ctx.frame(["status", "idempotency_key", "tx_hash"], endpoint=SETTLING_ENDPOINTS)
-    lower = rec["tx_hash"].str.lower()
-    ids = rec["idempotency_key"].where(rec["idempotency_key"] != "", lower)
-    known = ids != ""
-    rec, ids, lower = rec[known], ids[known], lower[known]
-    # Python sets and maps hold only what the ledger applied (client records can be millions).
+    keyless = rec["idempotency_key"] == ""
+    ids = rec["idempotency_key"].copy()
+    ids[keyless] = rec.loc[keyless, "tx_hash"].str.lower()
+    # Python sets and maps hold only what the ledger applied (client records can be millions); a column
+    # is lower-cased or hashed only when the ledger has something to match it against.
     ledger = successful_applied(ctx)
     ledger_txs = {str(e.get("hash", "")).lower() for e in ledger}
     ledger_memos = {memo_hash_of(e) for e in ledger} - {""}
-    keys = rec.loc[rec["idempotency_key"] != "", "idempotency_key"].iloc[:None if ledger_memos else 0]
+    keys = rec.loc[~keyless, "idempotency_key"].iloc[:None if ledger_memos else 0]
     digests = keys.map(sha256_hex)
     hit = digests.isin(ledger_memos)
     memo_to_id = dict(zip(digests[hit], keys[hit], strict=True))
-    on_ledger = (rec["tx_hash"] != "") & lower.isin(ledger_txs)
-    hash_to_id = dict(zip(lower[on_ledger], ids[on_ledger], strict=True))
+    hashed = rec.loc[rec["tx_hash"] != "", "tx_hash"].iloc[:None if ledger_txs else 0].str.lower()
+    on_ledger = hashed[hashed.isin(ledger_txs)]
+    hash_to_id = dict(zip(on_ledger, ids[on_ledger.index], strict=True))
     applications: dict[str, set[str]] = defaultdict(set)
     unattributed = []
-    x402 = ctx.frame(["tx_hash"], endpoint=X402_ENDPOINTS)["tx_hash"].str.lower()
-    x402_hashes = set(x402[x402.isin(ledger_txs)])  # reconciled by reconcile_x402 (a v1 memo holds a nonce)
+    x402_hashes: set[str] = set()  # reconciled by reconcile_x402 (a v1 memo holds a nonce)
+    if ledger_txs:
+        x402 = ctx.frame(["tx_hash"], endpoint=X402_ENDPOINTS)["tx_hash"].str.lower()
+        x402_hashes = set(x402[x402.isin(ledger_txs)])
     for entry in ledger:
         tx = str(entry.get("hash", "")).lower()
         if tx in x402_hashes:
@@ -54,7 +57,7 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
             applications[sid].add(tx)
         elif memo:
             unattributed.append(tx)
-    acked = pd.Series(ids[rec["status"] // 100 == 2].unique())
+    acked = pd.Series(ids[(rec["status"] // 100 == 2) & (ids != "")].unique())
     was_applied = acked.isin(list(applications))
     lost = first_sorted(acked[~was_applied])
     acked_applied = set(acked[was_applied])

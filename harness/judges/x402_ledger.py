@@ -38,14 +38,13 @@ def reconcile_x402(ctx: JudgeContext) -> dict[str, Any]:
     """Counts: served, applied, lost (served, never applied), unserved (applied, never served nor
     reported unknown), unknown_resolved (reported unknown, applied) and the offending hashes."""
     rec = ctx.frame(["status", "tx_hash"], endpoint=X402_ENDPOINTS)
-    rec = rec[rec["tx_hash"] != ""]
-    hashes = rec["tx_hash"].str.lower()
+    hashed = rec["tx_hash"] != ""
     applied = {str(h.get("hash", "")).lower(): h for h in successful_applied(ctx)}
     # Python sets hold only what the ledger applied (served payments can be millions).
-    served = pd.Series(hashes[rec["status"] // 100 == 2].unique())
+    served = pd.Series(rec.loc[hashed & (rec["status"] // 100 == 2), "tx_hash"].str.lower().unique())
     on_ledger = served.isin(list(applied))
     served_applied = set(served[on_ledger])
-    unknown = hashes[rec["status"] == 504]
+    unknown = rec.loc[hashed & (rec["status"] == 504), "tx_hash"].str.lower()
     unknown_applied = set(unknown[unknown.isin(list(applied))])
     payees = set().union(*(credited(applied[h]) for h in served_applied))
     lost = first_sorted(served[~on_ledger])

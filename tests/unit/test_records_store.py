@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from harness import records_store
 from harness.cli import main as cli_main
 from harness.judges import judge, rate_limits, reconcile
 from harness.judges.context import JudgeContext, RateLimit, records_frame
@@ -84,14 +85,21 @@ def test_the_comparison_catches_a_broken_store(broken: type[RecordStore], tmp_pa
     assert _figures(_columnar(mem, tmp_path / "x.parquet", broken)) != _figures(mem)
 
 
-def test_select_reads_rows_and_columns_like_the_frame(tmp_path: Path) -> None:
+def test_select_reads_rows_and_columns_like_the_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records_store, "ROW_GROUP_ROWS", 97)  # many row groups: rows are taken group by group
     frame = records_frame(make_evidence(seed=2).records)
     write_parquet(tmp_path / "r.parquet", [records_table(make_evidence(seed=2).records)])
     store = RecordStore([tmp_path / "r.parquet"])
-    got = store.select(["sent_s", "status"], endpoint=["settlement", "escrow"], status=[200])
-    want = frame.loc[frame["endpoint"].isin(["settlement", "escrow"]) & (frame["status"] == 200), ["sent_s", "status"]]
+    assert pq.ParquetFile(tmp_path / "r.parquet").metadata.num_row_groups > 3
+    cols = ["sent_s", "status", "tx_hash", "endpoint"]
+    got = store.select(cols, endpoint=["settlement", "escrow"], status=[200])
+    want = frame.loc[frame["endpoint"].isin(["settlement", "escrow"]) & (frame["status"] == 200), cols]
     pd.testing.assert_frame_equal(got, want, check_index_type=False)
     assert list(got.index) == list(want.index)  # row positions of the whole table, as in memory
+    spans = [(10.0, 20.0), (50.0, 51.5)]
+    inside = (frame["sent_s"].between(10.0, 20.0, "left") | frame["sent_s"].between(50.0, 51.5, "left"))
+    pd.testing.assert_frame_equal(store.select(["path", "latency_ms"], spans), frame.loc[inside, ["path", "latency_ms"]],
+                                  check_index_type=False)
 
 
 def _write_parts(directory: Path, rows: int = 600) -> None:
