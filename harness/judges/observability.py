@@ -34,7 +34,7 @@ METRICS = "metrics"
 
 # Every piece of evidence, with what it is (the report's and the contract's wording).
 EVIDENCE: dict[str, str] = {
-    CLIENT_RECORDS: "client-side request records (requests.csv), always present",
+    CLIENT_RECORDS: "client-side request records (requests.parquet; requests.csv in older runs), always present",
     LEDGER_HISTORY: "the ledger's history of the run's transactions (offline network, or Horizon's public API)",
     PROXY_ARRIVALS: "per-proxy request arrivals on the Horizon path (fault proxy arrival log or the "
                     "offline network's per-listener access log)",
