@@ -107,7 +107,7 @@ def _read_parquet(path: Path, wanted: list[str]) -> pd.DataFrame:
 
     try:
         store = RecordStore([path])
-        labels = ("endpoint", "user_kind")
+        labels = ("endpoint", "user_kind", "client_key")
         return pd.DataFrame({name: (store.column(name).dictionary_encode() if name in labels
                                     else store.column(name)).to_pandas() for name in wanted})
     except RecordStoreError as exc:
