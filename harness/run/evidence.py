@@ -28,13 +28,15 @@ from harness.outputs import (
     write_records,
 )
 from harness.profiles import has_x402_v2
-from harness.run.collect import ACCESS_LOG_FILE, CollectionError, actual_faults, load_counters, merge_records
+from harness.run.collect import ACCESS_LOG_FILE, ActualFault, MergedLoad, actual_faults, merge_worker_records
 from harness.run.expectations import CONFIG_DIR, judging_params, resolve_rate_limits, thresholds_ms
 from harness.run.junit import write_junit
 from harness.run.manifest import build_manifest
 from harness.run.runbooks import runbook_ref
 from harness.run.verdict import decide
 from reference_impl.redaction import redact_text
+from scenarios.arrivals import build_schedules
+from scenarios.recording import ALLOCATION_FILE
 
 if TYPE_CHECKING:
     from harness.judges.context import JudgeContext
@@ -81,16 +83,13 @@ def finish(state: RunState) -> int:
     events = write_run_events(state)
     end_s = max(state.profile.duration_s, state.now_run_s()) if state.run_start_epoch else 0.0
     faults = actual_faults(state.fault_events, end_s)
-    records = []
-    try:
-        records = merge_records(state.load_dir, faults)
-    except CollectionError as exc:
-        state.error = state.error or str(exc)
+    load = merge_load(state, faults)
+    records = load.records
     write_records(out / REQUESTS_FILE, records)
     _write_jsonl(out / LEDGER_HISTORY_FILE, state.ledger_history)
     access = [{**a, "t": float(a["t"]) - state.run_start_epoch} for a in state.access_log if "t" in a]
     _write_jsonl(out / ACCESS_LOG_FILE, access)
-    counters = load_counters(state.load_dir) if state.load_dir.is_dir() else {}
+    counters = load.counters
     phases = [{"name": p.name, "start_s": s, "end_s": e, "steady": p.steady} for p, s, e in state.profile.phase_bounds()]
     fault_rows = [{"at_s": round(f.start_s, 3), "end_s": round(f.end_s, 3), "proxy": f.proxy, "toxic": f.toxic,
                    "stream": f.stream, "attributes": f.attributes or {}, "toxicity": f.toxicity} for f in faults]
@@ -106,6 +105,7 @@ def finish(state: RunState) -> int:
         accounts=state.accounts_public, started_at=state.started_at,
     )
     manifest["run_start_epoch"] = state.run_start_epoch  # t = 0 of the run (unix s): converts ledger times
+    manifest["load"] = load_manifest(state, load)
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, default=str))
 
     checks: list[Check] = []
@@ -129,7 +129,9 @@ def finish(state: RunState) -> int:
         "schema_version": SUMMARY_SCHEMA_VERSION, "run_id": state.run_id, "profile": state.profile.name,
         "env": state.env, "seed": state.seed, "started_at": state.started_at, "duration_s": round(end_s, 3),
         "phases": phases, "faults": fault_rows, "reconciliation": reconciliation,
-        "load": {"requests": len(records), "arrivals": counters}, "fault_in_service": state.options.fault_in_service,
+        "load": {"requests": len(records), "arrivals": counters, "workers": load.workers,
+                 "cpu": {k: v for k, v in state.cpu.items() if k != "samples"}},
+        "fault_in_service": state.options.fault_in_service,
         "target": {k: redact_text(v) if isinstance(v, str) else v for k, v in state.target_info.items()},
         "worlds": state.worlds_info, "rate_limits": limits,
         "observability": observability_table(final_ctx) if final_ctx is not None else {},
@@ -144,6 +146,27 @@ def finish(state: RunState) -> int:
         summary = _write_verdict(state, base, checks, end_s, reuse_charts=True)
     _print_scorecard(summary)
     return int(summary["exit_code"])
+
+
+def merge_load(state: RunState, faults: list[ActualFault]) -> MergedLoad:
+    """The load processes' records merged; a merge that is not exact (a worker that did not finish, shares that
+    do not add up to the schedule) makes the run fail to finish (exit 4), its records still judged and kept."""
+    workers = state.options.workers
+    schedule = ({kind: len(times) for kind, times in
+                 build_schedules(state.profile.phases, state.profile.mix, state.seed).items()} if workers else None)
+    load = merge_worker_records(state.load_dir, faults, workers, schedule)
+    if load.problems and state.load_started:
+        state.error = state.error or "load evidence incomplete: " + "; ".join(load.problems)
+    return load
+
+
+def load_manifest(state: RunState, load: MergedLoad) -> dict[str, Any]:
+    """How the load was generated: processes, each one's sends and records, and the allocation of users."""
+    allocation = state.load_dir / ALLOCATION_FILE
+    return {"workers": state.options.workers, "per_process": load.workers,
+            "records": len(load.records), "sent": sum(w.get("sent", 0) for w in load.workers.values()),
+            "allocation": json.loads(allocation.read_text()) if allocation.is_file() else None,
+            "problems": load.problems, "cpu": state.cpu}
 
 
 def _write_verdict(state: RunState, base: dict[str, Any], checks: list[Check], end_s: float,
