@@ -121,12 +121,25 @@ def _on_spawned(**_kwargs: object) -> None:
         return
     if CTX.role == "master":
         runner = _RUNNER[0]
-        users = {runner.get_worker_index(c.id): dict(c.user_classes_count) for c in runner.clients.values()}
-        allocation = build_allocation(users, KIND_OF)
+        allocation = _complete_allocation(runner)
+        if allocation is None:  # no ready file: the harness reports that Locust never became ready
+            return
         runner.send_message(ALLOCATION_MSG, allocation)
         CTX.write_allocation(allocation)
         gevent.spawn(_broadcast_start, runner)
     CTX.announce_ready()
+
+
+def _complete_allocation(runner: Any, limit_s: float = 30.0) -> dict[str, list[int]] | None:
+    """Master: the workers' user counts once every user of every kind is reported (a late spawn report would
+    give a stale allocation, hence colliding user indices); None if they never add up to the pools."""
+    for _ in range(int(limit_s / 0.1)):
+        users = {runner.get_worker_index(c.id): dict(c.user_classes_count) for c in runner.clients.values()}
+        allocation = build_allocation(users, KIND_OF)
+        if all(sum(allocation.get(kind, [])) == pool for kind, pool in POOLS.items()):
+            return allocation
+        gevent.sleep(0.1)
+    return None
 
 
 def _broadcast_start(runner: Any, limit_s: float = 300.0) -> None:

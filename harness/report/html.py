@@ -150,17 +150,16 @@ def load_section(summary: Mapping[str, Any]) -> str:
     procs = cpu.get("processes") or {}
     if not procs:
         return part + "<p>CPU per process: not sampled in this run.</p>"
-    saturated = cpu.get("saturated")
-    first = cpu.get("first_saturated") or {}
-    verdict = (f"<b>{esc(saturated)}</b> saturated (peak &ge; 90% of one core); the first process to reach it was "
-               f"{esc(first.get('process'))} at t = {esc(first.get('t'))} s" if saturated
-               else "no process reached 90% of one core")
+    found = cpu.get("finding") or {}
+    verdict = f"over {esc(found.get('over', 'the run'))}: <b>{esc(found.get('text', 'not judged'))}</b>"
     rows = "".join(f"<tr><td>{esc(name)}</td><td>{esc(r.get('mean_share'))}</td><td>{esc(r.get('peak_share'))}</td>"
-                   f"<td>{esc(r.get('cpu_s'))}</td></tr>" for name, r in procs.items())
+                   f"<td>{esc(r.get('mean_wait'))}</td><td>{esc(r.get('peak_wait'))}</td><td>{esc(r.get('cpu_s'))}</td>"
+                   "</tr>" for name, r in procs.items())
     return (part + f"<p>CPU per process (share of one core, sampled every {esc(cpu.get('interval_s'))} s on "
             f"{esc(cpu.get('cores'))} cores; load average {esc(cpu.get('load_average_start'))} at the start, "
             f"{esc(cpu.get('load_average_end'))} at the end): {verdict}.</p><table class=\"cpu\"><thead><tr>"
-            "<th>process</th><th>mean share</th><th>peak share</th><th>CPU s</th></tr></thead><tbody>" + rows
+            "<th>process</th><th>mean share</th><th>peak share</th><th>mean wait for a CPU</th><th>peak wait</th>"
+            "<th>CPU s</th></tr></thead><tbody>" + rows
             + "</tbody></table>")
 
 

@@ -28,6 +28,7 @@ from harness.outputs import (
     write_records,
 )
 from harness.profiles import has_x402_v2
+from harness.run import cpu as cpu_module
 from harness.run.collect import ACCESS_LOG_FILE, ActualFault, MergedLoad, actual_faults, merge_worker_records
 from harness.run.expectations import CONFIG_DIR, judging_params, resolve_rate_limits, thresholds_ms
 from harness.run.junit import write_junit
@@ -124,6 +125,8 @@ def finish(state: RunState) -> int:
         state.error = "no request was recorded"
     if state.error:  # the run did not finish: what lags behind the load (ledger inclusion, feeds) is cut short
         checks = [unfinished(c) for c in checks]
+    if state.cpu:
+        state.cpu["finding"] = cpu_finding(state.cpu, checks)
     final_ctx = replace(ctx, run_dir=out) if ctx is not None else None
     base = {
         "schema_version": SUMMARY_SCHEMA_VERSION, "run_id": state.run_id, "profile": state.profile.name,
@@ -158,6 +161,17 @@ def merge_load(state: RunState, faults: list[ActualFault]) -> MergedLoad:
     if load.problems and state.load_started:
         state.error = state.error or "load evidence incomplete: " + "; ".join(load.problems)
     return load
+
+
+def cpu_finding(cpu: dict[str, Any], checks: list[Check]) -> dict[str, Any]:
+    """Which process limited the load: over the capacity knee's windows (a stress run), else the whole run."""
+    knee = next((c.figures for c in checks if c.id == "capacity" and c.figures.get("knee_found")), None)
+    if knee is None:
+        return {"over": "the whole run", "text": cpu_module.finding(cpu)}
+    start, width = float(knee["knee_start_s"]), float(knee.get("window_s", 10))
+    at = cpu_module.window(cpu.get("samples", []), start - width, start + width)
+    return {"over": f"the knee, {start - width:g}-{start + width:g} s", "processes": at,
+            "text": cpu_module.finding(cpu, at)}
 
 
 def load_manifest(state: RunState, load: MergedLoad) -> dict[str, Any]:
