@@ -199,5 +199,5 @@ def finding(summary: dict[str, Any], at: dict[str, dict[str, float]] | None = No
         return (f"no process saturated a core (busiest: {busiest} at {rows[busiest]['share']:.0%}); {waiting} waited "
                 f"{rows[waiting]['wait']:.0%} of the time for a CPU (load average {load[0]} on {cores} cores): "
                 "the machine's CPUs, shared with other processes, were the limit")
-    return (f"no process saturated a core (busiest: {busiest} at {rows[busiest]['share']:.0%}) and none waited long "
-            "for a CPU: the limit is not CPU (I/O, ledger closes, locks)")
+    calm = f"no process saturated a core (busiest: {busiest} at {rows[busiest]['share']:.0%}) and none waited long for a CPU"
+    return calm + (": the limit is not CPU (I/O, ledger closes, locks)" if at else "")

@@ -66,6 +66,8 @@ def test_finding_names_the_limit_over_the_knee_windows() -> None:
     assert "locust waited 60% of the time for a CPU (load average 5.1 on 2 cores)" in early
     idle = [{"t": 1.0, "share": {"service": 0.3}, "wait": {"service": 0.1}}]
     assert "the limit is not CPU" in finding(summary, window(idle, 0, 2))
+    whole = {**summary, "processes": {"service": {"peak_share": 0.3, "peak_wait": 0.1}}}
+    assert finding(whole) == "no process saturated a core (busiest: service at 30%) and none waited long for a CPU"
     assert finding(summary) == "no CPU samples"
 
 
