@@ -107,7 +107,6 @@ def finish(state: RunState) -> int:
     )
     manifest["run_start_epoch"] = state.run_start_epoch  # t = 0 of the run (unix s): converts ledger times
     manifest["load"] = load_manifest(state, load)
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, default=str))
 
     checks: list[Check] = []
     reconciliation: dict[str, int] = {}
@@ -126,7 +125,8 @@ def finish(state: RunState) -> int:
     if state.error:  # the run did not finish: what lags behind the load (ledger inclusion, feeds) is cut short
         checks = [unfinished(c) for c in checks]
     if state.cpu:
-        state.cpu["finding"] = cpu_finding(state.cpu, checks)
+        state.cpu["finding"] = cpu_finding(state.cpu, checks)  # over the capacity knee, once judged
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, default=str))
     final_ctx = replace(ctx, run_dir=out) if ctx is not None else None
     base = {
         "schema_version": SUMMARY_SCHEMA_VERSION, "run_id": state.run_id, "profile": state.profile.name,
