@@ -32,7 +32,7 @@ ROUTES = (("x402", "GET", "/resources/r1"), ("channel", "POST", "/channels/c1/up
           ("decision", "POST", "/agent/decisions"), ("escrow", "POST", "/contracts/escrow"),
           ("health", "GET", "/health"), ("metrics", "GET", "/metrics"), ("admin", "GET", "/admin/events"))
 
-_junk_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+_junk_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 _not_a_string = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.lists(st.integers(), max_size=3))
 _bad_address = st.one_of(
     _junk_text.filter(lambda s: not (len(s) == 56 and s.startswith("G"))),
@@ -68,7 +68,7 @@ def _channel() -> st.SearchStrategy[dict[str, Any]]:
     # Signatures are always 3 bytes (not 64), so every case fails validation before any crypto check.
     state = {"channelId": "fz-1", "sequence": 1, "participants": [VALID_G, OTHER_G],
              "balances": {VALID_G: 10, OTHER_G: 0}, "total": 10, "signatures": {VALID_G: "AAAA", OTHER_G: "AAAA"}}
-    breaks = st.one_of(
+    breaks: st.SearchStrategy[tuple[str, Any]] = st.one_of(
         st.tuples(st.just("sequence"), st.one_of(st.integers(max_value=-1), _junk_text, st.none())),
         st.tuples(st.just("total"), st.one_of(st.integers(min_value=11), st.integers(max_value=-1), st.just("10"))),
         st.tuples(st.just("participants"), st.one_of(st.just([VALID_G]), st.lists(_bad_address, min_size=2, max_size=2))),
@@ -157,7 +157,7 @@ def _headers_on_broken_requests() -> st.SearchStrategy[dict[str, Any]]:
     requests whose body is broken anyway, so no header makes a case valid."""
     did_header = _bad_did.filter(lambda d: isinstance(d, str) and d.isprintable() and d.isascii()).map(
         lambda d: _case("settlement", "POST", "/settlements", body={"destination": VALID_G, "amount": "1"},
-                        headers={"X-Agent-DID": d}))
+                        headers={"X-Agent-DID": str(d)}))
     junk_value = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=300)
     other = st.tuples(st.sampled_from(["X-API-Key", "Content-Type"]), junk_value, _bad_amount).map(
         lambda h: _case("escrow", "POST", "/contracts/escrow",

@@ -106,8 +106,8 @@ def _judge_server(metric: str, threshold: float, ok: pd.DataFrame, server: np.nd
                        f"{slack:g} s of the alert")
         tally.false_alerts.append({"metric": metric, "t": round(alert.t, 3),
                                    "value_ms": alert.data.get("value_ms"), "problem": problem})
-    for i in sorted(unmatched, key=lambda i: done[i]):
-        tally.missed.append({"metric": metric, "breach_s": round(float(done[i]), 3), "server_ms": float(server[i]),
+    for k in sorted(unmatched, key=lambda k: done[k]):
+        tally.missed.append({"metric": metric, "breach_s": round(float(done[k]), 3), "server_ms": float(server[k]),
                              "threshold_ms": threshold})
 
 
