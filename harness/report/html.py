@@ -139,7 +139,8 @@ def meta_table(run: RunData) -> str:
 
 def load_section(summary: Mapping[str, Any]) -> str:
     """How the load was generated (each Locust process's sends and records) and each process's CPU share."""
-    load = summary.get("load") if isinstance(summary.get("load"), dict) else {}
+    found_load = summary.get("load")
+    load: Mapping[str, Any] = found_load if isinstance(found_load, dict) else {}
     workers = load.get("workers") or {}
     rows = "".join(f"<tr><td>{esc(name)}</td><td>{esc(w.get('sent', 0))}</td><td>{esc(w.get('records', 0))}</td>"
                    f"<td>{esc(w.get('dropped', 0))}</td></tr>" for name, w in workers.items())

@@ -13,6 +13,7 @@ machine may be shared), and names the process that saturated: the busiest one wh
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import time
@@ -20,10 +21,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-try:
-    import psutil
-except ImportError:  # pragma: no cover - psutil is optional
-    psutil = None  # type: ignore[assignment]
+
+def _optional_psutil() -> Any:
+    """psutil when installed (Locust depends on it), else None: /proc is read instead."""
+    try:
+        return importlib.import_module("psutil")
+    except ImportError:  # pragma: no cover - psutil is optional
+        return None
+
+
+psutil: Any = _optional_psutil()
 
 SATURATED_SHARE = 0.9  # a process at >= 90 % of one core for a sample is saturated
 WAITING_SHARE = 0.25  # threads runnable but without a CPU for >= 25 % of the time: the machine is the limit
@@ -144,14 +151,14 @@ class CpuSampler:
     def summary(self) -> dict[str, Any]:
         """Per process: mean and peak share of a core and of waiting for one, CPU seconds; the saturated
         process; the load averages."""
-        processes = {name: {"mean_share": _mean(self.samples, "share", name),
+        processes: dict[str, dict[str, Any]] = {name: {"mean_share": _mean(self.samples, "share", name),
                             "peak_share": _peak(self.samples, "share", name),
                             "mean_wait": _mean(self.samples, "wait", name),
                             "peak_wait": _peak(self.samples, "wait", name),
                             "cpu_s": round(self._last[name][1], 2) if name in self._last else None}
                      for name in sorted({n for s in self.samples for n in s["share"]})}
-        saturated = sorted((r["peak_share"], name) for name, r in processes.items()
-                           if r["peak_share"] >= SATURATED_SHARE)
+        saturated = sorted((float(r["peak_share"]), name) for name, r in processes.items()
+                           if float(r["peak_share"]) >= SATURATED_SHARE)
         return {"interval_s": self.interval_s, "cores": os.cpu_count(), "load_average_start": self.load_start,
                 "load_average_end": load_average(), "saturated": saturated[-1][1] if saturated else None,
                 "first_saturated": first_saturated(self.samples), "processes": processes, "samples": self.samples}
