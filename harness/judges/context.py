@@ -211,6 +211,7 @@ class JudgeContext:
     known_secrets: tuple[str, ...] = ()  # exact strings (admin token, seeds) that must appear nowhere
     unavailable: Mapping[str, str] = field(default_factory=dict)  # evidence the run could not obtain -> why
     sources: Mapping[str, str] = field(default_factory=dict)  # evidence -> where the run obtained it
+    metrics_text: str = ""  # the target's GET /metrics (Prometheus text) read at the end of the run, or ""
 
     @classmethod
     def build(
@@ -231,6 +232,7 @@ class JudgeContext:
         known_secrets: Iterable[str] = (),
         unavailable: Mapping[str, str] | None = None,
         sources: Mapping[str, str] | None = None,
+        metrics_text: str = "",
     ) -> JudgeContext:
         """Normalise evidence from lists, dicts or dataclasses; raises JudgingError on bad input."""
         frame = records_frame(records)
@@ -256,7 +258,7 @@ class JudgeContext:
         return cls(frame, evs, tuple(dict(h) for h in ledger_history), log, phs, fws, thr, prm,
                    float(run_start_epoch), float(duration_s), limits,
                    Path(run_dir) if run_dir is not None else None, tuple(s for s in known_secrets if s),
-                   dict(unavailable or {}), dict(sources or {}))
+                   dict(unavailable or {}), dict(sources or {}), str(metrics_text))
 
     def __repr__(self) -> str:  # never print known_secrets
         return (f"JudgeContext(records={len(self.records)}, events={len(self.events)}, "

@@ -48,7 +48,7 @@ EVIDENCE: dict[str, str] = {
     HEALTH: "GET /health answering 200",
     STATE_SIZES: "the sizes and bounds of the target's per-client stores, announced in GET /health \"state\" "
                  "(sampled about once a second)",
-    METRICS: "GET /metrics (optional, informational)",
+    METRICS: "GET /metrics: the target's own percentiles, read once at the end of the run (metrics.prom)",
 }
 
 # check id (or prefix ending in ".") -> the evidence it needs, in the order the contract lists it.
@@ -63,6 +63,9 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "P35": (CLIENT_RECORDS, FEED_BREAKER, PROXY_ARRIVALS, FAULT_PATH),
     "P36": (CLIENT_RECORDS, FAULT_PATH),
     "nothing-lost": (CLIENT_RECORDS, LEDGER_HISTORY),
+    "fees": (CLIENT_RECORDS, LEDGER_HISTORY),
+    "percentiles": (CLIENT_RECORDS, SERVER_TIMING, METRICS),
+    "channels": (CLIENT_RECORDS,),
     "state-bounds": (CLIENT_RECORDS, STATE_SIZES),
     "capacity": (CLIENT_RECORDS,),
     "secret-scan": (RUN_FOLDER,),

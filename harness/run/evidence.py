@@ -231,6 +231,7 @@ def _judge(
         SERVER_TIMING,
         TARGET_ENDPOINTS,
     )
+    from harness.judges.percentiles import METRICS_FILE
 
     frame = records_frame(records)
     limits, limit_origin = resolve_rate_limits(state.profile.rate_limits, state.env, frame)
@@ -248,6 +249,7 @@ def _judge(
         params=judging_params(state.env, state.profile.judging), run_start_epoch=state.run_start_epoch,
         duration_s=state.profile.duration_s, rate_limits=limits,
         known_secrets=state.secrets, unavailable=state.unavailable, sources=sources,
+        metrics_text=metrics.read_text() if (metrics := state.out_dir / METRICS_FILE).is_file() else "",
     )
     checks = judge(ctx)
     rec = reconcile(ctx)

@@ -109,6 +109,7 @@ class Parts:
     rate_limit: Callable[[RateLimiterConfig], RateLimiterConfig] = _same  # per endpoint
     client: type[FailoverStellarClient] = FailoverStellarClient
     engine: type[SubmissionEngine] = SubmissionEngine
+    metrics: type[MetricsCollector] = MetricsCollector
 
     @classmethod
     def for_fault(cls, name: str | None) -> Parts:
@@ -147,7 +148,7 @@ class Components:
         thresholds = monitoring.thresholds.by_metric()
         thresholds[V2_HANDSHAKE] = thresholds["x402.handshake"] + 1000.0 * self.config.stellar.ledger_close
         thresholds = self.parts.thresholds(thresholds)
-        self.metrics = MetricsCollector(clock=self.clock, thresholds=thresholds)
+        self.metrics = self.parts.metrics(clock=self.clock, thresholds=thresholds)
         self.metrics.on_alert(self._metric_alert)
         network = self.config.payment.x402.network
         self.validator = self.parts.validator(clock=self.clock, networks={network: settings.network_passphrase})

@@ -25,7 +25,15 @@ def test_smoke_passes_every_check_within_budget(smoke):
     assert summary["verdict"] == "pass" and not failing
     assert smoke.wall_s <= SMOKE_BUDGET_S, f"smoke took {smoke.wall_s:.0f}s"
     ids = set(smoke.checks())
-    assert {"P30", "P31", "P32", "P33", "P34", "P35", "P36", "nothing-lost"} <= ids
+    assert {"P30", "P31", "P32", "P33", "P34", "P35", "P36", "nothing-lost", "fees", "percentiles", "channels"} <= ids
+    # the money and metrics truth paths are walked (issue 16.2): settlements failed on the ledger and retried,
+    # every target metric's percentiles judged, conflicting channel updates raced, no breaker opened outside a fault
+    checks = smoke.checks()
+    assert checks["fees"]["figures"]["keys_failed_on_ledger"] >= 10
+    assert checks["fees"]["figures"]["client_attempts"] > checks["fees"]["figures"]["keys_on_ledger"]
+    assert checks["percentiles"]["figures"]["metrics_judged"] >= 5
+    assert checks["channels"]["figures"]["judged"] >= 10
+    assert checks["P35"]["figures"]["unexplained_opens"] == 0
     assert {f"target.{m}" for m in ("settlement.finality", "channel.latency", "x402.handshake",
                                     "agent.decision", "contract.execution")} <= ids
     assert summary["reconciliation"]["acknowledged"] > 0
@@ -40,7 +48,7 @@ def test_smoke_passes_every_check_within_budget(smoke):
 def test_smoke_run_folder_holds_the_evidence(smoke):
     out = smoke.out_dir
     for name in ("summary.json", "junit.xml", "requests.csv", "events.jsonl", "ledger_history.jsonl",
-                 "manifest.json", "access_log.jsonl", "report.html"):
+                 "manifest.json", "access_log.jsonl", "report.html", "metrics.prom"):
         assert (out / name).is_file(), f"{name} missing"
     with (out / "requests.csv").open() as fh:
         rows = list(csv.DictReader(fh))
