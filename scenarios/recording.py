@@ -4,9 +4,9 @@ Each Locust process appends to its own `requests-<pid>.csv` and flushes after ev
 load generator loses at most the request in flight: a single-process run writes into the run's load
 folder, each Locust worker into its own `worker-<index>/` below it. At the end of the load each process
 writes `load-<pid>.json` (its arrival counters and how many records it wrote); a records file
-without it comes from a process that did not finish. The harness merges the files afterwards
-(`harness.run.collect.merge_worker_records`). Columns are `harness.outputs.RECORD_FIELDS`; fields a
-record does not set get the dataclass defaults.
+without it comes from a process that did not finish (`harness.run.collect.check_worker_records`). The
+harness merges the files afterwards into requests.parquet (`harness.run.ingest.ingest_parts`). Columns
+are `harness.outputs.RECORD_FIELDS`; fields a record does not set get the dataclass defaults.
 """
 
 from __future__ import annotations

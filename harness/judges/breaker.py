@@ -129,8 +129,8 @@ def judge_breaker(ctx: JudgeContext) -> Check:
     problems: list[str] = []
     gaps: list[str] = []
     traffic = 0
+    sent = ctx.frame(["sent_s"], during=[(f.at_s, f.end_s) for f in outages])["sent_s"]
     for fault in outages:
-        sent = ctx.records["sent_s"]
         n = int(((sent >= fault.at_s) & (sent < fault.end_s)).sum())
         traffic += n
         if n == 0:

@@ -16,8 +16,8 @@ NAME = "channel conflicts: of two states with one sequence, exactly one is accep
 
 
 def judge_channels(ctx: JudgeContext) -> Check:
-    rec = ctx.records
-    races = rec[(rec["endpoint"] == "channel") & (rec["expected"] == "conflict") & (rec["idempotency_key"] != "")]
+    rec = ctx.frame(["idempotency_key", "status"], endpoint=["channel"], expected=["conflict"])
+    races = rec[rec["idempotency_key"] != ""]
     double: list[str] = []
     none: list[str] = []
     server_errors: list[str] = []

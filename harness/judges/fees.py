@@ -34,7 +34,8 @@ def _fee(entry: dict[str, Any]) -> int:
 
 def ledger_txs_per_key(ctx: JudgeContext) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
     """(settlement key -> its applied transactions in ledger order, key -> client requests sent with it)."""
-    rec = ctx.records[ctx.records["endpoint"].isin(SETTLING_ENDPOINTS) & (ctx.records["idempotency_key"] != "")]
+    rec = ctx.frame(["idempotency_key", "tx_hash"], endpoint=SETTLING_ENDPOINTS)
+    rec = rec[rec["idempotency_key"] != ""]
     attempts = rec.groupby("idempotency_key").size().to_dict()
     memo_to_key = {sha256_hex(k): k for k in attempts}
     hash_to_key = {str(h).lower(): k for h, k in zip(rec["tx_hash"], rec["idempotency_key"], strict=True) if h}

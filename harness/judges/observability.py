@@ -34,7 +34,7 @@ METRICS = "metrics"
 
 # Every piece of evidence, with what it is (the report's and the contract's wording).
 EVIDENCE: dict[str, str] = {
-    CLIENT_RECORDS: "client-side request records (requests.csv), always present",
+    CLIENT_RECORDS: "client-side request records (requests.parquet; requests.csv in older runs), always present",
     LEDGER_HISTORY: "the ledger's history of the run's transactions (offline network, or Horizon's public API)",
     PROXY_ARRIVALS: "per-proxy request arrivals on the Horizon path (fault proxy arrival log or the "
                     "offline network's per-listener access log)",
@@ -84,8 +84,8 @@ def needs(check_id: str) -> tuple[str, ...]:
 def derived_unavailable(ctx: JudgeContext) -> dict[str, str]:
     """Evidence the context's own content shows missing: Server-Timing, rate limits, the run folder, store sizes."""
     out: dict[str, str] = {}
-    rec = ctx.records
-    ok = rec[rec["endpoint"].isin(TARGET_ENDPOINTS) & (rec["status"] // 100 == 2)]
+    rec = ctx.frame(["status", "server_ms"], endpoint=TARGET_ENDPOINTS)
+    ok = rec[rec["status"] // 100 == 2]
     if len(ok) and not (ok["server_ms"] >= 0).any():
         out[SERVER_TIMING] = f"none of {len(ok)} successful target-metric responses carried Server-Timing"
     if not ctx.rate_limits:

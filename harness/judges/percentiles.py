@@ -78,7 +78,8 @@ def judge_percentiles(ctx: JudgeContext) -> Check:
         return Check("percentiles", "invariant", NAME, VERDICT_INCONCLUSIVE,
                      "the target's GET /metrics text was not kept for this run", {})
     summaries = reported_summaries(ctx.metrics_text)
-    rec = ctx.records[ctx.records["server_ms"] >= 0]
+    rec = ctx.frame(["endpoint", "server_ms"])
+    rec = rec[rec["server_ms"] >= 0]
     problems: list[str] = []
     evidence: list[object] = []
     judged: list[str] = []

@@ -64,8 +64,8 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
 
 
 def judge_tampered_proofs(ctx: JudgeContext) -> Check:
-    rec = ctx.records
-    sent = rec[rec["user_kind"].isin([*TAMPER_KINDS, "replayer"]) & rec["expected"].isin(REFUSED)]
+    sent = ctx.frame(["status", "expected", "user_kind", "path", "sent_s", "tx_hash", "idempotency_key"],
+                     user_kind=[*TAMPER_KINDS, "replayer"], expected=REFUSED)
     tampered = sent[sent["status"] != 429]  # refused by the rate limiter before any verification
     status = tampered["status"]
     accepted = tampered[(status >= 200) & (status < 300)]

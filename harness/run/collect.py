@@ -1,15 +1,18 @@
 """Evidence collection: request records, service events, ledger history and access log.
 
-* `merge_worker_records` joins the record files of each load process (one Locust process, or each
-  Locust worker), checks the merge is exact (every process finished and wrote what it counted, the
-  workers' shares add up to the schedule), tags each request with the faults that were really
-  active on its path when it was sent (from the fault controller's applied/removed events, not from
-  the schedule), and sorts by send time.
+* `record_parts` lists the load generator's per-process CSVs (one Locust process, or each Locust
+  worker's in `worker-<i>/`); `merge_records` joins them in memory, tags each request with the faults
+  that were really active on its path when it was sent (from the fault controller's applied/removed
+  events, not from the schedule), and sorts by send time. Runs stream the same merge to
+  requests.parquet with `harness.run.ingest.ingest_parts`.
+* `check_worker_records` checks, reading each file as a stream, that the merge is exact: every process
+  finished and its file holds what it counted, the workers' shares add up to the schedule.
 * `fetch_pages` reads the ledger's paged admin feeds (`/admin/history`, `/admin/access-log`).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,13 +88,13 @@ def tag_faults(record: RequestRecord, faults: Sequence[ActualFault]) -> RequestR
 
 
 @dataclass
-class MergedLoad:
-    """Every load process's records merged, with what each process says it sent and recorded."""
+class LoadCheck:
+    """What each load process says it sent and recorded, and why the merged records are not the whole load."""
 
-    records: list[RequestRecord]
+    records: int  # rows over every process's records file
     workers: dict[str, dict[str, int]]  # 'local' or 'worker-<i>' -> records, scheduled, sent, late, dropped
     counters: dict[str, dict[str, int]]  # traffic kind -> arrival counters summed over the processes
-    problems: list[str]  # why the merged records are not the whole load ('' problems: exact)
+    problems: list[str]  # none: the merge is exact
 
 
 def record_folders(load_dir: Path) -> dict[str, Path]:
@@ -102,34 +105,45 @@ def record_folders(load_dir: Path) -> dict[str, Path]:
     return found
 
 
-def merge_worker_records(load_dir: Path, faults: Sequence[ActualFault], workers: int = 0,
-                         schedule: Mapping[str, int] | None = None) -> MergedLoad:
-    """Merge the record files of each load process, fault-tagged and sorted by send time, and check the merge
-    is exact: each records file has its process's final count and holds as many rows as that count says; with
-    `workers` > 0 there is one folder per worker and their scheduled arrivals add up to `schedule` (the whole
-    run's per-kind sizes), so no arrival was lost or sent twice. A problem never drops the records read."""
+def record_parts(load_dir: Path) -> list[Path]:
+    """The load processes' record files (one per process, each worker's in its folder), sorted by path."""
+    return sorted(p for folder in record_folders(load_dir).values() for p in folder.glob(RECORDS_GLOB))
+
+
+def merge_records(load_dir: Path, faults: Sequence[ActualFault]) -> list[RequestRecord]:
+    """All per-process request records in memory, fault-tagged and sorted by send time (the reference that
+    `harness.run.ingest.ingest_parts`, which runs write requests.parquet with, is tested against)."""
     records: list[RequestRecord] = []
+    for path in record_parts(load_dir):
+        try:
+            records.extend(tag_faults(r, faults) for r in read_records(path))
+        except (ValueError, TypeError) as exc:  # a row cut short by a killed process
+            raise CollectionError(f"cannot read {path.name}: {exc}") from None
+    records.sort(key=lambda r: (r.sent_s, r.intended_s))
+    return records
+
+
+def check_worker_records(load_dir: Path, workers: int = 0, schedule: Mapping[str, int] | None = None) -> LoadCheck:
+    """Check the record files of each load process make an exact merge: each has its process's final count
+    and holds as many rows as that count says; with `workers` > 0 there is one folder per worker and their
+    scheduled arrivals add up to `schedule` (the run's per-kind sizes): no arrival lost or sent twice."""
     per_worker: dict[str, dict[str, int]] = {}
     counters: dict[str, dict[str, int]] = {}
     problems: list[str] = []
     for name, folder in record_folders(load_dir).items():
         row = per_worker.setdefault(name, {"records": 0, "scheduled": 0, "sent": 0, "late": 0, "dropped": 0})
         for path in sorted(folder.glob(RECORDS_GLOB)):
-            try:
-                rows = [tag_faults(r, faults) for r in read_records(path)]
-            except (ValueError, TypeError) as exc:  # a row cut short by a killed process
-                problems.append(f"{name}: cannot read {path.name}: {exc}")
-                continue
-            records.extend(rows)
-            row["records"] += len(rows)
+            with path.open(newline="") as fh:
+                rows = max(0, sum(1 for _ in csv.reader(fh)) - 1)  # streamed; the header is not a record
+            row["records"] += rows
             final = folder / path.name.replace("requests-", "load-").replace(".csv", ".json")
             if not final.is_file():
                 problems.append(f"{name} stopped before the end of the load (no final count beside {path.name}): "
                                 "its records may be incomplete")
                 continue
             done = json.loads(final.read_text())
-            if int(done["records"]) != len(rows):
-                problems.append(f"{name} wrote {done['records']} records but {path.name} holds {len(rows)}")
+            if int(done["records"]) != rows:
+                problems.append(f"{name} wrote {done['records']} records but {path.name} holds {rows}")
             for kind, counts in done["kinds"].items():
                 for key, value in counts.items():
                     row[key] = row.get(key, 0) + int(value)
@@ -137,8 +151,7 @@ def merge_worker_records(load_dir: Path, faults: Sequence[ActualFault], workers:
                     slot[key] = slot.get(key, 0) + int(value)
     if workers:
         problems.extend(_distribution_problems(per_worker, counters, workers, schedule or {}))
-    records.sort(key=lambda r: (r.sent_s, r.intended_s))
-    return MergedLoad(records, per_worker, counters, problems)
+    return LoadCheck(sum(w["records"] for w in per_worker.values()), per_worker, counters, problems)
 
 
 def _distribution_problems(per_worker: Mapping[str, Any], counters: Mapping[str, Mapping[str, int]], workers: int,

@@ -22,15 +22,23 @@ from harness.judges.observability import observability_table
 from harness.outputs import (
     LEDGER_HISTORY_FILE,
     MANIFEST_FILE,
-    REQUESTS_FILE,
+    REQUESTS_PARQUET,
     SUMMARY_FILE,
     SUMMARY_SCHEMA_VERSION,
-    write_records,
 )
 from harness.profiles import has_x402_v2
+from harness.records_store import RecordStore, write_parquet
 from harness.run import cpu as cpu_module
-from harness.run.collect import ACCESS_LOG_FILE, ActualFault, MergedLoad, actual_faults, merge_worker_records
+from harness.run.collect import (
+    ACCESS_LOG_FILE,
+    CollectionError,
+    LoadCheck,
+    actual_faults,
+    check_worker_records,
+    record_parts,
+)
 from harness.run.expectations import CONFIG_DIR, judging_params, resolve_rate_limits, thresholds_ms
+from harness.run.ingest import ingest_parts
 from harness.run.junit import write_junit
 from harness.run.manifest import build_manifest
 from harness.run.runbooks import runbook_ref
@@ -84,9 +92,13 @@ def finish(state: RunState) -> int:
     events = write_run_events(state)
     end_s = max(state.profile.duration_s, state.now_run_s()) if state.run_start_epoch else 0.0
     faults = actual_faults(state.fault_events, end_s)
-    load = merge_load(state, faults)
-    records = load.records
-    write_records(out / REQUESTS_FILE, records)
+    load = check_load(state)
+    try:
+        ingest_parts(record_parts(state.load_dir), out / REQUESTS_PARQUET, faults)
+    except CollectionError as exc:
+        state.error = state.error or str(exc)
+        write_parquet(out / REQUESTS_PARQUET, [])
+    records = RecordStore([out / REQUESTS_PARQUET])
     _write_jsonl(out / LEDGER_HISTORY_FILE, state.ledger_history)
     access = [{**a, "t": float(a["t"]) - state.run_start_epoch} for a in state.access_log if "t" in a]
     _write_jsonl(out / ACCESS_LOG_FILE, access)
@@ -112,7 +124,7 @@ def finish(state: RunState) -> int:
     reconciliation: dict[str, int] = {}
     ctx: JudgeContext | None = None
     limits: dict[str, Any] = {}
-    if state.load_started and records:
+    if state.load_started and records.num_rows:
         try:
             checks, reconciliation, ctx, limits = _judge(state, records, events, phases, fault_rows)
         except HarnessError as exc:
@@ -132,7 +144,7 @@ def finish(state: RunState) -> int:
         "schema_version": SUMMARY_SCHEMA_VERSION, "run_id": state.run_id, "profile": state.profile.name,
         "env": state.env, "seed": state.seed, "started_at": state.started_at, "duration_s": round(end_s, 3),
         "phases": phases, "faults": fault_rows, "reconciliation": reconciliation,
-        "load": {"requests": len(records), "arrivals": counters, "workers": load.workers,
+        "load": {"requests": records.num_rows, "arrivals": counters, "workers": load.workers,
                  "cpu": {k: v for k, v in state.cpu.items() if k != "samples"}},
         "fault_in_service": state.options.fault_in_service,
         "target": {k: redact_text(v) if isinstance(v, str) else v for k, v in state.target_info.items()},
@@ -152,13 +164,13 @@ def finish(state: RunState) -> int:
     return int(summary["exit_code"])
 
 
-def merge_load(state: RunState, faults: list[ActualFault]) -> MergedLoad:
-    """The load processes' records merged; a merge that is not exact (a worker that did not finish, shares that
-    do not add up to the schedule) makes the run fail to finish (exit 4), its records still judged and kept."""
+def check_load(state: RunState) -> LoadCheck:
+    """Whether the load processes' records make an exact merge; one that is not (a worker that did not finish,
+    shares that do not add up to the schedule) makes the run fail to finish (exit 4), its records still judged."""
     workers = state.options.workers
     schedule = ({kind: len(times) for kind, times in
                  build_schedules(state.profile.phases, state.profile.mix, state.seed).items()} if workers else None)
-    load = merge_worker_records(state.load_dir, faults, workers, schedule)
+    load = check_worker_records(state.load_dir, workers, schedule)
     if load.problems and state.load_started:
         state.error = state.error or "load evidence incomplete: " + "; ".join(load.problems)
     return load
@@ -175,11 +187,11 @@ def cpu_finding(cpu: dict[str, Any], checks: list[Check]) -> dict[str, Any]:
             "text": cpu_module.finding(cpu, at)}
 
 
-def load_manifest(state: RunState, load: MergedLoad) -> dict[str, Any]:
+def load_manifest(state: RunState, load: LoadCheck) -> dict[str, Any]:
     """How the load was generated: processes, each one's sends and records, and the allocation of users."""
     allocation = state.load_dir / ALLOCATION_FILE
     return {"workers": state.options.workers, "per_process": load.workers,
-            "records": len(load.records), "sent": sum(w.get("sent", 0) for w in load.workers.values()),
+            "records": load.records, "sent": sum(w.get("sent", 0) for w in load.workers.values()),
             "allocation": json.loads(allocation.read_text()) if allocation.is_file() else None,
             "problems": load.problems, "cpu": state.cpu}
 
@@ -217,12 +229,13 @@ def unfinished(check: Check) -> Check:
 
 
 def _judge(
-    state: RunState, records: list[Any], events: list[Any], phases: list[dict[str, Any]], faults: list[dict[str, Any]]
+    state: RunState, records: RecordStore, events: list[Any], phases: list[dict[str, Any]],
+    faults: list[dict[str, Any]],
 ) -> tuple[list[Check], dict[str, int], JudgeContext, dict[str, Any]]:
     """Every check and the context they were judged on; P31's secret scan waits for the complete run folder
     (the context has no run_dir: `finish` judges P31 again once every artifact is written)."""
     from harness.judges import judge
-    from harness.judges.context import JudgeContext, records_frame
+    from harness.judges.context import JudgeContext
     from harness.judges.nothing_lost import reconcile
     from harness.judges.observability import (
         CLIENT_RECORDS,
@@ -233,17 +246,19 @@ def _judge(
     )
     from harness.judges.percentiles import METRICS_FILE
 
-    frame = records_frame(records)
-    limits, limit_origin = resolve_rate_limits(state.profile.rate_limits, state.env, frame)
-    sources = {**state.sources, CLIENT_RECORDS: f"requests.csv ({len(frame)} client-side records)",
+    announced = records.select(["endpoint", "ratelimit_limit", "ratelimit_window_s"])
+    limits, limit_origin = resolve_rate_limits(state.profile.rate_limits, state.env, announced)
+    del announced
+    sources = {**state.sources, CLIENT_RECORDS: f"{REQUESTS_PARQUET} ({records.num_rows} client-side records)",
                RUN_FOLDER: f"{state.out_dir.name}/ (every file)"}
     if limits:
         sources[RATE_LIMITS] = limit_origin
-    ok = frame[frame["endpoint"].isin(TARGET_ENDPOINTS) & (frame["status"] // 100 == 2)]
+    ok = records.select(["status", "server_ms"], endpoint=TARGET_ENDPOINTS)
+    ok = ok[ok["status"] // 100 == 2]
     sources[SERVER_TIMING] = (f"Server-Timing on {int((ok['server_ms'] >= 0).sum())} of {len(ok)} successful "
                               "target-metric responses")
     ctx = JudgeContext.build(
-        frame, events=events, ledger_history=state.ledger_history, access_log=state.access_log,
+        records, events=events, ledger_history=state.ledger_history, access_log=state.access_log,
         phases=phases, faults=faults,
         thresholds_ms=thresholds_ms(state.env, state.profile.thresholds_ms, has_x402_v2(state.profile)),
         params=judging_params(state.env, state.profile.judging), run_start_epoch=state.run_start_epoch,

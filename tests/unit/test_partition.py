@@ -1,5 +1,5 @@
 """Splitting the arrival schedule over Locust workers (scenarios/partition.py) and merging their records
-exactly (harness/run/collect.py `merge_worker_records`)."""
+exactly (harness/run/collect.py `record_parts`, `check_worker_records`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.profiles import load_profile
-from harness.run.collect import merge_worker_records
+from harness.run.collect import check_worker_records, merge_records, record_parts
 from harness.run.load import auto_workers
 from scenarios.arrivals import build_schedules, pool_sizes
 from scenarios.partition import PartitionError, build_allocation, first_index, share, single_process
@@ -107,31 +107,33 @@ def _worker(load_dir: Path, index: int, rows: int, scheduled: int, final: bool =
 def test_merge_is_exact_and_counts_each_worker(tmp_path: Path) -> None:
     _worker(tmp_path, 0, 3, 3)
     _worker(tmp_path, 1, 2, 2)
-    merged = merge_worker_records(tmp_path, [], workers=2, schedule={"decider": 5})
+    merged = check_worker_records(tmp_path, workers=2, schedule={"decider": 5})
     assert merged.problems == []
-    assert len(merged.records) == 5 == sum(w["sent"] for w in merged.workers.values())
+    assert merged.records == 5 == sum(w["sent"] for w in merged.workers.values())
+    assert [p.parent.name for p in record_parts(tmp_path)] == ["worker-0", "worker-1"]
+    assert len(merge_records(tmp_path, [])) == 5
     assert merged.workers["worker-0"]["records"] == 3 and merged.workers["worker-1"]["records"] == 2
 
 
 def test_merge_reports_a_worker_killed_before_its_final_count(tmp_path: Path) -> None:
     _worker(tmp_path, 0, 3, 3)
     _worker(tmp_path, 1, 2, 2, final=False)
-    merged = merge_worker_records(tmp_path, [], workers=2, schedule={"decider": 5})
-    assert len(merged.records) == 5  # what it wrote is kept
+    merged = check_worker_records(tmp_path, workers=2, schedule={"decider": 5})
+    assert merged.records == 5 and len(merge_records(tmp_path, [])) == 5  # what it wrote is kept
     assert any("worker-1 stopped before the end" in p for p in merged.problems)
 
 
 def test_merge_reports_shares_that_do_not_add_up_to_the_schedule(tmp_path: Path) -> None:
     _worker(tmp_path, 0, 5, 5)  # two workers that each ran the whole schedule: every arrival sent twice
     _worker(tmp_path, 1, 5, 5)
-    merged = merge_worker_records(tmp_path, [], workers=2, schedule={"decider": 5})
+    merged = check_worker_records(tmp_path, workers=2, schedule={"decider": 5})
     assert any("add up to 10 arrivals, the schedule has 5" in p for p in merged.problems)
-    missing = merge_worker_records(tmp_path, [], workers=3, schedule={"decider": 10})
+    missing = check_worker_records(tmp_path, workers=3, schedule={"decider": 10})
     assert any("no records from worker-2" in p for p in missing.problems)
 
 
 def test_merge_reports_a_records_file_that_disagrees_with_its_count(tmp_path: Path) -> None:
     _worker(tmp_path, 0, 3, 3)
     write_counters(tmp_path / "worker-0", {"decider": {"scheduled": 3, "sent": 3, "late": 0, "dropped": 0}}, 4, pid=100)
-    merged = merge_worker_records(tmp_path, [], workers=1, schedule={"decider": 3})
+    merged = check_worker_records(tmp_path, workers=1, schedule={"decider": 3})
     assert merged.problems == ["worker-0 wrote 4 records but requests-100.csv holds 3"]

@@ -18,7 +18,7 @@ from harness.ledger.genesis import load_seed_accounts
 from harness.ledger.ledger import Ledger
 from harness.outputs import Event, RequestRecord
 from harness.run.accounts import AccountSizes, derive_accounts, write_private_files
-from harness.run.collect import actual_faults, merge_worker_records, tag_faults
+from harness.run.collect import actual_faults, check_worker_records, merge_records, tag_faults
 from harness.run.junit import render_junit
 from harness.run.poller import event_kind
 from harness.run.progress import RecordTail, format_line
@@ -175,10 +175,10 @@ def test_records_merge_sorted_and_progress_counts_errors(tmp_path):
     for writer, pid in ((first, 1), (second, 2)):
         writer.close()
         write_counters(tmp_path, {}, writer.count, pid=pid)
-    merged = merge_worker_records(tmp_path, [])
-    assert merged.problems == []
-    assert [r.sent_s for r in merged.records] == [1.1, 2.0, 3.0]
-    assert merged.records[0].latency_from_intended_ms == 105.0
+    assert check_worker_records(tmp_path).problems == []
+    merged = merge_records(tmp_path, [])
+    assert [r.sent_s for r in merged] == [1.1, 2.0, 3.0]
+    assert merged[0].latency_from_intended_ms == 105.0
     line = format_line("steady", 42.4, 120, 31.84, 2, 3, ["horizon-primary/down"])
     assert line == "phase 'steady' 42/120s | 31.8 req/s | errors 2 (66.7%) | faults: horizon-primary/down"
 
