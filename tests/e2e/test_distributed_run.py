@@ -3,7 +3,6 @@ exactly, the verdicts are the single-process run's, and a worker lost mid-run ma
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -13,6 +12,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pyarrow.parquet as pq
 import pytest
 
 from tests.e2e.runs import REPO_ROOT, RunResult, gone, started_pids
@@ -88,8 +88,7 @@ def test_merged_records_are_exactly_the_workers_records(distributed) -> None:
     workers = load["per_process"]
     assert sorted(workers) == ["worker-0", "worker-1"] and load["problems"] == []
     assert all(w["sent"] > 0 and w["records"] > 0 for w in workers.values())
-    with (result.out_dir / "requests.csv").open() as fh:
-        rows = sum(1 for _ in csv.DictReader(fh))
+    rows = pq.read_metadata(result.out_dir / "requests.parquet").num_rows
     assert rows == load["records"] == sum(w["records"] for w in workers.values())
     per_file = sum(sum(1 for _ in path.open()) - 1 for path in (result.out_dir / "load").rglob("requests-*.csv"))
     assert per_file == rows
