@@ -18,19 +18,18 @@ from stellar_sdk.exceptions import BadRequestError
 
 from harness.judges.context import JudgeContext
 from harness.judges.nothing_lost import reconcile
-from harness.ledger.config import LedgerConfig
 from harness.ledger.http_api import LedgerServer
 from harness.run.collect import CollectionError, fetch_pages
 from harness.run.horizon_history import fund_accounts, network_passphrase, read_history
+from tests.ledger_clients import ledger_network
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def network() -> Iterator[tuple[LedgerServer, str]]:
-    server = LedgerServer(LedgerConfig(close_interval=0.05, submit_timeout=5))
-    with server.run_in_thread() as urls:
-        yield server, urls[0]
+    with ledger_network(0.05) as network:
+        yield network
 
 
 def pay(url: str, passphrase: str, source: Keypair, destination: str, key: str) -> str:

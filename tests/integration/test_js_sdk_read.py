@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from stellar_sdk import Asset, Keypair, Server, TransactionBuilder
 
-from harness.ledger.config import LedgerConfig, parse_amount
+from harness.ledger.config import parse_amount
 from harness.ledger.http_api import LedgerServer
 from harness.ledger.paging import toid
-from tests.ledger_clients import funded
+from tests.ledger_clients import funded, ledger_network
 from tests.node_clients import run_script
 
 pytestmark = pytest.mark.timeout(180)
@@ -33,9 +33,8 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def network() -> Iterator[tuple[LedgerServer, str]]:
-    server = LedgerServer(LedgerConfig(close_interval=0.1, submit_timeout=5))
-    with server.run_in_thread() as urls:
-        yield server, urls[0]
+    with ledger_network(0.1) as network:
+        yield network
 
 
 def pay(server: LedgerServer, url: str, payer: Keypair, payee: str, amount: str = "2") -> dict[str, Any]:

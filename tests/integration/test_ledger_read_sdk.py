@@ -18,19 +18,17 @@ from stellar_sdk import Asset, Claimant, ClaimPredicate, Keypair, Server, Transa
 from stellar_sdk.exceptions import BadRequestError
 from stellar_sdk.xdr import LedgerHeader
 
-from harness.ledger.config import LedgerConfig
 from harness.ledger.http_api import LedgerServer
 from harness.ledger.paging import after_ledger, toid
-from tests.ledger_clients import funded
+from tests.ledger_clients import funded, ledger_network
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def network() -> Iterator[tuple[LedgerServer, str]]:
-    server = LedgerServer(LedgerConfig(close_interval=0.05, submit_timeout=5))
-    with server.run_in_thread() as urls:
-        yield server, urls[0]
+    with ledger_network(0.05) as network:
+        yield network
 
 
 def submit(ledger_server: LedgerServer, url: str, kp: Keypair, add: Callable[[TransactionBuilder], object]) -> dict:

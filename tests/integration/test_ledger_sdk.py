@@ -37,15 +37,15 @@ from stellar_sdk.xdr import TransactionResult
 from harness.ledger.config import LedgerConfig
 from harness.ledger.genesis import generated_keypair, issuer_keypair
 from harness.ledger.http_api import LedgerServer
+from tests.ledger_clients import ledger_network
 
 pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture(scope="module")
 def network() -> Iterator[tuple[LedgerServer, str]]:
-    server = LedgerServer(LedgerConfig(close_interval=0.05, submit_timeout=5))
-    with server.run_in_thread() as urls:
-        yield server, urls[0]
+    with ledger_network(0.05) as network:
+        yield network
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,6 +10,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -47,14 +49,28 @@ def _serve(variables: dict[str, str], *extra: str) -> subprocess.Popen[str]:
                             env={**os.environ, "PYTHONPATH": str(REPO), **variables})
 
 
+@contextmanager
+def _served(variables: dict[str, str], *extra: str) -> Iterator[subprocess.Popen[str]]:
+    """The service listening on $PORT; then stopped by SIGTERM with exit 0 (killed if the test failed first)."""
+    proc = _serve(variables, *extra)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        line = proc.stdout.readline()
+        assert line.strip() == f"LISTENING {variables['TARGET_URL']}", line + proc.stderr.read()
+        yield proc
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
 @pytest.mark.parametrize("feed", [True, False])
 def test_from_env_listens_on_port_and_the_feed_is_v1_or_absent(tmp_path: Path, feed: bool) -> None:
     with running_stack() as stack:
         variables = _variables(tmp_path, stack.proxies[0].url, stack.proxies[1].url)
-        proc = _serve(variables, *(() if feed else ("--no-admin-feed",)))
-        try:
-            line = proc.stdout.readline()
-            assert line.strip() == f"LISTENING {variables['TARGET_URL']}", line + proc.stderr.read()
+        with _served(variables, *(() if feed else ("--no-admin-feed",))):
             health = httpx.get(variables["TARGET_URL"] + "/health", timeout=10)
             assert health.status_code == 200 and set(health.json()["breakers"]) == {"horizon-primary",
                                                                                     "horizon-secondary"}
@@ -66,22 +82,13 @@ def test_from_env_listens_on_port_and_the_feed_is_v1_or_absent(tmp_path: Path, f
                 assert {"breaker.transition", "alert", "error.record"} <= set(body["kinds"]) and isinstance(body["next"], int)
             else:
                 assert page.status_code == 404 and page.json()["error"] == "not_found"
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(20) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
 
 
 def test_from_env_honours_the_issued_keys_of_srh_api_keys_file(tmp_path: Path) -> None:
     """No key and an unissued key share the anonymous client's bucket; the issued key has one of its own."""
     with running_stack() as stack:
         variables = _variables(tmp_path, stack.proxies[0].url, stack.proxies[1].url)
-        proc = _serve(variables)
-        try:
-            line = proc.stdout.readline()
-            assert line.strip() == f"LISTENING {variables['TARGET_URL']}", line + proc.stderr.read()
+        with _served(variables):
             remaining = []
             with httpx.Client(base_url=variables["TARGET_URL"], timeout=10) as client:
                 for headers in ({}, {"X-API-Key": "srhk_" + "cd" * 20}, {"X-API-Key": ISSUED}):
@@ -94,12 +101,6 @@ def test_from_env_honours_the_issued_keys_of_srh_api_keys_file(tmp_path: Path) -
             assert issued == limit - 1 > unissued  # a fresh bucket
             state = httpx.get(variables["TARGET_URL"] + "/health", timeout=10).json()["state"]
             assert state["x402_nonces"]["size"] == 3 and state["x402_nonces"]["per_client"] >= 1
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(20) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
 
 
 @pytest.mark.parametrize("drop, extra, message", [
