@@ -2,10 +2,15 @@
 
 P32's malformed requests are the fuzzers' (the seeded corpus) and the slow clients' (a head or body
 that never finishes arriving): each must get a 4xx with a JSON body, never a 5xx or no answer, and
-nothing may reach the ledger.
+nothing may reach the ledger. A corpus case that changed one field of a valid request is recorded
+with `expected="reject:<field>"`; its 4xx must name that field (the body's `field`, recorded as
+`error_field`): a rejection for another reason means the check of that field was never reached, so
+it is a finding, not a pass (a 429 is left out: the limiter answered before any validation).
 """
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 
@@ -19,17 +24,42 @@ TAMPER_KINDS = ("tamperer", "tamperer_v2")
 # expected: reject (or "") = cryptographic tampering (logged CRITICAL); mismatch = honestly signed for the
 # wrong amount, payee or token; replay = a payment presented again (user kind `replayer`).
 REFUSED = ("reject", "", "mismatch", "replay")
+FIELD_PREFIX = "reject:"
+
+
+def _path_parts(path: str) -> list[str]:
+    return [p for p in re.split(r"[.\[\]]+", path.lower()) if p]
+
+
+def names_field(expected: str, got: str) -> bool:
+    """The error's field path names the changed field: the changed field's path components appear, adjacent
+    and in order, in the error's (a service may prefix its own object, `escrow.amount`, or point inside the
+    field, `participants[0]`). Header names compare case-insensitively."""
+    want, have = _path_parts(expected), _path_parts(got)
+    return bool(want) and any(have[i:i + len(want)] == want for i in range(len(have) - len(want) + 1))
+
+
+def _wrong_field(fuzz: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Single-defect cases refused (4xx other than 429) without naming their field; and how many were judged."""
+    targeted = fuzz[fuzz["expected"].str.startswith(FIELD_PREFIX) & (fuzz["status"] // 100 == 4)
+                    & (fuzz["status"] != 429)]
+    named = [names_field(e[len(FIELD_PREFIX):], f) for e, f in zip(targeted["expected"], targeted["error_field"],
+                                                                     strict=True)]
+    return targeted[[not n for n in named]], len(targeted)
 
 
 def judge_input_validation(ctx: JudgeContext) -> Check:
-    fuzz = pd.concat([kind_records(ctx, kind, expected=("reject", "")) for kind in MALFORMED_KINDS])
+    fuzz = pd.concat([kind_records(ctx, kind) for kind in MALFORMED_KINDS])
+    fuzz = fuzz[fuzz["expected"].isin(["reject", ""]) | fuzz["expected"].str.startswith(FIELD_PREFIX)]
     status = fuzz["status"]
     five = fuzz[status >= 500]
     hung = fuzz[status == 0]
     accepted = fuzz[(status >= 200) & (status < 400)]
     not_json = fuzz[(status >= 400) & (status < 500) & (fuzz["body_json"] == 0)]
     applied = traced_applied(ctx, fuzz)
-    figures = {"malformed_requests": len(fuzz), "rejected_4xx": int(((status >= 400) & (status < 500)).sum()),
+    wrong_field, field_judged = _wrong_field(fuzz)
+    figures = {"single_field_cases": field_judged, "refused_for_another_field": len(wrong_field),
+               "malformed_requests": len(fuzz), "rejected_4xx": int(((status >= 400) & (status < 500)).sum()),
                "server_errors_5xx": len(five), "no_response": len(hung), "accepted": len(accepted),
                "non_json_bodies": len(not_json), "json_checked": int((fuzz["body_json"] != -1).sum()),
                "ledger_effects": len(applied), "slow_requests": int((fuzz["user_kind"] == "slow_client").sum()),
@@ -37,7 +67,10 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
     evidence: list[object] = [
         {"path": r.path, "status": int(r.status), "sent_s": round(r.sent_s, 3), "error": r.error[:120]}
         for r in list(five.itertuples())[:10] + list(hung.itertuples())[:5] + list(accepted.itertuples())[:5]
-    ] + [{"tx_hash": h.get("hash"), "problem": "applied on the ledger"} for h in applied[:10]]
+    ] + [{"tx_hash": h.get("hash"), "problem": "applied on the ledger"} for h in applied[:10]] + [
+        {"path": r.path, "status": int(r.status), "changed": r.expected[len(FIELD_PREFIX):], "error": r.error,
+         "field": r.error_field, "problem": "refused for another field or reason"}
+        for r in list(wrong_field.itertuples())[:10]]
     problems = []
     if len(five):
         problems.append(f"{len(five)} of {len(fuzz)} malformed requests got 5xx (first: {five.iloc[0]['path']} "
@@ -50,6 +83,11 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
         problems.append(f"{len(not_json)} rejections without a JSON body")
     if applied:
         problems.append(f"{len(applied)} ledger transactions trace back to malformed requests")
+    if len(wrong_field):
+        first = wrong_field.iloc[0]
+        problems.append(f"{len(wrong_field)} of {field_judged} single-field malformed requests were refused for "
+                        f"another field or reason (first: changed {first['expected'][len(FIELD_PREFIX):]!r}, "
+                        f"refused {first['error']!r} naming {first['error_field']!r})")
     if problems:
         return Check("P32", "property", P32_NAME, VERDICT_FAIL, "; ".join(problems), figures, evidence)
     if len(fuzz) < ctx.params.min_malformed:
@@ -59,8 +97,13 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
         return Check("P32", "property", P32_NAME, VERDICT_INCONCLUSIVE,
                      f"all {len(fuzz)} malformed requests got 4xx, but no client recorded whether the body was JSON",
                      figures)
+    if field_judged == 0:
+        return Check("P32", "property", P32_NAME, VERDICT_INCONCLUSIVE,
+                     f"all {len(fuzz)} malformed requests got 4xx, but none changed a named field, so no rejection "
+                     "could be checked for its reason", figures)
     return Check("P32", "property", P32_NAME, VERDICT_PASS,
-                 f"all {len(fuzz)} malformed requests got 4xx with a JSON body; zero 5xx; no ledger effect", figures)
+                 f"all {len(fuzz)} malformed requests got 4xx with a JSON body; each of {field_judged} single-field "
+                 "cases was refused naming its field; zero 5xx; no ledger effect", figures)
 
 
 def judge_tampered_proofs(ctx: JudgeContext) -> Check:

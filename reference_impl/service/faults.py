@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from reference_impl.circuit_breaker import CircuitBreakerConfig
@@ -66,6 +66,18 @@ class PassThroughValidator(InputValidator):
 
     def validate_loan_terms(self, terms: Any, field: str = "loan") -> Any:
         return dict(terms)
+
+
+class LaxAmountValidator(InputValidator):
+    """`validator-ignores-amount`: an amount that parses as a number is taken as it is (zero, negative, more
+    than 7 decimals, beyond int64 stroops); only non-numbers are still refused. Every other field is checked,
+    so a request with a bad amount and another defect is still refused, for the other field."""
+
+    def validate_amount_stroops(self, value: Any, field: str = "amount") -> int:
+        try:
+            return int(Decimal(str(value)) * 10_000_000)
+        except (InvalidOperation, ValueError):
+            return super().validate_amount_stroops(value, field)
 
 
 class PrimaryOnlyClient(FailoverStellarClient):
@@ -139,6 +151,8 @@ FAULTS: dict[str, Fault] = {
     "no-failover": Fault("only the primary Horizon is used", {"client": PrimaryOnlyClient}),
     "retry-without-idempotency": Fault("a retry after an unknown outcome builds a fresh tx (double pay)",
                                        {"engine": FreshTxEngine}),
+    "validator-ignores-amount": Fault("any numeric amount passes validation (zero, negative, too precise)",
+                                      {"validator": LaxAmountValidator}),
     "limiter-trusts-any-key": Fault("any X-API-Key is a client of its own: rotating keys escape limits and quotas",
                                     {"identity": trust_any_key}),
 }

@@ -271,8 +271,10 @@ class PacedUser(FastHttpUser):
             tx_hash = str(receipt.get("transaction") or "") if isinstance(receipt, dict) else ""
         elif isinstance(parsed, dict):
             tx_hash = next((v for k in TX_HASH_KEYS if isinstance(v := parsed.get(k), str) and v), "")
+        error_field = ""
         if status >= 400 and isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
             error = parsed["error"][:80]  # the answer's stable error code
+            error_field = str(parsed.get("field") or "")[:120]
         self.ctx.writer.write(
             {
                 "intended_s": intended_s,
@@ -291,6 +293,7 @@ class PacedUser(FastHttpUser):
                 "tx_hash": tx_hash,
                 "expected": expected,
                 "error": error,
+                "error_field": error_field,
                 "ratelimit_headers_ok": headers_ok,
                 "body_json": body_json,
                 "server_ms": server_timing_ms(reply.headers, ENDPOINT_METRICS.get(endpoint, "")),

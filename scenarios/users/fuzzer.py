@@ -1,7 +1,9 @@
 """Malformed-input clients: replay the run's seeded corpus (scenarios/corpus.py), `BATCH` cases per arrival.
 
-Each case is definitely invalid (at least one field, header, path or size breaks the contract), so
-the service must answer 4xx with a JSON body, never 5xx, and nothing may reach the ledger (P32).
+Each case is definitely invalid (one field or header of a valid request, or the request as a whole:
+path, method, size, JSON), so the service must answer 4xx with a JSON body, never 5xx, and nothing may
+reach the ledger (P32). A field case is recorded with `expected="reject:<field>"`, the field it
+changed, which the 4xx's `field` must name; the others with `expected="reject"`.
 A case that carries its own `X-API-Key` sends it as an unissued key (the anonymous client); the
 others use the fuzzers' issued keys. Oversized bodies are built here from their size.
 """
@@ -35,5 +37,5 @@ class Fuzzer(PacedUser):
             self.call(
                 intended_s, case["endpoint"], case["method"], case["path"], raw=case_body(case), headers=headers,
                 client_key="" if own_key is not None else self.key("fuzzer", case["endpoint"], BATCH),
-                raw_api_key=own_key, expected="reject",
+                raw_api_key=own_key, expected=f"reject:{case['field']}" if case.get("field") else "reject",
             )

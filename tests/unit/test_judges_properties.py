@@ -19,6 +19,7 @@ BUG_BREAKS = {
     "false-alert": "P30",
     "logger-drops": "P31",
     "fuzz-5xx": "P32",
+    "fuzz-wrong-field": "P32",
     "tamper-accepted": "P33",
     "limiter-double": "P34",
     "breaker-never-opens": "P35",
