@@ -29,6 +29,7 @@ USER_KINDS = (
     "fuzzer",
     "tamperer",
     "key_rotator",
+    "patient",
     "nonce_flooder",
     "channel_flooder",
     "slow_client",

@@ -414,7 +414,8 @@ def create_app(settings: ServiceSettings, components: Components | None = None) 
     if settings.admin_feed:
         routes.append(Route("/admin/events", endpoint("admin", get_events, c), methods=["GET"]))
     middleware = (
-        [Middleware(RateLimitMiddleware, manager=c.rate_limits, key_func=c.identity)] if c.rate_limits else []
+        [Middleware(RateLimitMiddleware, manager=c.rate_limits, key_func=c.identity,
+                    headers_func=c.parts.limit_headers)] if c.rate_limits else []
     )
     app = Starlette(
         routes=routes,

@@ -25,6 +25,7 @@ from reference_impl.error_logger import ErrorLogger, ErrorLoggerConfig, ErrorRec
 from reference_impl.facilitator.networks import caip2_network
 from reference_impl.input_validator import InputValidator
 from reference_impl.metrics_collector import Alert, MetricsCollector
+from reference_impl.rate_limit_middleware import HeadersFunc, rate_limit_headers
 from reference_impl.rate_limiter import PRESETS, RateLimiterConfig, RateLimiterManager
 from reference_impl.request_keys import KeyFunc
 from reference_impl.service.channels import ChannelStore
@@ -109,6 +110,7 @@ class Parts:
     rate_limit: Callable[[RateLimiterConfig], RateLimiterConfig] = _same  # per endpoint
     client: type[FailoverStellarClient] = FailoverStellarClient
     engine: type[SubmissionEngine] = SubmissionEngine
+    limit_headers: HeadersFunc = rate_limit_headers  # Retry-After / X-RateLimit-* of one limiter decision
 
     @classmethod
     def for_fault(cls, name: str | None) -> Parts:

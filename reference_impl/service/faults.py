@@ -18,7 +18,8 @@ from typing import Any
 from reference_impl.circuit_breaker import CircuitBreakerConfig
 from reference_impl.errors import ConfigurationError
 from reference_impl.input_validator import InputValidator
-from reference_impl.rate_limiter import RateLimiterConfig
+from reference_impl.rate_limit_middleware import rate_limit_headers
+from reference_impl.rate_limiter import RateLimiterConfig, RateLimitResult
 from reference_impl.request_keys import KeyFunc, api_key_hash, default_key, header
 from reference_impl.service.sequence_pool import PoolAccount, SequencePool
 from reference_impl.service.stellar_client import Endpoint, FailoverStellarClient, SubmitOutcome
@@ -129,6 +130,20 @@ def trust_any_key(settings: Any) -> KeyFunc:
     return key
 
 
+def retry_after_rounded_down(result: RateLimitResult) -> list[tuple[bytes, bytes]]:
+    """`retry-after-rounds-down`: Retry-After truncates the wait (`int()`), so under a second reads 0."""
+    return [(k, str(int(result.retry_after)).encode() if k == b"retry-after" else v)
+            for k, v in rate_limit_headers(result)]
+
+
+def remaining_before_this_request(result: RateLimitResult) -> list[tuple[bytes, bytes]]:
+    """`ratelimit-remaining-off-by-one`: an admitted answer's X-RateLimit-Remaining counts the quota as it was
+    before this request took its share."""
+    bump = 1 if result.allowed else 0
+    return [(k, str(int(v) + bump).encode() if k == b"x-ratelimit-remaining" else v)
+            for k, v in rate_limit_headers(result)]
+
+
 def never_opens(config: CircuitBreakerConfig) -> CircuitBreakerConfig:
     return replace(config, failure_threshold=NEVER, volume_threshold=NEVER)
 
@@ -153,6 +168,10 @@ FAULTS: dict[str, Fault] = {
                                        {"engine": FreshTxEngine}),
     "validator-ignores-amount": Fault("any numeric amount passes validation (zero, negative, too precise)",
                                       {"validator": LaxAmountValidator}),
+    "retry-after-rounds-down": Fault("Retry-After truncates the wait (0 under a second): waiting it is not enough",
+                                     {"limit_headers": retry_after_rounded_down}),
+    "ratelimit-remaining-off-by-one": Fault("X-RateLimit-Remaining does not count the request it answers",
+                                            {"limit_headers": remaining_before_this_request}),
     "limiter-trusts-any-key": Fault("any X-API-Key is a client of its own: rotating keys escape limits and quotas",
                                     {"identity": trust_any_key}),
 }

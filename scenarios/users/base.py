@@ -33,7 +33,7 @@ from harness.outputs import ENDPOINT_METRICS
 from harness.profiles import parse_profile
 from scenarios.arrivals import ArrivalQueue, build_schedules
 from scenarios.client_keys import MAX_KEYS_PER_PREFIX, api_key
-from scenarios.headers import announced_limit, server_timing_ms
+from scenarios.headers import announced_limit, ratelimit_values, server_timing_ms
 from scenarios.recording import RecordWriter, write_counters
 from scenarios.shapes import phase_at
 
@@ -298,6 +298,8 @@ class PacedUser(FastHttpUser):
                 "body_json": body_json,
                 "server_ms": server_timing_ms(reply.headers, ENDPOINT_METRICS.get(endpoint, "")),
                 **dict(zip(("ratelimit_limit", "ratelimit_window_s"), announced_limit(reply.headers), strict=True)),
+                **dict(zip(("ratelimit_remaining", "ratelimit_reset_s", "retry_after_s"),
+                           ratelimit_values(reply.headers), strict=True)),
             }
         )
         return status, parsed if isinstance(parsed, dict) else None, reply.headers

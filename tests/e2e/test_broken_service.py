@@ -38,6 +38,10 @@ CASES = {
     # Bad amounts pass validation: the fuzzers' single-field amount cases are accepted or refused for
     # another reason (the ledger, a 5xx) instead of naming `amount`.
     "validator-ignores-amount": ("P32", EXIT_CHECK_FAILED, set()),
+    # The 429-honouring clients wait the announced Retry-After and are refused again.
+    "retry-after-rounds-down": ("P34", EXIT_CHECK_FAILED, set()),
+    # Remaining announces one more request than the client's admissions leave.
+    "ratelimit-remaining-off-by-one": ("P34", EXIT_CHECK_FAILED, set()),
 }
 SELECTED = tuple(CASES)
 

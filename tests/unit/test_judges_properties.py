@@ -22,6 +22,8 @@ BUG_BREAKS = {
     "fuzz-wrong-field": "P32",
     "tamper-accepted": "P33",
     "limiter-double": "P34",
+    "retry-after-short": "P34",
+    "remaining-lies": "P34",
     "breaker-never-opens": "P35",
     "leak-while-open": "P35",
     "no-failover": "P36",
