@@ -1,7 +1,7 @@
 """Judges: turn one run's evidence (`JudgeContext`) into verdicts (`Check`s).
 
 `judge(ctx)` runs every enabled check: one target per metric, one recovery check per fault window,
-properties P30-P36, the nothing-lost and state-bounds invariants and, when the profile names a ramp phase
+properties P30-P36, the nothing-lost, state-bounds and health-contract invariants and, when the profile names a ramp phase
 (`judging.capacity_phase`), the capacity knee. Rules: docs/judges.md.
 """
 
@@ -23,6 +23,7 @@ from harness.judges.context import (
 )
 from harness.judges.failure_logging import judge_failure_logging
 from harness.judges.fallback import judge_fallback
+from harness.judges.health import judge_health
 from harness.judges.nothing_lost import judge_nothing_lost, reconcile
 from harness.judges.observability import observability_table, settle, unavailable
 from harness.judges.rate_limits import judge_rate_limits
@@ -42,12 +43,13 @@ PROPERTY_JUDGES: dict[str, Callable[[JudgeContext], Check]] = {
     "P36": judge_fallback,
     "nothing-lost": judge_nothing_lost,
     "state-bounds": judge_state_bounds,
+    "health": judge_health,
 }
 
 
 def judge(ctx: JudgeContext) -> list[Check]:
     """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost, state-bounds,
-    capacity.
+    health, capacity.
 
     Each check is settled against the evidence contract: it states the evidence it used, and one whose
     evidence is incomplete is inconclusive "not observable" (harness/judges/observability.py).

@@ -64,6 +64,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "P36": (CLIENT_RECORDS, FAULT_PATH),
     "nothing-lost": (CLIENT_RECORDS, LEDGER_HISTORY),
     "state-bounds": (CLIENT_RECORDS, STATE_SIZES),
+    "health": (HEALTH,),
     "capacity": (CLIENT_RECORDS,),
     "secret-scan": (RUN_FOLDER,),
 }

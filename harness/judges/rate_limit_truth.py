@@ -9,7 +9,7 @@
 - A promise kept: when an admitted answer announced `Remaining >= 1` and the client's next request,
   sent after every earlier request of that client had finished, was refused with 429, the promise was false
   (no other request of the client could have taken the slot).
-- `Retry-After` and `X-RateLimit-Reset` within what the limit allows: a token is back within
+- A 429's `Retry-After` and any `X-RateLimit-Reset` within what the limit allows: a token is back within
   `window / limit` (token bucket), a slot within one window; the whole quota within one window
   (one second of slack for rounding).
 """
@@ -94,7 +94,8 @@ def announced_wait_beyond_limit(rec: pd.DataFrame, limits: dict[str, RateLimit])
         token_s = limit.window_s / limit.limit if limit.algorithm == "token-bucket" else limit.window_s
         max_retry = math.ceil(token_s) + ROUNDING_SLACK_S
         max_reset = math.ceil(limit.window_s) + ROUNDING_SLACK_S
-        bad = mine[(mine["retry_after_s"] > max_retry) | (mine["ratelimit_reset_s"] > max_reset)]
+        # a 429's Retry-After only: a 503's Retry-After (no Horizon reachable) is not the limiter's
+        bad = mine[((mine["status"] == 429) & (mine["retry_after_s"] > max_retry)) | (mine["ratelimit_reset_s"] > max_reset)]
         count += len(bad)
         out += [{"endpoint": endpoint, "sent_s": round(r.sent_s, 3), "retry_after_s": r.retry_after_s,
                  "reset_s": r.ratelimit_reset_s, "max_retry_after_s": max_retry, "max_reset_s": max_reset,

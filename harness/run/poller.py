@@ -74,7 +74,6 @@ class ServicePoller:
         self.state_samples = 0
         self.metrics_problem = "never polled"
         self._cursor = 0
-        self._last_breakers: dict[str, str] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="service-poller", daemon=True)
         self._lock = threading.Lock()
@@ -123,10 +122,10 @@ class ServicePoller:
                 self.events.append(Event(self._now_run_s(), "service", "state",
                                          {"stores": stores, "asked_at": round(asked_at, 6)}))
                 self.state_samples += 1
-            if breakers != self._last_breakers:
-                self.events.append(Event(self._now_run_s(), "service", "health",
-                                         {"status": body.get("status"), "breakers": breakers}))
-                self._last_breakers = breakers
+            # every answer: the health judge holds each against the fault schedule and the breakers
+            self.events.append(Event(self._now_run_s(), "service", "health",
+                                     {"status": body.get("status"), "ready": body.get("ready"), "breakers": breakers,
+                                      "asked_at": round(asked_at, 6)}))
 
     def poll_events(self) -> None:
         for _ in range(MAX_PAGES):

@@ -365,9 +365,9 @@ async def post_escrow(request: Request, c: Components) -> Response:
 
 async def get_health(request: Request, c: Components) -> Response:
     breakers = c.client.breaker_states()
-    status = "ok" if all(state == "closed" for state in breakers.values()) else "degraded"
+    status, ready = c.parts.health(breakers)
     return JSONResponse(
-        {"status": status, "ready": True, "env": c.settings.env, "fault": c.fault, "breakers": breakers,
+        {"status": status, "ready": ready, "env": c.settings.env, "fault": c.fault, "breakers": breakers,
          "state": c.state()}
     )
 

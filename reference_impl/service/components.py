@@ -4,7 +4,7 @@ substitute for one of the `Parts`, taken from the registry in `faults.py`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,6 +32,7 @@ from reference_impl.service.channels import ChannelStore
 from reference_impl.service.decisions import DecisionEngine
 from reference_impl.service.events import EventFeed
 from reference_impl.service.faults import FAULTS, check_fault
+from reference_impl.service.health import HealthSummary, health_summary
 from reference_impl.service.nonces import NonceStore
 from reference_impl.service.sequence_pool import SequencePool
 from reference_impl.service.settings import ServiceSettings
@@ -111,6 +112,7 @@ class Parts:
     client: type[FailoverStellarClient] = FailoverStellarClient
     engine: type[SubmissionEngine] = SubmissionEngine
     limit_headers: HeadersFunc = rate_limit_headers  # Retry-After / X-RateLimit-* of one limiter decision
+    health: Callable[[Mapping[str, str]], HealthSummary] = health_summary  # /health status and ready
 
     @classmethod
     def for_fault(cls, name: str | None) -> Parts:

@@ -144,6 +144,12 @@ def remaining_before_this_request(result: RateLimitResult) -> list[tuple[bytes, 
             for k, v in rate_limit_headers(result)]
 
 
+def always_healthy(breakers: Mapping[str, str]) -> tuple[str, bool]:
+    """`health-always-ok`: /health reads ok and ready whatever the breakers say (a liveness answer posing as
+    readiness)."""
+    return "ok", True
+
+
 def never_opens(config: CircuitBreakerConfig) -> CircuitBreakerConfig:
     return replace(config, failure_threshold=NEVER, volume_threshold=NEVER)
 
@@ -172,6 +178,8 @@ FAULTS: dict[str, Fault] = {
                                      {"limit_headers": retry_after_rounded_down}),
     "ratelimit-remaining-off-by-one": Fault("X-RateLimit-Remaining does not count the request it answers",
                                             {"limit_headers": remaining_before_this_request}),
+    "health-always-ok": Fault("/health reads ok and ready even with every breaker open",
+                              {"health": always_healthy}),
     "limiter-trusts-any-key": Fault("any X-API-Key is a client of its own: rotating keys escape limits and quotas",
                                     {"identity": trust_any_key}),
 }

@@ -20,6 +20,7 @@ BUG_BREAKS = {
     "logger-drops": "P31",
     "fuzz-5xx": "P32",
     "fuzz-wrong-field": "P32",
+    "health-always-ok": "health",
     "tamper-accepted": "P33",
     "limiter-double": "P34",
     "retry-after-short": "P34",
@@ -51,7 +52,7 @@ def test_clean_evidence_passes_every_check(clean_checks: dict) -> None:
     assert {cid: c.verdict for cid, c in clean_checks.items() if c.verdict != VERDICT_PASS} == {}
     expected = {f"target.{m}" for m in ("settlement.finality", "channel.latency", "x402.handshake",
                                         "x402.handshake.v2", "agent.decision", "contract.execution")}
-    expected |= {"recovery.0", "recovery.1", "recovery.2", "nothing-lost", "state-bounds"}
+    expected |= {"recovery.0", "recovery.1", "recovery.2", "nothing-lost", "state-bounds", "health"}
     expected |= {f"P3{i}" for i in range(7)}
     assert set(clean_checks) == expected
 
