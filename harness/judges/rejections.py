@@ -1,5 +1,10 @@
 """P32 (malformed input is rejected cleanly) and P33 (tampered proofs are rejected and logged CRITICAL).
 
+P33 also reads the replays (user kind `replayer`): a served payment presented again, after its answer
+and later once settled, must be refused; of two copies sent at once at most one may be served (no x402
+receipt's transaction is served to two requests), the other refused, never a 5xx; inconclusive when no
+replay was sent.
+
 P32's malformed requests are the fuzzers' (the seeded corpus) and the slow clients' (a head or body
 that never finishes arriving): each must get a 4xx with a JSON body, never a 5xx or no answer, and
 nothing may reach the ledger. A corpus case that changed one field of a valid request is recorded
@@ -15,15 +20,18 @@ import re
 import pandas as pd
 
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
-from harness.judges.evidence import error_records, kind_records, traced_applied
+from harness.judges.evidence import error_records, kind_records, successful_applied, traced_applied
 
 P32_NAME = "P32 input validation: malformed requests get 4xx JSON, never 5xx, no ledger effect"
-P33_NAME = "P33 crypto verification: tampered proofs rejected, none settled, each logged CRITICAL"
+P33_NAME = "P33 crypto verification: tampered proofs and replays rejected, none settled, each tamper logged CRITICAL"
 MALFORMED_KINDS = ("fuzzer", "slow_client")
 TAMPER_KINDS = ("tamperer", "tamperer_v2")
 # expected: reject (or "") = cryptographic tampering (logged CRITICAL); mismatch = honestly signed for the
-# wrong amount, payee or token; replay = a payment presented again (user kind `replayer`).
+# wrong amount, payee or token; replay = a payment presented again (user kind `replayer`); replay_race =
+# one of two copies of a payment sent at once (at most one may be served).
 REFUSED = ("reject", "", "mismatch", "replay")
+RACE = "replay_race"
+X402_ENDPOINTS = ("x402", "x402-v2")
 FIELD_PREFIX = "reject:"
 
 
@@ -106,6 +114,24 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
                  "cases was refused naming its field; zero 5xx; no ledger effect", figures)
 
 
+def served_more_than_once(ctx: JudgeContext) -> dict[str, int]:
+    """Payments (transaction hashes of x402 receipts) served to more than one request: a replay got through."""
+    rec = ctx.records
+    served = rec[rec["endpoint"].isin(X402_ENDPOINTS) & (rec["status"] // 100 == 2) & (rec["tx_hash"] != "")]
+    counts = served["tx_hash"].str.lower().value_counts()
+    return {str(h): int(n) for h, n in counts[counts > 1].items()}
+
+
+def _replay_figures(ctx: JudgeContext) -> dict[str, int]:
+    rec = ctx.records
+    mine = rec[(rec["user_kind"] == "replayer") & (rec["status"] != 429)]
+    race = mine[mine["expected"] == RACE]
+    applied = {str(h.get("hash", "")).lower() for h in successful_applied(ctx)}
+    raced = set(race.loc[race["status"] // 100 == 2, "tx_hash"].str.lower()) - {""}
+    return {"replays_sent": int((mine["expected"] == "replay").sum()), "race_copies_sent": len(race),
+            "race_payments_served": len(raced), "race_payments_applied": len(raced & applied)}
+
+
 def judge_tampered_proofs(ctx: JudgeContext) -> Check:
     rec = ctx.records
     sent = rec[rec["user_kind"].isin([*TAMPER_KINDS, "replayer"]) & rec["expected"].isin(REFUSED)]
@@ -121,7 +147,12 @@ def judge_tampered_proofs(ctx: JudgeContext) -> Check:
                "rejected_4xx": int(((status >= 400) & (status < 500)).sum()),
                "accepted": len(accepted), "settled": len(settled), "critical_records": critical,
                "accepted_by_kind": {f"{k}/{e}": int(n) for (k, e), n in
-                                    accepted.groupby(["user_kind", "expected"]).size().items()}}
+                                    accepted.groupby(["user_kind", "expected"]).size().items()},
+               **_replay_figures(ctx)}
+    doubly = served_more_than_once(ctx)
+    race = rec[(rec["user_kind"] == "replayer") & (rec["expected"] == RACE) & (rec["status"] != 429)]
+    race_broken = race[(race["status"] >= 500) | (race["status"] == 0)]
+    figures.update(payments_served_twice=len(doubly), race_copies_5xx_or_unanswered=len(race_broken))
     evidence: list[object] = [
         {"path": r.path, "status": int(r.status), "sent_s": round(r.sent_s, 3)} for r in list(not_4xx.itertuples())[:10]
     ] + [{"tx_hash": h.get("hash"), "problem": "tampered proof settled"} for h in settled[:10]]
@@ -131,6 +162,15 @@ def judge_tampered_proofs(ctx: JudgeContext) -> Check:
                         f"({len(accepted)} accepted)")
     if settled:
         problems.append(f"{len(settled)} tampered proofs settled on the ledger")
+    if doubly:
+        first, times = next(iter(doubly.items()))
+        problems.append(f"{len(doubly)} x402 payments were served to more than one request (first: {first[:16]}… "
+                        f"{times} times): a replay got through")
+        evidence += [{"tx_hash": h, "served": n, "problem": "one payment served more than once"}
+                     for h, n in list(doubly.items())[:10]]
+    if len(race_broken):
+        problems.append(f"{len(race_broken)} of {len(race)} concurrent copies of a payment got a 5xx or no answer "
+                        "(one must be served, the other refused as a replay)")
     if len(tampered) and critical != crypto:
         problems.append(f"CRITICAL records {critical} != cryptographically tampered proofs {crypto}")
     if problems:
@@ -138,6 +178,11 @@ def judge_tampered_proofs(ctx: JudgeContext) -> Check:
     if len(tampered) < ctx.params.min_cases:
         return Check("P33", "property", P33_NAME, VERDICT_INCONCLUSIVE,
                      f"only {len(tampered)} tampered proofs (need {ctx.params.min_cases})", figures)
+    if figures["replays_sent"] + figures["race_copies_sent"] == 0:
+        return Check("P33", "property", P33_NAME, VERDICT_INCONCLUSIVE,
+                     f"{len(tampered)} tampered proofs rejected, but no served payment was presented again (no replay)",
+                     figures)
     return Check("P33", "property", P33_NAME, VERDICT_PASS,
                  f"all {len(tampered)} tampered, mismatched or replayed proofs rejected, none settled; "
-                 f"{critical} CRITICAL records for {crypto} tampered", figures)
+                 f"{critical} CRITICAL records for {crypto} tampered; no payment served twice "
+                 f"({figures['race_copies_sent']} concurrent copies)", figures)

@@ -113,6 +113,7 @@ class Parts:
     engine: type[SubmissionEngine] = SubmissionEngine
     limit_headers: HeadersFunc = rate_limit_headers  # Retry-After / X-RateLimit-* of one limiter decision
     health: Callable[[Mapping[str, str]], HealthSummary] = health_summary  # /health status and ready
+    x402_gateway: type[X402Gateway] = X402Gateway  # x402 v1 challenges and payment verification
 
     @classmethod
     def for_fault(cls, name: str | None) -> Parts:
@@ -188,7 +189,7 @@ class Components:
         x402 = self.config.payment.x402
         self.nonces = NonceStore(x402.max_timeout_seconds, capacity=x402.max_issued_nonces,
                                  per_client=x402.max_nonces_per_client, clock=self.clock)
-        self.x402 = X402Gateway(
+        self.x402 = self.parts.x402_gateway(
             self.validator,
             self.client,
             network=network,

@@ -17,7 +17,7 @@ from typing import Any
 
 from reference_impl.circuit_breaker import CircuitBreakerConfig
 from reference_impl.errors import ConfigurationError
-from reference_impl.input_validator import InputValidator
+from reference_impl.input_validator import InputValidator, PaymentProof
 from reference_impl.rate_limit_middleware import rate_limit_headers
 from reference_impl.rate_limiter import RateLimiterConfig, RateLimitResult
 from reference_impl.request_keys import KeyFunc, api_key_hash, default_key, header
@@ -31,6 +31,7 @@ from reference_impl.service.submission import (
     SubmissionEngine,
     SubmissionRecord,
 )
+from reference_impl.service.x402 import PaymentRejectedError, X402Gateway
 
 NEVER = 1_000_000_000
 
@@ -79,6 +80,21 @@ class LaxAmountValidator(InputValidator):
             return int(Decimal(str(value)) * 10_000_000)
         except (InvalidOperation, ValueError):
             return super().validate_amount_stroops(value, field)
+
+
+class LateConsumeGateway(X402Gateway):
+    """`x402-consumes-late`: the replay check runs before the payer lookup (an await) and the nonce and
+    transaction are marked used only after it, so two copies of one payment sent at once both pass."""
+
+    async def verify(self, header: str, resource_url: str) -> PaymentProof:
+        proof = self._check_proof(header, resource_url)
+        nonce = self._memo_nonce(proof)
+        if self.nonces.is_used(proof.tx_hash) or self.nonces.is_used(nonce):
+            raise PaymentRejectedError("invalid_exact_stellar_payload_replay", "transaction was already used")
+        await self._check_payer(proof)
+        self.nonces.mark_used(nonce)
+        self.nonces.mark_used(proof.tx_hash)
+        return proof
 
 
 class PrimaryOnlyClient(FailoverStellarClient):
@@ -178,6 +194,8 @@ FAULTS: dict[str, Fault] = {
                                      {"limit_headers": retry_after_rounded_down}),
     "ratelimit-remaining-off-by-one": Fault("X-RateLimit-Remaining does not count the request it answers",
                                             {"limit_headers": remaining_before_this_request}),
+    "x402-consumes-late": Fault("an x402 payment is marked used only after an await: concurrent copies all pass",
+                                {"x402_gateway": LateConsumeGateway}),
     "health-always-ok": Fault("/health reads ok and ready even with every breaker open",
                               {"health": always_healthy}),
     "limiter-trusts-any-key": Fault("any X-API-Key is a client of its own: rotating keys escape limits and quotas",

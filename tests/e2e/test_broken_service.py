@@ -44,6 +44,8 @@ CASES = {
     "ratelimit-remaining-off-by-one": ("P34", EXIT_CHECK_FAILED, set()),
     # /health reads ok and ready with every breaker open (both Horizons down).
     "health-always-ok": ("health", EXIT_CHECK_FAILED, set()),
+    # Two copies of one x402 payment sent at once are both served (a check-then-await-then-mark race).
+    "x402-consumes-late": ("P33", EXIT_CHECK_FAILED, set()),
 }
 SELECTED = tuple(CASES)
 

@@ -22,6 +22,7 @@ BUG_BREAKS = {
     "fuzz-wrong-field": "P32",
     "health-always-ok": "health",
     "tamper-accepted": "P33",
+    "replay-race-served-twice": "P33",
     "limiter-double": "P34",
     "retry-after-short": "P34",
     "remaining-lies": "P34",
