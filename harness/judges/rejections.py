@@ -10,7 +10,8 @@ that never finishes arriving): each must get a 4xx with a JSON body, never a 5xx
 nothing may reach the ledger. A corpus case that changed one field of a valid request is recorded
 with `expected="reject:<field>"`; its 4xx must name that field (the body's `field`, recorded as
 `error_field`): a rejection for another reason means the check of that field was never reached, so
-it is a finding, not a pass (a 429 is left out: the limiter answered before any validation).
+it is a finding, not a pass (a 429 is left out: the limiter answered before any validation; so are a
+404 and a 405: the target has no such route).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ REFUSED = ("reject", "", "mismatch", "replay")
 RACE = "replay_race"
 X402_ENDPOINTS = ("x402", "x402-v2")
 FIELD_PREFIX = "reject:"
+UNJUDGED_STATUSES = (404, 405, 429)  # no such route or method; rate limited before validation
 
 
 def _path_parts(path: str) -> list[str]:
@@ -48,9 +50,11 @@ def names_field(expected: str, got: str) -> bool:
 
 
 def _wrong_field(fuzz: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Single-defect cases refused (4xx other than 429) without naming their field; and how many were judged."""
+    """Single-defect cases refused (4xx other than 429, 404, 405) without naming their field; and how many
+    were judged. A 404 or 405 says the target has no such route (a target need not serve every route of
+    the reference contract), a 429 that the limiter answered before any validation."""
     targeted = fuzz[fuzz["expected"].str.startswith(FIELD_PREFIX) & (fuzz["status"] // 100 == 4)
-                    & (fuzz["status"] != 429)]
+                    & ~fuzz["status"].isin(UNJUDGED_STATUSES)]
     named = [names_field(e[len(FIELD_PREFIX):], f) for e, f in zip(targeted["expected"], targeted["error_field"],
                                                                      strict=True)]
     return targeted[[not n for n in named]], len(targeted)
