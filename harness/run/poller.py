@@ -8,7 +8,9 @@ A feed that never answers such a page, or does not declare a kind, makes the evi
 unavailable, with the reason (`observability`). A target may announce the sizes and bounds of its
 per-client stores in `/health` as `"state": {store: {size, capacity, per_client?, ttl_s?}}`: each poll
 that carries them becomes one `state` event (stamped with the answer's time, `asked_at` the request's),
-which the state-bounds check judges; without them that evidence is unavailable.
+which the state-bounds check judges; without them that evidence is unavailable. Every answer also
+becomes a `health` event (`status`, `ready`, `breakers`, `asked_at`), which the health check holds to
+the /health contract (harness/judges/health.py).
 """
 
 from __future__ import annotations
