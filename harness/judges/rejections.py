@@ -182,10 +182,11 @@ def judge_tampered_proofs(ctx: JudgeContext) -> Check:
     if len(tampered) < ctx.params.min_cases:
         return Check("P33", "property", P33_NAME, VERDICT_INCONCLUSIVE,
                      f"only {len(tampered)} tampered proofs (need {ctx.params.min_cases})", figures)
-    if figures["replays_sent"] + figures["race_copies_sent"] == 0:
+    if figures["replays_sent"] == 0 or (figures["race_copies_sent"] == 0 and (tampered["endpoint"] == "x402").any()):
+        missing = "no served payment was presented again" if figures["replays_sent"] == 0 else \
+            "no x402 payment was sent as two concurrent copies"
         return Check("P33", "property", P33_NAME, VERDICT_INCONCLUSIVE,
-                     f"{len(tampered)} tampered proofs rejected, but no served payment was presented again (no replay)",
-                     figures)
+                     f"{len(tampered)} tampered proofs rejected, but {missing} (replays not exercised)", figures)
     return Check("P33", "property", P33_NAME, VERDICT_PASS,
                  f"all {len(tampered)} tampered, mismatched or replayed proofs rejected, none settled; "
                  f"{critical} CRITICAL records for {crypto} tampered; no payment served twice "

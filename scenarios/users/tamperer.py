@@ -4,7 +4,7 @@ Each arrival fetches a fresh x402 challenge, then sends one tampered payment: si
 signed for another network, or already expired; or a channel update with a forged signature. Those
 records carry `expected="reject"`: each must be refused with 4xx and logged CRITICAL (P33). Every
 `REPLAY_EVERY`-th arrival instead makes one valid payment and presents it again (user kind `replayer`,
-logged MEDIUM `replay`, so not a CRITICAL case), alternately
+logged MEDIUM `replay`, so not a CRITICAL case), alternately over the process's tamperers
 - one after the other: the payment (`expected="ok"`), then the same proof (`expected="replay"`), or
 - concurrently: two copies sent at once (`expected="replay_race"`), of which at most one may be served;
 and, once the payment is in a ledger (the user waits for it, like a paying agent), once more later
@@ -14,7 +14,6 @@ and, once the payment is in a ledger (the user waits for it, like a paying agent
 from __future__ import annotations
 
 import time
-from itertools import count
 
 import gevent
 from stellar_sdk import Keypair
@@ -39,7 +38,6 @@ class Tamperer(PacedUser):
                                   gevent.sleep, time.time)
         strangers = self.ctx.accounts["strangers"]
         self.stranger = Keypair.from_secret(strangers[self.index % len(strangers)])
-        self.replays = count()
 
     def _challenge(self, intended_s: float, key: str) -> tuple[str, dict | None]:
         path = f"/resources/t{self.rng.randrange(20)}"
@@ -78,7 +76,7 @@ class Tamperer(PacedUser):
             return self.call(intended_s, "x402", "GET", path, client_key=key, headers={"X-PAYMENT": header},
                              user_kind="replayer", expected=expected)[0]
 
-        if next(self.replays) % 2:
+        if self.ctx.next_index("replay") % 2 == 0:  # alternate over the process's tamperers
             racers = [gevent.spawn(present, "replay_race") for _ in range(2)]
             gevent.joinall(racers, timeout=2 * self.network_timeout)
             served = any(g.value == 200 for g in racers)
