@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 JS_STAMP := tests/js/node_modules/.package-lock.json
 NODE_EXAMPLE_STAMP := examples/node-target/node_modules/.package-lock.json
 
-.PHONY: venv verify test test-fast bench clean
+.PHONY: venv verify verify-envs test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,9 +26,14 @@ $(NODE_EXAMPLE_STAMP): examples/node-target/package-lock.json
 verify: $(STAMP)
 	$(BIN)/harness run smoke
 
+# Smoke under testnet and mainnet at their own cadence, asserted conclusive (docs/run.md,
+# "Environments"; ~9 min; `make test` runs the testnet one, the mainnet one is marked `long`).
+verify-envs: $(STAMP)
+	$(BIN)/pytest tests/e2e/test_environment_runs.py
+
 test: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not long"
 
 # The development loop: everything but the end-to-end runs (marker `e2e`, set on tests/e2e by conftest).
 test-fast: $(STAMP) $(JS_STAMP)

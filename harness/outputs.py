@@ -23,6 +23,9 @@ summary.json:
                "attributes": {...}, "toxicity": float}],
    "reconciliation": {"acknowledged": int, "applied": int, "lost": int, "duplicated": int,
                       "unknown_resolved": int},
+   "cadence": {"env": str, "ledger_close_s": float, "breaker_timeout_s": float, "changes": [str]}
+              (the environment's cadence the profile was derived for, harness/cadence.py),
+   "assets": {"payment": str, "x402": str} ("native" or "CODE:ISSUER" of the offline network),
    "checks": [{"id": str ("P30".."P36", "target.<metric>", "recovery.<fault>", "nothing-lost", "state-bounds",
                       "capacity"),
                "kind": "property"|"target"|"recovery"|"invariant"|"capacity", "name": str,

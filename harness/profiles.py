@@ -3,6 +3,10 @@
 A profile is one JSON file in `scenarios/profiles/<name>.json` (or any path). Times are seconds since
 the run's load start; rates are request arrivals per second summed over all traffic kinds. Every
 validation error names the offending field (e.g. `phases[1].rate`).
+
+A profile file is written for the development cadence; `harness.cadence.derive_profile` fits it to
+the environment a run judges (ledger close interval, breaker timeout) and records what it changed in
+the profile's `cadence`, which is how a derived profile travels (run config, manifest, summary).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ PROXIES = ("horizon-primary", "horizon-secondary")
 KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")  # a user class's `kind` (built-in or from --scenarios)
 LIMIT_ALGORITHMS = ("token-bucket", "sliding-window")
 ENVS = ("development", "testnet", "mainnet")
+ASSETS = ("native", "USDC")
 MAX_DURATION_S = 4 * 3600.0
 MAX_RATE = 2000.0
 
@@ -93,6 +98,21 @@ class FaultSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Cadence:
+    """The environment a profile was derived for: its ledger close interval and breaker timeout, and
+    every change the derivation made to the profile as written (human-readable, one line each)."""
+
+    env: str
+    ledger_close_s: float
+    breaker_timeout_s: float
+    changes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"env": self.env, "ledger_close_s": self.ledger_close_s,
+                "breaker_timeout_s": self.breaker_timeout_s, "changes": list(self.changes)}
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     """A validated profile."""
 
@@ -105,14 +125,23 @@ class Profile:
     faults: tuple[FaultSpec, ...]
     judging: dict[str, Any]
     thresholds_ms: dict[str, float]
-    ledger_close_s: float
     pools: dict[str, int]
     rate_limits: dict[str, dict[str, Any]] = field(default_factory=dict)  # endpoint label -> limit, window_s, algorithm
     source: str = ""
+    cadence: Cadence | None = None  # set by harness.cadence.derive_profile
+    asset: str | None = None  # what the scenario pays in ("native" or "USDC"); None: the environment's
 
     @property
     def duration_s(self) -> float:
         return sum(p.duration_s for p in self.phases)
+
+    @property
+    def ledger_close_s(self) -> float:
+        """The offline ledger's close interval: the environment's, known once the profile is derived."""
+        if self.cadence is None:
+            raise ProfileError("cadence", f"profile '{self.name}' is not derived for an environment yet "
+                                          "(harness.cadence.derive_profile)")
+        return self.cadence.ledger_close_s
 
     def phase_bounds(self) -> list[tuple[Phase, float, float]]:
         """Each phase with its start and end on the run's time axis."""
@@ -122,29 +151,18 @@ class Profile:
             t += phase.duration_s
         return out
 
-    def steady_windows(self) -> list[tuple[float, float]]:
-        """Steady-phase intervals with every fault window (plus a settle margin) cut out."""
-        windows = [(s, e) for p, s, e in self.phase_bounds() if p.steady]
-        margin = 2.0 * self.ledger_close_s + 2.0
-        for fault in self.faults:
-            cut_start, cut_end = fault.at_s, fault.end_s + margin
-            pieces = []
-            for s, e in windows:
-                if cut_end <= s or cut_start >= e:
-                    pieces.append((s, e))
-                    continue
-                if cut_start > s:
-                    pieces.append((s, cut_start))
-                if cut_end < e:
-                    pieces.append((cut_end, e))
-            windows = pieces
-        return [(s, e) for s, e in windows if e - s >= 1.0]
-
     def to_dict(self) -> dict[str, Any]:
+        """The profile document (`parse_profile` reads it back); `cadence` only once derived."""
         data = asdict(self)
         data.pop("source")
         data["phases"] = [asdict(p) for p in self.phases]
         data["faults"] = [asdict(f) for f in self.faults]
+        if self.cadence is None:
+            data.pop("cadence")
+        else:
+            data["cadence"] = self.cadence.to_dict()
+        if self.asset is None:
+            data.pop("asset")
         return data
 
 
@@ -180,9 +198,13 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
     _known_keys(
         obj,
         "",
-        {"name", "description", "env", "seed", "phases", "mix", "faults", "judging", "thresholds_ms",
-         "ledger_close_s", "pools", "rate_limits"},
+        {"name", "description", "env", "seed", "phases", "mix", "faults", "judging", "thresholds_ms", "pools",
+         "rate_limits", "asset", "cadence", "ledger_close_s"},
     )
+    if "ledger_close_s" in obj:
+        raise ProfileError("ledger_close_s", "the ledger close interval is the environment's (config/<env>.json "
+                                             "stellar.ledgerCloseMs), so settlement finality is judged at that "
+                                             "cadence: remove this key and pick the environment with --env")
     name = _string(obj.get("name"), "name")
     env = _string(obj.get("env", "development"), "env")
     if env not in ENVS:
@@ -202,7 +224,9 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
     thresholds = _weights(obj.get("thresholds_ms", {}), "thresholds_ms", None)
     pools = {k: int(v) for k, v in _weights(obj.get("pools", {}), "pools", None).items()}
     _kind_names(pools, "pools")
-    close_s = _number(obj.get("ledger_close_s", 1.0), "ledger_close_s", low=0.05, high=60.0)
+    asset = obj.get("asset")
+    if asset is not None and asset not in ASSETS:
+        raise ProfileError("asset", f"must be one of {', '.join(ASSETS)} (the offline network's assets)")
     return Profile(
         name=name,
         description=str(obj.get("description", "")),
@@ -213,11 +237,27 @@ def parse_profile(raw: Any, source: str = "") -> Profile:
         faults=faults,
         judging=judging,
         thresholds_ms=thresholds,
-        ledger_close_s=close_s,
         pools=pools,
         rate_limits=_rate_limits(obj.get("rate_limits", {})),
         source=source,
+        cadence=_cadence(obj["cadence"]) if "cadence" in obj else None,
+        asset=asset,
     )
+
+
+def _cadence(raw: Any) -> Cadence:
+    """A derived profile's `cadence` (written by the harness; a profile file need not carry one)."""
+    obj = _mapping(raw, "cadence")
+    _known_keys(obj, "cadence", {"env", "ledger_close_s", "breaker_timeout_s", "changes"})
+    env = _string(obj.get("env"), "cadence.env")
+    if env not in ENVS:
+        raise ProfileError("cadence.env", f"must be one of {', '.join(ENVS)}")
+    changes = _list(obj.get("changes", []), "cadence.changes")
+    if not all(isinstance(c, str) for c in changes):
+        raise ProfileError("cadence.changes", "must be a list of strings")
+    return Cadence(env, _number(obj.get("ledger_close_s"), "cadence.ledger_close_s", low=0.05, high=60.0),
+                   _number(obj.get("breaker_timeout_s"), "cadence.breaker_timeout_s", low=0.001, high=3600.0),
+                   tuple(changes))
 
 
 def _phases(raw: Any) -> tuple[Phase, ...]:

@@ -12,9 +12,13 @@ Environment overrides (applied after the file, before validation):
 Unknown keys, in a file or an override, are refused naming their path and the closest valid key
 (`failureTreshold` -> "did you mean 'failureThreshold'?"): a typo never loads silently as the default.
 `save` writes the file with mode 0600 (it may hold `security.adminToken`).
-Mainnet refuses friendbot on, plain-http Horizon (loopback hosts excepted: the traffic never leaves
-the machine, which is how the harness points it at its offline ledger), rate limiting off,
-alerting off and encryption off.
+A network named after a real one (`testnet`, `mainnet`/`public`, `futurenet`) must sign with that
+network's passphrase. Mainnet refuses friendbot on, rate limiting off, alerting off and encryption
+off, and runs in one of two ways only: on the public network (`mainnet`/`public`: every Horizon over
+https, no exception) or in an offline world (`standalone`: an isolated passphrase, never a real
+network's, every Horizon on this machine, and no real network's name announced to x402 clients).
+The second is how the harness judges mainnet's settings without anything it signs being valid on a
+real network (docs/run.md, "Environments").
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
+
+from stellar_sdk import Network
 
 from reference_impl.config_schema import (
     ENVIRONMENTS,
@@ -43,6 +49,12 @@ from reference_impl.config_schema import (
 )
 from reference_impl.errors import ConfigError
 from reference_impl.seed_forms import closest, unknown_key_message
+
+# `stellar.network` names of the real networks and the passphrase each signs with.
+REAL_NETWORKS = {"mainnet": Network.PUBLIC_NETWORK_PASSPHRASE, "public": Network.PUBLIC_NETWORK_PASSPHRASE,
+                 "testnet": Network.TESTNET_NETWORK_PASSPHRASE, "futurenet": Network.FUTURENET_NETWORK_PASSPHRASE}
+REAL_PASSPHRASES = frozenset(REAL_NETWORKS.values())
+REAL_X402_NETWORKS = ("stellar", "stellar-testnet")  # x402 v1 names of the public network and testnet
 
 ENV_PREFIX = "SRH__"
 NAMED_OVERRIDES = {
@@ -291,6 +303,10 @@ def _check_consistency(config: AppConfig) -> None:
     if config.stellar.friendbot_enabled and config.stellar.friendbot_url is None:
         raise ConfigError("stellar.friendbotUrl: required when stellar.friendbotEnabled is true",
                           "stellar.friendbotUrl")
+    real = REAL_NETWORKS.get(config.stellar.network)
+    if real is not None and config.stellar.network_passphrase != real:
+        raise ConfigError(f"stellar.networkPassphrase: network {config.stellar.network!r} signs with {real!r} "
+                          "(an isolated network is 'standalone')", "stellar.networkPassphrase")
 
 
 def _check_mainnet(config: AppConfig) -> None:
@@ -300,10 +316,25 @@ def _check_mainnet(config: AppConfig) -> None:
         (not config.security.rate_limit.enabled, "security.rateLimit.enabled", "rate limiting must be on"),
         (not config.monitoring.alerting.enabled, "monitoring.alerting.enabled", "alerting must be on"),
         (not config.security.encryption.enabled, "security.encryption.enabled", "encryption must be on"),
+        (st.network not in ("mainnet", "public", "standalone"), "stellar.network",
+         "mainnet runs on the public network ('mainnet' or 'public') or in an offline world ('standalone')"),
     ]
+    offline = st.network == "standalone"
     for key, url in (("stellar.horizonUrl", st.horizon_url), ("stellar.horizonUrlSecondary", st.horizon_url_secondary)):
-        plain = url is not None and url.lower().startswith("http://") and not is_loopback_url(url)
-        refusals.append((plain, key, "plain-http Horizon is refused on mainnet (use https)"))
+        if url is None:
+            continue
+        if offline:
+            refusals.append((not is_loopback_url(url), key, "an offline world runs on this machine (loopback Horizon)"))
+        else:
+            refusals.append((not url.lower().startswith("https://"), key,
+                             "plain-http Horizon is refused on mainnet (use https)"))
+    if offline:
+        refusals += [
+            (st.network_passphrase in REAL_PASSPHRASES, "stellar.networkPassphrase",
+             "an offline world signs for an isolated network, never a real one"),
+            (config.payment.x402.network in REAL_X402_NETWORKS, "payment.x402.network",
+             "an offline world must not announce a real network to x402 clients"),
+        ]
     for unsafe, key, reason in refusals:
         if unsafe:
             raise ConfigError(f"{key}: {reason}", key)

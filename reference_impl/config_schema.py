@@ -39,7 +39,7 @@ _RULE_KEYS = ("maxRequests", "windowMs", "algorithm")
 class Spec:
     """How one leaf value is checked: kind, inclusive range or choices, optional (null allowed), secret."""
 
-    kind: str  # bool, int, number, str, url, choice, risk, endpoints
+    kind: str  # bool, int, number, str, url, choice, risk, endpoints, asset
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
@@ -61,6 +61,8 @@ class Spec:
             text = "an http(s) URL"
         elif self.kind == "bool":
             text = "true or false"
+        elif self.kind == "asset":
+            text = "'native' or 'CODE:ISSUER' (a 1..12 letter/digit code and the issuer's G... account id)"
         else:
             text = "a non-empty string"
         return text + (" or null" if self.optional else "")
@@ -103,6 +105,8 @@ class Spec:
             return _BAD
         if self.kind == "endpoints":
             return _check_endpoints(value, key)
+        if self.kind == "asset":
+            return value if isinstance(value, str) and is_asset(value) else _BAD
         raise AssertionError(f"unknown spec kind {self.kind}")
 
 
@@ -117,6 +121,17 @@ def _fmt(bound: float | None) -> str:
 
 def _within(value: float, low: float | None, high: float | None) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
+
+
+def is_asset(value: str) -> bool:
+    """`native`, or `CODE:ISSUER` with a 1..12 character [A-Za-z0-9] code and a valid issuer account id."""
+    from stellar_sdk import StrKey
+
+    if value == "native":
+        return True
+    code, _, issuer = value.partition(":")
+    return (1 <= len(code) <= 12 and code.isascii() and code.isalnum()
+            and StrKey.is_valid_ed25519_public_key(issuer))
 
 
 def _is_http_url(value: str) -> bool:
@@ -232,7 +247,7 @@ class X402Config:
     enabled: bool = leaf("bool", True)
     max_timeout_seconds: int = leaf("int", 60, 1, 3600)
     price_stroops: int = leaf("int", 1_000_000, 1, 2**63 - 1)
-    asset: str = leaf("str", "native")
+    asset: str = leaf("asset", "native")  # the asset x402 prices are paid in
     network: str = leaf("str", "stellar-testnet")
     pay_to: str | None = leaf("str", None, optional=True)
     facilitator_url: str | None = leaf("url", None, optional=True)
@@ -261,6 +276,7 @@ class ChannelsConfig:
 
 @dataclass(frozen=True, slots=True)
 class PaymentConfig:
+    asset: str = leaf("asset", "native")  # the asset settlements and escrows pay in
     x402: X402Config = section(X402Config)
     channels: ChannelsConfig = section(ChannelsConfig)
 

@@ -59,12 +59,13 @@ def build_schedules(phases: Sequence[Phase], mix: Mapping[str, float], seed: int
     return schedules
 
 
-def pool_sizes(phases: Sequence[Phase], mix: Mapping[str, float], overrides: Mapping[str, int]) -> dict[str, int]:
-    """Users per traffic kind: enough to absorb the kind's peak rate with a few seconds of latency."""
+def pool_sizes(phases: Sequence[Phase], mix: Mapping[str, float], overrides: Mapping[str, int],
+               busy_s: float = POOL_SECONDS) -> dict[str, int]:
+    """Users per traffic kind: enough to absorb the kind's peak rate while each user is busy `busy_s`."""
     peak = max((phase_peak(p) for p in phases), default=0.0)
     out = {}
     for kind, share in kind_shares(mix).items():
-        computed = min(MAX_POOL, math.ceil(peak * share * POOL_SECONDS) + 2)
+        computed = min(MAX_POOL, math.ceil(peak * share * busy_s) + 2)
         out[kind] = max(1, int(overrides.get(kind, computed)))
     return out
 

@@ -73,7 +73,8 @@ def _signed_channel_state() -> dict[str, Any]:
 # The valid request each field case changes one field of (tests/unit/test_corpus.py: each is accepted
 # by the service's validators as it is).
 TEMPLATES: dict[str, dict[str, Any]] = {
-    "settlement": {"destination": VALID_G, "amount": "1.5", "asset": "native", "agent_did": VALID_DID},
+    # no `asset`: it is optional and the service's own (native or USDC); a junk one is a case of its own
+    "settlement": {"destination": VALID_G, "amount": "1.5", "agent_did": VALID_DID},
     "channel": _signed_channel_state(),
     "decision": {"agent_did": VALID_DID, "opportunities": [
         {"id": "o1", "type": "loan", "terms": {"lender": VALID_G, "borrower": OTHER_G, "principal": "10",

@@ -1,4 +1,9 @@
-"""Recovery-time objective: after each fault window, how long until every target holds again."""
+"""Recovery-time objective: after each fault window, how long until every target holds again.
+
+"Again" needs a baseline: a target whose p95 already misses its threshold in the steady phases
+before the first fault (with enough samples) fails on its own (`target.<metric>`) and is not waited
+for; the recovery check names it under `not_judged`. Without such a baseline every target counts.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from harness.judges.context import (
     FaultWindow,
     JudgeContext,
 )
-from harness.judges.targets import METRIC_ENDPOINTS
+from harness.judges.targets import METRIC_ENDPOINTS, steady_samples
 
 STEPS_PER_WINDOW = 5
 
@@ -37,13 +42,27 @@ class _Columns:
                    (rec["status"] // 100 == 2).to_numpy(), rec["latency_ms"].to_numpy(), expected_ok.to_numpy())
 
 
-def _window_state(ctx: JudgeContext, cols: _Columns, start: float, end: float) -> tuple[bool, bool, dict[str, float]]:
+def baseline_exclusions(ctx: JudgeContext) -> dict[str, str]:
+    """Metrics whose target already fails before the first fault, each with the reason."""
+    first = min((f.at_s for f in ctx.faults), default=float("inf"))
+    out = {}
+    for metric, threshold in ctx.thresholds_ms.items():
+        samples = steady_samples(ctx, METRIC_ENDPOINTS.get(metric, metric))
+        latency = samples.loc[samples["sent_s"] < first, "latency_ms"].to_numpy()
+        if latency.size >= ctx.params.min_samples and (p95 := float(np.percentile(latency, 95))) > threshold:
+            out[metric] = (f"p95 {p95:.1f} ms > {threshold:g} ms already before the first fault "
+                           f"(target.{metric} fails on its own)")
+    return out
+
+
+def _window_state(ctx: JudgeContext, cols: _Columns, start: float, end: float,
+                  thresholds: dict[str, float]) -> tuple[bool, bool, dict[str, float]]:
     """(has_data, healthy, p95 per judged metric) for requests sent in [start, end)."""
     lo, hi = np.searchsorted(cols.sent, [start, end], side="left")
     endpoint, ok, latency = cols.endpoint[lo:hi], cols.ok[lo:hi], cols.latency[lo:hi]
     p95s: dict[str, float] = {}
     healthy = True
-    for metric, threshold in ctx.thresholds_ms.items():
+    for metric, threshold in thresholds.items():
         values = latency[(endpoint == METRIC_ENDPOINTS.get(metric, metric)) & ok]
         if values.size >= ctx.params.min_window_samples:
             p95s[metric] = float(np.percentile(values, 95))
@@ -54,23 +73,26 @@ def _window_state(ctx: JudgeContext, cols: _Columns, start: float, end: float) -
     return bool(p95s), bool(healthy), p95s
 
 
-def judge_recovery(ctx: JudgeContext, index: int, fault: FaultWindow, cols: _Columns | None = None) -> Check:
+def judge_recovery(ctx: JudgeContext, index: int, fault: FaultWindow, cols: _Columns | None = None,
+                   excluded: dict[str, str] | None = None) -> Check:
     prm = ctx.params
     cols = cols or _Columns.of(ctx)
+    excluded = baseline_exclusions(ctx) if excluded is None else excluded
+    thresholds = {m: t for m, t in ctx.thresholds_ms.items() if m not in excluded}
     cid = f"recovery.{index}"
     name = f"recovery after {fault.label} within {prm.rto_s:g} s"
     later = [f.at_s for f in ctx.faults if f.at_s >= fault.end_s and f is not fault]
     horizon = min([ctx.duration_s, *later])
     step = prm.window_s / STEPS_PER_WINDOW
     figures: dict[str, object] = {"fault": fault.label, "fault_end_s": fault.end_s, "rto_s": prm.rto_s,
-                                  "recovery_s": "n/a"}
+                                  "recovery_s": "n/a", "not_judged": excluded}
     judged_until = fault.end_s
     max_steps = int(np.ceil(prm.rto_s / step)) + 1
     for k in range(max_steps):
         start = fault.end_s + k * step
         if start + prm.window_s > horizon + 1e-9:
             break
-        has_data, healthy, p95s = _window_state(ctx, cols, start, start + prm.window_s)
+        has_data, healthy, p95s = _window_state(ctx, cols, start, start + prm.window_s, thresholds)
         if not has_data:
             continue
         judged_until = start
@@ -90,5 +112,6 @@ def judge_recovery(ctx: JudgeContext, index: int, fault: FaultWindow, cols: _Col
 
 
 def judge_recoveries(ctx: JudgeContext) -> list[Check]:
-    cols = _Columns.of(ctx)
-    return [judge_recovery(ctx, i, f, cols) for i, f in enumerate(ctx.faults) if ctx.params.is_enabled(f"recovery.{i}")]
+    cols, excluded = _Columns.of(ctx), baseline_exclusions(ctx)
+    return [judge_recovery(ctx, i, f, cols, excluded) for i, f in enumerate(ctx.faults)
+            if ctx.params.is_enabled(f"recovery.{i}")]

@@ -11,12 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from harness.ledger.config import (
-    ACCEPTED_PASSPHRASES,
-    OFFLINE_PASSPHRASE,
-    LedgerConfig,
-    profile_close_interval,
-)
+from harness.ledger.config import OFFLINE_PASSPHRASE, LedgerConfig, profile_close_interval
 from harness.ledger.errors import LedgerError
 from harness.ledger.genesis import load_seed_accounts
 from harness.ledger.http_api import LedgerServer
@@ -33,8 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=("development", "testnet", "mainnet"), default="development",
                         help="sets the default close interval (1 s development, 5 s testnet/mainnet)")
     parser.add_argument("--close-interval", type=float, default=None, help="seconds between ledger closes")
-    parser.add_argument("--passphrase", default=OFFLINE_PASSPHRASE, choices=ACCEPTED_PASSPHRASES,
-                        help="network passphrase (default: the isolated offline network)")
+    parser.add_argument("--passphrase", default=OFFLINE_PASSPHRASE,
+                        help="network passphrase of an isolated network (default: the offline network's; "
+                             "the real networks' passphrases are refused)")
     parser.add_argument("--seed", type=int, default=0, help="seed for generated accounts and ledger hashes")
     parser.add_argument("--seed-accounts", type=Path, default=None,
                         help='JSON list of {"account_id": "G...", "balance": "10000.0000000"}')

@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from stellar_sdk import Network
+
 from harness.ledger.errors import LedgerConfigError
 
 OFFLINE_PASSPHRASE = "Stellar Resilience Harness Offline Network ; 2026"
-TESTNET_PASSPHRASE = "Test SDF Network ; September 2015"
-ACCEPTED_PASSPHRASES = (OFFLINE_PASSPHRASE, TESTNET_PASSPHRASE)
+# The passphrases of the real networks: a transaction signed for one of them is valid there, so the
+# offline network never takes one (whatever the environment a run judges, it signs for its own network).
+REAL_NETWORK_PASSPHRASES = (Network.PUBLIC_NETWORK_PASSPHRASE, Network.TESTNET_NETWORK_PASSPHRASE,
+                            Network.FUTURENET_NETWORK_PASSPHRASE)
+MAX_PASSPHRASE_LENGTH = 256
 
 STROOPS_PER_XLM = 10_000_000
 TOTAL_COINS = 100_000_000_000 * STROOPS_PER_XLM
@@ -59,8 +64,7 @@ class LedgerConfig:
     protocol_version: int = 21
 
     def __post_init__(self) -> None:
-        if self.passphrase not in ACCEPTED_PASSPHRASES:
-            raise LedgerConfigError(f"passphrase must be one of {ACCEPTED_PASSPHRASES}")
+        check_isolated_passphrase(self.passphrase)
         if not self.close_interval > 0:
             raise LedgerConfigError("close_interval must be > 0 seconds")
         if not self.submit_timeout > 0:
@@ -79,6 +83,17 @@ class LedgerConfig:
         total = sum(a.balance for a in self.genesis_accounts) + self.generate_accounts * self.generated_balance
         if total >= TOTAL_COINS // 2:
             raise LedgerConfigError("genesis balances exceed the root account's funds")
+
+
+def check_isolated_passphrase(passphrase: str) -> str:
+    """`passphrase` if it names an isolated network; LedgerConfigError for a real network's or a blank one."""
+    if not isinstance(passphrase, str) or not passphrase.strip() or len(passphrase) > MAX_PASSPHRASE_LENGTH:
+        raise LedgerConfigError(f"passphrase must be a non-blank string of at most {MAX_PASSPHRASE_LENGTH} characters")
+    if passphrase in REAL_NETWORK_PASSPHRASES:
+        raise LedgerConfigError(f"passphrase {passphrase!r} is a real Stellar network's: anything signed for the "
+                                "offline network would be valid there; use an isolated passphrase "
+                                f"(default {OFFLINE_PASSPHRASE!r})")
+    return passphrase
 
 
 def profile_close_interval(profile: str) -> float:

@@ -33,6 +33,8 @@ from scenarios.client_keys import write_key_hashes
 
 FUNDED_BALANCE = "100000.0000000"
 FUNDED_USDC = "10000.0000000"  # of the offline issuer's USDC (a bare code in the seed-accounts file)
+# The escrow account funds every escrow of a run (1-5 units each): a long or stressed run makes thousands.
+ESCROW_USDC = "1000000.0000000"
 MAX_ACCOUNTS_PER_ROLE = 512
 _SEED = re.compile(r"S[A-Z2-7]{55}")
 
@@ -207,7 +209,8 @@ def write_private_files(accounts: RunAccounts, base_dir: Path | None = None) -> 
         api_key_secret=key_secret.hex(),
     )
     _write(files.genesis, [{"account_id": k.public_key, "balance": FUNDED_BALANCE,
-                            "trustlines": [{"asset": "USDC", "balance": FUNDED_USDC}]} for k in accounts.funded()])
+                            "trustlines": [{"asset": "USDC", "balance": ESCROW_USDC if k is accounts.escrow
+                                            else FUNDED_USDC}]} for k in accounts.funded()])
     _write(
         files.service_accounts,
         {

@@ -132,6 +132,7 @@ def finish(state: RunState) -> int:
         "load": {"requests": len(records), "arrivals": counters}, "fault_in_service": state.options.fault_in_service,
         "target": {k: redact_text(v) if isinstance(v, str) else v for k, v in state.target_info.items()},
         "worlds": state.worlds_info, "rate_limits": limits,
+        "cadence": state.profile.cadence.to_dict() if state.profile.cadence else None, "assets": state.assets,
         "observability": observability_table(final_ctx) if final_ctx is not None else {},
     }
     summary = _write_verdict(state, base, checks, end_s)

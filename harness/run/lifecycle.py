@@ -22,17 +22,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.cadence import derive_profile, environment_cadence
 from harness.errors import HarnessConfigurationError, HarnessError
 from harness.outputs import EVENTS_FILE, Event, write_events
 from harness.profiles import Profile, has_x402_v2, load_profile
 from harness.run import evidence
 from harness.run.accounts import PrivateFiles, borrowed_private_files, derive_accounts, write_private_files
+from harness.run.assets import run_assets
 from harness.run.load import Corpus, account_sizes, announce_start, check_accounts_fit, start_locust
 from harness.run.poller import ServicePoller
 from harness.run.progress import ProgressReporter
 from harness.run.supervisor import Supervisor
 from harness.run.target import URL, TargetSpec, start_target
-from harness.run.worlds import HORIZON, HorizonOptions, Worlds, read_env_file, start_worlds
+from harness.run.worlds import CLOSE_KEY, HORIZON, HorizonOptions, Worlds, read_env_file, start_worlds
 from reference_impl.clock import SYSTEM_CLOCK
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -93,6 +95,7 @@ class RunState:
     admin_token: str = ""
     accounts_public: dict[str, Any] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
+    assets: dict[str, str] = field(default_factory=dict)  # what the run pays in (harness/run/assets.py)
 
     @property
     def load_dir(self) -> Path:
@@ -110,6 +113,8 @@ def run(options: RunOptions) -> int:
     profile = load_profile(options.profile)
     seed = profile.seed if options.seed is None else options.seed
     env = options.env or profile.env
+    profile = derive_profile(profile, environment_cadence(env))  # the environment's cadence (harness/cadence.py)
+    _announce_cadence(profile)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id = f"{profile.name}-{stamp}"
     out_dir = Path(options.out) if options.out else DEFAULT_RUNS_DIR / run_id
@@ -138,6 +143,15 @@ def run(options: RunOptions) -> int:
     return evidence.finish(state)
 
 
+def _announce_cadence(profile: Profile) -> None:
+    cadence = profile.cadence
+    assert cadence is not None
+    lines = [f"harness run: {profile.name} under {cadence.env}: a ledger close every {cadence.ledger_close_s:g} s, "
+             f"breaker timeout {cadence.breaker_timeout_s:g} s, {profile.duration_s:g} s of load"]
+    lines += [f"  derived: {change}" for change in cadence.changes]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
 def _accounts(state: RunState, worlds_env: dict[str, str] | None) -> PrivateFiles:
     """The run's account files: borrowed from `harness up`'s worlds, or derived from the seed and written privately."""
     if worlds_env is not None:
@@ -155,6 +169,7 @@ def _worlds(state: RunState, supervisor: Supervisor, files: PrivateFiles, worlds
     options = state.options
     if worlds_env is not None:
         worlds = Worlds.from_env(worlds_env)
+        _check_cadence(worlds, worlds_env, state.profile)
         state.worlds_info = {"kind": worlds.kind, "from": str(options.worlds_file), "started_by": "harness up"}
         return worlds
     worlds = start_worlds(supervisor, files, state.profile.ledger_close_s, options.horizon, has_x402_v2(state.profile))
@@ -168,6 +183,15 @@ def _worlds(state: RunState, supervisor: Supervisor, files: PrivateFiles, worlds
     state.worlds_info = {"kind": worlds.kind, "started_by": "harness run", "horizon_upstream": worlds.ledger_url
                          if worlds.kind == HORIZON else "offline network"}
     return worlds
+
+
+def _check_cadence(worlds: Worlds, worlds_env: dict[str, str], profile: Profile) -> None:
+    """Borrowed offline worlds must close ledgers at the cadence this run judges (`harness up --env`)."""
+    close = worlds_env.get(CLOSE_KEY)
+    if worlds.kind == HORIZON or close is None or float(close) == profile.ledger_close_s:
+        return
+    raise HarnessConfigurationError(f"the worlds close a ledger every {close} s, this run judges "
+                                    f"{profile.ledger_close_s:g} s closes: start `harness up` with the run's --env")
 
 
 def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[PrivateFiles]) -> None:
@@ -187,7 +211,9 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
                    "if it was configured with them; otherwise the fault checks come out 'not observable'")
         print(message, file=sys.stderr, flush=True)
         state.note("note", message=message)
-    target = start_target(options.target, supervisor, worlds, files, env_name=state.env,
+    assets = run_assets(state.env, profile.asset)
+    state.assets = assets.to_dict()
+    target = start_target(options.target, supervisor, worlds, files, env_name=state.env, assets=assets,
                           fault=options.fault_in_service, log_dir=state.out_dir / "logs")
     state.target_info = {"kind": target.kind, "url": target.url, "command": options.target.command}
     state.note("target.ready", target=target.kind, url=target.url)
@@ -195,7 +221,7 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
         "run_id": state.run_id, "seed": state.seed, "ledger_url": worlds.ledger_url, "profile": profile.to_dict(),
         "accounts_file": str(files.load_accounts), "out_dir": str(state.load_dir),
         "corpus_file": str(path) if (path := corpus.ready()) else None,
-        "rate_limits": evidence.known_rate_limits(state), "max_lag_s": 10.0,
+        "rate_limits": evidence.known_rate_limits(state), "max_lag_s": 10.0, "asset": assets.payment,
         "faults": [{"at_s": f.at_s, "end_s": f.end_s, "label": f.label} for f in profile.faults],
     }
     locust, start_file = start_locust(supervisor, scratch, target.url, settings, options.scenarios)

@@ -24,6 +24,7 @@ import httpx
 
 from harness.errors import HarnessConfigurationError, ProcessStartError
 from harness.run.accounts import PrivateFiles
+from harness.run.assets import RunAssets
 from harness.run.supervisor import Child, Supervisor
 from harness.run.worlds import Worlds, free_port
 from reference_impl.redaction import redact_text
@@ -70,8 +71,9 @@ class Target:
 
 
 def start_target(spec: TargetSpec, supervisor: Supervisor, worlds: Worlds, private: PrivateFiles, *,
-                 env_name: str, fault: str | None, log_dir: Path) -> Target:
-    """Start (or wait for) the target; raises TargetNotReady when it does not become healthy."""
+                 env_name: str, assets: RunAssets, fault: str | None, log_dir: Path) -> Target:
+    """Start (or wait for) the target; raises TargetNotReady when it does not become healthy. A started
+    target also gets the run's assets as config overrides (`RunAssets.service_environ`)."""
     if spec.kind == URL:
         assert spec.url is not None
         wait_healthy(spec.url.rstrip("/"), spec.ready_timeout_s)
@@ -79,7 +81,7 @@ def start_target(spec: TargetSpec, supervisor: Supervisor, worlds: Worlds, priva
     if spec.kind == COMMAND:
         assert spec.command is not None
         port = free_port()
-        env = {**os.environ, **worlds.target_env(port, private)}
+        env = {**os.environ, **worlds.target_env(port, private), **assets.service_environ()}
         child = supervisor.start("target", ["/bin/sh", "-c", spec.command], wait_ready=False, env=env)
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, spec.ready_timeout_s, child)
@@ -93,7 +95,7 @@ def start_target(spec: TargetSpec, supervisor: Supervisor, worlds: Worlds, priva
         argv += ["--fault-in-service", fault]
     if worlds.facilitator_url:
         argv += ["--facilitator-url", worlds.facilitator_url, "--x402-asset", worlds.x402_asset]
-    child = supervisor.start("service", argv, ready_timeout_s=90.0)
+    child = supervisor.start("service", argv, ready_timeout_s=90.0, env={**os.environ, **assets.service_environ()})
     wait_healthy(child.url, 30.0, child, need_ready=True)
     return Target(child.url, REFERENCE, child)
 

@@ -19,14 +19,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.cadence import derive_profile, environment_cadence
 from harness.errors import HarnessError
 from harness.outputs import EXIT_HARNESS_ERROR, EXIT_PASS
-from harness.profiles import has_x402_v2, load_profile
+from harness.profiles import ENVS, has_x402_v2, load_profile
 from harness.run.accounts import derive_accounts, write_private_files
 from harness.run.cli import horizon_options
 from harness.run.load import account_sizes
 from harness.run.supervisor import Supervisor
-from harness.run.worlds import HORIZON, free_port, start_worlds, write_env_file
+from harness.run.worlds import CLOSE_KEY, HORIZON, free_port, start_worlds, write_env_file
 
 CHECK_INTERVAL_S = 0.5
 
@@ -35,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-file", type=Path, required=True, metavar="FILE", help="where to write the wiring")
     parser.add_argument("--profile", default="smoke", help="size the accounts for this profile (default smoke)")
     parser.add_argument("--seed", type=int, default=None, help="accounts seed (default: the profile's)")
+    parser.add_argument("--env", choices=ENVS, default=None,
+                        help="close ledgers at this environment's cadence (default: the profile's env)")
     parser.add_argument("--log-dir", type=Path, default=None, help="logs of the worlds (default: a temporary folder)")
     parser.add_argument("--horizon", default=None, metavar="URL", help="a real Horizon behind horizon-primary")
     parser.add_argument("--horizon-secondary", default=None, metavar="URL", help="a real Horizon behind the secondary")
@@ -47,7 +50,8 @@ def main(args: argparse.Namespace) -> int:
     written = False
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        profile = load_profile(args.profile)
+        base = load_profile(args.profile)
+        profile = derive_profile(base, environment_cadence(args.env or base.env))
         seed = profile.seed if args.seed is None else args.seed
         if seed < 0:
             raise HarnessError("--seed must be >= 0")
@@ -61,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
             assert horizon is not None
             friendbot = horizon.friendbot or horizon.primary.rstrip("/") + "/friendbot"
             fund_run_accounts(worlds.ledger_url, friendbot, worlds.passphrase, files, seed)
-        env = worlds.file_env(free_port(), files)
+        env = {**worlds.file_env(free_port(), files), CLOSE_KEY: f"{profile.ledger_close_s:g}"}
         write_env_file(args.env_file, env)
         written = True
         print("\n".join(f"{k}={v}" for k, v in env.items()), flush=True)

@@ -35,6 +35,7 @@ TARGET_KEYS = ("PORT", "TARGET_URL", "HORIZON_URL", "HORIZON_URL_SECONDARY", "ST
 WORLDS_KEYS = ("TOXIPROXY_URL", "SRH_LEDGER_URL", "SRH_EVIDENCE_URL", "SRH_WORLDS_KIND", "SRH_LOAD_ACCOUNTS_FILE",
                "SRH_GENESIS_FILE", "SRH_FACILITATOR_ACCOUNTS_FILE")
 MAX_ENV_FILE_BYTES = 64 * 1024
+CLOSE_KEY = "SRH_LEDGER_CLOSE_S"  # the offline ledger's close interval, written by `harness up`
 
 
 class WorldsError(HarnessConfigurationError):

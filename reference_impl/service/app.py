@@ -266,7 +266,7 @@ async def post_settlement(request: Request, c: Components) -> Response:
     started = c.clock.now()
     body = await read_json(request, c.settings.body_timeout)
     key = check_idempotency_key(request.headers.get("idempotency-key"))
-    req = parse_settlement(body, request.headers.get("x-agent-did"), c.validator)
+    req = parse_settlement(body, request.headers.get("x-agent-did"), c.validator, c.config.payment.asset)
     sid = c.engine.new_id("settlement")
     record = SubmissionRecord(
         sid,
@@ -275,7 +275,7 @@ async def post_settlement(request: Request, c: Components) -> Response:
         key,
         req.fingerprint(),
         started,
-        details={"destination": req.destination, "amount": req.amount, "asset": "native"},
+        details={"destination": req.destination, "amount": req.amount, "asset": req.asset},
     )
     record, replayed = await c.engine.run(
         record,
@@ -339,9 +339,9 @@ async def post_escrow(request: Request, c: Components) -> Response:
     record, replayed = await c.engine.run(
         record,
         c.settlement_pool,  # channel accounts; the escrow account signs as the operation's source
-        escrow_builder(req, memo_for(key, eid)),
+        escrow_builder(req, memo_for(key, eid), c.config.payment.asset),
         c.settings.request_deadline or 0.0,
-        describe_escrow(req),
+        describe_escrow(req, c.config.payment.asset),
         signers=(c.settings.accounts.escrow,),
     )
     timing: dict[str, str] = {}

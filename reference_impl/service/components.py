@@ -199,6 +199,7 @@ class Components:
             max_timeout_seconds=x402.max_timeout_seconds,
             nonces=self.nonces,
             clock=self.clock,
+            asset=x402.asset,
         )
         self.x402v2 = self._x402_v2(x402) if settings.facilitator_url else None
         channels = self.config.payment.channels

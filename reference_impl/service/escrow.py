@@ -3,19 +3,20 @@ may claim before the deadline, the escrow account may reclaim after it (windows 
 
 The escrow account is the operation's source (it funds and sponsors the balance); the transaction's
 source is a channel account from the pool, so escrows are not limited to the one transaction per
-source account that stellar-core queues (TransactionQueue::canAdd)."""
+source account that stellar-core queues (TransactionQueue::canAdd). The balance holds the configured
+asset (`payment.asset`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from stellar_sdk import Asset, Claimant, ClaimPredicate, TransactionBuilder, TransactionEnvelope
+from stellar_sdk import Claimant, ClaimPredicate, TransactionBuilder, TransactionEnvelope
 
 from reference_impl.clock import Clock
 from reference_impl.errors import ValidationError
 from reference_impl.input_validator import InputValidator
-from reference_impl.service.settlements import agent_did_of, fingerprint, reject_unknown
+from reference_impl.service.settlements import agent_did_of, fingerprint, payment_asset, reject_unknown
 
 ESCROW_FIELDS = frozenset({"agent_did", "payee", "amount", "deadline_seconds", "loan_terms"})
 MAX_DEADLINE_SECONDS = 365 * 86400
@@ -71,7 +72,8 @@ def parse_escrow(
     )
 
 
-def escrow_builder(request: EscrowRequest, memo: bytes) -> Any:
+def escrow_builder(request: EscrowRequest, memo: bytes, asset: str = "native") -> Any:
+    held = payment_asset(asset)
     before = ClaimPredicate.predicate_before_absolute_time(request.deadline)
     claimants = [
         Claimant(request.payee, before),
@@ -80,18 +82,19 @@ def escrow_builder(request: EscrowRequest, memo: bytes) -> Any:
 
     def build(builder: TransactionBuilder) -> TransactionBuilder:
         return builder.append_create_claimable_balance_op(
-            Asset.native(), request.amount, claimants, source=request.payer
+            held, request.amount, claimants, source=request.payer
         ).add_hash_memo(memo)
 
     return build
 
 
-def describe_escrow(request: EscrowRequest) -> Any:
+def describe_escrow(request: EscrowRequest, asset: str = "native") -> Any:
     def describe(envelope: TransactionEnvelope) -> dict[str, Any]:
         return {
             "balance_id": envelope.transaction.get_claimable_balance_id(0),
             "payee": request.payee,
             "amount": request.amount,
+            "asset": asset,
             "deadline": request.deadline,
             "claimants": [
                 {"destination": request.payee, "predicate": f"before {request.deadline}"},

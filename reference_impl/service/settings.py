@@ -4,6 +4,7 @@ environment's configuration from ConfigManager, resolved into one object for `cr
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from stellar_sdk import Keypair
 from stellar_sdk.exceptions import Ed25519PublicKeyInvalidError, Ed25519SecretSeedInvalidError
 
 from reference_impl.clock import SYSTEM_CLOCK, Clock
-from reference_impl.config_manager import ConfigManager
+from reference_impl.config_manager import REAL_PASSPHRASES, ConfigManager
 from reference_impl.config_schema import AppConfig
 from reference_impl.errors import ConfigurationError
 from reference_impl.request_keys import IssuedKeys
@@ -128,9 +129,12 @@ class ServiceSettings:
         )
 
     def resolve(self) -> ServiceSettings:
-        """Load the environment's config and fill unset values from it (idempotent)."""
+        """Load the environment's config and fill unset values from it (idempotent). Horizon URLs and
+        the passphrase given here override the config's before it is validated, so the environment's
+        rules (mainnet's above all) judge the values the service will really use."""
         if self.config is None:
-            self.config = ConfigManager(self.env, self.config_dir, self.environ).load()
+            environ = os.environ if self.environ is None else self.environ
+            self.config = ConfigManager(self.env, self.config_dir, {**environ, **self.network_overrides()}).load()
         stellar = self.config.stellar
         self.horizon_primary = self.horizon_primary or stellar.horizon_url
         if self.horizon_secondary is None:
@@ -151,6 +155,22 @@ class ServiceSettings:
             if not 0 < value <= 600:
                 raise SettingsError(f"{name} must be in (0, 600] seconds")
         return self
+
+    def network_overrides(self) -> dict[str, str]:
+        """ConfigManager overrides for the network given on the command line. A passphrase names its
+        network: one that no real network uses is an isolated network (`standalone`, x402
+        `stellar-standalone`), e.g. the harness's offline ledger."""
+        out: dict[str, str] = {}
+        if self.horizon_primary:
+            out["SRH__STELLAR__HORIZON_URL"] = self.horizon_primary
+        if self.horizon_secondary:
+            out["SRH__STELLAR__HORIZON_URL_SECONDARY"] = self.horizon_secondary
+        if self.network_passphrase:
+            out["SRH__STELLAR__NETWORK_PASSPHRASE"] = self.network_passphrase
+            if self.network_passphrase not in REAL_PASSPHRASES:
+                out["SRH__STELLAR__NETWORK"] = "standalone"
+                out["SRH__PAYMENT__X402__NETWORK"] = "stellar-standalone"
+        return out
 
     @property
     def horizon_urls(self) -> list[str]:

@@ -1,5 +1,8 @@
 """POST /settlements: validate the request, build the payment (memo hash = sha256 of the
-Idempotency-Key, or of the settlement id) and run it through the submission engine."""
+Idempotency-Key, or of the settlement id) and run it through the submission engine.
+
+Settlements pay in the configured asset (`payment.asset`: `native` or `CODE:ISSUER`, e.g. USDC); a
+request may name it in `asset` and is refused when it names another."""
 
 from __future__ import annotations
 
@@ -19,12 +22,21 @@ IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 SETTLEMENT_FIELDS = frozenset({"destination", "amount", "asset", "agent_did"})
 
 
+def payment_asset(text: str) -> Asset:
+    """The stellar-sdk Asset of a configured asset string (`native` or `CODE:ISSUER`)."""
+    if text == "native":
+        return Asset.native()
+    code, _, issuer = text.partition(":")
+    return Asset(code, issuer)
+
+
 @dataclass(frozen=True, slots=True)
 class SettlementRequest:
     destination: str
     amount: str  # 7-decimal string
     amount_stroops: int
     agent_did: str
+    asset: str = "native"
 
     def fingerprint(self) -> str:
         return fingerprint(
@@ -64,15 +76,17 @@ def reject_unknown(body: Mapping[str, Any], allowed: frozenset[str], field: str 
         raise ValidationError(f"{field}{unknown[0]}"[:200], "unknown field")
 
 
-def parse_settlement(body: Any, agent_header: str | None, validator: InputValidator) -> SettlementRequest:
+def parse_settlement(
+    body: Any, agent_header: str | None, validator: InputValidator, asset: str = "native"
+) -> SettlementRequest:
     body = validator.validate_required_fields(body, ("destination", "amount"), "body")
     reject_unknown(body, SETTLEMENT_FIELDS)
-    if body.get("asset", "native") != "native":
-        raise ValidationError("asset", "only 'native' is supported")
+    if body.get("asset", asset) != asset:
+        raise ValidationError("asset", f"this service settles in {asset}")
     destination = validator.validate_stellar_address(body["destination"], "destination")
     stroops = validator.validate_amount_stroops(body["amount"], "amount")
     return SettlementRequest(
-        destination, stroops_to_amount(stroops), stroops, agent_did_of(body, agent_header, validator)
+        destination, stroops_to_amount(stroops), stroops, agent_did_of(body, agent_header, validator), asset
     )
 
 
@@ -82,9 +96,9 @@ def memo_for(idempotency_key: str | None, settlement_id: str) -> bytes:
 
 
 def payment_builder(request: SettlementRequest, memo: bytes) -> Any:
+    asset = payment_asset(request.asset)
+
     def build(builder: TransactionBuilder) -> TransactionBuilder:
-        return builder.append_payment_op(request.destination, Asset.native(), request.amount).add_hash_memo(
-            memo
-        )
+        return builder.append_payment_op(request.destination, asset, request.amount).add_hash_memo(memo)
 
     return build

@@ -352,7 +352,9 @@ class FailoverStellarClient:
         """Admit (async), then wait for inclusion (sync, the same bytes, so failover never double-applies).
 
         `rejected`: core refused it at admission (ERROR), never applied. TryAgainLaterError: refused
-        to queue it on every try, nothing applied. StellarUnavailableError: as for any call.
+        to queue it on every try and the ledger does not hold it: nothing applied (a copy that an
+        earlier, unanswered try got applied is found by hash and returned as its outcome).
+        StellarUnavailableError: as for any call.
         """
         budget = self.deadline if deadline is None else deadline
         loop = asyncio.get_running_loop()
@@ -362,10 +364,19 @@ class FailoverStellarClient:
             if answer.get("tx_status") == "TRY_AGAIN_LATER":
                 raise TryAgainLaterError(f"{endpoint} answered TRY_AGAIN_LATER for {tx_hash}", tx_hash, endpoint)
 
-        answer, name = await self.call(
-            "submit_transaction_async", lambda s: _submit_async(s, envelope), deadline=budget, submit=True,
-            resend=resend, check=admitted,
-        )
+        try:
+            answer, name = await self.call(
+                "submit_transaction_async", lambda s: _submit_async(s, envelope), deadline=budget, submit=True,
+                resend=resend, check=admitted,
+            )
+        except TryAgainLaterError:
+            # An earlier try may have reached a server whose answer was lost, and stellar-core bans an
+            # applied transaction (TransactionQueue::removeApplied), refusing its bytes as TRY_AGAIN_LATER:
+            # only the ledger can say whether nothing was applied.
+            applied = await self.lookup(tx_hash)
+            if applied is None:
+                raise
+            return applied
         if answer.get("tx_status") == "ERROR":
             codes = codes_from_result_xdr(str(answer.get("error_result_xdr", "")))
             return SubmitOutcome("rejected", tx_hash, None, codes, name)

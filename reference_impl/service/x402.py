@@ -4,7 +4,8 @@ nonces, and verification of X-PAYMENT headers through the input validator.
 Verification order: structure (validator) -> payer signature for this network (crypto) -> validity
 window (crypto) -> match with the requirements (recipient, asset, amount; one parse does structure and
 match, the crypto checks run before a mismatch is reported) -> memo nonce issued,
-unexpired and unused, tx hash unseen (replay) -> payer account: balance and sequence (ledger).
+unexpired and unused, tx hash unseen (replay) -> payer account: balance of the price's asset
+(`payment.x402.asset`: `native` or `CODE:ISSUER`, e.g. USDC) and sequence (ledger).
 The nonce and the hash are consumed before the ledger is read, so two concurrent copies of one
 payment can never both pass.
 """
@@ -90,8 +91,10 @@ class X402Gateway:
         max_timeout_seconds: int,
         nonces: NonceStore | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        asset: str = "native",
     ) -> None:
         self.validator = validator
+        self.asset = asset
         self.client = client
         self.network = network
         self.network_passphrase = network_passphrase
@@ -105,7 +108,7 @@ class X402Gateway:
             "scheme": "exact",
             "network": self.network,
             "maxAmountRequired": str(self.price_stroops),
-            "asset": "native",
+            "asset": self.asset,
             "payTo": self.pay_to,
             "resource": resource_url,
             "description": "paid resource",
@@ -149,11 +152,9 @@ class X402Gateway:
         account = await self.client.account(proof.payer)
         if account is None:
             raise PaymentRejectedError("insufficient_funds", "payer account does not exist")
-        balance = next(
-            (b["balance"] for b in account.get("balances", []) if b.get("asset_type") == "native"), "0"
-        )
-        if _stroops(balance) < proof.amount_stroops + FEE_RESERVE_STROOPS:
-            raise PaymentRejectedError("insufficient_funds", "payer balance is below the amount")
+        reserve = FEE_RESERVE_STROOPS if self.asset == "native" else 0  # fees are paid in XLM
+        if _balance_stroops(account, self.asset) < proof.amount_stroops + reserve:
+            raise PaymentRejectedError("insufficient_funds", f"payer's {self.asset} balance is below the amount")
         if int(account["sequence"]) >= proof.envelope.transaction.sequence:
             raise PaymentRejectedError(
                 "invalid_transaction_state", "transaction sequence was already consumed"
@@ -165,7 +166,7 @@ class X402Gateway:
         required = {
             "network": self.network,
             "payTo": self.pay_to,
-            "asset": "native",
+            "asset": self.asset,
             "maxAmountRequired": str(self.price_stroops),
         }
         try:
@@ -215,6 +216,18 @@ def _reason(text: str) -> str:
     if code == "unsupported_scheme":
         return "invalid_scheme"
     return code if code in REASONS else "invalid_payload"
+
+
+def _balance_stroops(account: dict[str, Any], asset: str) -> int:
+    """The account's balance of `asset` in stroops (0 without a trustline), from Horizon's `balances`."""
+    code, _, issuer = asset.partition(":")
+    for balance in account.get("balances", []):
+        native = balance.get("asset_type") == "native"
+        if (native and asset == "native") or (
+            not native and (balance.get("asset_code"), balance.get("asset_issuer")) == (code, issuer)
+        ):
+            return _stroops(balance["balance"])
+    return 0
 
 
 def _stroops(amount: str) -> int:

@@ -56,6 +56,7 @@ class RunContext:
         self.ledger_url = self.config["ledger_url"]
         self.run_id = self.config["run_id"]
         self.rate_limits: dict[str, dict[str, float]] = self.config.get("rate_limits", {})
+        self.asset: str = self.config.get("asset", "native")  # what settlements pay in (the service's)
         self.accounts: dict[str, Any] = json.loads(Path(self.config["accounts_file"]).read_text())
         self._key_secret = bytes.fromhex(self.accounts["api_key_secret"])
         self._api_keys: dict[str, str] = {}

@@ -38,7 +38,7 @@ class Settler(PacedUser):
         body = {
             "destination": destination,
             "amount": f"0.{self.rng.randint(1, 9_999_999):07d}",
-            "asset": "native",
+            "asset": self.ctx.asset,
             "agent_did": agent_did(self.ctx.seed, self.index),
         }
         client_key = self.key("settler", "settlement", requests_per_arrival=1.2)

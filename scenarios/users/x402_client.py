@@ -13,10 +13,14 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from stellar_sdk import Account, Asset, Keypair, TransactionBuilder
+from stellar_sdk import Account, Keypair, TransactionBuilder
+
+from reference_impl.service.settlements import payment_asset
 
 STROOPS_PER_XLM = Decimal(10) ** 7
-OTHER_NETWORK = "Test SDF Network ; September 2015"
+# Wrong-network proofs are signed for another isolated network, never a real one: nothing a run signs may
+# be valid on testnet or mainnet (the run's keys derive from a public seed).
+OTHER_NETWORK = "Stellar Resilience Harness Other Network ; 2026"
 PAYMENT_TIMEOUT_S = 60  # the payment's max_time is this far ahead
 
 
@@ -47,7 +51,7 @@ def payment_header(
         network_passphrase=passphrase or network_passphrase,
         base_fee=100,
     )
-    builder.append_payment_op(str(req["payTo"]), Asset.native(), str(amount))
+    builder.append_payment_op(str(req["payTo"]), payment_asset(str(req.get("asset", "native"))), str(amount))
     builder.add_hash_memo(bytes.fromhex(str(req["extra"]["nonce"])))
     if expired:
         builder.add_time_bounds(0, int(time.time()) - 120)

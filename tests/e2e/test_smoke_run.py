@@ -30,6 +30,10 @@ def test_smoke_passes_every_check_within_budget(smoke):
                                     "agent.decision", "contract.execution")} <= ids
     assert summary["reconciliation"]["acknowledged"] > 0
     assert summary["reconciliation"]["lost"] == 0 and summary["reconciliation"]["duplicated"] == 0
+    # development's cadence: the profile as written, paying the offline USDC (config/development.json)
+    assert summary["cadence"] == {"env": "development", "ledger_close_s": 1.0, "breaker_timeout_s": 10.0,
+                                  "changes": []}
+    assert summary["assets"]["payment"].startswith("USDC:") and summary["assets"]["x402"].startswith("USDC:")
 
 
 @pytest.mark.timeout(420)

@@ -78,3 +78,29 @@ def test_escrow_rides_a_channel_account_and_the_escrow_account_sponsors():
         assert applied[0]["operations"][0]["source"] == escrow
         balance = stack.ledger.ledger.claimable_balance(body["balance_id"])
         assert balance is not None and balance.sponsor == escrow
+
+
+def test_a_copy_applied_behind_a_lost_answer_is_found_not_refused():
+    """The primary admits a settlement but its answer is lost; the ledger applies it and, like
+    stellar-core, bans the applied envelope (src/herder/TransactionQueue.cpp `removeApplied`: "Ban
+    applied tx"; `canAdd` answers TRY_AGAIN_LATER for a banned hash), so the same bytes sent to the
+    secondary meet TRY_AGAIN_LATER. After a try that may have arrived that is no proof that nothing
+    was applied: the service looks the hash up and answers 200, never a 503 for money that moved
+    (the nightly run's timeout toxic on the primary showed it)."""
+    with running_stack(auto_close=False, call_timeout=0.5) as stack:
+        stack.proxies[0].set_mode("blackhole")  # requests reach the ledger, answers are dropped
+
+        def close_once_admitted() -> None:
+            wait_for(lambda: stack.ledger.ledger.pending_count() >= 1, timeout=20, interval=0.01)
+            stack.ledger.ledger.close_ledger()
+
+        closer = threading.Thread(target=close_once_admitted)
+        closer.start()
+        response = settle(stack, "lost-answer")
+        closer.join()
+        assert response.status_code == 200, response.text
+        tx_hash = response.json()["tx_hash"]
+        assert [r["hash"] for r in stack.applied()].count(tx_hash) == 1
+        outcomes = [r["outcome"] for r in stack.ledger.ledger.history()
+                    if r["kind"] == "submission" and r["hash"] == tx_hash]
+        assert outcomes[0] == "queued" and "try_again_later" in outcomes  # admitted via the primary, refused after

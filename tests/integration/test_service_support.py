@@ -14,16 +14,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-from stellar_sdk import Account, Asset, Keypair, Network, StrKey, TransactionBuilder
+from stellar_sdk import Account, Keypair, Network, StrKey, TransactionBuilder
 
 from harness.ledger.config import OFFLINE_PASSPHRASE, LedgerConfig
-from harness.ledger.genesis import generated_keypair
+from harness.ledger.genesis import generated_keypair, offline_asset
 from harness.ledger.http_api import LedgerServer
 from reference_impl.input_validator import sign_channel_state
 from reference_impl.request_keys import IssuedKeys
 from reference_impl.service.app import create_app
 from reference_impl.service.server import ServiceServer
 from reference_impl.service.settings import ServiceAccounts, ServiceSettings
+from reference_impl.service.settlements import payment_asset
 
 SEED = 11
 N_ACCOUNTS = 12
@@ -169,10 +170,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
 
 @contextlib.contextmanager
 def running_stack(close_interval: float = 0.25, fault: str | None = None, env: dict[str, str] | None = None,
-                  auto_close: bool = True, **overrides: Any) -> Iterator[Stack]:
+                  auto_close: bool = True, asset: str = "native", environment: str = "development",
+                  fast: bool = True, **overrides: Any) -> Iterator[Stack]:
+    """The service of `environment` (config/<env>.json; with `fast`, breakers and retries shortened) in
+    the offline world; `asset` ("native" or "USDC", the ledger's offline USDC) is what it pays in."""
     keys = [generated_keypair(SEED, i) for i in range(N_ACCOUNTS)]
-    ledger = LedgerServer(LedgerConfig(ports=(0, 0), close_interval=close_interval, seed=SEED, auto_close=auto_close,
-                                       generate_accounts=N_ACCOUNTS, submit_timeout=5.0))
+    config = LedgerConfig(ports=(0, 0), close_interval=close_interval, seed=SEED, auto_close=auto_close,
+                          generate_accounts=N_ACCOUNTS, submit_timeout=5.0)
+    paid_in = offline_asset(config) if asset == "USDC" else asset
+    ledger = LedgerServer(config)
     with ledger.run_in_thread() as ledger_urls:
         proxies = [TcpProxy(int(u.rsplit(":", 1)[1])) for u in ledger_urls]
         try:
@@ -180,8 +186,9 @@ def running_stack(close_interval: float = 0.25, fault: str | None = None, env: d
                 accounts=ServiceAccounts(tuple(keys[0:2]), keys[2].public_key, keys[3]),
                 horizon_primary=proxies[0].url, horizon_secondary=proxies[1].url,
                 network_passphrase=OFFLINE_PASSPHRASE, admin_token=ADMIN_TOKEN, fault=fault, log_console=False,
-                environ={**FAST_ENV, **(env or {})}, seed=1,
-                **{"api_keys": IssuedKeys.from_keys(API_KEYS), **overrides})
+                env=environment, environ={**(FAST_ENV if fast else {}), "SRH__PAYMENT__ASSET": paid_in,
+                                          "SRH__PAYMENT__X402__ASSET": paid_in, **(env or {})},
+                seed=1, **{"api_keys": IssuedKeys.from_keys(API_KEYS), **overrides})
             app = create_app(settings)
             server = ServiceServer(app)
             with server.run_in_thread() as url, httpx.Client(base_url=url, timeout=30) as http:
@@ -202,7 +209,8 @@ def x402_header(requirements: dict[str, Any], payer: Keypair, sequence: int, *, 
     memo = bytes.fromhex(nonce or requirements["extra"]["nonce"])
     bound = int(time.time()) + 60 if max_time is None else max_time
     envelope = (TransactionBuilder(Account(payer.public_key, sequence - 1), passphrase, 100)
-                .append_payment_op(pay_to or requirements["payTo"], Asset.native(), f"{stroops / 1e7:.7f}")
+                .append_payment_op(pay_to or requirements["payTo"], payment_asset(requirements["asset"]),
+                                   f"{stroops / 1e7:.7f}")
                 .add_hash_memo(memo).add_time_bounds(0, bound).build())
     envelope.sign(payer)
     if tamper:

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from nacl.signing import VerifyKey
-from stellar_sdk import Asset, Network, SorobanServer, TransactionBuilder, TransactionEnvelope, scval
+from stellar_sdk import Asset, SorobanServer, TransactionBuilder, TransactionEnvelope, scval
 from stellar_sdk import xdr as X
 from stellar_sdk.auth import authorize_entry
 from stellar_sdk.soroban_rpc import GetTransactionStatus, SendTransactionStatus
 
-from harness.ledger.config import LedgerConfig
+from harness.ledger.config import OFFLINE_PASSPHRASE, LedgerConfig
 from harness.ledger.genesis import generated_keypair, issuer_keypair
 from harness.ledger.http_api import LedgerServer
 from harness.ledger.soroban.auth import signature_payload
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(240)
 
 SEED = 31
 PAYER, PAYEE, SUBMITTER, OTHER = (generated_keypair(SEED, i) for i in range(4))
-PASSPHRASE = Network.TESTNET_NETWORK_PASSPHRASE  # the x402 scheme knows testnet and pubnet only
+PASSPHRASE = OFFLINE_PASSPHRASE  # the offline network never takes a real network's passphrase
 USDC = Asset("USDC", issuer_keypair(SEED).public_key)
 
 

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from stellar_sdk import Keypair
 
 from reference_impl.config_manager import (
+    REAL_NETWORKS,
     ConfigManager,
     circuit_breaker_config,
     dump_config,
@@ -179,10 +181,50 @@ def test_mainnet_refuses_unsafe_settings(environ: dict[str, str], key: str) -> N
     assert manager("testnet", environ).load().env == "testnet"
 
 
-def test_mainnet_accepts_loopback_http_for_the_offline_ledger() -> None:
-    cfg = manager("mainnet", {"STELLAR_HORIZON_URL": "http://127.0.0.1:40001",
-                              "SRH__STELLAR__HORIZON_URL_SECONDARY": "http://localhost:40002"}).load()
-    assert cfg.stellar.horizon_url == "http://127.0.0.1:40001"
+OFFLINE_WORLD = {"SRH__STELLAR__NETWORK": "standalone",
+                 "SRH__STELLAR__NETWORK_PASSPHRASE": "Stellar Resilience Harness Offline Network ; 2026",
+                 "SRH__PAYMENT__X402__NETWORK": "stellar-standalone",
+                 "STELLAR_HORIZON_URL": "http://127.0.0.1:40001",
+                 "SRH__STELLAR__HORIZON_URL_SECONDARY": "http://localhost:40002"}
+
+
+def test_mainnet_settings_run_in_an_offline_world_on_this_machine() -> None:
+    """How the harness judges mainnet: every mainnet setting, an isolated network on loopback Horizons."""
+    cfg = manager("mainnet", OFFLINE_WORLD).load()
+    assert cfg.stellar.horizon_url == "http://127.0.0.1:40001" and cfg.stellar.network == "standalone"
+    assert cfg.security.circuit_breaker.timeout == 60.0 and cfg.stellar.ledger_close == 5.0
+
+
+@pytest.mark.parametrize(("change", "key"), [
+    # the public network: https only, loopback included (no exception a world could slip through)
+    ({"SRH__STELLAR__NETWORK": "mainnet",
+      "SRH__STELLAR__NETWORK_PASSPHRASE": "Public Global Stellar Network ; September 2015"}, "stellar.horizonUrl"),
+    # an offline world signs for an isolated network only, stays on this machine, announces no real network
+    ({"SRH__STELLAR__NETWORK_PASSPHRASE": "Public Global Stellar Network ; September 2015"},
+     "stellar.networkPassphrase"),
+    ({"SRH__STELLAR__NETWORK_PASSPHRASE": "Test SDF Network ; September 2015"}, "stellar.networkPassphrase"),
+    ({"SRH__STELLAR__HORIZON_URL_SECONDARY": "https://horizon.stellar.org"}, "stellar.horizonUrlSecondary"),
+    ({"SRH__PAYMENT__X402__NETWORK": "stellar"}, "payment.x402.network"),
+    ({"SRH__STELLAR__NETWORK": "testnet",
+      "SRH__STELLAR__NETWORK_PASSPHRASE": "Test SDF Network ; September 2015"}, "stellar.network"),
+])
+def test_mainnet_refuses_anything_between_the_public_network_and_an_offline_world(
+        change: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        manager("mainnet", {**OFFLINE_WORLD, **change}).load()
+    assert info.value.key == key
+
+
+@pytest.mark.parametrize("env", ["development", "testnet", "mainnet"])
+@pytest.mark.parametrize(("network", "passphrase"), [
+    ("testnet", "Stellar Resilience Harness Offline Network ; 2026"),
+    ("mainnet", "Test SDF Network ; September 2015"),
+    ("futurenet", "Public Global Stellar Network ; September 2015"),
+])
+def test_a_real_networks_name_signs_with_its_passphrase(env: str, network: str, passphrase: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        manager(env, {"SRH__STELLAR__NETWORK": network, "SRH__STELLAR__NETWORK_PASSPHRASE": passphrase}).load()
+    assert info.value.key == "stellar.networkPassphrase"
 
 
 def test_unknown_env_missing_file_and_bad_json(tmp_path: Path) -> None:
@@ -301,6 +343,10 @@ def _values(spec: Spec) -> st.SearchStrategy[Any]:
     elif spec.kind == "url":
         base = st.builds(lambda port, path: f"https://127.0.0.1:{port}/{path}",
                          st.integers(1, 65535), st.text("abc/-", max_size=8))
+    elif spec.kind == "asset":
+        issuers = st.binary(min_size=32, max_size=32).map(lambda raw: Keypair.from_raw_ed25519_seed(raw).public_key)
+        base = st.one_of(st.just("native"), st.builds(lambda code, issuer: f"{code}:{issuer}",
+                                                      st.text("ABCZ019", min_size=1, max_size=12), issuers))
     elif spec.kind == "endpoints":
         rule = st.one_of(st.sampled_from(sorted(PRESETS)), st.fixed_dictionaries(
             {"maxRequests": st.integers(1, 10**6), "windowMs": st.integers(1, 10**6)},
@@ -333,6 +379,9 @@ def test_property_save_reload_is_lossless(tmp_path_factory: pytest.TempPathFacto
         retry["maxDelayMs"] = retry.get("baseDelayMs", 1000)
     if raw.get("stellar", {}).get("friendbotEnabled") and raw["stellar"].get("friendbotUrl") is None:
         raw["stellar"]["friendbotUrl"] = "https://127.0.0.1:1/friendbot"
+    network = raw.get("stellar", {}).get("network", "testnet")
+    if network in REAL_NETWORKS:  # a real network's name signs with its passphrase
+        raw.setdefault("stellar", {})["networkPassphrase"] = REAL_NETWORKS[network]
     config = parse_config(raw, env)
     source, target = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("saved")
     (source / f"{env}.json").write_text(json.dumps(raw))

@@ -84,3 +84,30 @@ def test_recovery_time_against_rto() -> None:
     short = JudgeContext.build(channel_records({2}, rng), phases=STEADY, faults=[fault],
                                params={"window_s": 10.0, "rto_s": 20.0}, duration_s=35.0)
     assert judge_recoveries(short)[0].verdict == VERDICT_INCONCLUSIVE
+
+
+def escrow_records(latency_ms: float, start: float = 0.0, end: float = 100.0) -> list[RequestRecord]:
+    return [RequestRecord(t, t, "escrow", "POST", "/contracts/escrow", 200, latency_ms, latency_ms)
+            for t in (start + i * 0.5 for i in range(int((end - start) * 2)))]
+
+
+def test_recovery_waits_only_for_targets_that_held_before_the_first_fault() -> None:
+    """A target that misses its threshold in the clean steady phase already (contract.execution at a 5 s
+    cadence) fails as target.<metric>; recoveries are judged on the targets that held."""
+    rng = random.Random(6)
+    fault = {"at_s": 20.0, "end_s": 30.0, "proxy": "horizon-primary", "toxic": "down"}
+    thresholds = {"channel.latency": 100.0, "contract.execution": 3000.0}
+
+    def recovery(records: list[RequestRecord]):
+        ctx = JudgeContext.build(records, phases=STEADY, faults=[fault], thresholds_ms=thresholds,
+                                 params={"window_s": 10.0, "rto_s": 20.0}, duration_s=100.0)
+        return judge_recoveries(ctx)[0]
+
+    slow_everywhere = escrow_records(4500.0)
+    quick = recovery(channel_records({2}, rng) + slow_everywhere)
+    assert quick.verdict == VERDICT_PASS and list(quick.figures["not_judged"]) == ["contract.execution"]
+    slow = recovery(channel_records({2, 3, 4, 5}, rng) + slow_everywhere)  # channel still judged
+    assert slow.verdict == VERDICT_FAIL
+    held_before = escrow_records(1000.0, 0.0, 20.0) + escrow_records(4500.0, 20.0, 100.0)
+    broken_after = recovery(channel_records({2}, rng) + held_before)  # held before: it must hold again
+    assert broken_after.verdict == VERDICT_FAIL and broken_after.figures["not_judged"] == {}

@@ -14,6 +14,7 @@ import pytest
 from stellar_sdk import Keypair
 
 from harness.ledger.cli import add_arguments, build_config
+from harness.ledger.errors import LedgerConfigError
 from harness.ledger.history import read_jsonl
 
 pytestmark = pytest.mark.timeout(60)
@@ -67,8 +68,10 @@ def test_build_config_from_arguments(tmp_path: Path) -> None:
     assert config.ports == (0, 0) and config.close_interval == 5.0 and config.generate_accounts == 2
     assert build_config(parser.parse_args(["--port", "0", "--close-interval", "0.5"])).close_interval == 0.5
     assert build_config(parser.parse_args([])).ports == (0,)
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--passphrase", "Public Global Stellar Network ; September 2015"])
+    with pytest.raises(LedgerConfigError, match="real Stellar network"):
+        build_config(parser.parse_args(["--passphrase", "Public Global Stellar Network ; September 2015"]))
+    isolated = build_config(parser.parse_args(["--passphrase", "Standalone Network ; February 2017"]))
+    assert isolated.passphrase == "Standalone Network ; February 2017"
     path = tmp_path / "h.jsonl"
     path.write_text('{"index": 0, "kind": "close"}\n\n')
     assert read_jsonl(path) == [{"index": 0, "kind": "close"}]

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from stellar_sdk import Account, Asset, Claimant, Keypair, TransactionBuilder
+from stellar_sdk import Account, Asset, Claimant, Keypair, Network, TransactionBuilder
 
-from harness.ledger.config import TESTNET_PASSPHRASE, LedgerConfig, format_amount, parse_amount
+from harness.ledger.config import OFFLINE_PASSPHRASE, LedgerConfig, format_amount, parse_amount
 from harness.ledger.errors import LedgerConfigError
 from harness.ledger.genesis import generated_keypair, issuer_keypair, load_seed_accounts, root_keypair
 from harness.ledger.ledger import Ledger
@@ -69,7 +69,7 @@ def test_restore_rejects_bad_snapshots(tmp_path: Path) -> None:
     with pytest.raises(LedgerConfigError):
         Ledger.restore({"version": 99})
     with pytest.raises(LedgerConfigError):
-        Ledger.restore(data, LedgerConfig(passphrase=TESTNET_PASSPHRASE))
+        Ledger.restore(data, LedgerConfig(passphrase="Standalone Network ; February 2017"))
     broken = dict(data, accounts=[{"account_id": "x"}])
     with pytest.raises(LedgerConfigError):
         Ledger.restore(broken)
@@ -115,8 +115,21 @@ def test_bad_seed_accounts_files(tmp_path: Path, content: str, fragment: str) ->
         load_seed_accounts(path)
 
 
+@pytest.mark.parametrize("passphrase", [Network.PUBLIC_NETWORK_PASSPHRASE, Network.TESTNET_NETWORK_PASSPHRASE,
+                                        Network.FUTURENET_NETWORK_PASSPHRASE, "", "   ", "x" * 257])
+def test_the_offline_network_never_takes_a_real_networks_passphrase(passphrase: str) -> None:
+    """Whatever environment a run judges, nothing signed for the offline network may be valid on a real
+    one: every signature covers the network id, sha256 of the passphrase (stellar-core
+    src/main/ApplicationImpl.cpp: mNetworkID = sha256(mConfig.NETWORK_PASSPHRASE); the hash a
+    TransactionFrame signs is built from that network id, src/transactions/TransactionFrame.cpp)."""
+    with pytest.raises(LedgerConfigError):
+        LedgerConfig(passphrase=passphrase)
+
+
 def test_config_and_amount_validation() -> None:
-    for bad in [dict(passphrase="Public Global Stellar Network ; September 2015"), dict(close_interval=0),
+    assert LedgerConfig().passphrase == OFFLINE_PASSPHRASE
+    assert LedgerConfig(passphrase="Standalone Network ; February 2017").passphrase.startswith("Standalone")
+    for bad in [dict(close_interval=0),
                 dict(host="0.0.0.0"), dict(ports=()), dict(base_fee=0), dict(submit_timeout=-1)]:
         with pytest.raises(LedgerConfigError):
             LedgerConfig(**bad)  # type: ignore[arg-type]

@@ -43,8 +43,7 @@ def test_valid_profile_parses_with_defaults():
     assert [p.steady for p in profile.phases] == [False, True, False]
     assert profile.faults[0].end_s == 30
     assert profile.faults[0].label == "horizon-primary/down"
-    # the fault (plus a settle margin of 2 closes + 2 s) is cut out of the steady phase
-    assert profile.steady_windows() == [(10.0, 20.0), (34.0, 50.0)]
+    assert profile.cadence is None and profile.asset is None  # derived per environment at run time
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,9 @@ def test_accounts_are_deterministic_and_private(tmp_path):
         assert "S" not in "".join(g["account_id"][0] for g in genesis)  # public keys only
         ledger = Ledger(LedgerConfig(auto_close=False, genesis_accounts=load_seed_accounts(files.genesis)))
         usdc = [t for t in ledger.trustlines(a.escrow.public_key) if t.asset.startswith("USDC:")]
-        assert len(usdc) == 1 and usdc[0].balance == 10_000 * 10**7 and ledger.check_invariants() == []
+        assert len(usdc) == 1 and usdc[0].balance == 1_000_000 * 10**7 and ledger.check_invariants() == []
+        payer_usdc = [t for t in ledger.trustlines(a.payers[0].public_key) if t.asset.startswith("USDC:")]
+        assert payer_usdc[0].balance == 10_000 * 10**7
         service = json.loads(files.service_accounts.read_text())
         assert service["escrow"] == a.escrow.secret
         assert a.escrow.secret not in json.dumps(a.public_summary())

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.run.accounts import derive_accounts, write_private_files
+from harness.run.assets import RunAssets
 from harness.run.supervisor import Supervisor
 from harness.run.target import TargetNotReady, TargetSpec, start_target
 from harness.run.worlds import TARGET_KEYS, Worlds
@@ -22,6 +23,7 @@ from scenarios.client_keys import api_key
 
 WORLDS = Worlds("offline", "http://127.0.0.1:4001", "http://127.0.0.1:4002", "Test ; 2026", "http://127.0.0.1:4474",
                 "http://127.0.0.1:4003", "http://127.0.0.1:4003")
+ASSETS = RunAssets("native", "native")
 # Answers /health with HEALTH_STATUS after READY_AFTER seconds; writes its environment and a grandchild's pid.
 SERVER = textwrap.dedent("""
     import http.server, json, os, subprocess, sys, time
@@ -57,7 +59,7 @@ def _start(tmp_path: Path, files, monkeypatch, ready_after: float, status: int, 
         monkeypatch.setenv(key, value)  # the target inherits the harness's environment
     sup = Supervisor(tmp_path / "logs", grace_s=2.0)
     spec = TargetSpec(command=f"{sys.executable} {tmp_path / 'server.py'}", ready_timeout_s=timeout_s)
-    return sup, lambda: start_target(spec, sup, WORLDS, files, env_name="development", fault=None,
+    return sup, lambda: start_target(spec, sup, WORLDS, files, env_name="development", assets=ASSETS, fault=None,
                                      log_dir=tmp_path / "logs")
 
 
