@@ -236,6 +236,13 @@ def generate_corpus(seed: int, size: int = 300) -> list[dict[str, Any]]:
     return out[:size]
 
 
+def case_body(case: dict[str, Any]) -> bytes | None:
+    """The raw body of a corpus case: decoded, or padded to its `pad_bytes` size."""
+    if case.get("pad_bytes"):
+        return b'{"destination": "' + b"A" * int(case["pad_bytes"]) + b'"}'
+    return base64.b64decode(case["raw_b64"]) if case.get("raw_b64") is not None else None
+
+
 def write_corpus(path: Path, seed: int, size: int = 300) -> int:
     cases = generate_corpus(seed, size)
     Path(path).write_text(json.dumps(cases))

@@ -10,19 +10,10 @@ others use the fuzzers' issued keys. Oversized bodies are built here from their 
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
+from scenarios.corpus import case_body
 from scenarios.users.base import PacedUser
 
 BATCH = 5
-
-
-def case_body(case: dict[str, Any]) -> bytes | None:
-    """The raw body of a corpus case: decoded, or padded to its `pad_bytes` size."""
-    if case.get("pad_bytes"):
-        return b'{"destination": "' + b"A" * int(case["pad_bytes"]) + b'"}'
-    return base64.b64decode(case["raw_b64"]) if case.get("raw_b64") is not None else None
 
 
 class Fuzzer(PacedUser):
