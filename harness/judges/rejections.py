@@ -2,8 +2,8 @@
 
 P33 also reads the replays (user kind `replayer`): a served payment presented again, after its answer
 and later once settled, must be refused; of two copies sent at once at most one may be served (no x402
-receipt's transaction is served to two requests), the other refused, never a 5xx; inconclusive when no
-replay was sent.
+receipt's transaction is served to two requests), the other refused, never a 5xx other than 503 (no
+Horizon to check the payer: nothing done); inconclusive when no replay was sent.
 
 P32's malformed requests are the fuzzers' (the seeded corpus) and the slow clients' (a head or body
 that never finishes arriving): each must get a 4xx with a JSON body, never a 5xx or no answer, and
@@ -155,7 +155,8 @@ def judge_tampered_proofs(ctx: JudgeContext) -> Check:
                **_replay_figures(ctx)}
     doubly = served_more_than_once(ctx)
     race = rec[(rec["user_kind"] == "replayer") & (rec["expected"] == RACE) & (rec["status"] != 429)]
-    race_broken = race[(race["status"] >= 500) | (race["status"] == 0)]
+    # a 503 says no Horizon was reachable to check the payer (nothing done), not a failed replay check
+    race_broken = race[((race["status"] >= 500) & (race["status"] != 503)) | (race["status"] == 0)]
     figures.update(payments_served_twice=len(doubly), race_copies_5xx_or_unanswered=len(race_broken))
     evidence: list[object] = [
         {"path": r.path, "status": int(r.status), "sent_s": round(r.sent_s, 3)} for r in list(not_4xx.itertuples())[:10]
@@ -173,8 +174,8 @@ def judge_tampered_proofs(ctx: JudgeContext) -> Check:
         evidence += [{"tx_hash": h, "served": n, "problem": "one payment served more than once"}
                      for h, n in list(doubly.items())[:10]]
     if len(race_broken):
-        problems.append(f"{len(race_broken)} of {len(race)} concurrent copies of a payment got a 5xx or no answer "
-                        "(one must be served, the other refused as a replay)")
+        problems.append(f"{len(race_broken)} of {len(race)} concurrent copies of a payment got a 5xx other than 503 "
+                        "or no answer (one must be served, the other refused as a replay)")
     if len(tampered) and critical != crypto:
         problems.append(f"CRITICAL records {critical} != cryptographically tampered proofs {crypto}")
     if problems:
