@@ -56,7 +56,7 @@ export function idempotencyKey(value) {
 
 export function settlement(body, agentHeader) {
   object(body);
-  if (body.asset !== "native") throw new ValidationError("asset", "only 'native' is supported");
+  if (body.asset !== undefined && body.asset !== "native") throw new ValidationError("asset", "only 'native' is supported");
   return {
     destination: address(body.destination, "destination"),
     amount: amount(body.amount, "amount"),
