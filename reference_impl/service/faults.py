@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from reference_impl.circuit_breaker import CircuitBreakerConfig
 from reference_impl.errors import ConfigurationError
@@ -21,6 +22,7 @@ from reference_impl.input_validator import InputValidator, PaymentProof
 from reference_impl.rate_limit_middleware import rate_limit_headers
 from reference_impl.rate_limiter import RateLimiterConfig, RateLimitResult
 from reference_impl.request_keys import KeyFunc, api_key_hash, default_key, header
+from reference_impl.service.nonces import NonceRejectedError
 from reference_impl.service.sequence_pool import PoolAccount, SequencePool
 from reference_impl.service.stellar_client import Endpoint, FailoverStellarClient, SubmitOutcome
 from reference_impl.service.submission import (
@@ -83,8 +85,9 @@ class LaxAmountValidator(InputValidator):
 
 
 class LateConsumeGateway(X402Gateway):
-    """`x402-consumes-late`: the replay check runs before the payer lookup (an await) and the nonce and
-    transaction are marked used only after it, so two copies of one payment sent at once both pass."""
+    """`x402-consumes-late`: the replay check runs before the payer lookup (an await) and the nonce is
+    consumed only after it, a consume that finds the nonce already used being ignored ("someone consumed
+    it already"), so two copies of one payment sent at once both pass."""
 
     async def verify(self, header: str, resource_url: str) -> PaymentProof:
         proof = self._check_proof(header, resource_url)
@@ -92,7 +95,11 @@ class LateConsumeGateway(X402Gateway):
         if self.nonces.is_used(proof.tx_hash) or self.nonces.is_used(nonce):
             raise PaymentRejectedError("invalid_exact_stellar_payload_replay", "transaction was already used")
         await self._check_payer(proof)
-        self.nonces.mark_used(nonce)
+        try:
+            self.nonces.take(nonce, urlsplit(resource_url).path)
+        except NonceRejectedError as error:
+            if error.reason != "invalid_exact_stellar_payload_replay":
+                raise PaymentRejectedError(error.reason, str(error)) from None
         self.nonces.mark_used(proof.tx_hash)
         return proof
 
