@@ -33,11 +33,13 @@ verify-envs: $(STAMP)
 
 test: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -m "not long"
 
 # The development loop: everything but the end-to-end runs (marker `e2e`, set on tests/e2e by conftest).
 test-fast: $(STAMP) $(JS_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -m "not e2e"
 
 bench: $(STAMP)

@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "up": ("harness.run.up", "start only the worlds (ledger, fault proxies) for a service you start yourself"),
     "report": ("harness.report.cli", "render report.html and charts for a run folder"),
     "compare": ("harness.report.compare_cli", "compare several runs, flag p95 regressions"),
+    "export": ("harness.report.export_cli", "export a run's request records as CSV (requests.parquet -> requests.csv)"),
     "serve": ("reference_impl.service.cli", "start the service under test"),
     "ledger": ("harness.ledger.cli", "start the offline Stellar network (Horizon-compatible)"),
     "toxiproxy": ("harness.toxiproxy.cli", "start the embedded Toxiproxy-compatible server"),

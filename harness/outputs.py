@@ -3,8 +3,10 @@
 Layout of a run folder:
   summary.json        verdict per check (schema below, versioned by SUMMARY_SCHEMA_VERSION)
   junit.xml           one test case per check
-  requests.csv        one RequestRecord per client-side request (columns = RECORD_FIELDS; readers
-                      default columns an older file lacks, e.g. server_ms)
+  requests.parquet    one RequestRecord per client-side request (columns = RECORD_FIELDS, sorted by sent_s,
+                      intended_s; harness/records_store.py). Older run folders hold requests.csv (same
+                      columns) instead; readers take either and default columns an older file lacks, e.g.
+                      server_ms. `harness export RUN --csv` writes requests.csv from requests.parquet.
   events.jsonl        one Event per line: phases, faults, breaker transitions, alerts, error records, the
                       target's announced store sizes (`state`, from /health)
   access_log.jsonl    request arrivals on the Horizon path (fault proxy arrival log or the offline ledger's
@@ -63,7 +65,8 @@ SUMMARY_SCHEMA_VERSION = 2
 
 SUMMARY_FILE = "summary.json"
 JUNIT_FILE = "junit.xml"
-REQUESTS_FILE = "requests.csv"
+REQUESTS_FILE = "requests.csv"  # run folders before requests.parquet; `harness export RUN --csv`
+REQUESTS_PARQUET = "requests.parquet"
 EVENTS_FILE = "events.jsonl"
 LEDGER_HISTORY_FILE = "ledger_history.jsonl"
 MANIFEST_FILE = "manifest.json"

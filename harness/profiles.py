@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -351,7 +352,7 @@ def _weights(raw: Any, where: str, allowed: tuple[str, ...] | None, positive_sum
     return out
 
 
-def _kind_names(weights: dict[str, float], where: str) -> None:
+def _kind_names(weights: Mapping[str, float], where: str) -> None:
     """Traffic kinds are the built-ins (USER_KINDS) or user classes from --scenarios: lower_snake names."""
     for key in weights:
         if not KIND_NAME.fullmatch(key):

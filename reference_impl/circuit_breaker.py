@@ -286,7 +286,7 @@ class CircuitBreaker:
         if is_awaitable(result):
             return await self._settle(ticket, started, result)
         self._finish(ticket, None, started)
-        return result  # type: ignore[return-value]
+        return result
 
     def _falls_back(self, error: Exception) -> bool:
         return isinstance(error, CircuitOpenError) or self._counts_as_failure(error)
@@ -309,7 +309,7 @@ class CircuitBreaker:
             return await primary
         except Exception as primary_error:
             value = self._fallback(primary_error, fallback)
-            return await value if inspect.isawaitable(value) else value  # type: ignore[no-any-return]
+            return await value if inspect.isawaitable(value) else value
 
     def execute_with_fallback(self, primary: Callable[[], Any], fallback: Callable[[], Any]) -> Any:
         """`primary()` through the breaker; `fallback()` when it fails or the breaker is open.

@@ -90,7 +90,7 @@ class either(Generic[M]):  # lower case: used as a decorator, like staticmethod
         self.__doc__ = method.__doc__
         self.__wrapped__ = method
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+    def __get__(self, instance: Any, owner: type[Any] | None = None) -> Any:
         if instance is None:
             assert owner is not None
             instance = owner.default()

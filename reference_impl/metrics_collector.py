@@ -132,9 +132,9 @@ def as_alert_callback(callback: Any) -> AlertCallback:
     try:
         signature = inspect.signature(callback)
     except (TypeError, ValueError):  # some builtins have none: call them the Python way
-        return callback  # type: ignore[no-any-return]
+        return callback
     if _accepts(signature, 1):
-        return callback  # type: ignore[no-any-return]
+        return callback
     if _accepts(signature, 3):
         return lambda alert: callback(alert.metric, alert.value, alert.threshold)
     raise ApiUsageError(f"{CALLBACK_FORMS}; {getattr(callback, '__name__', callback)!r} takes neither")
@@ -172,7 +172,7 @@ class MetricsCollector:
         if isinstance(clock, Mapping):  # the seed's MetricsCollector(thresholds, alertCallback)
             if (thresholds is not None and not callable(thresholds)) or alert_callback is not None:
                 raise ApiUsageError(f"thresholds first, then more than an alert callback: {COLLECTOR_FORMS}")
-            clock, thresholds, alert_callback = SYSTEM_CLOCK, clock, thresholds
+            alert_callback, thresholds, clock = thresholds, clock, SYSTEM_CLOCK
         if not callable(getattr(clock, "now", None)):
             raise ApiUsageError(f"clock must be a Clock, got {type(clock).__name__}: {COLLECTOR_FORMS}")
         if thresholds is not None and not isinstance(thresholds, Mapping):

@@ -276,6 +276,7 @@ class RetryHandler:
                     raise ApiUsageError("should_retry returned an awaitable to a synchronous call: "
                                         "use execute_async, or a plain function")
             else:
+                assert isinstance(step, RetryAfter)  # `_steps` yields only _CALL, _Veto and RetryAfter
                 self.clock.sleep(step.delay)
             if steps is None:
                 steps = self._begin(operation_name, should_retry)
@@ -301,6 +302,7 @@ class RetryHandler:
                 if inspect.isawaitable(reply):
                     reply = await reply
             else:
+                assert isinstance(step, RetryAfter)  # `_steps` yields only _CALL, _Veto and RetryAfter
                 await self.clock.sleep_async(step.delay)
             try:
                 step = steps.send(reply)

@@ -118,7 +118,7 @@ def retryable_spec(spec: object) -> RetryableSpec:
     if isinstance(spec, str):
         return ErrorCode(spec)
     if (isinstance(spec, type) and issubclass(spec, BaseException)) or callable(spec):
-        return spec  # type: ignore[return-value]
+        return spec
     raise ConfigurationError(
         f"retryable_errors entry {spec!r} is neither an exception class, a predicate nor an error code"
     )

@@ -92,10 +92,10 @@ def config_from_mapping(cls: type[C], mapping: Mapping[str, Any], keys: SeedKeys
     try:
         return cls(**kwargs)
     except ConfigurationError as error:
-        name = next((n for n in source if str(error).startswith(n)), None)
-        if name is None:
+        culprit = next((n for n in source if str(error).startswith(n)), None)
+        if culprit is None:
             raise
-        raise ConfigurationError(f"{keys.owner} config {source[name]!r}: {error}") from None
+        raise ConfigurationError(f"{keys.owner} config {source[culprit]!r}: {error}") from None
 
 
 def coerce_config(value: Any, cls: type[C], keys: SeedKeys) -> C:

@@ -55,7 +55,11 @@ def build_schedules(phases: Sequence[Phase], mix: Mapping[str, float], seed: int
     schedules = {}
     for kind, share in sorted(kind_shares(mix).items()):
         rng = random.Random(f"{seed}:arrivals:{kind}")
-        schedules[kind] = poisson_arrivals(lambda t, s=share: rate_at(phases, t) * s, duration, peak * share, rng)
+
+        def rate(t: float, s: float = share) -> float:
+            return rate_at(phases, t) * s
+
+        schedules[kind] = poisson_arrivals(rate, duration, peak * share, rng)
     return schedules
 
 

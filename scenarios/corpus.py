@@ -42,7 +42,7 @@ ROUTES = (("x402", "GET", "/resources/r1"), ("channel", "POST", "/channels/c1/up
           ("decision", "POST", "/agent/decisions"), ("escrow", "POST", "/contracts/escrow"),
           ("health", "GET", "/health"), ("metrics", "GET", "/metrics"), ("admin", "GET", "/admin/events"))
 
-_junk_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+_junk_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 _not_a_string = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.lists(st.integers(), max_size=3))
 _bad_address = st.one_of(
     _junk_text.filter(lambda s: not (len(s) == 56 and s.startswith("G"))),
@@ -102,7 +102,7 @@ def _channel() -> st.SearchStrategy[dict[str, Any]]:
     # The template is signed by both parties; each break fails structural validation, which runs
     # before the signatures are checked (a changed field no longer matches them either).
     state = TEMPLATES["channel"]
-    breaks = st.one_of(
+    breaks: st.SearchStrategy[tuple[str, Any]] = st.one_of(
         st.tuples(st.just("sequence"), st.one_of(st.integers(max_value=-1), _junk_text, st.none())),
         st.tuples(st.just("total"), st.one_of(st.integers(max_value=-1), st.just("10"), st.booleans())),
         # Balances that no longer sum to the total (the validator names `balances`, what disagrees with it).
@@ -195,7 +195,7 @@ def _header_cases() -> st.SearchStrategy[dict[str, Any]]:
     validates, on an escrow whose one defect is its amount."""
     did_body = {k: v for k, v in TEMPLATES["settlement"].items() if k != "agent_did"}
     did_header = _bad_did.filter(lambda d: isinstance(d, str) and d.isprintable() and d.isascii()).map(
-        lambda d: _case("settlement", "POST", "/settlements", body=did_body, headers={"X-Agent-DID": d},
+        lambda d: _case("settlement", "POST", "/settlements", body=did_body, headers={"X-Agent-DID": str(d)},
                         field="X-Agent-DID"))
     junk_value = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=300)
     other = st.tuples(st.sampled_from(["X-API-Key", "Content-Type"]), junk_value, _bad_amount).map(

@@ -2,7 +2,7 @@
 
 Each Locust process appends to its own `requests-<pid>.csv` in the run's load folder and flushes
 after every row, so a killed load generator loses at most the request in flight. The harness
-merges the files afterwards (`harness.run.collect.merge_records`). Columns are
+merges the files afterwards into requests.parquet (`harness.run.ingest.ingest_parts`). Columns are
 `harness.outputs.RECORD_FIELDS`; fields a record does not set get the dataclass defaults.
 """
 

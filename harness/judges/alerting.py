@@ -50,17 +50,16 @@ class _Tally:
 
 def judge_alerting(ctx: JudgeContext) -> Check:
     prm = ctx.params
-    answered = ctx.records[ctx.records["status"] != 0]
     alerts = [a for a in ctx.events_of("alert") if "metric" in a.data]
     tally = _Tally()
     for metric, threshold in ctx.thresholds_ms.items():
         endpoint = METRIC_ENDPOINTS.get(metric, metric)
-        ep = answered[answered["endpoint"] == endpoint]
+        ep = ctx.frame(["sent_s", "status", "latency_ms", "server_ms"], endpoint=[endpoint])
         ok = ep[ep["status"] // 100 == 2]  # the service records successes only
         server = pd.to_numeric(ok["server_ms"], errors="coerce").fillna(-1.0).to_numpy()
         metric_alerts = [a for a in alerts if a.data.get("metric") == metric]
         if (server >= 0).any():
-            lost = ctx.records[(ctx.records["endpoint"] == endpoint) & (ctx.records["status"] == 0)]
+            lost = ep[ep["status"] == 0]
             _judge_server(metric, threshold, ok, server, metric_alerts, lost, prm, tally)
         elif len(ok):
             tally.untimed_metrics.append(metric)
@@ -106,8 +105,8 @@ def _judge_server(metric: str, threshold: float, ok: pd.DataFrame, server: np.nd
                        f"{slack:g} s of the alert")
         tally.false_alerts.append({"metric": metric, "t": round(alert.t, 3),
                                    "value_ms": alert.data.get("value_ms"), "problem": problem})
-    for i in sorted(unmatched, key=lambda i: done[i]):
-        tally.missed.append({"metric": metric, "breach_s": round(float(done[i]), 3), "server_ms": float(server[i]),
+    for k in sorted(unmatched, key=lambda k: done[k]):
+        tally.missed.append({"metric": metric, "breach_s": round(float(done[k]), 3), "server_ms": float(server[k]),
                              "threshold_ms": threshold})
 
 

@@ -2,6 +2,12 @@
 
 "No call passes it" is read from request arrivals on the primary's path (`JudgeContext.access_log`,
 listener 0): the fault proxy's own arrival log, or the offline network's per-listener access log.
+
+Every Horizon breaker (primary and secondary) must open only for a reason the judge can see: a fault on
+its proxy active at the open (from `breaker_tolerance_s` before it began to `OPEN_GRACE_S` after it ended,
+for calls of the fault still failing), or a failed answer (5xx) on its path shortly before. An open with
+neither, e.g. a breaker that counts the ledger's business answers (400 tx_failed) as failures, is a
+finding. Timing errors of a fraction of the breaker timeout are below what a run can resolve (docs/judges.md).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from dataclasses import dataclass
 
 from harness.judges.context import (
     PRIMARY_PROXY,
+    SECONDARY_PROXY,
     VERDICT_FAIL,
     VERDICT_INCONCLUSIVE,
     VERDICT_PASS,
@@ -24,6 +31,9 @@ LISTENER_PRIMARY = 0
 # Horizon breaker, so only Horizon requests on the primary count.
 SOROBAN_RPC_PREFIX = "/soroban/"
 OPEN, HALF_OPEN, CLOSED = "OPEN", "HALF_OPEN", "CLOSED"
+BREAKER_LISTENERS = {PRIMARY_PROXY: 0, SECONDARY_PROXY: 1}
+OPEN_GRACE_S = 5.0  # after a fault ends, calls sent during it may still fail (the service's call timeout)
+FAILURE_LOOKBACK_S = 10.0  # a 5xx on the breaker's path this soon before an open explains it
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +96,28 @@ def _judge_fault(ctx: JudgeContext, fault: FaultWindow, trs: list[Transition]) -
     return problems, gaps
 
 
+def unexplained_opens(ctx: JudgeContext) -> list[dict[str, object]]:
+    """Opens of a Horizon breaker with no fault on its proxy active and no failed answer on its path."""
+    tol = ctx.params.breaker_tolerance_s
+    out: list[dict[str, object]] = []
+    for breaker, listener in BREAKER_LISTENERS.items():
+        windows = [(f.at_s - tol, f.end_s + tol + OPEN_GRACE_S) for f in ctx.faults if f.proxy == breaker]
+        failed = [a["t"] for a in ctx.access_log if a["listener"] == listener and _status(a) >= 500]
+        for tr in transitions(ctx, breaker):
+            if tr.to_state != OPEN or any(lo <= tr.t <= hi for lo, hi in windows):
+                continue
+            if any(tr.t - FAILURE_LOOKBACK_S <= t <= tr.t + tol for t in failed):
+                continue
+            out.append({"t": round(tr.t, 3), "breaker": breaker, "from": tr.from_state,
+                        "problem": "opened with no fault on its proxy and no failed answer on its path"})
+    return out
+
+
+def _status(arrival: dict[str, object]) -> int:
+    value = str(arrival.get("status") or "")
+    return int(value) if value.isdigit() else 0
+
+
 def judge_breaker(ctx: JudgeContext) -> Check:
     prm = ctx.params
     outages = [f for f in ctx.faults if f.proxy == PRIMARY_PROXY and f.is_outage]
@@ -97,8 +129,8 @@ def judge_breaker(ctx: JudgeContext) -> Check:
     problems: list[str] = []
     gaps: list[str] = []
     traffic = 0
+    sent = ctx.frame(["sent_s"], during=[(f.at_s, f.end_s) for f in outages])["sent_s"]
     for fault in outages:
-        sent = ctx.records["sent_s"]
         n = int(((sent >= fault.at_s) & (sent < fault.end_s)).sum())
         traffic += n
         if n == 0:
@@ -107,14 +139,20 @@ def judge_breaker(ctx: JudgeContext) -> Check:
         p, g = _judge_fault(ctx, fault, trs)
         problems += [f"{fault.label}: {x}" for x in p]
         gaps += g
+    spurious = unexplained_opens(ctx)
+    if spurious:
+        first = spurious[0]
+        problems.append(f"{len(spurious)} breaker open(s) with no fault active and no failure seen "
+                        f"(first: {first['breaker']} at {first['t']} s)")
     if leaks:
         problems.append(f"{len(leaks)} request(s) reached the primary Horizon while its breaker was open "
                         f"(first at {leaks[0]['t']:.2f} s: {leaks[0].get('method', '')} {leaks[0].get('path', '')})")
     figures = {"primary_outages": len(outages), "transitions": len(trs), "open_intervals": len(intervals),
                "open_time_s": round(sum(hi - lo for lo, hi in intervals), 3),
                "primary_requests_while_open": len(leaks), "arrival_records": len(ctx.access_log),
-               "requests_during_outages": traffic}
+               "requests_during_outages": traffic, "unexplained_opens": len(spurious)}
     evidence: list[object] = [{"t": round(tr.t, 3), "from": tr.from_state, "to": tr.to_state} for tr in trs[:30]]
+    evidence += spurious[:10]
     evidence += [{"t": round(a["t"], 3), "listener": a["listener"], "path": a.get("path", ""),
                   "problem": "request on primary while open"} for a in leaks[:10]]
     if problems:

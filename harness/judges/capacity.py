@@ -43,8 +43,8 @@ HOLD, BREAK, THIN = "hold", "break", "thin"
 def window_table(ctx: JudgeContext, phase: Phase) -> list[dict[str, Any]]:
     """One row per `window_s` window of `phase`: offered/achieved rates and each metric's p95, failures, state."""
     prm = ctx.params
-    rec = ctx.records
     column = "latency_from_intended_ms" if prm.targets_from_intended else "latency_ms"
+    rec = ctx.frame(["sent_s", "intended_s", "latency_ms", "status", "endpoint", "user_kind", column])
     done_s = rec["sent_s"] + rec["latency_ms"] / 1000.0
     answered = (rec["status"] > 0) & (rec["status"] < 500)
     rows = []

@@ -13,13 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.compute as pc
 
 from harness.errors import HarnessConfigurationError
 from harness.outputs import RECORD_FIELDS, Event, RequestRecord
+from harness.records_store import RecordStore, select_frame
 
 VERDICT_PASS, VERDICT_FAIL, VERDICT_INCONCLUSIVE = "pass", "fail", "inconclusive"
 CHECK_VERDICTS = (VERDICT_PASS, VERDICT_FAIL, VERDICT_INCONCLUSIVE)
@@ -194,9 +197,13 @@ class JudgingParams:
 
 @dataclass(frozen=True)
 class JudgeContext:
-    """All evidence of one run, on the run's time axis. Build it with `JudgeContext.build`."""
+    """All evidence of one run, on the run's time axis. Build it with `JudgeContext.build`.
 
-    records: pd.DataFrame  # columns RECORD_FIELDS (+ any later fields), one row per client request
+    Client records: `frame(columns, **where)` reads only the columns and rows a judge needs (from the run's
+    requests.parquet, or from an in-memory frame); `records` is the whole table in memory, for small runs.
+    """
+
+    source: pd.DataFrame | RecordStore  # one row per client request, columns RECORD_FIELDS
     events: tuple[Event, ...] = ()
     ledger_history: tuple[dict[str, Any], ...] = ()  # docs/ledger.md history records
     access_log: tuple[dict[str, Any], ...] = ()  # {t, listener (0 primary, 1 secondary), method, path, status}
@@ -211,11 +218,12 @@ class JudgeContext:
     known_secrets: tuple[str, ...] = ()  # exact strings (admin token, seeds) that must appear nowhere
     unavailable: Mapping[str, str] = field(default_factory=dict)  # evidence the run could not obtain -> why
     sources: Mapping[str, str] = field(default_factory=dict)  # evidence -> where the run obtained it
+    metrics_text: str = ""  # the target's GET /metrics (Prometheus text) read at the end of the run, or ""
 
     @classmethod
     def build(
         cls,
-        records: pd.DataFrame | Iterable[RequestRecord] | Iterable[Mapping[str, Any]],
+        records: RecordStore | pd.DataFrame | Iterable[RequestRecord] | Iterable[Mapping[str, Any]],
         *,
         events: Iterable[Event | Mapping[str, Any]] = (),
         ledger_history: Iterable[Mapping[str, Any]] = (),
@@ -231,9 +239,10 @@ class JudgeContext:
         known_secrets: Iterable[str] = (),
         unavailable: Mapping[str, str] | None = None,
         sources: Mapping[str, str] | None = None,
+        metrics_text: str = "",
     ) -> JudgeContext:
         """Normalise evidence from lists, dicts or dataclasses; raises JudgingError on bad input."""
-        frame = records_frame(records)
+        frame = records if isinstance(records, RecordStore) else records_frame(records)
         evs = tuple(sorted((_event(e, run_start_epoch) for e in events), key=lambda e: e.t))
         log = tuple(_access_entry(a, run_start_epoch) for a in access_log)
         phs = tuple(sorted((p if isinstance(p, Phase) else _from_mapping(Phase, p) for p in phases),
@@ -251,16 +260,37 @@ class JudgeContext:
         if duration_s is None:
             ends = [p.end_s for p in phs] + [f.end_s for f in fws]
             if len(frame):
-                ends.append(float(frame["sent_s"].max()) + float(frame["latency_ms"].max()) / 1000.0)
+                ends.append(_column_max(frame, "sent_s") + _column_max(frame, "latency_ms") / 1000.0)
             duration_s = max(ends, default=0.0)
         return cls(frame, evs, tuple(dict(h) for h in ledger_history), log, phs, fws, thr, prm,
                    float(run_start_epoch), float(duration_s), limits,
                    Path(run_dir) if run_dir is not None else None, tuple(s for s in known_secrets if s),
-                   dict(unavailable or {}), dict(sources or {}))
+                   dict(unavailable or {}), dict(sources or {}), str(metrics_text))
 
     def __repr__(self) -> str:  # never print known_secrets
-        return (f"JudgeContext(records={len(self.records)}, events={len(self.events)}, "
+        return (f"JudgeContext(records={len(self.source)}, events={len(self.events)}, "
                 f"history={len(self.ledger_history)}, faults={len(self.faults)}, run_dir={self.run_dir})")
+
+    @cached_property
+    def records(self) -> pd.DataFrame:
+        """Every client record in memory (columns RECORD_FIELDS); judges of large runs use `frame` instead."""
+        return self.source.frame() if isinstance(self.source, RecordStore) else self.source
+
+    @property
+    def num_records(self) -> int:
+        return len(self.source)
+
+    def frame(self, columns: Iterable[str], during: Iterable[tuple[float, float]] | None = None,
+              **where: Iterable[Any]) -> pd.DataFrame:
+        """The client records' `columns` (names of RECORD_FIELDS) for rows whose `where` columns hold one
+        of the given values and, with `during`, sent within one of those [start, end) intervals, e.g.
+        `ctx.frame(["status", "latency_ms"], endpoint=["settlement"])`; indexed by row position in the whole
+        table, in send order."""
+        cols, cond = list(columns), {k: list(v) for k, v in where.items()}
+        spans = None if during is None else [(float(a), float(b)) for a, b in during]
+        if isinstance(self.source, RecordStore):
+            return self.source.select(cols, spans, **cond)
+        return select_frame(self.source, cols, spans, **cond)
 
     def steady_phases(self) -> tuple[Phase, ...]:
         return tuple(p for p in self.phases if p.steady)
@@ -296,6 +326,12 @@ def records_frame(records: pd.DataFrame | Iterable[RequestRecord] | Iterable[Map
         if f.type in ("str", str):
             frame[f.name] = frame[f.name].fillna("").astype(str)
     return frame.reset_index(drop=True)
+
+
+def _column_max(source: pd.DataFrame | RecordStore, name: str) -> float:
+    if isinstance(source, RecordStore):
+        return float(pc.max(source.column(name)).as_py())
+    return float(source[name].max())
 
 
 def _event(e: Event | Mapping[str, Any], epoch: float) -> Event:

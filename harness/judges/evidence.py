@@ -9,9 +9,13 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from harness.judges.context import JudgeContext
-from harness.outputs import Event
+from harness.outputs import RECORD_FIELDS, Event
+
+MAX_KEYS = 1000  # offending keys or hashes listed by a reconciliation (the counts stay exact)
 
 
 def sha256_hex(text: str) -> str:
@@ -58,6 +62,12 @@ def traced_applied(ctx: JudgeContext, records: pd.DataFrame) -> list[dict[str, A
             if str(h.get("hash", "")).lower() in hashes or (memo_hash_of(h) and memo_hash_of(h) in memos)]
 
 
+def first_sorted(values: pd.Series, limit: int = MAX_KEYS) -> list[str]:
+    """The first `limit` of `values` in sorted order (a run's offending keys can be millions)."""
+    strings = pa.array(values, pa.string())
+    return [str(v) for v in strings.take(pc.array_sort_indices(strings)[:limit]).to_pylist()]
+
+
 def severity(event: Event) -> str:
     return str(event.data.get("severity", "")).lower()
 
@@ -82,9 +92,9 @@ def completion_s(records: pd.DataFrame) -> pd.Series:
     return records["sent_s"] + records["latency_ms"] / 1000.0
 
 
-def kind_records(ctx: JudgeContext, user_kind: str, expected: Iterable[str] | None = None) -> pd.DataFrame:
-    rec = ctx.records
-    mask = rec["user_kind"] == user_kind
-    if expected is not None:
-        mask &= rec["expected"].isin(list(expected))
-    return rec[mask]
+def kind_records(ctx: JudgeContext, user_kind: str, expected: Iterable[str] | None = None,
+                 columns: Iterable[str] = RECORD_FIELDS) -> pd.DataFrame:
+    """`columns` of the records of one user kind (and, when given, one of the `expected` outcomes)."""
+    if expected is None:
+        return ctx.frame(columns, user_kind=[user_kind])
+    return ctx.frame(columns, user_kind=[user_kind], expected=list(expected))

@@ -13,10 +13,9 @@ SETTLING_ENDPOINTS = ("settlement", "escrow")
 
 
 def judge_failure_logging(ctx: JudgeContext) -> Check:
-    rec = ctx.records
+    rec = ctx.frame(["status", "tx_hash"], endpoint=SETTLING_ENDPOINTS)
     ledger_failed = failed_applied_hashes(ctx)
-    client_failed = rec[rec["endpoint"].isin(SETTLING_ENDPOINTS) & (rec["status"] >= 400)
-                        & (rec["tx_hash"] != "")]
+    client_failed = rec[(rec["status"] >= 400) & (rec["tx_hash"] != "")]
     seen_failed = sorted({h.lower() for h in client_failed["tx_hash"]} & ledger_failed)
     high = [e for e in error_records(ctx, "high") if event_field(e, "tx_hash", "tx_id", "transaction_hash")]
     high_counts = Counter(event_field(e, "tx_hash", "tx_id", "transaction_hash").lower() for e in high)

@@ -51,8 +51,8 @@ def outage_intervals(ctx: JudgeContext, proxy: str) -> list[Interval]:
 
 def settlements_in(ctx: JudgeContext, intervals: list[Interval]) -> pd.DataFrame:
     """Settlements clients expected to succeed, sent inside `intervals` (after `clock_skew_s` of each)."""
-    rec = ctx.records
-    base = rec[(rec["endpoint"] == "settlement") & rec["expected"].isin(["ok", ""])
+    rec = ctx.frame(["sent_s", "status", "latency_ms", "expected", "user_kind"], endpoint=["settlement"])
+    base = rec[rec["expected"].isin(["ok", ""])
                & ~rec["user_kind"].isin(ABUSIVE_KINDS) & (rec["status"] != 429)]
     mask = pd.Series(False, index=base.index)
     for lo, hi in intervals:

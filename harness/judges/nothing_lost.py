@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import pandas as pd
+
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
-from harness.judges.evidence import memo_hash_of, sha256_hex, successful_applied
+from harness.judges.evidence import first_sorted, memo_hash_of, sha256_hex, successful_applied
 from harness.judges.x402_ledger import X402_ENDPOINTS, reconcile_x402
 
 NAME = "nothing lost: every acknowledged settlement, escrow and x402 payment applied exactly once"
@@ -16,23 +18,36 @@ SETTLING_ENDPOINTS = ("settlement", "escrow")
 
 
 def reconcile(ctx: JudgeContext) -> dict[str, Any]:
-    """Counts (acknowledged, applied, lost, duplicated, unknown_resolved, unattributed) and the offending keys.
+    """Counts (acknowledged, applied, lost, duplicated, unknown_resolved, unattributed) and the offending keys
+    (lost ones: the first MAX_KEYS in sorted order).
 
     A settlement or escrow is identified by its idempotency key (else its tx hash). Its ledger
     applications are the successful `applied` records whose memo_hash is sha256(key) or whose hash is
     one of the tx hashes clients saw for it.
     """
-    rec = ctx.records[ctx.records["endpoint"].isin(SETTLING_ENDPOINTS)]
-    ids = rec["idempotency_key"].where(rec["idempotency_key"] != "", rec["tx_hash"].str.lower())
-    rec = rec.assign(_id=ids)[ids != ""]
-    acked = set(rec.loc[rec["status"] // 100 == 2, "_id"])
-    memo_to_id = {sha256_hex(k): k for k in rec["idempotency_key"] if k}
-    hash_to_id = {h.lower(): i for h, i in zip(rec["tx_hash"], rec["_id"], strict=True) if h}
+    rec = ctx.frame(["status", "idempotency_key", "tx_hash"], endpoint=SETTLING_ENDPOINTS)
+    keyless = rec["idempotency_key"] == ""
+    ids = rec["idempotency_key"].copy()
+    ids[keyless] = rec.loc[keyless, "tx_hash"].str.lower()
+    # Python sets and maps hold only what the ledger applied (client records can be millions); a column
+    # is lower-cased or hashed only when the ledger has something to match it against.
+    ledger = successful_applied(ctx)
+    ledger_txs = {str(e.get("hash", "")).lower() for e in ledger}
+    ledger_memos = {memo_hash_of(e) for e in ledger} - {""}
+    keys = rec.loc[~keyless, "idempotency_key"].iloc[:None if ledger_memos else 0]
+    digests = keys.map(sha256_hex)
+    hit = digests.isin(ledger_memos)
+    memo_to_id = dict(zip(digests[hit], keys[hit], strict=True))
+    hashed = rec.loc[rec["tx_hash"] != "", "tx_hash"].iloc[:None if ledger_txs else 0].str.lower()
+    on_ledger = hashed[hashed.isin(ledger_txs)]
+    hash_to_id = dict(zip(on_ledger, ids[on_ledger.index], strict=True))
     applications: dict[str, set[str]] = defaultdict(set)
     unattributed = []
-    x402 = ctx.records[ctx.records["endpoint"].isin(X402_ENDPOINTS)]
-    x402_hashes = set(x402["tx_hash"].str.lower())  # reconciled by reconcile_x402 (a v1 memo holds a nonce)
-    for entry in successful_applied(ctx):
+    x402_hashes: set[str] = set()  # reconciled by reconcile_x402 (a v1 memo holds a nonce)
+    if ledger_txs:
+        x402 = ctx.frame(["tx_hash"], endpoint=X402_ENDPOINTS)["tx_hash"].str.lower()
+        x402_hashes = set(x402[x402.isin(ledger_txs)])
+    for entry in ledger:
         tx = str(entry.get("hash", "")).lower()
         if tx in x402_hashes:
             continue
@@ -42,10 +57,13 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
             applications[sid].add(tx)
         elif memo:
             unattributed.append(tx)
-    lost = sorted(k for k in acked if not applications.get(k))
+    acked = pd.Series(ids[(rec["status"] // 100 == 2) & (ids != "")].unique())
+    was_applied = acked.isin(list(applications))
+    lost = first_sorted(acked[~was_applied])
+    acked_applied = set(acked[was_applied])
     duplicated = sorted(k for k, txs in applications.items() if len(txs) > 1)
-    unknown_resolved = sorted(k for k in applications if k not in acked)
-    return {"acknowledged": len(acked), "applied": len(applications), "lost": len(lost),
+    unknown_resolved = sorted(k for k in applications if k not in acked_applied)
+    return {"acknowledged": len(acked), "applied": len(applications), "lost": int((~was_applied).sum()),
             "duplicated": len(duplicated), "unknown_resolved": len(unknown_resolved),
             "unattributed": len(unattributed), "extra_applications": sum(len(applications[k]) - 1 for k in duplicated),
             "lost_keys": lost, "duplicated_keys": duplicated,

@@ -34,7 +34,7 @@ METRICS = "metrics"
 
 # Every piece of evidence, with what it is (the report's and the contract's wording).
 EVIDENCE: dict[str, str] = {
-    CLIENT_RECORDS: "client-side request records (requests.csv), always present",
+    CLIENT_RECORDS: "client-side request records (requests.parquet; requests.csv in older runs), always present",
     LEDGER_HISTORY: "the ledger's history of the run's transactions (offline network, or Horizon's public API)",
     PROXY_ARRIVALS: "per-proxy request arrivals on the Horizon path (fault proxy arrival log or the "
                     "offline network's per-listener access log)",
@@ -48,7 +48,7 @@ EVIDENCE: dict[str, str] = {
     HEALTH: "GET /health answering 200",
     STATE_SIZES: "the sizes and bounds of the target's per-client stores, announced in GET /health \"state\" "
                  "(sampled about once a second)",
-    METRICS: "GET /metrics (optional, informational)",
+    METRICS: "GET /metrics: the target's own percentiles, read once at the end of the run (metrics.prom)",
 }
 
 # check id (or prefix ending in ".") -> the evidence it needs, in the order the contract lists it.
@@ -63,6 +63,9 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "P35": (CLIENT_RECORDS, FEED_BREAKER, PROXY_ARRIVALS, FAULT_PATH),
     "P36": (CLIENT_RECORDS, FAULT_PATH),
     "nothing-lost": (CLIENT_RECORDS, LEDGER_HISTORY),
+    "fees": (CLIENT_RECORDS, LEDGER_HISTORY),
+    "percentiles": (CLIENT_RECORDS, SERVER_TIMING, METRICS),
+    "channels": (CLIENT_RECORDS,),
     "state-bounds": (CLIENT_RECORDS, STATE_SIZES),
     "health": (HEALTH,),
     "capacity": (CLIENT_RECORDS,),
@@ -82,8 +85,8 @@ def needs(check_id: str) -> tuple[str, ...]:
 def derived_unavailable(ctx: JudgeContext) -> dict[str, str]:
     """Evidence the context's own content shows missing: Server-Timing, rate limits, the run folder, store sizes."""
     out: dict[str, str] = {}
-    rec = ctx.records
-    ok = rec[rec["endpoint"].isin(TARGET_ENDPOINTS) & (rec["status"] // 100 == 2)]
+    rec = ctx.frame(["status", "server_ms"], endpoint=TARGET_ENDPOINTS)
+    ok = rec[rec["status"] // 100 == 2]
     if len(ok) and not (ok["server_ms"] >= 0).any():
         out[SERVER_TIMING] = f"none of {len(ok)} successful target-metric responses carried Server-Timing"
     if not ctx.rate_limits:

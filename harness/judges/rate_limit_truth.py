@@ -21,16 +21,17 @@ import math
 import numpy as np
 import pandas as pd
 
-from harness.judges.context import RateLimit
+from harness.judges.context import JudgeContext, RateLimit
 
 WAITED = "after_retry_after"
 ROUNDING_SLACK_S = 1.0
 MAX_EVIDENCE = 10
 
 
-def refused_after_waiting(rec: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def refused_after_waiting(ctx: JudgeContext) -> tuple[pd.DataFrame, int]:
     """Requests sent after waiting out a 429's Retry-After that were refused again; how many waited."""
-    waited = rec[(rec["expected"] == WAITED) & (rec["status"] != 0)]
+    waited = ctx.frame(["client_key", "endpoint", "sent_s", "status"], expected=[WAITED])
+    waited = waited[waited["status"] != 0]
     return waited[waited["status"] == 429], len(waited)
 
 
@@ -70,27 +71,23 @@ def _broken_promises(group: pd.DataFrame) -> list[dict[str, object]]:
     return out
 
 
-def remaining_mismatches(rec: pd.DataFrame, limits: dict[str, RateLimit]) -> tuple[list[dict[str, object]], int]:
-    """Announced Remaining values no client's admissions can explain; how many values were judged."""
-    done = rec["sent_s"] + rec["latency_ms"] / 1000.0
-    rec = rec.assign(done_s=done)
+def remaining_mismatches(rec: pd.DataFrame, endpoint: str, limit: RateLimit) -> tuple[list[dict[str, object]], int]:
+    """One endpoint's announced Remaining values no client's admissions can explain; how many values were
+    judged. `rec`: that endpoint's records (identity, sent_s, done_s, status, ratelimit_remaining)."""
+    mine = rec[(rec["identity"] != "") & (rec["status"] != 0)]
     out: list[dict[str, object]] = []
-    judged = 0
-    for endpoint, limit in sorted(limits.items()):
-        mine = rec[(rec["endpoint"] == endpoint) & (rec["identity"] != "") & (rec["status"] != 0)]
-        judged += int((mine["ratelimit_remaining"] >= 0).sum())
-        for _, group in mine.groupby("identity", sort=True):
-            found = _overstated(group, limit, 4 * limit.limit + 2) + _broken_promises(group)
-            out += [{"endpoint": endpoint, **item} for item in found]
-    return out, judged
+    for _, group in mine.groupby("identity", sort=True):
+        found = _overstated(group, limit, 4 * limit.limit + 2) + _broken_promises(group)
+        out += [{"endpoint": endpoint, **item} for item in found]
+    return out, int((mine["ratelimit_remaining"] >= 0).sum())
 
 
-def announced_wait_beyond_limit(rec: pd.DataFrame, limits: dict[str, RateLimit]) -> tuple[list[dict[str, object]], int]:
+def announced_wait_beyond_limit(ctx: JudgeContext) -> tuple[list[dict[str, object]], int]:
     """Retry-After longer than a token or slot takes to come back, or Reset longer than a window: (evidence, count)."""
     out: list[dict[str, object]] = []
     count = 0
-    for endpoint, limit in sorted(limits.items()):
-        mine = rec[rec["endpoint"] == endpoint]
+    for endpoint, limit in sorted(ctx.rate_limits.items()):
+        mine = ctx.frame(["sent_s", "status", "retry_after_s", "ratelimit_reset_s"], endpoint=[endpoint])
         token_s = limit.window_s / limit.limit if limit.algorithm == "token-bucket" else limit.window_s
         max_retry = math.ceil(token_s) + ROUNDING_SLACK_S
         max_reset = math.ceil(limit.window_s) + ROUNDING_SLACK_S

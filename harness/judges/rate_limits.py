@@ -42,6 +42,7 @@ NAME = "P34 rate limiting: admitted per client key within the limit, 429s with t
 MAX_EVIDENCE = 10
 ANONYMOUS = "anonymous (one address)"
 ABUSIVE_KINDS = ("abuser", "key_rotator", "nonce_flooder", "channel_flooder")
+EXCESS_BLOCK_CELLS = 1 << 20  # max_excess: group cells evaluated at once (8 MiB per float array)
 
 
 def client_identity(records: pd.DataFrame) -> pd.Series:
@@ -62,26 +63,34 @@ def max_excess(sent: np.ndarray, done: np.ndarray, limit: RateLimit) -> tuple[in
     rate = limit.limit / limit.window_s
     worst = (0, 0.0, 0.0)
     reach = 4 * limit.limit + 2  # beyond this many a violation is already visible in a shorter group
-    for i in range(len(s)):
-        span = np.maximum.accumulate(d[i:i + reach]) - s[i]
-        counts = np.arange(1, span.size + 1)
+    # Group i is requests i..i+reach-1; padding with +inf ends every group at the last request (an
+    # infinite span is never within the window). Rows are scanned in blocks to bound memory.
+    padded = np.concatenate([d, np.full(reach - 1, np.inf)])
+    counts = np.arange(1, reach + 1)
+    block = max(1, EXCESS_BLOCK_CELLS // reach)
+    for lo in range(0, len(s), block):
+        hi = min(len(s), lo + block)
+        groups = np.lib.stride_tricks.sliding_window_view(padded, reach)[lo:hi]
+        span = np.maximum.accumulate(groups, axis=1) - s[lo:hi, None]
         if limit.algorithm == "token-bucket":
             allowed = limit.limit + rate * span + 1e-9
             excess = np.where(span < limit.window_s, counts - np.floor(allowed), 0)
         else:
             excess = np.where(span < limit.window_s, counts - limit.limit, 0)
-        k = int(np.argmax(excess))
-        if excess[k] > worst[0]:
-            worst = (int(excess[k]), float(s[i]), float(span[k]))
+        k = np.argmax(excess, axis=1)
+        best = excess[np.arange(hi - lo), k]
+        i = int(np.argmax(best))
+        if best[i] > worst[0]:
+            worst = (int(best[i]), float(s[lo + i]), float(span[i, k[i]]))
     return worst
 
 
 def announced_mismatches(ctx: JudgeContext) -> list[dict[str, object]]:
     """Endpoints whose responses announce (X-RateLimit-Limit) a limit other than the one they are judged by."""
-    rec = ctx.records
     out: list[dict[str, object]] = []
     for endpoint, limit in sorted(ctx.rate_limits.items()):
-        announced = set(rec.loc[(rec["endpoint"] == endpoint) & (rec["ratelimit_limit"] > 0), "ratelimit_limit"])
+        rec = ctx.frame(["ratelimit_limit"], endpoint=[endpoint])
+        announced = set(rec.loc[rec["ratelimit_limit"] > 0, "ratelimit_limit"])
         if announced - {limit.limit}:
             out.append({"endpoint": endpoint, "announced": sorted(int(a) for a in announced), "limit": limit.limit,
                         "problem": "announced limit differs from the limit held to"})
@@ -89,40 +98,44 @@ def announced_mismatches(ctx: JudgeContext) -> list[dict[str, object]]:
 
 
 def judge_rate_limits(ctx: JudgeContext) -> Check:
-    rec = ctx.records.assign(identity=client_identity(ctx.records))
-    done_all = rec["sent_s"] + rec["latency_ms"] / 1000.0
     violations: list[dict[str, object]] = []
-    keys_checked = 0
+    misstated: list[dict[str, object]] = []
+    keys_checked = remaining_judged = 0
     for endpoint, limit in sorted(ctx.rate_limits.items()):
-        mask = (rec["endpoint"] == endpoint) & (rec["identity"] != "") & (rec["status"] != 429) & (rec["status"] != 0)
-        admitted = rec[mask]
+        rec = ctx.frame(["sent_s", "latency_ms", "status", "client_key", "key_issued", "ratelimit_remaining"],
+                        endpoint=[endpoint])
+        rec = rec.assign(identity=client_identity(rec), done_s=rec["sent_s"] + rec["latency_ms"] / 1000.0)
+        wrong, judged = remaining_mismatches(rec, endpoint, limit)
+        misstated += wrong
+        remaining_judged += judged
+        admitted = rec[(rec["identity"] != "") & (rec["status"] != 429) & (rec["status"] != 0)]
         for key, group in admitted.groupby("identity", sort=True):
             keys_checked += 1
-            excess, at, span = max_excess(group["sent_s"].to_numpy(), done_all[group.index].to_numpy(), limit)
+            excess, at, span = max_excess(group["sent_s"].to_numpy(), group["done_s"].to_numpy(), limit)
             if excess > 0:
                 violations.append({"endpoint": endpoint, "client_key": str(key), "excess": excess,
                                    "from_s": round(at, 3), "span_s": round(span, 3), "limit": limit.limit,
                                    "window_s": limit.window_s, "algorithm": limit.algorithm})
     misannounced = announced_mismatches(ctx)
-    limited = rec[rec["status"] == 429]
+    limited = ctx.frame(["client_key", "user_kind", "endpoint", "sent_s", "ratelimit_headers_ok"], status=[429])
     no_headers = limited[limited["ratelimit_headers_ok"] == 0]
     headers_checked = int((limited["ratelimit_headers_ok"] != -1).sum())
     good_limited = limited[limited["user_kind"].isin(WELL_BEHAVED_KINDS)]
+    anonymous = ctx.frame(["status"], key_issued=[0])
     figures = {"endpoints_limited": len(ctx.rate_limits), "client_keys_checked": keys_checked,
                "over_limit_keys": len(violations), "responses_429": len(limited),
                "429_without_headers": len(no_headers), "429_headers_checked": headers_checked,
                "well_behaved_429": len(good_limited), "misannounced_endpoints": len(misannounced),
                "well_behaved_429_keys": int(good_limited["client_key"].nunique()),
-               "anonymous_requests": int((rec["identity"] == ANONYMOUS).sum()),
-               "anonymous_429": int(((rec["identity"] == ANONYMOUS) & (rec["status"] == 429)).sum())}
-    refused_again, waited = refused_after_waiting(rec)
-    misstated, remaining_judged = remaining_mismatches(rec, ctx.rate_limits)
-    long_waits, long_wait_count = announced_wait_beyond_limit(rec, ctx.rate_limits)
+               "anonymous_requests": len(anonymous), "anonymous_429": int((anonymous["status"] == 429).sum())}
+    abusive = ctx.frame(["user_kind", "status"], user_kind=ABUSIVE_KINDS)
+    refused_again, waited = refused_after_waiting(ctx)
+    long_waits, long_wait_count = announced_wait_beyond_limit(ctx)
     figures.update({"waited_retry_after": waited, "refused_after_waiting": len(refused_again),
                     "remaining_values_checked": remaining_judged, "remaining_mismatches": len(misstated),
                     "waits_beyond_limit": long_wait_count})
     for kind in ABUSIVE_KINDS:
-        mine = rec[rec["user_kind"] == kind]
+        mine = abusive[abusive["user_kind"] == kind]
         if len(mine):
             figures[f"{kind}_requests"] = len(mine)
             figures[f"{kind}_429"] = int((mine["status"] == 429).sum())

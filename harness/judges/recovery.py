@@ -26,7 +26,8 @@ STEPS_PER_WINDOW = 5
 
 @dataclass(frozen=True)
 class _Columns:
-    """The records sorted by send time, as arrays, so each window is a searchsorted slice."""
+    """The records sent after a fault, up to the last window its recovery scan can reach, sorted by send
+    time, as arrays, so each window is a searchsorted slice."""
 
     sent: np.ndarray
     endpoint: np.ndarray
@@ -36,7 +37,11 @@ class _Columns:
 
     @classmethod
     def of(cls, ctx: JudgeContext) -> _Columns:
-        rec = ctx.records.sort_values("sent_s", kind="stable")
+        prm = ctx.params
+        reach = prm.rto_s + prm.window_s + 2 * prm.window_s / STEPS_PER_WINDOW
+        rec = ctx.frame(["sent_s", "endpoint", "status", "latency_ms", "expected", "user_kind"],
+                        during=[(f.end_s, f.end_s + reach) for f in ctx.faults])
+        rec = rec.sort_values("sent_s", kind="stable")
         expected_ok = rec["expected"].isin(["", "ok"]) & ~rec["user_kind"].isin(["fuzzer", "tamperer", "abuser"])
         return cls(rec["sent_s"].to_numpy(), rec["endpoint"].to_numpy(dtype=object),
                    (rec["status"] // 100 == 2).to_numpy(), rec["latency_ms"].to_numpy(), expected_ok.to_numpy())

@@ -27,6 +27,8 @@ P32_NAME = "P32 input validation: malformed requests get 4xx JSON, never 5xx, no
 P33_NAME = "P33 crypto verification: tampered proofs and replays rejected, none settled, each tamper logged CRITICAL"
 MALFORMED_KINDS = ("fuzzer", "slow_client")
 TAMPER_KINDS = ("tamperer", "tamperer_v2")
+P32_COLUMNS = ("expected", "status", "body_json", "user_kind", "path", "sent_s", "error", "error_field", "tx_hash",
+               "idempotency_key")
 # expected: reject (or "") = cryptographic tampering (logged CRITICAL); mismatch = honestly signed for the
 # wrong amount, payee or token; replay = a payment presented again (user kind `replayer`); replay_race =
 # one of two copies of a payment sent at once (at most one may be served).
@@ -61,7 +63,7 @@ def _wrong_field(fuzz: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def judge_input_validation(ctx: JudgeContext) -> Check:
-    fuzz = pd.concat([kind_records(ctx, kind) for kind in MALFORMED_KINDS])
+    fuzz = pd.concat([kind_records(ctx, kind, columns=P32_COLUMNS) for kind in MALFORMED_KINDS])
     fuzz = fuzz[fuzz["expected"].isin(["reject", ""]) | fuzz["expected"].str.startswith(FIELD_PREFIX)]
     status = fuzz["status"]
     five = fuzz[status >= 500]
@@ -120,15 +122,14 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
 
 def served_more_than_once(ctx: JudgeContext) -> dict[str, int]:
     """Payments (transaction hashes of x402 receipts) served to more than one request: a replay got through."""
-    rec = ctx.records
-    served = rec[rec["endpoint"].isin(X402_ENDPOINTS) & (rec["status"] // 100 == 2) & (rec["tx_hash"] != "")]
+    rec = ctx.frame(["status", "tx_hash"], endpoint=X402_ENDPOINTS)
+    served = rec[(rec["status"] // 100 == 2) & (rec["tx_hash"] != "")]
     counts = served["tx_hash"].str.lower().value_counts()
     return {str(h): int(n) for h, n in counts[counts > 1].items()}
 
 
-def _replay_figures(ctx: JudgeContext) -> dict[str, int]:
-    rec = ctx.records
-    mine = rec[(rec["user_kind"] == "replayer") & (rec["status"] != 429)]
+def _replay_figures(ctx: JudgeContext, mine: pd.DataFrame) -> dict[str, int]:
+    """`mine`: the replayers' records not refused by the rate limiter (status, expected, tx_hash)."""
     race = mine[mine["expected"] == RACE]
     applied = {str(h.get("hash", "")).lower() for h in successful_applied(ctx)}
     raced = set(race.loc[race["status"] // 100 == 2, "tx_hash"].str.lower()) - {""}
@@ -137,8 +138,10 @@ def _replay_figures(ctx: JudgeContext) -> dict[str, int]:
 
 
 def judge_tampered_proofs(ctx: JudgeContext) -> Check:
-    rec = ctx.records
-    sent = rec[rec["user_kind"].isin([*TAMPER_KINDS, "replayer"]) & rec["expected"].isin(REFUSED)]
+    sent = ctx.frame(["status", "expected", "user_kind", "endpoint", "path", "sent_s", "tx_hash", "idempotency_key"],
+                     user_kind=[*TAMPER_KINDS, "replayer"], expected=REFUSED)
+    replays = ctx.frame(["status", "expected", "tx_hash"], user_kind=["replayer"])
+    replays = replays[replays["status"] != 429]
     tampered = sent[sent["status"] != 429]  # refused by the rate limiter before any verification
     status = tampered["status"]
     accepted = tampered[(status >= 200) & (status < 300)]
@@ -152,9 +155,9 @@ def judge_tampered_proofs(ctx: JudgeContext) -> Check:
                "accepted": len(accepted), "settled": len(settled), "critical_records": critical,
                "accepted_by_kind": {f"{k}/{e}": int(n) for (k, e), n in
                                     accepted.groupby(["user_kind", "expected"]).size().items()},
-               **_replay_figures(ctx)}
+               **_replay_figures(ctx, replays)}
     doubly = served_more_than_once(ctx)
-    race = rec[(rec["user_kind"] == "replayer") & (rec["expected"] == RACE) & (rec["status"] != 429)]
+    race = replays[replays["expected"] == RACE]
     # a 503 says no Horizon was reachable to check the payer (nothing done), not a failed replay check
     race_broken = race[((race["status"] >= 500) & (race["status"] != 503)) | (race["status"] == 0)]
     figures.update(payments_served_twice=len(doubly), race_copies_5xx_or_unanswered=len(race_broken))

@@ -92,8 +92,6 @@ def judge_state_bounds(ctx: JudgeContext) -> Check:
     if not samples:
         return Check("state-bounds", "invariant", NAME, VERDICT_INCONCLUSIVE,
                      "not observable: the service announced no store sizes (/health \"state\")", {"samples": 0})
-    rec = ctx.records.assign(identity=client_identity(ctx.records),
-                             done_s=ctx.records["sent_s"] + ctx.records["latency_ms"] / 1000.0)
     slack = ctx.params.clock_skew_s
     figures: dict[str, Any] = {"samples": len(samples)}
     evidence: list[object] = []
@@ -111,7 +109,10 @@ def judge_state_bounds(ctx: JudgeContext) -> Check:
             evidence += [{"store": store, "t": round(t, 3), "size": size, "capacity": capacity} for t, size in over[:3]]
         rule = RULES.get(store)
         if rule is not None and "per_client" in rows[0][1]:
-            known = rec[rec["identity"] != ""]
+            rec = ctx.frame(["sent_s", "latency_ms", "status", "endpoint", "path", "client_key", "key_issued"],
+                            endpoint=(*rule.creators, *rule.consumers))
+            known = rec.assign(identity=client_identity(rec), done_s=rec["sent_s"] + rec["latency_ms"] / 1000.0)
+            known = known[known["identity"] != ""]
             # an unanswered request (status 0) may have created an entry too
             created = known[known["endpoint"].isin(rule.creators) & known["status"].isin((rule.created_by, 0))]
             consumed = known[known["endpoint"].isin(rule.consumers) & (known["status"] == rule.consumed_by)]
@@ -123,7 +124,7 @@ def judge_state_bounds(ctx: JudgeContext) -> Check:
                 problems.append(f"{store}: {worst['size']:g} held at {worst['t']} s, more than the per-client quota "
                                 f"allows ({worst['bound']} for the clients that asked)")
                 evidence.append(worst)
-    lost = rec[rec["user_kind"].isin(WELL_BEHAVED_KINDS) & rec["error"].isin(LOST_STATE)]
+    lost = ctx.frame(["user_kind", "path", "error", "sent_s"], user_kind=WELL_BEHAVED_KINDS, error=LOST_STATE)
     figures["well_behaved_state_refused"] = len(lost)
     if len(lost):
         first = lost.iloc[0]

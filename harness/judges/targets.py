@@ -24,9 +24,9 @@ def percentiles(values: np.ndarray | Sequence[float]) -> dict[str, float]:
 
 
 def ok_samples(ctx: JudgeContext, endpoint: str) -> pd.DataFrame:
-    """2xx records of one endpoint."""
-    rec = ctx.records
-    return rec[(rec["endpoint"] == endpoint) & (rec["status"] >= 200) & (rec["status"] < 300)]
+    """2xx records of one endpoint (send time, status and both latencies)."""
+    rec = ctx.frame(["sent_s", "status", "latency_ms", "latency_from_intended_ms"], endpoint=[endpoint])
+    return rec[(rec["status"] >= 200) & (rec["status"] < 300)]
 
 
 def steady_samples(ctx: JudgeContext, endpoint: str) -> pd.DataFrame:
@@ -66,9 +66,10 @@ def judge_target(ctx: JudgeContext, metric: str) -> Check:
         flags = []
         edges = _window_edges(phase.start_s, phase.end_s, prm.window_s)
         idx = np.searchsorted(edges, in_phase["sent_s"].to_numpy(), side="right") - 1
-        values = in_phase[column].to_numpy()
+        order = np.argsort(idx, kind="stable")  # each window's samples contiguous, in their own order
+        values, bounds = in_phase[column].to_numpy()[order], np.searchsorted(idx[order], np.arange(len(edges)))
         for i in range(len(edges) - 1):
-            win = values[idx == i]
+            win = values[bounds[i]:bounds[i + 1]]
             judged = win.size >= prm.min_window_samples
             p95 = percentiles(win)["p95"] if win.size else float("nan")
             breach = bool(judged and p95 > threshold)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from harness.judges.context import JudgeContext
-from harness.judges.evidence import successful_applied
+from harness.judges.evidence import first_sorted, successful_applied
 
 X402_ENDPOINTS = ("x402", "x402-v2")
 
@@ -35,15 +37,19 @@ def credited(entry: dict[str, Any]) -> set[str]:
 def reconcile_x402(ctx: JudgeContext) -> dict[str, Any]:
     """Counts: served, applied, lost (served, never applied), unserved (applied, never served nor
     reported unknown), unknown_resolved (reported unknown, applied) and the offending hashes."""
-    rec = ctx.records[ctx.records["endpoint"].isin(X402_ENDPOINTS) & (ctx.records["tx_hash"] != "")]
-    hashes = rec["tx_hash"].str.lower()
-    served = set(hashes[rec["status"] // 100 == 2])
-    unknown = set(hashes[rec["status"] == 504])
+    rec = ctx.frame(["status", "tx_hash"], endpoint=X402_ENDPOINTS)
+    hashed = rec["tx_hash"] != ""
     applied = {str(h.get("hash", "")).lower(): h for h in successful_applied(ctx)}
-    payees = set().union(*(credited(applied[h]) for h in served if h in applied))
-    lost = sorted(served - applied.keys())
+    # Python sets hold only what the ledger applied (served payments can be millions).
+    served = pd.Series(rec.loc[hashed & (rec["status"] // 100 == 2), "tx_hash"].str.lower().unique())
+    on_ledger = served.isin(list(applied))
+    served_applied = set(served[on_ledger])
+    unknown = rec.loc[hashed & (rec["status"] == 504), "tx_hash"].str.lower()
+    unknown_applied = set(unknown[unknown.isin(list(applied))])
+    payees = set().union(*(credited(applied[h]) for h in served_applied))
+    lost = first_sorted(served[~on_ledger])
     unserved = sorted(h for h, entry in applied.items()
-                      if h not in served and h not in unknown and credited(entry) & payees)
-    return {"served": len(served), "applied": len(served & applied.keys()), "lost": len(lost),
-            "unserved": len(unserved), "unknown_resolved": len(unknown & applied.keys()),
+                      if h not in served_applied and h not in unknown_applied and credited(entry) & payees)
+    return {"served": len(served), "applied": len(served_applied), "lost": int((~on_ledger).sum()),
+            "unserved": len(unserved), "unknown_resolved": len(unknown_applied),
             "lost_hashes": lost, "unserved_hashes": unserved}

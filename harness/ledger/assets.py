@@ -57,6 +57,12 @@ def account_strkey(raw: bytes) -> str:
     return StrKey.encode_ed25519_public_key(raw)
 
 
+def account_id_strkey(account: X.AccountID) -> str:
+    """XDR AccountID -> `G...`: its PublicKey union has one arm, ed25519, which decoding always sets."""
+    # stellar-sdk types every XDR union arm Optional, also a union's only one
+    return account_strkey(account.account_id.ed25519.uint256)  # type: ignore[union-attr]
+
+
 @lru_cache(maxsize=131072)
 def account_id_xdr(account_id: str) -> X.AccountID:
     """Cached: StrKey decoding (base32 + CRC16) costs more than packing a ledger entry."""

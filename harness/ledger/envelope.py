@@ -21,7 +21,7 @@ from typing import Any
 from stellar_sdk import StrKey
 from stellar_sdk import xdr as X
 
-from harness.ledger.assets import NATIVE, account_strkey, code_from_xdr
+from harness.ledger.assets import NATIVE, account_id_strkey, account_strkey, code_from_xdr
 from harness.ledger.errors import MalformedEnvelopeError
 from harness.ledger.soroban.transaction import SorobanTx, soroban_part
 
@@ -42,10 +42,6 @@ def _muxed(account: X.MuxedAccount) -> str:
     return account_strkey(account.med25519.ed25519.uint256)
 
 
-def _account_id(account: X.AccountID) -> str:
-    return account_strkey(account.account_id.ed25519.uint256)
-
-
 def _asset(asset: X.Asset | X.ChangeTrustAsset) -> str | None:
     """"native", "CODE:ISSUER", or None for a code stellar-core's isAssetValid refuses (or a pool share)."""
     if asset.type == X.AssetType.ASSET_TYPE_NATIVE:
@@ -58,7 +54,7 @@ def _asset(asset: X.Asset | X.ChangeTrustAsset) -> str | None:
         issuer = asset.alpha_num12.issuer
     else:
         return None
-    return None if code is None else f"{code}:{_account_id(issuer)}"
+    return None if code is None else f"{code}:{account_id_strkey(issuer)}"
 
 
 def _opt(value: X.Uint32 | None) -> int | None:
@@ -90,6 +86,11 @@ class Op:
     def option(self, name: str) -> object | None:
         return next((v for k, v in self.options if k == name), None)
 
+    def int_option(self, name: str) -> int:
+        """A numeric option (flags, a weight or threshold); 0 when absent."""
+        value = self.option(name)
+        return value if isinstance(value, int) else 0
+
 
 def _op(op: X.Operation) -> Op:
     body = op.body
@@ -97,13 +98,14 @@ def _op(op: X.Operation) -> Op:
     source = _muxed(op.source_account) if op.source_account is not None else None
     if body.create_account_op is not None:
         o = body.create_account_op
-        return Op(kind, source, _account_id(o.destination), o.starting_balance.int64, "native")
+        return Op(kind, source, account_id_strkey(o.destination), o.starting_balance.int64, "native")
     if body.payment_op is not None:
         p = body.payment_op
         return Op(kind, source, _muxed(p.destination), p.amount.int64, _asset(p.asset))
     if body.create_claimable_balance_op is not None:
         c = body.create_claimable_balance_op
-        claimants = tuple((_account_id(cl.v0.destination), cl.v0.predicate) for cl in c.claimants if cl.v0)
+        claimants = tuple((account_id_strkey(cl.v0.destination), cl.v0.predicate)
+                          for cl in c.claimants if cl.v0)
         return Op(kind, source, None, c.amount.int64, _asset(c.asset), claimants)
     if body.claim_claimable_balance_op is not None:
         return Op(kind, source, balance_id=body.claim_claimable_balance_op.balance_id.to_xdr_bytes().hex())
@@ -116,7 +118,7 @@ def _op(op: X.Operation) -> Op:
         return Op(kind, source, amount=ct.limit.int64, asset=_asset(ct.line))
     if body.set_trust_line_flags_op is not None:
         f = body.set_trust_line_flags_op
-        return Op(kind, source, destination=_account_id(f.trustor), asset=_asset(f.asset),
+        return Op(kind, source, destination=account_id_strkey(f.trustor), asset=_asset(f.asset),
                   options=(("set_flags", f.set_flags.uint32), ("clear_flags", f.clear_flags.uint32)))
     if body.set_options_op is not None:
         return Op(kind, source, options=_set_options(body.set_options_op))
@@ -133,7 +135,7 @@ def _set_options(o: X.SetOptionsOp) -> tuple[tuple[str, object], ...]:
     if o.home_domain is not None:
         fields.append(("home_domain", o.home_domain.string32))
     if o.inflation_dest is not None:
-        fields.append(("inflation_dest", _account_id(o.inflation_dest)))
+        fields.append(("inflation_dest", account_id_strkey(o.inflation_dest)))
     if o.signer is not None:
         key = o.signer.key
         raw = key.ed25519.uint256 if key.ed25519 is not None else None

@@ -136,8 +136,8 @@ class Ledger:
             self._queue.remove_applied(tx_set)
             dropped = [Dropped(p.hash_hex, p.source, p.seq, sequence, TxResult(QUEUE_TIMEOUT))
                        for p in self._queue.shift()]
-            invalid = [(p, check_transaction(self._state, p, close_time).rejection) for p in self._queue.pending()]
-            invalid = [(p, r) for p, r in invalid if r is not None]
+            checked = [(p, check_transaction(self._state, p, close_time).rejection) for p in self._queue.pending()]
+            invalid = [(p, r) for p, r in checked if r is not None]
             self._queue.ban([p for p, _ in invalid])
             dropped += [Dropped(p.hash_hex, p.source, p.seq, sequence, TxResult(r.code)) for p, r in invalid]
             failed = sum(1 for a in applied if not a.successful)

@@ -72,7 +72,7 @@ def well_formed(op: Op, source: str) -> str:
 
 
 def _trust_flags_malformed(op: Op, source: str) -> str:
-    set_flags, clear_flags = int(op.option("set_flags") or 0), int(op.option("clear_flags") or 0)
+    set_flags, clear_flags = op.int_option("set_flags"), op.int_option("clear_flags")
     bad = (op.asset is None or op.asset == NATIVE or issuer_of(op.asset) != source or op.destination == source
            or set_flags & clear_flags or set_flags & ~(TL_AUTHORIZED | TL_MAINTAIN_LIABILITIES)
            or (set_flags & TL_AUTHORIZED and set_flags & TL_MAINTAIN_LIABILITIES) or clear_flags & ~TRUSTLINE_FLAGS)
@@ -85,7 +85,7 @@ def _set_options_malformed(op: Op, source: str) -> str:
         return "op_unknown_flag"
     if isinstance(set_flags, int) and isinstance(clear_flags, int) and set_flags & clear_flags:
         return "op_bad_flags"
-    if any(int(op.option(n) or 0) > 255 for n in ("master_weight", "low_threshold", "med_threshold",
+    if any(op.int_option(n) > 255 for n in ("master_weight", "low_threshold", "med_threshold",
                                                   "high_threshold")):
         return "op_threshold_out_of_range"
     signer = op.option("signer")
@@ -115,7 +115,7 @@ def apply_operation(j: Journal, ctx: OpContext, op: Op) -> tuple[str, str | None
     if op.type == "create_claimable_balance":
         return _create_claimable_balance(j, source, op, ctx)
     if op.type == "invoke_host_function":
-        return ctx.soroban.invoke(j, source.account_id)  # type: ignore[no-any-return]
+        return ctx.soroban.invoke(j, source.account_id)
     handler = _HANDLERS.get(op.type)
     return (handler(j, source, op, ctx) if handler else "op_not_supported"), None
 
@@ -295,7 +295,7 @@ def _change_trust(j: Journal, source: Account, op: Op, ctx: OpContext) -> str:
 
 def _set_trust_line_flags(j: Journal, source: Account, op: Op, ctx: OpContext) -> str:
     assert op.asset is not None and op.destination is not None
-    set_flags, clear_flags = int(op.option("set_flags") or 0), int(op.option("clear_flags") or 0)
+    set_flags, clear_flags = op.int_option("set_flags"), op.int_option("clear_flags")
     if not source.flags & AUTH_REVOCABLE and clear_flags & (TL_AUTHORIZED | TL_MAINTAIN_LIABILITIES) \
             and not set_flags & TL_AUTHORIZED:
         return "op_cant_revoke"

@@ -18,6 +18,7 @@ from typing import Any
 from stellar_sdk import MuxedAccount
 from stellar_sdk import xdr as X
 
+from harness.ledger.assets import account_id_strkey
 from harness.ledger.config import format_amount
 from harness.ledger.envelope import account_strkey, describe_memo
 from harness.ledger.errors import MalformedEnvelopeError
@@ -40,10 +41,6 @@ def account_fields(prefix: str, account: X.MuxedAccount) -> dict[str, str]:
             prefix + "_muxed_id": str(med.id.uint64)}
 
 
-def _account_id(account: X.AccountID) -> str:
-    return account_strkey(account.account_id.ed25519.uint256)
-
-
 def asset_fields(asset: X.Asset | X.ChangeTrustAsset | X.TrustLineAsset, prefix: str = "") -> dict[str, str]:
     """addAssetDetails: `asset_type` and, for credit assets, `asset_code` and `asset_issuer`."""
     if asset.type == X.AssetType.ASSET_TYPE_NATIVE:
@@ -53,10 +50,10 @@ def asset_fields(asset: X.Asset | X.ChangeTrustAsset | X.TrustLineAsset, prefix:
     alpha = asset.alpha_num4 if asset.alpha_num4 is not None else asset.alpha_num12
     assert alpha is not None
     code_obj = alpha.asset_code
-    code = getattr(code_obj, "asset_code4", None) or getattr(code_obj, "asset_code12", b"")
+    code = code_obj.asset_code4 if isinstance(code_obj, X.AssetCode4) else code_obj.asset_code12
     kind = "credit_alphanum4" if asset.alpha_num4 is not None else "credit_alphanum12"
     return {prefix + "asset_type": kind, prefix + "asset_code": code.rstrip(b"\x00").decode("ascii", "replace"),
-            prefix + "asset_issuer": _account_id(alpha.issuer)}
+            prefix + "asset_issuer": account_id_strkey(alpha.issuer)}
 
 
 def canonical_asset(fields: dict[str, str]) -> str:
@@ -198,7 +195,7 @@ def _details(body: X.OperationBody, source: X.MuxedAccount) -> tuple[dict[str, A
     """(Horizon details, participants other than the source) of the operation types the ledger knows."""
     if body.create_account_op is not None:
         o = body.create_account_op
-        account = _account_id(o.destination)
+        account = account_id_strkey(o.destination)
         return ({**account_fields("funder", source), "account": account,
                  "starting_balance": format_amount(o.starting_balance.int64)}, [account])
     if body.payment_op is not None:
@@ -208,8 +205,10 @@ def _details(body: X.OperationBody, source: X.MuxedAccount) -> tuple[dict[str, A
                  "amount": format_amount(p.amount.int64)}, [to["to"]])
     if body.create_claimable_balance_op is not None:
         c = body.create_claimable_balance_op
-        claimants = [{"destination": _account_id(cl.v0.destination), "predicate": predicate_json(cl.v0.predicate)}
-                     for cl in c.claimants if cl.v0 is not None]
+        claimants: list[dict[str, Any]] = [
+            {"destination": account_id_strkey(cl.v0.destination),
+             "predicate": predicate_json(cl.v0.predicate)}
+            for cl in c.claimants if cl.v0 is not None]
         return ({"asset": canonical_asset(asset_fields(c.asset)), "amount": format_amount(c.amount.int64),
                  "claimants": claimants}, [cl["destination"] for cl in claimants])
     if body.claim_claimable_balance_op is not None:

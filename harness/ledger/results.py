@@ -182,7 +182,7 @@ class TxResult:
         inner = obj.get("inner")
         return cls(str(obj["code"]), int(obj["fee_charged"]),  # type: ignore[call-overload]
                    tuple(OpResult(*op) for op in ops),  # type: ignore[attr-defined]
-                   cls.from_json(inner) if isinstance(inner, dict) else None,  # type: ignore[arg-type]
+                   cls.from_json(inner) if isinstance(inner, dict) else None,
                    obj.get("inner_hash"))  # type: ignore[arg-type]
 
 

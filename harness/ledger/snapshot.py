@@ -95,7 +95,7 @@ def save_snapshot(ledger: Ledger, path: Path) -> None:
 def load_snapshot(path: Path) -> dict[str, Any]:
     """Read a snapshot file; raises LedgerConfigError if it is missing or not JSON."""
     try:
-        return json.loads(Path(path).read_text())  # type: ignore[no-any-return]
+        return json.loads(Path(path).read_text())
     except OSError as exc:
         raise LedgerConfigError(f"cannot read snapshot {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:

@@ -175,7 +175,7 @@ def _html(cmp: Comparison, images: dict[str, str]) -> str:
                                             "</td>" for r in cmp.runs) + "</tr>" for cid in cmp.check_ids)
     p95_rows = "".join(
         f"<tr><td>{_e(m)}</td><td>{_e(cmp.baseline.p95.get(m, '-'))}</td>"
-        + "".join(f"<td>{_e('-' if r.p95.get(m) is None else round(r.p95[m], 1))}</td>" for r in cmp.runs) + "</tr>"
+        + "".join(f"<td>{_e('-' if (v := r.p95.get(m)) is None else round(v, 1))}</td>" for r in cmp.runs) + "</tr>"
         for m in cmp.metrics)
     if cmp.regressions:
         flag = ("<p id=\"regression\" class=\"fail\"><b>REGRESSION</b>: " + "; ".join(

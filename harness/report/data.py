@@ -20,6 +20,7 @@ from harness.outputs import (
     EVENTS_FILE,
     MANIFEST_FILE,
     REQUESTS_FILE,
+    REQUESTS_PARQUET,
     SUMMARY_FILE,
     read_events,
 )
@@ -67,19 +68,23 @@ class RunData:
 
 
 def load_run(run_dir: Path | str) -> RunData:
-    """Read summary.json, requests.csv, events.jsonl and manifest.json; missing files give empty parts."""
+    """Read summary.json, requests.parquet (an older run's requests.csv), events.jsonl and manifest.json;
+    missing files give empty parts."""
     root = Path(run_dir)
     if not root.is_dir():
         raise ReportError(f"run folder {root} does not exist")
-    return RunData(root, read_json(root / SUMMARY_FILE), read_requests(root / REQUESTS_FILE),
+    requests = root / REQUESTS_PARQUET if (root / REQUESTS_PARQUET).exists() else root / REQUESTS_FILE
+    return RunData(root, read_json(root / SUMMARY_FILE), read_requests(requests),
                    _read_events(root / EVENTS_FILE), read_json(root / MANIFEST_FILE))
 
 
 def read_requests(path: Path) -> pd.DataFrame:
-    """requests.csv as a typed DataFrame (only the columns charts need are kept in memory)."""
+    """requests.parquet or requests.csv as a typed DataFrame (only the columns charts need are read)."""
     wanted = ["sent_s", "endpoint", "status", "latency_ms", "latency_from_intended_ms", "user_kind", "client_key"]
     if not path.exists():
         return pd.DataFrame({c: pd.Series(dtype=_NUMERIC.get(c, "str")) for c in wanted})
+    if path.suffix == ".parquet":
+        return _read_parquet(path, wanted)
     try:
         frame = pd.read_csv(path, usecols=lambda c: c in wanted, dtype={c: t for c, t in _NUMERIC.items()
                                                                         if c in wanted} | {"endpoint": "category",
@@ -94,6 +99,19 @@ def read_requests(path: Path) -> pd.DataFrame:
         if name not in frame.columns:
             frame[name] = ""
     return frame
+
+
+def _read_parquet(path: Path, wanted: list[str]) -> pd.DataFrame:
+    """The chart columns of a requests.parquet; the repetitive labels as categories (a few bytes a row)."""
+    from harness.records_store import RecordStore, RecordStoreError
+
+    try:
+        store = RecordStore([path])
+        labels = ("endpoint", "user_kind", "client_key")
+        return pd.DataFrame({name: (store.column(name).dictionary_encode() if name in labels
+                                    else store.column(name)).to_pandas() for name in wanted})
+    except RecordStoreError as exc:
+        raise ReportError(f"{path.name} is not a valid requests file: {exc}") from None
 
 
 def _read_events(path: Path) -> pd.DataFrame:

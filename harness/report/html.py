@@ -128,7 +128,7 @@ def faults_table(faults: Iterable[Mapping[str, Any]]) -> str:
 def meta_table(run: RunData) -> str:
     s, m = run.summary, run.manifest
     git = m.get("git") if isinstance(m.get("git"), dict) else {}
-    target = s.get("target") if isinstance(s.get("target"), dict) else {}
+    target = t if isinstance(t := s.get("target"), dict) else {}
     items = [("run", s.get("run_id", run.run_dir.name)), ("profile", s.get("profile", "?")), ("env", s.get("env", "?")),
              ("target", f"{target.get('kind', 'reference')} {target.get('command') or target.get('url') or ''}".strip()),
              ("seed", s.get("seed", "?")), ("started at", s.get("started_at", "?")),

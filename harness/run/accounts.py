@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stellar_sdk import Keypair
 
@@ -75,7 +76,7 @@ class RunAccounts:
         """Accounts that must exist at genesis."""
         return [*self.settlement_pool, self.pay_to, self.escrow, *self.payers, *self.destinations, *self.facilitator]
 
-    def public_summary(self) -> dict[str, object]:
+    def public_summary(self) -> dict[str, Any]:
         """Public keys only: safe for manifests and reports."""
         return {
             "seed": self.seed,
@@ -148,7 +149,7 @@ class PrivateFiles:
             found += _seeds_in(json.loads(path.read_text()))
         return tuple(dict.fromkeys(found))
 
-    def public_summary(self) -> dict[str, object]:
+    def public_summary(self) -> dict[str, Any]:
         """Public keys of the service's accounts and the load generator's account counts."""
         service, load = json.loads(self.service_accounts.read_text()), json.loads(self.load_accounts.read_text())
         return {"settlement_pool": [Keypair.from_secret(s).public_key for s in service["settlement_pool"]],

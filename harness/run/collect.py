@@ -1,8 +1,9 @@
 """Evidence collection: request records, service events, ledger history and access log.
 
-* `merge_records` joins the load generator's per-process CSVs, tags each request with the faults
-  that were really active on its path when it was sent (from the fault controller's applied/removed
-  events, not from the schedule), and sorts by send time.
+* `record_parts` lists the load generator's per-process CSVs; `merge_records` joins them in memory,
+  tags each request with the faults that were really active on its path when it was sent (from the
+  fault controller's applied/removed events, not from the schedule), and sorts by send time. Runs
+  stream the same merge to requests.parquet with `harness.run.ingest.ingest_parts`.
 * `fetch_pages` reads the ledger's paged admin feeds (`/admin/history`, `/admin/access-log`).
 """
 
@@ -82,10 +83,16 @@ def tag_faults(record: RequestRecord, faults: Sequence[ActualFault]) -> RequestR
     return record
 
 
+def record_parts(load_dir: Path) -> list[Path]:
+    """The load processes' record files (one per process) in a run's load folder, sorted by name."""
+    return sorted(Path(load_dir).glob(RECORDS_GLOB))
+
+
 def merge_records(load_dir: Path, faults: Sequence[ActualFault]) -> list[RequestRecord]:
-    """All per-process request records, fault-tagged and sorted by send time."""
+    """All per-process request records in memory, fault-tagged and sorted by send time (the reference that
+    `harness.run.ingest.ingest_parts`, which runs write requests.parquet with, is tested against)."""
     records: list[RequestRecord] = []
-    for path in sorted(Path(load_dir).glob(RECORDS_GLOB)):
+    for path in record_parts(load_dir):
         try:
             records.extend(tag_faults(r, faults) for r in read_records(path))
         except (ValueError, TypeError) as exc:  # a row cut short by a killed process

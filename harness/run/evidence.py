@@ -22,14 +22,15 @@ from harness.judges.observability import observability_table
 from harness.outputs import (
     LEDGER_HISTORY_FILE,
     MANIFEST_FILE,
-    REQUESTS_FILE,
+    REQUESTS_PARQUET,
     SUMMARY_FILE,
     SUMMARY_SCHEMA_VERSION,
-    write_records,
 )
 from harness.profiles import has_x402_v2
-from harness.run.collect import ACCESS_LOG_FILE, CollectionError, actual_faults, load_counters, merge_records
+from harness.records_store import RecordStore, write_parquet
+from harness.run.collect import ACCESS_LOG_FILE, CollectionError, actual_faults, load_counters, record_parts
 from harness.run.expectations import CONFIG_DIR, judging_params, resolve_rate_limits, thresholds_ms
+from harness.run.ingest import ingest_parts
 from harness.run.junit import write_junit
 from harness.run.manifest import build_manifest
 from harness.run.runbooks import runbook_ref
@@ -81,12 +82,12 @@ def finish(state: RunState) -> int:
     events = write_run_events(state)
     end_s = max(state.profile.duration_s, state.now_run_s()) if state.run_start_epoch else 0.0
     faults = actual_faults(state.fault_events, end_s)
-    records = []
     try:
-        records = merge_records(state.load_dir, faults)
+        ingest_parts(record_parts(state.load_dir), out / REQUESTS_PARQUET, faults)
     except CollectionError as exc:
         state.error = state.error or str(exc)
-    write_records(out / REQUESTS_FILE, records)
+        write_parquet(out / REQUESTS_PARQUET, [])
+    records = RecordStore([out / REQUESTS_PARQUET])
     _write_jsonl(out / LEDGER_HISTORY_FILE, state.ledger_history)
     access = [{**a, "t": float(a["t"]) - state.run_start_epoch} for a in state.access_log if "t" in a]
     _write_jsonl(out / ACCESS_LOG_FILE, access)
@@ -112,7 +113,7 @@ def finish(state: RunState) -> int:
     reconciliation: dict[str, int] = {}
     ctx: JudgeContext | None = None
     limits: dict[str, Any] = {}
-    if state.load_started and records:
+    if state.load_started and records.num_rows:
         try:
             checks, reconciliation, ctx, limits = _judge(state, records, events, phases, fault_rows)
         except HarnessError as exc:
@@ -129,7 +130,7 @@ def finish(state: RunState) -> int:
         "schema_version": SUMMARY_SCHEMA_VERSION, "run_id": state.run_id, "profile": state.profile.name,
         "env": state.env, "seed": state.seed, "started_at": state.started_at, "duration_s": round(end_s, 3),
         "phases": phases, "faults": fault_rows, "reconciliation": reconciliation,
-        "load": {"requests": len(records), "arrivals": counters}, "fault_in_service": state.options.fault_in_service,
+        "load": {"requests": records.num_rows, "arrivals": counters}, "fault_in_service": state.options.fault_in_service,
         "target": {k: redact_text(v) if isinstance(v, str) else v for k, v in state.target_info.items()},
         "worlds": state.worlds_info, "rate_limits": limits,
         "cadence": state.profile.cadence.to_dict() if state.profile.cadence else None, "assets": state.assets,
@@ -180,12 +181,13 @@ def unfinished(check: Check) -> Check:
 
 
 def _judge(
-    state: RunState, records: list[Any], events: list[Any], phases: list[dict[str, Any]], faults: list[dict[str, Any]]
+    state: RunState, records: RecordStore, events: list[Any], phases: list[dict[str, Any]],
+    faults: list[dict[str, Any]],
 ) -> tuple[list[Check], dict[str, int], JudgeContext, dict[str, Any]]:
     """Every check and the context they were judged on; P31's secret scan waits for the complete run folder
     (the context has no run_dir: `finish` judges P31 again once every artifact is written)."""
     from harness.judges import judge
-    from harness.judges.context import JudgeContext, records_frame
+    from harness.judges.context import JudgeContext
     from harness.judges.nothing_lost import reconcile
     from harness.judges.observability import (
         CLIENT_RECORDS,
@@ -194,23 +196,27 @@ def _judge(
         SERVER_TIMING,
         TARGET_ENDPOINTS,
     )
+    from harness.judges.percentiles import METRICS_FILE
 
-    frame = records_frame(records)
-    limits, limit_origin = resolve_rate_limits(state.profile.rate_limits, state.env, frame)
-    sources = {**state.sources, CLIENT_RECORDS: f"requests.csv ({len(frame)} client-side records)",
+    announced = records.select(["endpoint", "ratelimit_limit", "ratelimit_window_s"])
+    limits, limit_origin = resolve_rate_limits(state.profile.rate_limits, state.env, announced)
+    del announced
+    sources = {**state.sources, CLIENT_RECORDS: f"{REQUESTS_PARQUET} ({records.num_rows} client-side records)",
                RUN_FOLDER: f"{state.out_dir.name}/ (every file)"}
     if limits:
         sources[RATE_LIMITS] = limit_origin
-    ok = frame[frame["endpoint"].isin(TARGET_ENDPOINTS) & (frame["status"] // 100 == 2)]
+    ok = records.select(["status", "server_ms"], endpoint=TARGET_ENDPOINTS)
+    ok = ok[ok["status"] // 100 == 2]
     sources[SERVER_TIMING] = (f"Server-Timing on {int((ok['server_ms'] >= 0).sum())} of {len(ok)} successful "
                               "target-metric responses")
     ctx = JudgeContext.build(
-        frame, events=events, ledger_history=state.ledger_history, access_log=state.access_log,
+        records, events=events, ledger_history=state.ledger_history, access_log=state.access_log,
         phases=phases, faults=faults,
         thresholds_ms=thresholds_ms(state.env, state.profile.thresholds_ms, has_x402_v2(state.profile)),
         params=judging_params(state.env, state.profile.judging), run_start_epoch=state.run_start_epoch,
         duration_s=state.profile.duration_s, rate_limits=limits,
         known_secrets=state.secrets, unavailable=state.unavailable, sources=sources,
+        metrics_text=metrics.read_text() if (metrics := state.out_dir / METRICS_FILE).is_file() else "",
     )
     checks = judge(ctx)
     rec = reconcile(ctx)

@@ -24,11 +24,12 @@ from typing import Any
 
 from harness.cadence import derive_profile, environment_cadence
 from harness.errors import HarnessConfigurationError, HarnessError
+from harness.judges.percentiles import METRICS_FILE
 from harness.outputs import EVENTS_FILE, Event, write_events
 from harness.profiles import Profile, has_x402_v2, load_profile
 from harness.run import evidence
 from harness.run.accounts import PrivateFiles, borrowed_private_files, derive_accounts, write_private_files
-from harness.run.assets import run_assets
+from harness.run.assets import RunAssets, run_assets
 from harness.run.load import Corpus, account_sizes, announce_start, check_accounts_fit, start_locust
 from harness.run.poller import ServicePoller
 from harness.run.progress import ProgressReporter
@@ -165,11 +166,12 @@ def _accounts(state: RunState, worlds_env: dict[str, str] | None) -> PrivateFile
     return files
 
 
-def _worlds(state: RunState, supervisor: Supervisor, files: PrivateFiles, worlds_env: dict[str, str] | None) -> Worlds:
+def _worlds(state: RunState, supervisor: Supervisor, files: PrivateFiles, worlds_env: dict[str, str] | None,
+            assets: RunAssets) -> Worlds:
     options = state.options
     if worlds_env is not None:
         worlds = Worlds.from_env(worlds_env)
-        _check_cadence(worlds, worlds_env, state.profile)
+        _check_borrowed(worlds, worlds_env, state.profile, assets)
         state.worlds_info = {"kind": worlds.kind, "from": str(options.worlds_file), "started_by": "harness up"}
         return worlds
     worlds = start_worlds(supervisor, files, state.profile.ledger_close_s, options.horizon, has_x402_v2(state.profile))
@@ -185,13 +187,17 @@ def _worlds(state: RunState, supervisor: Supervisor, files: PrivateFiles, worlds
     return worlds
 
 
-def _check_cadence(worlds: Worlds, worlds_env: dict[str, str], profile: Profile) -> None:
-    """Borrowed offline worlds must close ledgers at the cadence this run judges (`harness up --env`)."""
+def _check_borrowed(worlds: Worlds, worlds_env: dict[str, str], profile: Profile, assets: RunAssets) -> None:
+    """Borrowed offline worlds must close ledgers at the cadence this run judges, and the target configured from
+    them must pay in the run's assets (`harness up --env ... --profile ...` writes both)."""
     close = worlds_env.get(CLOSE_KEY)
-    if worlds.kind == HORIZON or close is None or float(close) == profile.ledger_close_s:
-        return
-    raise HarnessConfigurationError(f"the worlds close a ledger every {close} s, this run judges "
-                                    f"{profile.ledger_close_s:g} s closes: start `harness up` with the run's --env")
+    if worlds.kind != HORIZON and close is not None and float(close) != profile.ledger_close_s:
+        raise HarnessConfigurationError(f"the worlds close a ledger every {close} s, this run judges "
+                                        f"{profile.ledger_close_s:g} s closes: start `harness up` with the run's --env")
+    written = {k: worlds_env[k] for k in assets.service_environ() if k in worlds_env}
+    if written and written != assets.service_environ():
+        raise HarnessConfigurationError(f"the worlds file configures the target to pay in {written}, this run pays in "
+                                        f"{assets.service_environ()}: start `harness up` with the run's --profile/--env")
 
 
 def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[PrivateFiles]) -> None:
@@ -204,15 +210,15 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
     private.append(files)
     schedule = FaultSchedule.parse([_schedule_entry(i, f) for i, f in enumerate(profile.faults)])
     corpus = Corpus(profile, state.seed, scratch)
-    worlds = _worlds(state, supervisor, files, worlds_env)
+    assets = run_assets(state.env, profile.asset)
+    state.assets = assets.to_dict()
+    worlds = _worlds(state, supervisor, files, worlds_env, assets)
     wired = options.target.kind != URL or worlds_env is not None
     if not wired:
         message = ("warning: --target without --worlds: the target's Horizon traffic crosses the fault proxies only "
                    "if it was configured with them; otherwise the fault checks come out 'not observable'")
         print(message, file=sys.stderr, flush=True)
         state.note("note", message=message)
-    assets = run_assets(state.env, profile.asset)
-    state.assets = assets.to_dict()
     target = start_target(options.target, supervisor, worlds, files, env_name=state.env, assets=assets,
                           fault=options.fault_in_service, log_dir=state.out_dir / "logs")
     state.target_info = {"kind": target.kind, "url": target.url, "command": options.target.command}
@@ -267,6 +273,8 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
         progress.stop()
         poller.stop()
         state.service_events = poller.snapshot()
+        if poller.metrics_text:  # the target's own percentiles, judged against Server-Timing (harness/judges/percentiles.py)
+            (state.out_dir / METRICS_FILE).write_text(poller.metrics_text)
         _observe(state, poller, worlds, wired)
     if schedule_errors:
         raise HarnessError("; ".join(schedule_errors))
@@ -331,7 +339,7 @@ def _install_signal_handlers() -> dict[int, Any]:
     def interrupt(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = {}
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, interrupt)

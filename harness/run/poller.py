@@ -26,6 +26,7 @@ from harness.outputs import Event
 from harness.run.collect import MAX_PAGES, CollectionError
 
 FEED_VERSION = 1
+MAX_METRICS_CHARS = 1_000_000  # a target's /metrics text kept for the percentile-truth check, at most
 FEED_EVIDENCE = {"breaker.transition": FEED_BREAKER, "alert": FEED_ALERTS, "error.record": FEED_ERRORS}
 
 
@@ -75,6 +76,7 @@ class ServicePoller:
         self.health_problem = "never polled"
         self.state_samples = 0
         self.metrics_problem = "never polled"
+        self.metrics_text = ""
         self._cursor = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="service-poller", daemon=True)
@@ -155,12 +157,15 @@ class ServicePoller:
                 return
 
     def poll_metrics(self) -> None:
+        """GET /metrics once; its text (Prometheus exposition) is kept for the percentile-truth check."""
         try:
-            status = self._client.get("/metrics").status_code
+            response = self._client.get("/metrics")
         except httpx.HTTPError as exc:
             self.metrics_problem = f"GET /metrics: {type(exc).__name__}"
             raise CollectionError(self.metrics_problem) from None
+        status = response.status_code
         self.metrics_problem = "" if status == 200 else f"GET /metrics answered {status}"
+        self.metrics_text = response.text[:MAX_METRICS_CHARS] if status == 200 else ""
 
     def snapshot(self) -> list[Event]:
         with self._lock:

@@ -2,7 +2,9 @@
 
 Starts what `harness run` would (the offline network or real Horizons behind the fault proxies, the fault
 proxy's API), funds the accounts of `--profile` / `--seed`, writes FILE (KEY='value' lines, mode 0600:
-the target's variables plus `TOXIPROXY_URL`, `SRH_LEDGER_URL`, `SRH_EVIDENCE_URL` and the account files),
+the target's variables, the assets it pays in (`SRH__PAYMENT__ASSET`, `SRH__PAYMENT__X402__ASSET`) and the
+ledger cadence of `--env` (`SRH_LEDGER_CLOSE_S`), plus `TOXIPROXY_URL`, `SRH_LEDGER_URL`, `SRH_EVIDENCE_URL` and
+the account files),
 prints it, and waits. Start your service configured from FILE (docker compose `env_file:`, `set -a; . FILE`,
 dotenv), then `harness run PROFILE --target URL --worlds FILE` drives load and faults through these worlds.
 On SIGTERM/Ctrl-C everything `up` started is stopped and FILE and the account files are removed.
@@ -24,6 +26,7 @@ from harness.errors import HarnessError
 from harness.outputs import EXIT_HARNESS_ERROR, EXIT_PASS
 from harness.profiles import ENVS, has_x402_v2, load_profile
 from harness.run.accounts import derive_accounts, write_private_files
+from harness.run.assets import run_assets
 from harness.run.cli import horizon_options
 from harness.run.load import account_sizes
 from harness.run.supervisor import Supervisor
@@ -51,7 +54,8 @@ def main(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         base = load_profile(args.profile)
-        profile = derive_profile(base, environment_cadence(args.env or base.env))
+        env_name = args.env or base.env
+        profile = derive_profile(base, environment_cadence(env_name))
         seed = profile.seed if args.seed is None else args.seed
         if seed < 0:
             raise HarnessError("--seed must be >= 0")
@@ -65,7 +69,9 @@ def main(args: argparse.Namespace) -> int:
             assert horizon is not None
             friendbot = horizon.friendbot or horizon.primary.rstrip("/") + "/friendbot"
             fund_run_accounts(worlds.ledger_url, friendbot, worlds.passphrase, files, seed)
-        env = {**worlds.file_env(free_port(), files), CLOSE_KEY: f"{profile.ledger_close_s:g}"}
+        assets = run_assets(env_name, profile.asset)
+        env = {**worlds.file_env(free_port(), files), CLOSE_KEY: f"{profile.ledger_close_s:g}",
+               **assets.service_environ()}
         write_env_file(args.env_file, env)
         written = True
         print("\n".join(f"{k}={v}" for k, v in env.items()), flush=True)

@@ -50,7 +50,8 @@ def check_auth_structure(transfer: Transfer, facilitator: frozenset[str]) -> Non
     payer = transfer.payer
     if not transfer.auth:
         raise Refusal("invalid_exact_stellar_payload_no_auth_entries", "no authorization entries", payer)
-    signed, pending = set(), set()
+    signed: set[str] = set()
+    pending: set[str] = set()
     for entry in transfer.auth:
         if entry.credentials.type != ADDRESS or entry.credentials.address is None:
             raise Refusal("invalid_exact_stellar_payload_unsupported_credential_type",
@@ -139,7 +140,8 @@ def check_events(events_b64: Sequence[str] | None, transfer: Transfer) -> None:
             continue
         body = event.body.v0
         topics = body.topics if body is not None else []
-        if len(topics) < 3 or topics[0].type != X.SCValType.SCV_SYMBOL or scval.from_symbol(topics[0]) != "transfer":
+        if body is None or len(topics) < 3 or topics[0].type != X.SCValType.SCV_SYMBOL \
+                or scval.from_symbol(topics[0]) != "transfer":
             raise Refusal("invalid_exact_stellar_payload_event_not_transfer", "a contract event is not a transfer",
                           payer)
         if event.contract_id is None:

@@ -57,8 +57,12 @@ class RpcPool:
         causes: dict[str, str] = {}
         maybe_sent = False
         for name, server, breaker in self.endpoints:
+
+            def attempt(server: SorobanServerAsync = server) -> Awaitable[T]:
+                return asyncio.wait_for(fn(server), self.call_timeout)
+
             try:
-                return await breaker.execute_async(lambda s=server: asyncio.wait_for(fn(s), self.call_timeout))
+                return await breaker.execute_async(attempt)
             except CircuitOpenError:
                 causes[name] = "circuit open"
             except Exception as error:

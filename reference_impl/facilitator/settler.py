@@ -131,7 +131,9 @@ class Settler:
             builder.set_soroban_data(transfer.soroban_data)
         envelope = builder.build()
         envelope.sign(self._keypairs[account.account_id])
-        max_time = envelope.transaction.preconditions.time_bounds.max_time
+        bounds = envelope.transaction.preconditions
+        assert bounds is not None and bounds.time_bounds is not None  # set_timeout set them
+        max_time = bounds.time_bounds.max_time
         return _Submission(envelope, envelope.hash_hex(), max_time, account, sequence)
 
     async def _submit(self, sub: _Submission, payer: str) -> Settlement | None:

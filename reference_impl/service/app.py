@@ -200,6 +200,8 @@ async def get_resource(request: Request, c: Components) -> Response:
         )
         return JSONResponse(body, 402, headers={"X-PAYMENT-RESPONSE": receipt})
     agent_did = _agent_did(request) or f"did:stellar:{proof.payer}"
+    bounds = proof.envelope.transaction.preconditions
+    assert bounds is not None and bounds.time_bounds is not None  # x402.verify refuses a payment without them
     record = SubmissionRecord(
         f"x402_{proof.tx_hash[:24]}",
         "x402",
@@ -210,7 +212,7 @@ async def get_resource(request: Request, c: Components) -> Response:
         source=proof.payer,
         tx_hash=proof.tx_hash,
         envelope=proof.envelope,
-        max_time=proof.envelope.transaction.preconditions.time_bounds.max_time,
+        max_time=bounds.time_bounds.max_time,
         details={"resource": name, "amount_stroops": proof.amount_stroops},
     )
     await c.engine.submit_presigned(record)

@@ -114,6 +114,7 @@ class Parts:
     limit_headers: HeadersFunc = rate_limit_headers  # Retry-After / X-RateLimit-* of one limiter decision
     health: Callable[[Mapping[str, str]], HealthSummary] = health_summary  # /health status and ready
     x402_gateway: type[X402Gateway] = X402Gateway  # x402 v1 challenges and payment verification
+    metrics: type[MetricsCollector] = MetricsCollector
 
     @classmethod
     def for_fault(cls, name: str | None) -> Parts:
@@ -152,7 +153,7 @@ class Components:
         thresholds = monitoring.thresholds.by_metric()
         thresholds[V2_HANDSHAKE] = thresholds["x402.handshake"] + 1000.0 * self.config.stellar.ledger_close
         thresholds = self.parts.thresholds(thresholds)
-        self.metrics = MetricsCollector(clock=self.clock, thresholds=thresholds)
+        self.metrics = self.parts.metrics(clock=self.clock, thresholds=thresholds)
         self.metrics.on_alert(self._metric_alert)
         network = self.config.payment.x402.network
         self.validator = self.parts.validator(clock=self.clock, networks={network: settings.network_passphrase})

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from reference_impl.circuit_breaker import CircuitBreakerConfig
 from reference_impl.errors import ConfigurationError
 from reference_impl.input_validator import InputValidator, PaymentProof
+from reference_impl.metrics_collector import Alert, MetricsCollector
 from reference_impl.rate_limit_middleware import rate_limit_headers
 from reference_impl.rate_limiter import RateLimiterConfig, RateLimitResult
 from reference_impl.request_keys import KeyFunc, api_key_hash, default_key, header
@@ -104,11 +105,33 @@ class LateConsumeGateway(X402Gateway):
         return proof
 
 
+class SameSequenceValidator(InputValidator):
+    """`channel-accepts-conflicts`: a channel state continues the latest one when its sequence is at least
+    the latest's (>= where > was meant), so of two conflicting states with one sequence both are accepted."""
+
+    def validate_channel_state(self, state: Any, previous: Any = None, field: str = "channel") -> Any:
+        if isinstance(previous, Mapping) and isinstance(state, Mapping) and isinstance(previous.get("sequence"), int) \
+                and state.get("sequence") == previous["sequence"]:
+            previous = {**previous, "sequence": previous["sequence"] - 1}
+        return super().validate_channel_state(state, previous, field)
+
+
 class PrimaryOnlyClient(FailoverStellarClient):
     """`no-failover`: only the primary Horizon is ever tried (both breakers still exist)."""
 
     def _targets(self) -> list[Endpoint]:
         return self.endpoints[:1]
+
+
+class CountsEveryErrorClient(FailoverStellarClient):
+    """`breaker-opens-spuriously`: the Horizon breakers count every error as a failure, the ledger's
+    business answers too (400 tx_failed, 404 on a hash lookup), so failed settlements open a breaker
+    while Horizon is healthy."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for endpoint in self.endpoints:
+            endpoint.breaker.is_failure = lambda error: True
 
 
 class LoggerDropsEngine(SubmissionEngine):
@@ -141,6 +164,40 @@ class FreshTxEngine(SubmissionEngine):
                              describe: Describe | None, signers: tuple[Any, ...] = ()) -> None:
         record.status = "pending"
         await self._submit_new(record, pool, build, deadline, describe, signers)
+
+
+class ResubmitsFailedEngine(SubmissionEngine):
+    """`resubmits-failed-tx`: a settlement the ledger applied and failed is forgotten, so a client's retry
+    with the same Idempotency-Key is paid as a new transaction (another fee, another failure)."""
+
+    async def run(self, record: SubmissionRecord, pool: SequencePool, build: Build, deadline: float,
+                  describe: Describe | None = None, signers: tuple[Any, ...] = ()) -> tuple[SubmissionRecord, bool]:
+        existing = self.store.by_key(record.idempotency_key) if record.idempotency_key else None
+        if existing is not None and existing.status == "failed" and existing.ledger is not None:
+            self.store.discard(existing)
+        return await super().run(record, pool, build, deadline, describe, signers)
+
+
+class InFlightBlindEngine(SubmissionEngine):
+    """`escrow-ignores-key-after-timeout`: an escrow's Idempotency-Key is checked against finished escrows
+    only, so a client that timed out and retried while its first request is still in flight gets a second
+    escrow (both carry the key's memo)."""
+
+    async def run(self, record: SubmissionRecord, pool: SequencePool, build: Build, deadline: float,
+                  describe: Describe | None = None, signers: tuple[Any, ...] = ()) -> tuple[SubmissionRecord, bool]:
+        existing = self.store.by_key(record.idempotency_key) if record.idempotency_key else None
+        if record.kind == "escrow" and existing is not None and existing.status == "pending":
+            record.idempotency_key = None
+        return await super().run(record, pool, build, deadline, describe, signers)
+
+
+class TruncatingMetricsCollector(MetricsCollector):
+    """`metrics-percentile-skewed`: samples are recorded truncated to whole milliseconds (an `int()` where
+    the microseconds were meant to stay), so the exported percentiles of fast metrics sit below the
+    values the service sent in Server-Timing."""
+
+    def record(self, name: str, value_ms: float, tags: Mapping[str, str] | None = None) -> Alert | None:
+        return super().record(name, float(int(value_ms)) if isinstance(value_ms, float) else value_ms, tags)
 
 
 def trust_any_key(settings: Any) -> KeyFunc:
@@ -205,6 +262,16 @@ FAULTS: dict[str, Fault] = {
                                 {"x402_gateway": LateConsumeGateway}),
     "health-always-ok": Fault("/health reads ok and ready even with every breaker open",
                               {"health": always_healthy}),
+    "resubmits-failed-tx": Fault("a retry of a settlement the ledger failed is paid as a new transaction",
+                                 {"engine": ResubmitsFailedEngine}),
+    "breaker-opens-spuriously": Fault("Horizon breakers count the ledger's business answers (tx_failed) as failures",
+                                      {"client": CountsEveryErrorClient}),
+    "escrow-ignores-key-after-timeout": Fault("an escrow retried while its first request is in flight is created again",
+                                              {"engine": InFlightBlindEngine}),
+    "metrics-percentile-skewed": Fault("metric samples are truncated to whole milliseconds before recording",
+                                       {"metrics": TruncatingMetricsCollector}),
+    "channel-accepts-conflicts": Fault("a channel state with the latest's sequence replaces it (>= for >)",
+                                       {"validator": SameSequenceValidator}),
     "limiter-trusts-any-key": Fault("any X-API-Key is a client of its own: rotating keys escape limits and quotas",
                                     {"identity": trust_any_key}),
 }

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import aiohttp
 from stellar_sdk import ServerAsync, TransactionEnvelope
 from stellar_sdk.client.aiohttp_client import AiohttpClient
+from stellar_sdk.client.response import Response
 from stellar_sdk.exceptions import BadRequestError, BadResponseError, NotFoundError
 
 from reference_impl.circuit_breaker import CircuitBreaker, CircuitBreakerManager
@@ -52,10 +53,12 @@ class RetryFreeAiohttpClient(AiohttpClient):
     handler's accounting, so every retry here goes through `RetryHandler` instead.
     """
 
-    async def get(self, url: str, params: dict[str, str] | None = None) -> Any:
+    async def get(self, url: str, params: dict[str, str] | None = None,
+                  max_content_size: int | None = None) -> Response:
         await self._AiohttpClient__init_session()  # type: ignore[attr-defined]
+        assert self._session is not None  # __init_session created it
         self._session._retry_connection = False  # the switch aiohttp's own test client uses
-        return await super().get(url, params)
+        return await super().get(url, params, max_content_size)
 
 
 class StellarUnavailableError(ReferenceImplError):

@@ -37,7 +37,8 @@ class SlowClient(PacedUser):
         sent = head + (b"X-Still-Typing: " if stall_in_head else b"\r\n" + sent_part)
         sent_s = self.ctx.now_s()
         t0 = time.perf_counter()
-        status, text, headers, error = 0, "", {}, ""
+        headers: dict[str, str] = {}
+        status, text, error = 0, "", ""
         try:
             with socket.create_connection((url.hostname, url.port), timeout=PATIENCE_S) as sock:
                 sock.sendall(sent)

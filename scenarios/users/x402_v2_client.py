@@ -97,7 +97,7 @@ def build_transaction(rpc: SorobanServer, req: dict[str, Any], payer: Keypair, p
     """The payload's base64 transaction: `transfer` simulated, auth signed, simulated again, assembled."""
     kind = tamper.kind if tamper else ""
     amount = int(req["amount"]) - (1 if kind == "wrong_amount" else 0)
-    pay_to = tamper.other_account if kind == "wrong_pay_to" else str(req["payTo"])
+    pay_to = tamper.other_account if tamper is not None and kind == "wrong_pay_to" else str(req["payTo"])
     contract = Asset.native().contract_id(passphrase) if kind == "wrong_asset" else str(req["asset"])
     call = X.InvokeContractArgs(Address(contract).to_xdr_sc_address(), X.SCSymbol(b"transfer"),
                                 [scval.to_address(payer.public_key), scval.to_address(pay_to), scval.to_int128(amount)])
@@ -115,7 +115,9 @@ def build_transaction(rpc: SorobanServer, req: dict[str, Any], payer: Keypair, p
                   else latest + math.ceil(int(req["maxTimeoutSeconds"]) / ESTIMATED_LEDGER_SECONDS))
     sign_for = OTHER_NETWORK if kind == "wrong_network" else passphrase
     signed = draft
-    signed.transaction.operations[0].auth = [authorize_entry(e, payer, expiration, sign_for) for e in entries]
+    invoke = signed.transaction.operations[0]
+    assert isinstance(invoke, InvokeHostFunction)  # the draft's one operation
+    invoke.auth = [authorize_entry(e, payer, expiration, sign_for) for e in entries]
     final = recorded if kind in ("expired", "wrong_network") else _simulated(rpc, signed)
     return rpc.prepare_transaction(signed, final).to_xdr()
 

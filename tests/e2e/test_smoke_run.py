@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from harness.cli import main as cli_main
 from harness.outputs import RECORD_FIELDS, read_events
 from harness.run.accounts import derive_accounts
 from tests.e2e.runs import gone, interrupted_run, started_pids
@@ -25,7 +26,15 @@ def test_smoke_passes_every_check_within_budget(smoke):
     assert summary["verdict"] == "pass" and not failing
     assert smoke.wall_s <= SMOKE_BUDGET_S, f"smoke took {smoke.wall_s:.0f}s"
     ids = set(smoke.checks())
-    assert {"P30", "P31", "P32", "P33", "P34", "P35", "P36", "nothing-lost"} <= ids
+    assert {"P30", "P31", "P32", "P33", "P34", "P35", "P36", "nothing-lost", "fees", "percentiles", "channels"} <= ids
+    # the money and metrics truth paths are walked (issue 16.2): settlements failed on the ledger and retried,
+    # every target metric's percentiles judged, conflicting channel updates raced, no breaker opened outside a fault
+    checks = smoke.checks()
+    assert checks["fees"]["figures"]["keys_failed_on_ledger"] >= 10
+    assert checks["fees"]["figures"]["client_attempts"] > checks["fees"]["figures"]["keys_on_ledger"]
+    assert checks["percentiles"]["figures"]["metrics_judged"] >= 5
+    assert checks["channels"]["figures"]["judged"] >= 10
+    assert checks["P35"]["figures"]["unexplained_opens"] == 0
     assert {f"target.{m}" for m in ("settlement.finality", "channel.latency", "x402.handshake",
                                     "agent.decision", "contract.execution")} <= ids
     assert summary["reconciliation"]["acknowledged"] > 0
@@ -37,12 +46,14 @@ def test_smoke_passes_every_check_within_budget(smoke):
 
 
 @pytest.mark.timeout(420)
-def test_smoke_run_folder_holds_the_evidence(smoke):
+def test_smoke_run_folder_holds_the_evidence(smoke, tmp_path):
     out = smoke.out_dir
-    for name in ("summary.json", "junit.xml", "requests.csv", "events.jsonl", "ledger_history.jsonl",
-                 "manifest.json", "access_log.jsonl", "report.html"):
+    for name in ("summary.json", "junit.xml", "requests.parquet", "events.jsonl", "ledger_history.jsonl",
+                 "manifest.json", "access_log.jsonl", "report.html", "metrics.prom"):
         assert (out / name).is_file(), f"{name} missing"
-    with (out / "requests.csv").open() as fh:
+    exported = tmp_path / "requests.csv"  # the pre-Parquet shape, through `harness export RUN --csv`
+    assert cli_main(["export", str(out), "--csv", "--out", str(exported)]) == 0
+    with exported.open() as fh:
         rows = list(csv.DictReader(fh))
     assert tuple(rows[0]) == RECORD_FIELDS
     kinds = {r["user_kind"] for r in rows}
@@ -86,7 +97,7 @@ def test_ctrl_c_stops_everything_and_still_writes_a_partial_report(tmp_path):
     assert code == 4, output[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["verdict"] == "error" and "interrupted" in summary["reason"]
-    assert (out / "junit.xml").is_file() and (out / "requests.csv").is_file()
+    assert (out / "junit.xml").is_file() and (out / "requests.parquet").is_file()
     pids = started_pids(out)
     assert {"ledger", "toxiproxy", "service", "locust"} <= set(pids)
     assert all(gone(pid) for pid in pids.values())

@@ -3,7 +3,6 @@ as a supervised child, every check passing, both versions reconciled with the le
 
 from __future__ import annotations
 
-import csv
 import os
 from collections import Counter
 
@@ -11,6 +10,7 @@ import pytest
 
 from harness.outputs import read_events
 from harness.profiles import load_profile
+from harness.records_store import RecordStore
 from harness.run.accounts import derive_accounts
 from harness.run.lifecycle import account_sizes
 from tests.e2e.runs import harness_run
@@ -42,11 +42,11 @@ def test_smoke_x402_passes_every_check(run):
 
 @pytest.mark.timeout(440)
 def test_both_versions_paid_and_the_facilitator_was_supervised(run):
-    with (run.out_dir / "requests.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    served = Counter(r["endpoint"] for r in rows if r["status"] == "200" and r["endpoint"] in ("x402", "x402-v2"))
+    store = RecordStore([run.out_dir / "requests.parquet"])
+    ok = store.select(["endpoint", "tx_hash"], endpoint=("x402", "x402-v2"), status=(200,))
+    served = Counter(ok["endpoint"])
     assert served["x402"] > 50 and served["x402-v2"] > 50
-    assert all(len(r["tx_hash"]) == 64 for r in rows if r["endpoint"] == "x402-v2" and r["status"] == "200")
+    assert all(len(h) == 64 for h in ok.loc[ok["endpoint"] == "x402-v2", "tx_hash"])
     events = read_events(run.out_dir / "events.jsonl")
     started = {e.data["name"]: e.data["pid"] for e in events if e.kind == "process.start"}
     assert "facilitator" in started

@@ -146,7 +146,7 @@ def test_ctrl_c_during_a_target_cmd_run_stops_the_target_and_writes_a_partial_re
     assert code == EXIT_HARNESS_ERROR, output[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["verdict"] == "error" and "interrupted" in summary["reason"]
-    for name in ("junit.xml", "requests.csv", "report.html", "logs/target.log"):
+    for name in ("junit.xml", "requests.parquet", "report.html", "logs/target.log"):
         assert (out / name).is_file(), name
     pids = started_pids(out)
     assert "target" in pids and all(gone(pid) for pid in pids.values())

@@ -96,8 +96,23 @@ class UnboundedTrialsBreaker(CircuitBreaker):
     core_type = _UnboundedTrialsCore
 
 
+class _EarlyHalfOpenCore(BreakerCore):
+    def retry_after(self, now: float) -> float:
+        if self.state is CircuitState.OPEN and self.opened_at is not None:
+            return max(0.0, self.opened_at + 0.9 * self.config.timeout - now)
+        return super().retry_after(now)
+
+
+class EarlyHalfOpenBreaker(CircuitBreaker):
+    """Half-opens a tenth of the timeout early (9 s of a 10 s timeout): below what an end-to-end run resolves
+    (P35's `breaker_tolerance_s`), so only this model-based test can see it (docs/judges.md)."""
+
+    core_type = _EarlyHalfOpenCore
+
+
 BREAKER_STATE_MUTANTS: tuple[type[CircuitBreaker], ...] = (
     NeverHalfOpensBreaker,
+    EarlyHalfOpenBreaker,
     VolumeBlindBreaker,
     LeakyOpenBreaker,
     StickyCountsBreaker,

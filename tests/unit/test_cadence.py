@@ -107,13 +107,13 @@ def test_smoke_under_testnet_and_mainnet():
     assert testnet.ledger_close_s == 5.0 and testnet.judging["rto_s"] == 35.0
     assert testnet.judging["breaker_timeout_s"] == 30.0
     assert [f.at_s for f in testnet.faults] == [44.0, 84.0, 84.0, 101.0, 101.0]
-    assert [p.duration_s for p in testnet.phases] == [6.0, 38.0, 62.0, 40.0]  # the judged steady phase keeps 38 s
-    assert testnet.duration_s == 146.0 and len(testnet.cadence.changes) == 5
+    assert [p.duration_s for p in testnet.phases] == [6.0, 38.0, 62.0, 43.0]  # the judged steady phase keeps 38 s
+    assert testnet.duration_s == 149.0 and len(testnet.cadence.changes) == 5
     assert "rto_s 20 -> 35 s" in testnet.cadence.changes[0]
     # 16 arrivals/s, settlers 4/17.8 of them, each user busy up to two 5 s closes
     assert testnet.pools == {"paying_agent": 38, "settler": 38, "escrow_user": 16, "tamperer": 13}
     mainnet = derive_profile(smoke, MAINNET)
-    assert mainnet.judging["rto_s"] == 65.0 and mainnet.duration_s == 206.0
+    assert mainnet.judging["rto_s"] == 65.0 and mainnet.duration_s == 209.0
     assert [f.at_s for f in mainnet.faults] == [44.0, 114.0, 114.0, 131.0, 131.0]
 
 

@@ -30,12 +30,12 @@ from harness.judges.observability import (
 )
 from harness.outputs import EXIT_INCONCLUSIVE, EXIT_MONEY_LOST
 from harness.run.verdict import decide
-from tests.fixtures.synthetic import make_evidence
+from tests.fixtures.synthetic import make_evidence, write_metrics_export
 
 FEED_OFF = {FEED_BREAKER: "GET /admin/events answered 404", FEED_ALERTS: "GET /admin/events answered 404",
             FEED_ERRORS: "GET /admin/events answered 404"}
 ALL_IDS = ("target.settlement.finality", "recovery.0", "P30", "P31", "P32", "P33", "P34", "P35", "P36",
-           "nothing-lost", "state-bounds")
+           "nothing-lost", "fees", "percentiles", "channels", "state-bounds")
 
 
 def verdicts(ctx: JudgeContext) -> dict[str, str]:
@@ -48,7 +48,9 @@ def with_evidence(ctx: JudgeContext, **changes: object) -> JudgeContext:
 
 def test_full_evidence_states_what_each_check_used_and_changes_no_verdict(tmp_path) -> None:
     (tmp_path / "summary.json").write_text("{}")
-    ctx = make_evidence(seed=5).context(run_dir=tmp_path)
+    evidence = make_evidence(seed=5)
+    write_metrics_export(evidence, tmp_path)
+    ctx = evidence.context(run_dir=tmp_path)
     checks = {c.id: c for c in judge(ctx)}
     assert set(ALL_IDS) <= set(checks)
     for cid, check in checks.items():
@@ -61,7 +63,9 @@ def test_full_evidence_states_what_each_check_used_and_changes_no_verdict(tmp_pa
 
 def test_admin_feed_off_makes_exactly_the_feed_checks_not_observable_and_the_run_inconclusive(tmp_path) -> None:
     (tmp_path / "summary.json").write_text("{}")
-    ctx = with_evidence(make_evidence(seed=5).context(run_dir=tmp_path), unavailable=FEED_OFF)
+    evidence = make_evidence(seed=5)
+    write_metrics_export(evidence, tmp_path)
+    ctx = with_evidence(evidence.context(run_dir=tmp_path), unavailable=FEED_OFF)
     checks = {c.id: c for c in judge(ctx)}
     feed_checks = {"P30", "P31", "P33", "P35"}
     for cid in feed_checks:

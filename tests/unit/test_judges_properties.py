@@ -10,7 +10,7 @@ import pytest
 from harness.judges import judge
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS
 from harness.outputs import read_records, write_records
-from tests.fixtures.synthetic import make_evidence
+from tests.fixtures.synthetic import make_evidence, write_metrics_export
 
 BUG_BREAKS = {
     "slow-channel": "target.channel.latency",
@@ -28,11 +28,14 @@ BUG_BREAKS = {
     "remaining-lies": "P34",
     "breaker-never-opens": "P35",
     "leak-while-open": "P35",
+    "spurious-open": "P35",
     "no-failover": "P36",
     "both-down-hang": "P36",
     "double-pay": "nothing-lost",
     "lost": "nothing-lost",
     "state-unbounded": "state-bounds",
+    "resubmits-failed": "fees",
+    "conflict-accepted": "channels",
     "escrow-lost": "nothing-lost",
     "x402-lost": "nothing-lost",
     "x402-unserved": "nothing-lost",
@@ -46,14 +49,17 @@ BUG_BREAKS = {
 def clean_checks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     run_dir = tmp_path_factory.mktemp("run")
     (run_dir / "summary.json").write_text('{"verdict": "pass"}')
-    return {c.id: c for c in judge(make_evidence(seed=3).context(run_dir=run_dir))}
+    evidence = make_evidence(seed=3)
+    write_metrics_export(evidence, run_dir)
+    return {c.id: c for c in judge(evidence.context(run_dir=run_dir))}
 
 
 def test_clean_evidence_passes_every_check(clean_checks: dict) -> None:
     assert {cid: c.verdict for cid, c in clean_checks.items() if c.verdict != VERDICT_PASS} == {}
     expected = {f"target.{m}" for m in ("settlement.finality", "channel.latency", "x402.handshake",
                                         "x402.handshake.v2", "agent.decision", "contract.execution")}
-    expected |= {"recovery.0", "recovery.1", "recovery.2", "nothing-lost", "state-bounds", "health"}
+    expected |= {"recovery.0", "recovery.1", "recovery.2", "nothing-lost", "fees", "percentiles",
+                 "channels", "state-bounds", "health"}
     expected |= {f"P3{i}" for i in range(7)}
     assert set(clean_checks) == expected
 

@@ -51,19 +51,24 @@ def test_worlds_file_round_trips_with_quoting_and_mode_0600(tmp_path: Path) -> N
         files.cleanup()
 
 
-def test_borrowed_worlds_must_close_ledgers_at_the_cadence_the_run_judges() -> None:
-    """`harness up` writes its close interval (SRH_LEDGER_CLOSE_S); a run judging another cadence is refused,
-    since settlement finality measured at 1 s closes says nothing of a 5 s network."""
+def test_borrowed_worlds_must_close_ledgers_at_the_cadence_and_pay_in_the_assets_the_run_judges() -> None:
+    """`harness up` writes its close interval (SRH_LEDGER_CLOSE_S) and the assets its target must pay in; a run
+    judging another cadence, or paying in another asset, is refused: settlement finality measured at 1 s closes
+    says nothing of a 5 s network, and a target paying USDC fails every settlement of a run paying XLM."""
     from harness.cadence import derive_profile, environment_cadence
     from harness.profiles import load_profile
-    from harness.run.lifecycle import _check_cadence
+    from harness.run.assets import RunAssets
+    from harness.run.lifecycle import _check_borrowed
     from harness.run.worlds import CLOSE_KEY
 
     testnet = derive_profile(load_profile("smoke"), environment_cadence("testnet"))
-    _check_cadence(WORLDS, {CLOSE_KEY: "5"}, testnet)
-    _check_cadence(WORLDS, {}, testnet)  # a file written before the key existed: nothing to compare
+    xlm = RunAssets("native", "native")
+    _check_borrowed(WORLDS, {CLOSE_KEY: "5", **xlm.service_environ()}, testnet, xlm)
+    _check_borrowed(WORLDS, {}, testnet, xlm)  # a hand-written file without them: nothing to compare
     with pytest.raises(HarnessConfigurationError, match="every 1 s, this run judges 5 s closes"):
-        _check_cadence(WORLDS, {CLOSE_KEY: "1"}, testnet)
+        _check_borrowed(WORLDS, {CLOSE_KEY: "1"}, testnet, xlm)
+    with pytest.raises(HarnessConfigurationError, match="pay in"):
+        _check_borrowed(WORLDS, RunAssets("USDC:GXYZ", "native").service_environ(), testnet, xlm)
 
 
 @pytest.mark.parametrize("text, error", [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from stellar_sdk import xdr as X
 
-from harness.ledger.assets import account_strkey, code_from_xdr
+from harness.ledger.assets import account_id_strkey, code_from_xdr
 from harness.ledger.soroban.contracts import key_id
 
 RO, RW = "ro", "rw"
@@ -35,16 +35,16 @@ def trustline_asset(asset: X.TrustLineAsset) -> str | None:
         code, issuer = code_from_xdr(asset.alpha_num12.asset_code.asset_code12, 12), asset.alpha_num12.issuer
     else:
         return None
-    return None if code is None else f"{code}:{account_strkey(issuer.account_id.ed25519.uint256)}"
+    return None if code is None else f"{code}:{account_id_strkey(issuer)}"
 
 
 def classic_ref(key: X.LedgerKey) -> tuple[str, ...]:
     """An ACCOUNT or TRUSTLINE ledger key as a journal key; a trustline of an invalid asset has asset ""."""
     if key.type == X.LedgerEntryType.ACCOUNT:
         assert key.account is not None
-        return ("account", account_strkey(key.account.account_id.account_id.ed25519.uint256))
+        return ("account", account_id_strkey(key.account.account_id))
     assert key.trust_line is not None
-    owner = account_strkey(key.trust_line.account_id.account_id.ed25519.uint256)
+    owner = account_id_strkey(key.trust_line.account_id)
     return ("trustline", owner, trustline_asset(key.trust_line.asset) or "")
 
 

@@ -46,9 +46,11 @@ def asset_balance_changes(result_meta_xdr: str, network_id: bytes) -> list[dict[
     soroban = meta.v3.soroban_meta if meta.v3 is not None else None
     changes = []
     for e in soroban.events if soroban is not None else []:
-        topics = e.body.v0.topics if e.body.v0 is not None else []
-        if e.contract_id is None or len(topics) != 4 or not topics[0].sym or topics[0].sym.sc_symbol != b"transfer" \
-                or topics[3].str is None or topics[1].address is None or topics[2].address is None:
+        body = e.body.v0
+        topics = body.topics if body is not None else []
+        if body is None or e.contract_id is None or len(topics) != 4 or not topics[0].sym \
+                or topics[0].sym.sc_symbol != b"transfer" or topics[3].str is None \
+                or topics[1].address is None or topics[2].address is None:
             continue
         asset = topics[3].str.sc_string.decode("ascii", "replace")
         if asset != NATIVE and not is_valid_credit(asset):
@@ -57,7 +59,7 @@ def asset_balance_changes(result_meta_xdr: str, network_id: bytes) -> list[dict[
                 contract_address(e.contract_id.contract_id.hash).to_xdr_bytes():
             continue
         change: dict[str, Any] = {"from": address_text(topics[1].address), "to": address_text(topics[2].address),
-                                  "type": "transfer", "amount": format_amount(scval.from_int128(e.body.v0.data))}
+                                  "type": "transfer", "amount": format_amount(scval.from_int128(body.data))}
         if asset == NATIVE:
             change["asset_type"] = "native"
         else:

@@ -37,7 +37,7 @@ from harness.ledger.soroban.values import (
     i128_of,
     sc_error,
 )
-from harness.ledger.state import AUTH_CLAWBACK, AUTH_REQUIRED, TL_AUTHORIZED, TrustLine
+from harness.ledger.state import AUTH_CLAWBACK, AUTH_REQUIRED, TL_AUTHORIZED, Account, TrustLine
 
 if TYPE_CHECKING:
     from harness.ledger.soroban.host import Host
@@ -151,25 +151,23 @@ class StellarAssetContract:
 
     def _classic_transfer(self, account_id: str, addr: X.SCVal, amount: int) -> None:
         """transfer_classic_balance: the new balance must stay within [minimum, maximum]."""
+        entry: Account | TrustLine
         if self.asset == NATIVE:
             account = self.host.storage.account(account_id, True, addr)
             if account is None:
                 raise contract_error(ACCOUNT_MISSING, "account entry is missing", addr)
-            low, high, current = self.host.min_balance(account), INT64_MAX, account.balance
+            entry, low, high = account, self.host.min_balance(account), INT64_MAX
         elif account_id == self.issuer:
             self.host.journal.add_issued(self.asset, -amount)  # paying out mints, paying back burns
             return
         else:
-            line = self._trustline(account_id, addr, write=True)
-            low, high, current = 0, line.limit, line.balance
-        new = current + amount
+            entry = self._trustline(account_id, addr, write=True)
+            low, high = 0, entry.limit
+        new = entry.balance + amount
         if not low <= new <= high:
             raise contract_error(BALANCE_ERROR, "resulting balance is not within the allowed range",
                                  scval.to_int64(low), scval.to_int64(new), scval.to_int64(high))
-        if self.asset == NATIVE:
-            account.balance = new
-        else:
-            line.balance = new
+        entry.balance = new
 
     def _balance_key(self, address: X.SCAddress) -> X.LedgerKey:
         key = X.SCVal(X.SCValType.SCV_VEC, vec=X.SCVec([scval.to_symbol("Balance"), X.SCVal(X.SCValType.SCV_ADDRESS,

@@ -7,6 +7,8 @@ from __future__ import annotations
 from stellar_sdk import StrKey, scval
 from stellar_sdk import xdr as X
 
+from harness.ledger.assets import account_id_strkey
+
 T = X.SCValType
 ET, EC = X.SCErrorType, X.SCErrorCode
 
@@ -88,7 +90,7 @@ def address_text(address: X.SCAddress) -> str:
     """G... or C... (other address kinds do not exist at protocol 21)."""
     if address.type == X.SCAddressType.SC_ADDRESS_TYPE_ACCOUNT:
         assert address.account_id is not None
-        return StrKey.encode_ed25519_public_key(address.account_id.account_id.ed25519.uint256)
+        return account_id_strkey(address.account_id)
     assert address.contract_id is not None
     return StrKey.encode_contract(address.contract_id.contract_id.hash)
 

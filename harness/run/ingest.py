@@ -1,0 +1,84 @@
+"""Merge the load processes' record files into the run's requests.parquet, in bounded memory.
+
+Each Locust process (one, or each worker of a distributed run) appends its own CSV part
+(`scenarios/recording.py`, crash-safe: flushed every row). `ingest_parts(parts, out, faults)` reads
+every part, tags each request with the faults really active on its path (`collect.tag_faults`'s rule),
+sorts by send time and writes one Parquet file, through DuckDB: its CSV reader and out-of-core sort
+keep the harness's memory flat (a memory limit, spilling to a temporary folder) whatever the run's
+length. A part cut short by a killed process (a partial last row) is a CollectionError, as before.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import MISSING
+from pathlib import Path
+
+from harness.records_store import DEFAULTS, SCHEMA, write_parquet
+from harness.run.collect import HORIZON_ENDPOINTS, ActualFault, CollectionError
+
+MEMORY_LIMIT = "256MB"
+_SQL_TYPES = {"double": "DOUBLE", "int64": "BIGINT", "string": "VARCHAR"}
+
+
+def ingest_parts(parts: Sequence[Path], out: Path, faults: Sequence[ActualFault] = ()) -> int:
+    """Write `out` (Parquet, SCHEMA) from the CSV `parts`; returns the number of records."""
+    import duckdb
+
+    parts = sorted(Path(p) for p in parts)
+    if not parts:
+        return write_parquet(out, [])
+    with tempfile.TemporaryDirectory(prefix="srh-ingest-") as spill:
+        con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2, "temp_directory": spill,
+                                     "preserve_insertion_order": False})
+        try:
+            con.execute(f"COPY ({_query(parts, faults)}) TO '{_quote(out)}' "
+                        "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 262144)")
+            count = con.execute(f"SELECT count(*) FROM read_parquet('{_quote(out)}')").fetchone()
+        except duckdb.Error as exc:
+            raise CollectionError(f"cannot merge the load records ({', '.join(p.name for p in parts)}): "
+                                  f"{str(exc).splitlines()[0]}") from None
+        finally:
+            con.close()
+    return int(count[0]) if count else 0
+
+
+def _query(parts: Sequence[Path], faults: Sequence[ActualFault]) -> str:
+    files = ", ".join(f"'{_quote(p)}'" for p in parts)
+    columns = []
+    for field in SCHEMA:
+        sql_type = _SQL_TYPES[str(field.type)]
+        raw = f"CAST(NULLIF({field.name}, '') AS {sql_type})" if sql_type != "VARCHAR" else field.name
+        default = DEFAULTS[field.name]
+        columns.append(f"{raw} AS {field.name}" if default is MISSING
+                       else f"COALESCE({raw}, {_literal(default)}) AS {field.name}")
+    source = (f"SELECT {', '.join(columns)}, filename FROM read_csv([{files}], all_varchar = true, header = true, "
+              "union_by_name = true, filename = true, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
+              "null_padding = false)")
+    return (f"SELECT * EXCLUDE (fault_active, filename), {_fault_column(faults)} AS fault_active "
+            f"FROM ({source}) ORDER BY sent_s, intended_s, filename")
+
+
+def _fault_column(faults: Sequence[ActualFault]) -> str:
+    """SQL for `collect.tag_faults`: labels of the faults overlapping [sent, sent + max(0, latency)) on
+    Horizon endpoints, ';'-joined in the faults' order; '' elsewhere."""
+    if not faults:
+        return "''"
+    end = "(sent_s + greatest(0.0, latency_ms) / 1000.0)"
+    cases = ", ".join(f"CASE WHEN {_literal(f.start_s)} < {end} AND sent_s < {_literal(f.end_s)} "
+                      f"THEN {_literal(f.label)} END" for f in faults)
+    endpoints = ", ".join(_literal(e) for e in HORIZON_ENDPOINTS)
+    return f"CASE WHEN endpoint IN ({endpoints}) THEN concat_ws(';', {cases}) ELSE '' END"
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, float):
+        return f"CAST({value!r} AS DOUBLE)"
+    return str(value)
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")
