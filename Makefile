@@ -4,6 +4,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JS_STAMP := tests/js/node_modules/.package-lock.json
 NODE_EXAMPLE_STAMP := examples/node-target/node_modules/.package-lock.json
+# pytest-xdist workers: each end-to-end run is a whole stack (ledger, proxy, service, Locust); tests sharing one
+# run stay on one worker (tests/conftest.py). JOBS=1 runs serially.
+JOBS ?= 2
 
 .PHONY: venv verify verify-envs test test-fast bench clean
 
@@ -34,13 +37,13 @@ verify-envs: $(STAMP)
 test: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -m "not long"
+	$(BIN)/pytest -m "not long" -n $(JOBS) --dist loadgroup
 
 # The development loop: everything but the end-to-end runs (marker `e2e`, set on tests/e2e by conftest).
 test-fast: $(STAMP) $(JS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e" -n $(JOBS) --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -13,6 +13,7 @@ import sys
 
 SUBCOMMANDS = {
     "run": ("harness.run.cli", "run a profile: load + faults + judges, writes a report"),
+    "worker": ("harness.run.worker_cli", "join a distributed run as one Locust worker (harness run --remote-workers)"),
     "up": ("harness.run.up", "start only the worlds (ledger, fault proxies) for a service you start yourself"),
     "report": ("harness.report.cli", "render report.html and charts for a run folder"),
     "compare": ("harness.report.compare_cli", "compare several runs, flag p95 regressions"),

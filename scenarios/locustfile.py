@@ -12,15 +12,24 @@ built-in ones by their `kind`; the profile's `mix` names the kinds that run.
 Start handshake: once every user has spawned (and run `setup`, e.g. key loading) the locustfile
 writes the ready file; the harness then fixes t = 0 a moment ahead and writes it into the start
 file, which users wait for. So a slow start of the load generator never eats into the profile.
+
+Distributed (`harness run --workers N`, `$HARNESS_LOCUST_ROLE` master/worker): the shape runs on the
+master; once every worker has spawned, the master sends each the allocation (who holds which users,
+scenarios/partition.py), from which each worker takes its share of the arrivals, then writes the
+ready file and broadcasts t = 0 as soon as the harness fixes it. Workers report their pending
+arrivals with their stats, so the master knows when the queues have drained.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
+import gevent
 from locust import LoadTestShape, events
 
 from scenarios.arrivals import pool_sizes
+from scenarios.partition import build_allocation
 from scenarios.plugins import load_user_classes
 from scenarios.users import (
     abuser,
@@ -73,6 +82,15 @@ for _kind, _cls in ACTIVE.items():
     globals()[_cls.__name__] = _cls
 del _kind, _cls  # Locust collects every User class bound to a module name: keep one name per class
 TOTAL_USERS = sum(cls.fixed_count for cls in ACTIVE.values())
+KIND_OF = {cls.__name__: kind for kind, cls in ACTIVE.items()}
+ALLOCATION_MSG, START_MSG = "harness_allocation", "harness_start"
+_PENDING_BY_WORKER: dict[str, int] = {}  # master: each worker's pending arrivals, from its last stats report
+_RUNNER: list[Any] = []  # the Locust runner of this process, once created
+
+
+def pending() -> int:
+    """Arrivals not yet taken: this process's own, or on the master the workers' last reports."""
+    return sum(_PENDING_BY_WORKER.values()) if CTX.role == "master" else CTX.pending()
 
 
 class RunShape(LoadTestShape):
@@ -85,15 +103,65 @@ class RunShape(LoadTestShape):
         t = time.time() - start
         if t < CTX.profile.duration_s:
             return TOTAL_USERS, float(max(TOTAL_USERS, 1))
-        pending = sum(len(q) for q in CTX.queues.values())
-        if pending and t < CTX.profile.duration_s + DRAIN_S:
+        if pending() and t < CTX.profile.duration_s + DRAIN_S:
             return TOTAL_USERS, float(max(TOTAL_USERS, 1))
         return None
 
 
+@events.init.add_listener
+def _on_init(environment: Any, **_kwargs: object) -> None:
+    runner = environment.runner
+    _RUNNER.append(runner)
+    if CTX.role == "worker":
+        runner.register_message(ALLOCATION_MSG, lambda msg, **_: CTX.allocate(msg.data, runner.worker_index))
+        runner.register_message(START_MSG, lambda msg, **_: CTX.set_run_start(float(msg.data)))
+
+
 @events.spawning_complete.add_listener
 def _on_spawned(**_kwargs: object) -> None:
+    if CTX.role == "worker":
+        return
+    if CTX.role == "master":
+        runner = _RUNNER[0]
+        allocation = _complete_allocation(runner)
+        if allocation is None:  # no ready file: the harness reports that Locust never became ready
+            return
+        runner.send_message(ALLOCATION_MSG, allocation)
+        CTX.write_allocation(allocation)
+        gevent.spawn(_broadcast_start, runner)
     CTX.announce_ready()
+
+
+def _complete_allocation(runner: Any, limit_s: float = 30.0) -> dict[str, list[int]] | None:
+    """Master: the workers' user counts once every user of every kind is reported (a late spawn report would
+    give a stale allocation, hence colliding user indices); None if they never add up to the pools."""
+    for _ in range(int(limit_s / 0.1)):
+        users = {runner.get_worker_index(c.id): dict(c.user_classes_count) for c in runner.clients.values()}
+        allocation = build_allocation(users, KIND_OF)
+        if all(sum(allocation.get(kind, [])) == pool for kind, pool in POOLS.items()):
+            return allocation
+        gevent.sleep(0.1)
+    return None
+
+
+def _broadcast_start(runner: Any, limit_s: float = 300.0) -> None:
+    """Master: send t = 0 to every worker as soon as the harness writes it (bounded wait)."""
+    for _ in range(int(limit_s / 0.02)):
+        if CTX.run_start_epoch is not None:
+            runner.send_message(START_MSG, CTX.run_start_epoch)
+            return
+        gevent.sleep(0.02)
+
+
+@events.report_to_master.add_listener
+def _on_report(data: dict[str, Any], **_kwargs: object) -> None:
+    data["harness_pending"] = CTX.pending()
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id: str, data: dict[str, Any], **_kwargs: object) -> None:
+    if "harness_pending" in data:
+        _PENDING_BY_WORKER[client_id] = int(data["harness_pending"])
 
 
 @events.test_stop.add_listener

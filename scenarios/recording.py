@@ -1,9 +1,12 @@
 """Per-process raw request records: one CSV of `harness.outputs.RequestRecord` rows per process.
 
-Each Locust process appends to its own `requests-<pid>.csv` in the run's load folder and flushes
-after every row, so a killed load generator loses at most the request in flight. The harness
-merges the files afterwards into requests.parquet (`harness.run.ingest.ingest_parts`). Columns are
-`harness.outputs.RECORD_FIELDS`; fields a record does not set get the dataclass defaults.
+Each Locust process appends to its own `requests-<pid>.csv` and flushes after every row, so a killed
+load generator loses at most the request in flight: a single-process run writes into the run's load
+folder, each Locust worker into its own `worker-<index>/` below it. At the end of the load each process
+writes `load-<pid>.json` (its arrival counters and how many records it wrote); a records file
+without it comes from a process that did not finish (`harness.run.collect.check_worker_records`). The
+harness merges the files afterwards into requests.parquet (`harness.run.ingest.ingest_parts`). Columns
+are `harness.outputs.RECORD_FIELDS`; fields a record does not set get the dataclass defaults.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from harness.outputs import RECORD_FIELDS, RequestRecord
 _DEFAULTS = {f.name: f.default for f in fields(RequestRecord)}
 RECORDS_GLOB = "requests-*.csv"
 COUNTERS_GLOB = "load-*.json"
+ALLOCATION_FILE = "allocation.json"  # distributed runs: users of each kind on each worker (the master writes it)
 
 
 class RecordWriter:
@@ -46,11 +50,11 @@ class RecordWriter:
             self._fh.close()
 
 
-def write_counters(directory: Path, counters: dict[str, dict[str, int]], pid: int | None = None) -> Path:
-    """Write the per-kind arrival counters (scheduled, sent, late, dropped) of this process."""
+def write_counters(directory: Path, counters: dict[str, dict[str, int]], records: int, pid: int | None = None) -> Path:
+    """Write this process's final counts: per-kind arrivals (scheduled, sent, late, dropped) and records written."""
     path = Path(directory) / f"load-{pid or os.getpid()}.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(counters, sort_keys=True))
+    tmp.write_text(json.dumps({"kinds": counters, "records": records}, sort_keys=True))
     tmp.replace(path)
     return path
 

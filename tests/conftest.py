@@ -37,3 +37,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         parts = Path(str(item.path)).relative_to(root).parts
         if parts and parts[0] in _TIER_MARKERS:
             item.add_marker(_TIER_MARKERS[parts[0]])
+        if group := _shared_run(item):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _shared_run(item: pytest.Item) -> str | None:
+    """The module- or session-scoped fixture (a whole `harness run`, minutes of CPU) this test shares with
+    others, if any: `make test` runs with pytest-xdist `--dist loadgroup`, which keeps the tests of one group
+    on one worker, so each shared run is played once; every other test is handed out one by one."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    ours = {name: defs[-1].scope for name, defs in info.name2fixturedefs.items()
+            if defs and defs[-1].baseid.startswith("tests")}
+    session = sorted(name for name, scope in ours.items() if scope == "session")
+    module = sorted(name for name, scope in ours.items() if scope == "module")
+    return session[0] if session else f"{item.path.stem}::{module[0]}" if module else None

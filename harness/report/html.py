@@ -137,6 +137,33 @@ def meta_table(run: RunData) -> str:
     return "<table class=\"meta\">" + "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in items) + "</table>"
 
 
+def load_section(summary: Mapping[str, Any]) -> str:
+    """How the load was generated (each Locust process's sends and records) and each process's CPU share."""
+    found_load = summary.get("load")
+    load: Mapping[str, Any] = found_load if isinstance(found_load, dict) else {}
+    workers = load.get("workers") or {}
+    rows = "".join(f"<tr><td>{esc(name)}</td><td>{esc(w.get('sent', 0))}</td><td>{esc(w.get('records', 0))}</td>"
+                   f"<td>{esc(w.get('dropped', 0))}</td></tr>" for name, w in workers.items())
+    part = ("<table class=\"load\"><thead><tr><th>load process</th><th>arrivals sent</th><th>records</th>"
+            "<th>dropped</th></tr></thead><tbody>" + (rows or "<tr><td colspan=\"4\">not recorded</td></tr>")
+            + "</tbody></table>")
+    cpu = load.get("cpu") or {}
+    procs = cpu.get("processes") or {}
+    if not procs:
+        return part + "<p>CPU per process: not sampled in this run.</p>"
+    found = cpu.get("finding") or {}
+    verdict = f"over {esc(found.get('over', 'the run'))}: <b>{esc(found.get('text', 'not judged'))}</b>"
+    rows = "".join(f"<tr><td>{esc(name)}</td><td>{esc(r.get('mean_share'))}</td><td>{esc(r.get('peak_share'))}</td>"
+                   f"<td>{esc(r.get('mean_wait'))}</td><td>{esc(r.get('peak_wait'))}</td><td>{esc(r.get('cpu_s'))}</td>"
+                   "</tr>" for name, r in procs.items())
+    return (part + f"<p>CPU per process (share of one core, sampled every {esc(cpu.get('interval_s'))} s on "
+            f"{esc(cpu.get('cores'))} cores; load average {esc(cpu.get('load_average_start'))} at the start, "
+            f"{esc(cpu.get('load_average_end'))} at the end): {verdict}.</p><table class=\"cpu\"><thead><tr>"
+            "<th>process</th><th>mean share</th><th>peak share</th><th>mean wait for a CPU</th><th>peak wait</th>"
+            "<th>CPU s</th></tr></thead><tbody>" + rows
+            + "</tbody></table>")
+
+
 def chart_figures(charts: Mapping[str, Path]) -> str:
     parts = []
     for name, path in charts.items():
@@ -161,6 +188,7 @@ def render_html(run: RunData, charts: Mapping[str, Path]) -> str:
         f"(docs/evidence-contract.md); a check missing a piece is inconclusive, never passed.</p>"
         f"{observability_table(run.summary.get('observability') or {})}"
         f"<h2 id=\"faults\">Fault schedule</h2>{faults_table(run.faults)}"
+        f"<h2 id=\"load\">Load generation and CPU</h2>{load_section(run.summary)}"
         f"<h2 id=\"charts\">Charts</h2><p>Time axes are seconds since run start; fault windows are shaded "
         f"(red: horizon-primary, blue: horizon-secondary).</p>{chart_figures(charts)}"
         "</body></html>\n")

@@ -1,4 +1,4 @@
-"""`harness run PROFILE [--out DIR] [--seed N] [--env ENV] [TARGET] [WORLDS] [--scenarios PATH]`.
+"""`harness run PROFILE [--out DIR] [--seed N] [--env ENV] [TARGET] [WORLDS] [--scenarios PATH] [--workers N|auto]`.
 
 TARGET: the reference service (default), `--target-cmd "CMD"` (any command line, started with the worlds'
 variables), or `--target URL` (a service you started). WORLDS: started by the run (default; `--horizon URL
@@ -25,6 +25,7 @@ from harness.errors import HarnessError
 from harness.outputs import EXIT_HARNESS_ERROR
 from harness.profiles import ENVS, load_profile
 from harness.run.lifecycle import RunOptions, run
+from harness.run.load import Distribution, auto_workers
 from harness.run.target import TargetSpec
 from harness.run.worlds import HorizonOptions
 
@@ -58,6 +59,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="friendbot funding the run's accounts (default: <--horizon>/friendbot)")
     parser.add_argument("--scenarios", type=Path, action="append", default=[], metavar="PATH",
                         help="a module or folder of Locust user classes adding or replacing traffic kinds (repeatable)")
+    load = parser.add_argument_group("load generation (default: one Locust process)")
+    load.add_argument("--workers", default="0", metavar="N|auto",
+                      help="Locust distributed mode: a master and N workers sharing the arrival schedule "
+                           "(auto: cores - 1, at most the profile's users)")
+    load.add_argument("--remote-workers", type=int, default=0, metavar="K",
+                      help="K of the N workers join from other machines with `harness worker` (the run prints the "
+                           "command and waits for them)")
+    load.add_argument("--master-bind-host", default="127.0.0.1", metavar="HOST",
+                      help="address the Locust master listens on (default loopback; another machine's workers need "
+                           "an address they can reach)")
 
 
 def horizon_options(args: argparse.Namespace) -> HorizonOptions | None:
@@ -69,6 +80,17 @@ def horizon_options(args: argparse.Namespace) -> HorizonOptions | None:
         if url is not None and not url.startswith(("http://", "https://")):
             raise HarnessError(f"not an http(s) URL: {url!r}")
     return HorizonOptions(args.horizon, args.horizon_secondary, args.friendbot)
+
+
+def distribution(args: argparse.Namespace) -> Distribution:
+    """The --workers / --remote-workers / --master-bind-host options; HarnessError for a bad value."""
+    if args.workers == "auto":
+        workers = auto_workers(load_profile(args.profile))
+    elif args.workers.isdigit():
+        workers = int(args.workers)
+    else:
+        raise HarnessError(f"--workers takes a number or 'auto', not {args.workers!r}")
+    return Distribution(workers, args.remote_workers, args.master_bind_host)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -84,7 +106,8 @@ def main(args: argparse.Namespace) -> int:
                              progress_interval_s=max(0.5, float(args.progress_interval)),
                              target=TargetSpec(args.target_cmd, args.target, args.target_ready_timeout),
                              worlds_file=args.worlds, horizon=horizon_options(args),
-                             scenarios=tuple(p.resolve() for p in args.scenarios))
+                             scenarios=tuple(p.resolve() for p in args.scenarios),
+                             distribution=distribution(args))
     except HarnessError as exc:  # an invalid option
         print(f"harness run: {exc}", file=sys.stderr)
         return EXIT_HARNESS_ERROR

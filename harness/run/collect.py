@@ -1,16 +1,20 @@
 """Evidence collection: request records, service events, ledger history and access log.
 
-* `record_parts` lists the load generator's per-process CSVs; `merge_records` joins them in memory,
-  tags each request with the faults that were really active on its path when it was sent (from the
-  fault controller's applied/removed events, not from the schedule), and sorts by send time. Runs
-  stream the same merge to requests.parquet with `harness.run.ingest.ingest_parts`.
+* `record_parts` lists the load generator's per-process CSVs (one Locust process, or each Locust
+  worker's in `worker-<i>/`); `merge_records` joins them in memory, tags each request with the faults
+  that were really active on its path when it was sent (from the fault controller's applied/removed
+  events, not from the schedule), and sorts by send time. Runs stream the same merge to
+  requests.parquet with `harness.run.ingest.ingest_parts`.
+* `check_worker_records` checks, reading each file as a stream, that the merge is exact: every process
+  finished and its file holds what it counted, the workers' shares add up to the schedule.
 * `fetch_pages` reads the ledger's paged admin feeds (`/admin/history`, `/admin/access-log`).
 """
 
 from __future__ import annotations
 
+import csv
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ import httpx
 
 from harness.errors import HarnessError
 from harness.outputs import Event, RequestRecord, read_records
-from scenarios.recording import COUNTERS_GLOB, RECORDS_GLOB
+from scenarios.recording import RECORDS_GLOB
 
 # Endpoints whose handling reads or writes the ledger through the Horizon proxies.
 HORIZON_ENDPOINTS = ("x402", "x402-v2", "settlement", "decision", "escrow")
@@ -83,9 +87,27 @@ def tag_faults(record: RequestRecord, faults: Sequence[ActualFault]) -> RequestR
     return record
 
 
+@dataclass
+class LoadCheck:
+    """What each load process says it sent and recorded, and why the merged records are not the whole load."""
+
+    records: int  # rows over every process's records file
+    workers: dict[str, dict[str, int]]  # 'local' or 'worker-<i>' -> records, scheduled, sent, late, dropped
+    counters: dict[str, dict[str, int]]  # traffic kind -> arrival counters summed over the processes
+    problems: list[str]  # none: the merge is exact
+
+
+def record_folders(load_dir: Path) -> dict[str, Path]:
+    """The folder of each load process's files: 'local' (the load folder itself) or 'worker-<i>'."""
+    load_dir = Path(load_dir)
+    found = {"local": load_dir} if any(load_dir.glob(RECORDS_GLOB)) else {}
+    found.update({d.name: d for d in sorted(load_dir.glob("worker-*")) if d.is_dir()})
+    return found
+
+
 def record_parts(load_dir: Path) -> list[Path]:
-    """The load processes' record files (one per process) in a run's load folder, sorted by name."""
-    return sorted(Path(load_dir).glob(RECORDS_GLOB))
+    """The load processes' record files (one per process, each worker's in its folder), sorted by path."""
+    return sorted(p for folder in record_folders(load_dir).values() for p in folder.glob(RECORDS_GLOB))
 
 
 def merge_records(load_dir: Path, faults: Sequence[ActualFault]) -> list[RequestRecord]:
@@ -101,15 +123,48 @@ def merge_records(load_dir: Path, faults: Sequence[ActualFault]) -> list[Request
     return records
 
 
-def load_counters(load_dir: Path) -> dict[str, dict[str, int]]:
-    """Sum the per-process arrival counters by traffic kind."""
-    total: dict[str, dict[str, int]] = {}
-    for path in sorted(Path(load_dir).glob(COUNTERS_GLOB)):
-        for kind, counts in json.loads(path.read_text()).items():
-            slot = total.setdefault(kind, {})
-            for key, value in counts.items():
-                slot[key] = slot.get(key, 0) + int(value)
-    return total
+def check_worker_records(load_dir: Path, workers: int = 0, schedule: Mapping[str, int] | None = None) -> LoadCheck:
+    """Check the record files of each load process make an exact merge: each has its process's final count
+    and holds as many rows as that count says; with `workers` > 0 there is one folder per worker and their
+    scheduled arrivals add up to `schedule` (the run's per-kind sizes): no arrival lost or sent twice."""
+    per_worker: dict[str, dict[str, int]] = {}
+    counters: dict[str, dict[str, int]] = {}
+    problems: list[str] = []
+    for name, folder in record_folders(load_dir).items():
+        row = per_worker.setdefault(name, {"records": 0, "scheduled": 0, "sent": 0, "late": 0, "dropped": 0})
+        for path in sorted(folder.glob(RECORDS_GLOB)):
+            with path.open(newline="") as fh:
+                rows = max(0, sum(1 for _ in csv.reader(fh)) - 1)  # streamed; the header is not a record
+            row["records"] += rows
+            final = folder / path.name.replace("requests-", "load-").replace(".csv", ".json")
+            if not final.is_file():
+                problems.append(f"{name} stopped before the end of the load (no final count beside {path.name}): "
+                                "its records may be incomplete")
+                continue
+            done = json.loads(final.read_text())
+            if int(done["records"]) != rows:
+                problems.append(f"{name} wrote {done['records']} records but {path.name} holds {rows}")
+            for kind, counts in done["kinds"].items():
+                for key, value in counts.items():
+                    row[key] = row.get(key, 0) + int(value)
+                    slot = counters.setdefault(kind, {})
+                    slot[key] = slot.get(key, 0) + int(value)
+    if workers:
+        problems.extend(_distribution_problems(per_worker, counters, workers, schedule or {}))
+    return LoadCheck(sum(w["records"] for w in per_worker.values()), per_worker, counters, problems)
+
+
+def _distribution_problems(per_worker: Mapping[str, Any], counters: Mapping[str, Mapping[str, int]], workers: int,
+                           schedule: Mapping[str, int]) -> list[str]:
+    expected = {f"worker-{i}" for i in range(workers)}
+    problems = [f"no records from {name} (of {workers} workers)" for name in sorted(expected - set(per_worker))]
+    problems += [f"records from {name}, which is not one of the run's {workers} workers"
+                 for name in sorted(set(per_worker) - expected)]
+    for kind, size in sorted(schedule.items()):
+        got = counters.get(kind, {}).get("scheduled", 0)
+        if got != size:
+            problems.append(f"the workers' shares of {kind} add up to {got} arrivals, the schedule has {size}")
+    return problems
 
 
 def fetch_pages(client: httpx.Client, url: str, max_pages: int = MAX_PAGES) -> list[dict[str, Any]]:

@@ -28,7 +28,15 @@ from harness.outputs import (
 )
 from harness.profiles import has_x402_v2
 from harness.records_store import RecordStore, write_parquet
-from harness.run.collect import ACCESS_LOG_FILE, CollectionError, actual_faults, load_counters, record_parts
+from harness.run import cpu as cpu_module
+from harness.run.collect import (
+    ACCESS_LOG_FILE,
+    CollectionError,
+    LoadCheck,
+    actual_faults,
+    check_worker_records,
+    record_parts,
+)
 from harness.run.expectations import CONFIG_DIR, judging_params, resolve_rate_limits, thresholds_ms
 from harness.run.ingest import ingest_parts
 from harness.run.junit import write_junit
@@ -36,6 +44,8 @@ from harness.run.manifest import build_manifest
 from harness.run.runbooks import runbook_ref
 from harness.run.verdict import decide
 from reference_impl.redaction import redact_text
+from scenarios.arrivals import build_schedules
+from scenarios.recording import ALLOCATION_FILE
 
 if TYPE_CHECKING:
     from harness.judges.context import JudgeContext
@@ -82,6 +92,7 @@ def finish(state: RunState) -> int:
     events = write_run_events(state)
     end_s = max(state.profile.duration_s, state.now_run_s()) if state.run_start_epoch else 0.0
     faults = actual_faults(state.fault_events, end_s)
+    load = check_load(state)
     try:
         ingest_parts(record_parts(state.load_dir), out / REQUESTS_PARQUET, faults)
     except CollectionError as exc:
@@ -91,7 +102,7 @@ def finish(state: RunState) -> int:
     _write_jsonl(out / LEDGER_HISTORY_FILE, state.ledger_history)
     access = [{**a, "t": float(a["t"]) - state.run_start_epoch} for a in state.access_log if "t" in a]
     _write_jsonl(out / ACCESS_LOG_FILE, access)
-    counters = load_counters(state.load_dir) if state.load_dir.is_dir() else {}
+    counters = load.counters
     phases = [{"name": p.name, "start_s": s, "end_s": e, "steady": p.steady} for p, s, e in state.profile.phase_bounds()]
     fault_rows = [{"at_s": round(f.start_s, 3), "end_s": round(f.end_s, 3), "proxy": f.proxy, "toxic": f.toxic,
                    "stream": f.stream, "attributes": f.attributes or {}, "toxicity": f.toxicity} for f in faults]
@@ -107,7 +118,7 @@ def finish(state: RunState) -> int:
         accounts=state.accounts_public, started_at=state.started_at,
     )
     manifest["run_start_epoch"] = state.run_start_epoch  # t = 0 of the run (unix s): converts ledger times
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, default=str))
+    manifest["load"] = load_manifest(state, load)
 
     checks: list[Check] = []
     reconciliation: dict[str, int] = {}
@@ -125,12 +136,17 @@ def finish(state: RunState) -> int:
         state.error = "no request was recorded"
     if state.error:  # the run did not finish: what lags behind the load (ledger inclusion, feeds) is cut short
         checks = [unfinished(c) for c in checks]
+    if state.cpu:
+        state.cpu["finding"] = cpu_finding(state.cpu, checks)  # over the capacity knee, once judged
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, default=str))
     final_ctx = replace(ctx, run_dir=out) if ctx is not None else None
     base = {
         "schema_version": SUMMARY_SCHEMA_VERSION, "run_id": state.run_id, "profile": state.profile.name,
         "env": state.env, "seed": state.seed, "started_at": state.started_at, "duration_s": round(end_s, 3),
         "phases": phases, "faults": fault_rows, "reconciliation": reconciliation,
-        "load": {"requests": records.num_rows, "arrivals": counters}, "fault_in_service": state.options.fault_in_service,
+        "load": {"requests": records.num_rows, "arrivals": counters, "workers": load.workers,
+                 "cpu": {k: v for k, v in state.cpu.items() if k != "samples"}},
+        "fault_in_service": state.options.fault_in_service,
         "target": {k: redact_text(v) if isinstance(v, str) else v for k, v in state.target_info.items()},
         "worlds": state.worlds_info, "rate_limits": limits,
         "cadence": state.profile.cadence.to_dict() if state.profile.cadence else None, "assets": state.assets,
@@ -146,6 +162,38 @@ def finish(state: RunState) -> int:
         summary = _write_verdict(state, base, checks, end_s, reuse_charts=True)
     _print_scorecard(summary)
     return int(summary["exit_code"])
+
+
+def check_load(state: RunState) -> LoadCheck:
+    """Whether the load processes' records make an exact merge; one that is not (a worker that did not finish,
+    shares that do not add up to the schedule) makes the run fail to finish (exit 4), its records still judged."""
+    workers = state.options.workers
+    schedule = ({kind: len(times) for kind, times in
+                 build_schedules(state.profile.phases, state.profile.mix, state.seed).items()} if workers else None)
+    load = check_worker_records(state.load_dir, workers, schedule)
+    if load.problems and state.load_started:
+        state.error = state.error or "load evidence incomplete: " + "; ".join(load.problems)
+    return load
+
+
+def cpu_finding(cpu: dict[str, Any], checks: list[Check]) -> dict[str, Any]:
+    """Which process limited the load: over the capacity knee's windows (a stress run), else the whole run."""
+    knee = next((c.figures for c in checks if c.id == "capacity" and c.figures.get("knee_found")), None)
+    if knee is None:
+        return {"over": "the whole run", "text": cpu_module.finding(cpu)}
+    start, width = float(knee["knee_start_s"]), float(knee.get("window_s", 10))
+    at = cpu_module.window(cpu.get("samples", []), start - width, start + width)
+    return {"over": f"the knee, {start - width:g}-{start + width:g} s", "processes": at,
+            "text": cpu_module.finding(cpu, at)}
+
+
+def load_manifest(state: RunState, load: LoadCheck) -> dict[str, Any]:
+    """How the load was generated: processes, each one's sends and records, and the allocation of users."""
+    allocation = state.load_dir / ALLOCATION_FILE
+    return {"workers": state.options.workers, "per_process": load.workers,
+            "records": load.records, "sent": sum(w.get("sent", 0) for w in load.workers.values()),
+            "allocation": json.loads(allocation.read_text()) if allocation.is_file() else None,
+            "problems": load.problems, "cpu": state.cpu}
 
 
 def _write_verdict(state: RunState, base: dict[str, Any], checks: list[Check], end_s: float,

@@ -11,6 +11,7 @@ summary.json, junit.xml and manifest.json.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
@@ -30,7 +31,16 @@ from harness.profiles import Profile, has_x402_v2, load_profile
 from harness.run import evidence
 from harness.run.accounts import PrivateFiles, borrowed_private_files, derive_accounts, write_private_files
 from harness.run.assets import RunAssets, run_assets
-from harness.run.load import Corpus, account_sizes, announce_start, check_accounts_fit, start_locust
+from harness.run.cpu import CpuSampler
+from harness.run.load import (
+    Corpus,
+    Distribution,
+    Load,
+    account_sizes,
+    announce_start,
+    check_accounts_fit,
+    start_locust,
+)
 from harness.run.poller import ServicePoller
 from harness.run.progress import ProgressReporter
 from harness.run.supervisor import Supervisor
@@ -42,6 +52,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RUNS_DIR = REPO_ROOT / "reports" / "runs"
 START_AHEAD_S = 1.0  # t = 0 is announced this far ahead so every user sees it in time
 LOCUST_GRACE_S = 45.0  # beyond the profile's end + drain, the supervisor kills Locust
+WORKER_EXIT_S = 15.0  # after the master's exit, each worker gets this long to write its final counts and exit
 
 
 @dataclass
@@ -56,6 +67,11 @@ class RunOptions:
     worlds_file: Path | None = None
     horizon: HorizonOptions | None = None
     scenarios: tuple[Path, ...] = ()
+    distribution: Distribution = field(default_factory=Distribution)  # Locust workers (default: one process)
+
+    @property
+    def workers(self) -> int:
+        return self.distribution.workers
 
     def __post_init__(self) -> None:
         if self.fault_in_service and self.target.kind != "reference":
@@ -96,6 +112,7 @@ class RunState:
     admin_token: str = ""
     accounts_public: dict[str, Any] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
+    cpu: dict[str, Any] = field(default_factory=dict)  # per-process CPU over the load (harness/run/cpu.py)
     assets: dict[str, str] = field(default_factory=dict)  # what the run pays in (harness/run/assets.py)
 
     @property
@@ -230,14 +247,16 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
         "rate_limits": evidence.known_rate_limits(state), "max_lag_s": 10.0, "asset": assets.payment,
         "faults": [{"at_s": f.at_s, "end_s": f.end_s, "label": f.label} for f in profile.faults],
     }
-    locust, start_file = start_locust(supervisor, scratch, target.url, settings, options.scenarios)
+    load = start_locust(supervisor, scratch, target.url, settings, options.scenarios, options.distribution)
     state.run_start_epoch = time.time() + START_AHEAD_S
     run_start_mono = SYSTEM_CLOCK.now() + START_AHEAD_S
-    announce_start(start_file, state.run_start_epoch)
+    announce_start(load.start_file, state.run_start_epoch)
     state.load_started = True
     controller = FaultController(url=worlds.toxiproxy_url, clock=SYSTEM_CLOCK, run_start=run_start_mono,
                                  on_event=state.fault_events.append)
     stop = threading.Event()
+    cpu = CpuSampler(lambda: _processes(supervisor), state.now_run_s)
+    cpu.start()
     poller = ServicePoller(target.url, state.admin_token, lambda t: t - state.run_start_epoch, state.now_run_s)
     progress = ProgressReporter(profile.phases, state.load_dir, state.now_run_s,
                                 lambda: _active_labels(state.fault_events), options.progress_interval_s)
@@ -257,27 +276,53 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
     progress.start()
     fault_thread.start()
     try:
-        deadline = profile.duration_s + START_AHEAD_S + LOCUST_GRACE_S
-        code = supervisor.wait(locust, deadline)
-        if code is None:
-            state.note("note", message=f"locust still running {deadline:.0f}s after start; killed")
-        elif code != 0:
-            raise HarnessError(f"locust exited with code {code}; see logs/locust.log")
+        _wait_for_load(state, supervisor, load)
     finally:
         _record_phases(state, state.now_run_s())
-        supervisor.stop(locust)  # on Ctrl-C it still runs: no client request may postdate the evidence read below
+        for child in (load.master, *load.workers):  # on Ctrl-C they still run: no client request may postdate
+            supervisor.stop(child)                  # the evidence read below
         stop.set()
         fault_thread.join(timeout=30.0)
         _final_fault_cleanup(state, controller)
         controller.close()
         progress.stop()
         poller.stop()
+        cpu.stop()
+        state.cpu = cpu.summary()
         state.service_events = poller.snapshot()
         if poller.metrics_text:  # the target's own percentiles, judged against Server-Timing (harness/judges/percentiles.py)
             (state.out_dir / METRICS_FILE).write_text(poller.metrics_text)
         _observe(state, poller, worlds, wired)
     if schedule_errors:
         raise HarnessError("; ".join(schedule_errors))
+
+
+def _processes(supervisor: Supervisor) -> dict[str, tuple[int, bool]]:
+    """What the CPU sampler watches: every running child with its descendants, and the harness alone."""
+    return {**{c.name: (c.pid, True) for c in list(supervisor.children) if c.running()}, "harness": (os.getpid(), False)}
+
+
+def _wait_for_load(state: RunState, supervisor: Supervisor, load: Load) -> None:
+    """Wait for Locust to finish the profile; a worker that dies while the master runs ends the run (exit 4)."""
+    deadline = time.monotonic() + state.profile.duration_s + START_AHEAD_S + LOCUST_GRACE_S
+    code = None
+    while time.monotonic() < deadline:
+        code = supervisor.wait(load.master, min(0.5, max(0.0, deadline - time.monotonic())))
+        dead = load.dead_worker(state.now_run_s() >= state.profile.duration_s) if code is None else None
+        if dead is not None:
+            state.note("load.worker_lost", name=dead.name, pid=dead.pid, exit_code=dead.process.returncode)
+            raise HarnessError(f"Locust worker {dead.name} (pid {dead.pid}) exited with code "
+                               f"{dead.process.returncode} {state.now_run_s():.1f}s into the run: its share of the "
+                               "load is lost; see logs/" + dead.log_path.name)
+        if code is not None:
+            break
+    if code is None:
+        state.note("note", message=f"locust still running {state.profile.duration_s + LOCUST_GRACE_S:.0f}s after "
+                                   "the start; killed")
+    elif code != 0:
+        raise HarnessError(f"locust exited with code {code}; see logs/locust.log")
+    for worker in load.workers:  # the master told them to quit; they write their final counts first
+        supervisor.wait(worker, WORKER_EXIT_S)
 
 
 def _observe(state: RunState, poller: ServicePoller, worlds: Worlds, wired: bool) -> None:

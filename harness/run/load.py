@@ -14,18 +14,22 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, ProcessStartError
+from harness.errors import HarnessConfigurationError, HarnessError, ProcessStartError
 from harness.profiles import X402_V2_KINDS, Profile
 from harness.run.accounts import MAX_ACCOUNTS_PER_ROLE, AccountSizes
 from harness.run.supervisor import Child, Supervisor
+from harness.run.worlds import free_port
 from scenarios.arrivals import pool_sizes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = REPO_ROOT / "scenarios" / "locustfile.py"
 LOCUST_READY_TIMEOUT_S = 90.0  # Locust must import, spawn every user and prepare within this
+REMOTE_JOIN_TIMEOUT_S = 300.0  # extra time for workers started by hand on other machines
 CORPUS_SIZE = 3000  # distinct seeded malformed cases (scenarios/corpus.py), a few seconds of Hypothesis
 
 
@@ -78,21 +82,87 @@ class Corpus:
         return self.path
 
 
+@dataclass
+class Load:
+    """The Locust processes of a run: one local runner, or a master and its workers."""
+
+    master: Child
+    workers: list[Child]
+    start_file: Path
+
+    def dead_worker(self, load_over: bool = False) -> Child | None:
+        """A worker that exited while the master still runs (killed, or crashed): its share is lost. Once the
+        load is over (`load_over`) the master tells the workers to quit, so only a failure code counts then."""
+        if not self.master.running():
+            return None
+        return next((w for w in self.workers if not w.running() and (not load_over or w.process.returncode != 0)),
+                    None)
+
+
+def locust_argv(*role: str) -> list[str]:
+    """`python -m locust` on the harness's locustfile with the options every role shares."""
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING", "--skip-log-setup", *role]
+
+
+def worker_argv(master_host: str, master_port: int) -> list[str]:
+    return locust_argv("--worker", "--master-host", master_host, "--master-port", str(master_port))
+
+
+def locust_env(config_file: Path, role: str) -> dict[str, str]:
+    return {**os.environ, "HARNESS_RUN_CONFIG": str(config_file), "HARNESS_LOCUST_ROLE": role,
+            "PYTHONPATH": str(REPO_ROOT)}
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """How the load is generated: `workers` Locust workers (0: one local process), `remote` of which join from
+    other machines with `harness worker`; the master listens on `bind_host` (loopback unless told otherwise)."""
+
+    workers: int = 0
+    remote: int = 0
+    bind_host: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        if self.workers < 0 or not 0 <= self.remote <= self.workers:
+            raise HarnessConfigurationError(f"need 0 <= remote workers ({self.remote}) <= workers ({self.workers})")
+
+
+def auto_workers(profile: Profile, cores: int | None = None) -> int:
+    """`--workers auto`: one worker per core but one (the master, service and worlds need a core), at least one,
+    and no more than the profile has users (a worker without users sends nothing)."""
+    users = sum(pool_sizes(profile.phases, profile.mix, profile.pools).values())
+    return max(1, min((cores or os.cpu_count() or 2) - 1, users))
+
+
 def start_locust(supervisor: Supervisor, scratch: Path, target_url: str, settings: dict[str, Any],
-                 scenarios: Sequence[Path] = ()) -> tuple[Child, Path]:
-    """Write the run config and start Locust; returns the child and the start file to write t = 0 into."""
+                 scenarios: Sequence[Path] = (), distribution: Distribution = Distribution()) -> Load:
+    """Write the run config and start Locust: one local process, or a master on a free port and its workers (the
+    remote ones are awaited); returns once every user has spawned, with the start file to write t = 0 into."""
     config_file, ready_file, start_file = scratch / "run-config.json", scratch / "locust-ready", scratch / "run-start"
     config_file.write_text(json.dumps({**settings, "service_url": target_url, "ready_file": str(ready_file),
                                        "start_file": str(start_file), "scenarios": [str(p) for p in scenarios]}))
-    locust = supervisor.start(
-        "locust",
-        [sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "scenarios" / "locustfile.py"), "--headless",
-         "--host", target_url, "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10", "--skip-log-setup"],
-        wait_ready=False, env={**os.environ, "HARNESS_RUN_CONFIG": str(config_file), "PYTHONPATH": str(REPO_ROOT)},
-        cwd=REPO_ROOT,
-    )
-    wait_file(ready_file, locust, LOCUST_READY_TIMEOUT_S)
-    return locust, start_file
+    common = ("--headless", "--host", target_url, "--only-summary", "--stop-timeout", "10")
+    if not distribution.workers:
+        master = supervisor.start("locust", locust_argv(*common), wait_ready=False,
+                                  env=locust_env(config_file, "local"), cwd=REPO_ROOT)
+        wait_file(ready_file, master, LOCUST_READY_TIMEOUT_S)
+        return Load(master, [], start_file)
+    port = free_port()
+    master = supervisor.start(
+        "locust", locust_argv(*common, "--master", "--master-bind-host", distribution.bind_host,
+                              "--master-bind-port", str(port), "--expect-workers", str(distribution.workers)),
+        wait_ready=False, env=locust_env(config_file, "master"), cwd=REPO_ROOT)
+    local = distribution.workers - distribution.remote
+    children = [supervisor.start(f"locust-worker-{i}", worker_argv("127.0.0.1", port), wait_ready=False,
+                                 env=locust_env(config_file, "worker"), cwd=REPO_ROOT) for i in range(local)]
+    if distribution.remote:
+        print(f"harness run: waiting up to {REMOTE_JOIN_TIMEOUT_S:.0f}s for {distribution.remote} remote worker(s): "
+              f"harness worker --master-host <this machine> --master-port {port} --run-config {config_file}",
+              file=sys.stderr, flush=True)
+    load = Load(master, children, start_file)
+    timeout = LOCUST_READY_TIMEOUT_S + (REMOTE_JOIN_TIMEOUT_S if distribution.remote else 0.0)
+    wait_file(ready_file, master, timeout, load.dead_worker)
+    return load
 
 
 def announce_start(start_file: Path, run_start_epoch: float) -> None:
@@ -101,13 +171,14 @@ def announce_start(start_file: Path, run_start_epoch: float) -> None:
     tmp.replace(start_file)
 
 
-def wait_file(path: Path, child: Child, timeout_s: float) -> None:
-    """Wait for a child to create `path`; ProcessStartError if it exits or the time runs out."""
+def wait_file(path: Path, child: Child, timeout_s: float, dead: Callable[[], Child | None] = lambda: None) -> None:
+    """Wait for a child to create `path`; ProcessStartError if it (or a `dead` helper) exits or the time runs out."""
     deadline = time.monotonic() + timeout_s
     while not path.is_file():
-        if not child.running():
-            raise ProcessStartError(f"{child.name} exited with code {child.process.returncode} before it was ready; "
-                                    f"last output: {' | '.join(child.tail[-5:]) or '(none)'}")
+        gone = child if not child.running() else dead()
+        if gone is not None:
+            raise ProcessStartError(f"{gone.name} exited with code {gone.process.returncode} before it was ready; "
+                                    f"last output: {' | '.join(gone.tail[-5:]) or '(none)'}")
         if time.monotonic() > deadline:
             raise ProcessStartError(f"{child.name} was not ready within {timeout_s:g}s")
         time.sleep(0.05)

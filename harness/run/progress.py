@@ -19,7 +19,7 @@ from scenarios.shapes import phase_at
 
 
 class RecordTail:
-    """Counts new rows (and error rows) appended to the per-process CSV files since the last call."""
+    """Counts new rows (and error rows) appended to the per-process CSV files (any worker's) since the last call."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
@@ -29,7 +29,7 @@ class RecordTail:
 
     def poll(self) -> tuple[int, int]:
         new = new_errors = 0
-        for path in sorted(self.directory.glob(RECORDS_GLOB)):
+        for path in sorted(self.directory.rglob(RECORDS_GLOB)):  # a worker writes into worker-<i>/
             offset = self._offsets.get(path, 0)
             with path.open("rb") as fh:
                 fh.seek(offset)

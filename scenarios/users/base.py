@@ -31,15 +31,18 @@ from locust import FastHttpUser, constant, task
 
 from harness.outputs import ENDPOINT_METRICS
 from harness.profiles import parse_profile
-from scenarios.arrivals import ArrivalQueue, build_schedules
+from scenarios.arrivals import ArrivalQueue, build_schedules, pool_sizes
 from scenarios.client_keys import MAX_KEYS_PER_PREFIX, api_key
 from scenarios.headers import announced_limit, ratelimit_values, server_timing_ms
-from scenarios.recording import RecordWriter, write_counters
+from scenarios.partition import Allocation, first_index, share, single_process
+from scenarios.recording import ALLOCATION_FILE, RecordWriter, write_counters
 from scenarios.shapes import phase_at
 
 RATELIMIT_HEADERS = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 TX_HASH_KEYS = ("tx_hash", "transaction", "txHash", "hash")  # where a response body names its transaction
 KEY_HEADROOM = 0.4  # well-behaved keys use at most this share of an endpoint's per-key limit
+ROLE_ENV = "HARNESS_LOCUST_ROLE"  # set by harness/run/load.py for each Locust process
+ROLES = ("local", "master", "worker")  # one process running every user; Locust's master; one of its workers
 
 
 class RunContext:
@@ -63,11 +66,51 @@ class RunContext:
         corpus_file = self.config.get("corpus_file")
         self.corpus: list[dict[str, Any]] = json.loads(Path(corpus_file).read_text()) if corpus_file else []
         self.out_dir = Path(self.config["out_dir"])
-        self.writer = RecordWriter(self.out_dir)
-        schedules = build_schedules(self.profile.phases, self.profile.mix, self.seed)
-        max_lag = float(self.config.get("max_lag_s", 10.0))
-        self.queues = {kind: ArrivalQueue(times, max_lag_s=max_lag) for kind, times in schedules.items()}
+        self.role = os.environ.get(ROLE_ENV, "local")
+        if self.role not in ROLES:
+            raise RuntimeError(f"${ROLE_ENV} must be one of {', '.join(ROLES)}, not {self.role!r}")
+        self.schedules = build_schedules(self.profile.phases, self.profile.mix, self.seed)
+        self._max_lag = float(self.config.get("max_lag_s", 10.0))
+        self.queues: dict[str, ArrivalQueue] = {}
+        self.writer: RecordWriter | None = None
+        self.allocation: Allocation | None = None
+        self.worker = 0
         self._indices: dict[str, count[int]] = {}
+        if self.role == "local":
+            pools = pool_sizes(self.profile.phases, self.profile.mix, self.profile.pools)
+            self.allocate(single_process(pools), 0)
+
+    def allocate(self, allocation: Allocation, worker: int) -> None:
+        """Take this process's share of the load: its arrivals and its users' run-wide indices
+        (scenarios/partition.py). A worker records into its own folder, `worker-<index>/`."""
+        self.allocation, self.worker = allocation, worker
+        workers = len(next(iter(allocation.values()), [1]))
+        self.queues = {kind: ArrivalQueue(share(times, allocation.get(kind, [0] * workers), worker),
+                                          max_lag_s=self._max_lag) for kind, times in self.schedules.items()}
+        self.writer = RecordWriter(self.out_dir if self.role == "local" else self.out_dir / f"worker-{worker}")
+
+    def wait_for_allocation(self, limit_s: float = 120.0) -> Allocation:
+        """Block this user until the master has told this worker its share (at once in a local run)."""
+        for _ in range(int(limit_s / 0.05)):
+            if self.allocation is not None:
+                return self.allocation
+            gevent.sleep(0.05)
+        raise RuntimeError(f"no load allocation from the Locust master within {limit_s:g}s")
+
+    def write_allocation(self, allocation: Allocation) -> None:
+        """Master: keep the allocation beside the workers' records (the harness puts it in the manifest)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.out_dir / f"{ALLOCATION_FILE}.tmp"
+        tmp.write_text(json.dumps(allocation, sort_keys=True))
+        tmp.replace(self.out_dir / ALLOCATION_FILE)
+
+    def set_run_start(self, epoch: float) -> None:
+        """t = 0 as broadcast by the Locust master (a worker on another machine has no start file)."""
+        self._run_start_epoch = epoch
+
+    def pending(self) -> int:
+        """Arrivals this process has not taken yet."""
+        return sum(len(q) for q in self.queues.values())
 
     @property
     def run_start_epoch(self) -> float | None:
@@ -95,14 +138,17 @@ class RunContext:
         tmp.replace(self.ready_file)
 
     def next_index(self, kind: str) -> int:
-        return next(self._indices.setdefault(kind, count()))
+        """A run-wide user index of `kind`: unique over every worker (payers, channels, idempotency keys)."""
+        allocation = self.wait_for_allocation()
+        users = allocation.get(kind)
+        offset = first_index(users, self.worker) if users else 0
+        return offset + next(self._indices.setdefault(kind, count()))
 
     def keys_needed(self, kind: str, endpoint: str, requests_per_arrival: float,
                     headroom: float = KEY_HEADROOM) -> int:
         """How many client keys a kind spreads over to use at most `headroom` of each key's limit."""
         limit = self.rate_limits.get(endpoint)
-        queue = self.queues.get(kind)
-        if not limit or queue is None or not queue.counters.scheduled:
+        if not limit or not self.schedules.get(kind):  # the whole run's schedule: the same in every worker
             return 8
         share = self.profile.mix.get(kind, 0.0) / sum(self.profile.mix.values())
         peak = max(max(p.rate, p.rate_start, p.peak_rate) for p in self.profile.phases) * share
@@ -117,10 +163,19 @@ class RunContext:
         return key
 
     def flush_counters(self) -> None:
+        """At the end of the load: count what was never sent and write this process's final counts."""
+        if self.writer is None:  # the master (no users), or a worker that never got its share
+            return
         for queue in self.queues.values():
             queue.drop_remaining()
-        write_counters(self.out_dir, {k: _counters(q) for k, q in self.queues.items()})
+        write_counters(self.writer.path.parent, {k: _counters(q) for k, q in self.queues.items()}, self.writer.count)
         self.writer.close()
+
+    def write(self, values: dict[str, Any]) -> None:
+        """Record one request (only users record, and only after this process got its share)."""
+        if self.writer is None:
+            raise RuntimeError("a request was recorded before this process got its share of the load")
+        self.writer.write(values)
 
 
 _CONTEXT: RunContext | None = None
@@ -183,7 +238,7 @@ class PacedUser(FastHttpUser):
         """A request the client could not even build (no service call): status 0, `expected="client_error"`,
         so no judge counts it against the service."""
         now = self.ctx.now_s()
-        self.ctx.writer.write({"intended_s": intended_s, "sent_s": now, "endpoint": endpoint, "method": "", "path": "",
+        self.ctx.write({"intended_s": intended_s, "sent_s": now, "endpoint": endpoint, "method": "", "path": "",
                                "status": 0, "latency_ms": 0.0, "latency_from_intended_ms": (now - intended_s) * 1000,
                                "user_kind": self.kind, "phase": phase_at(self.ctx.profile.phases, intended_s),
                                "expected": "client_error", "error": error[:200]})
@@ -276,7 +331,7 @@ class PacedUser(FastHttpUser):
         if status >= 400 and isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
             error = parsed["error"][:80]  # the answer's stable error code
             error_field = str(parsed.get("field") or "")[:120]
-        self.ctx.writer.write(
+        self.ctx.write(
             {
                 "intended_s": intended_s,
                 "sent_s": first_s,

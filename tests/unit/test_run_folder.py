@@ -23,7 +23,7 @@ from harness.outputs import EXIT_CHECK_FAILED
 from harness.profiles import load_profile
 from harness.run import evidence
 from harness.run.lifecycle import RunOptions, RunState
-from scenarios.recording import RecordWriter
+from scenarios.recording import RecordWriter, write_counters
 
 SECRET = Keypair.from_raw_ed25519_seed(bytes(range(32))).secret
 
@@ -75,6 +75,7 @@ def finished_run(tmp_path: Path, target_log: str = "") -> tuple[int, dict]:
                       "status": 200, "latency_ms": 5.0, "latency_from_intended_ms": 5.0, "user_kind": "decider",
                       "client_key": "decider-0", "key_issued": 1})
     writer.close()
+    write_counters(state.load_dir, {"decider": {"scheduled": 40, "sent": 40, "late": 0, "dropped": 0}}, 40, pid=1)
     code = evidence.finish(state)
     return code, json.loads((out / "summary.json").read_text())
 

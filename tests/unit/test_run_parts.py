@@ -18,7 +18,7 @@ from harness.ledger.genesis import load_seed_accounts
 from harness.ledger.ledger import Ledger
 from harness.outputs import Event, RequestRecord
 from harness.run.accounts import AccountSizes, derive_accounts, write_private_files
-from harness.run.collect import actual_faults, merge_records, tag_faults
+from harness.run.collect import actual_faults, check_worker_records, merge_records, tag_faults
 from harness.run.junit import render_junit
 from harness.run.poller import event_kind
 from harness.run.progress import RecordTail, format_line
@@ -26,7 +26,7 @@ from harness.run.supervisor import Supervisor
 from harness.run.verdict import decide
 from reference_impl.request_keys import IssuedKeys
 from scenarios.client_keys import LABEL_PREFIXES, MAX_KEYS_PER_PREFIX, UnissuedLabelError, api_key
-from scenarios.recording import RecordWriter
+from scenarios.recording import RecordWriter, write_counters
 
 SERVER = textwrap.dedent("""
     import signal, socket, sys, time
@@ -172,8 +172,10 @@ def test_records_merge_sorted_and_progress_counts_errors(tmp_path):
     first.write({"intended_s": 3.0, "sent_s": 3.0, "endpoint": "decision", "method": "POST", "path": "/d",
                  "status": 0, "latency_ms": 9.0, "latency_from_intended_ms": 9.0})
     assert tail.poll() == (1, 1) and (tail.total, tail.errors) == (3, 2)
-    first.close()
-    second.close()
+    for writer, pid in ((first, 1), (second, 2)):
+        writer.close()
+        write_counters(tmp_path, {}, writer.count, pid=pid)
+    assert check_worker_records(tmp_path).problems == []
     merged = merge_records(tmp_path, [])
     assert [r.sent_s for r in merged] == [1.1, 2.0, 3.0]
     assert merged[0].latency_from_intended_ms == 105.0
