@@ -34,7 +34,7 @@ SCHEMA = pa.schema([(f.name, _TYPES[f.type if isinstance(f.type, str) else f.typ
 DEFAULTS = {f.name: f.default for f in fields(RequestRecord)}
 STRING_COLUMNS = tuple(f.name for f in SCHEMA if f.type == pa.string())
 # Strings with few distinct values: read dictionary-encoded (fast), kept in memory once read, decoded per selection.
-LABELS = ("endpoint", "method", "user_kind", "client_key", "phase", "fault_active", "expected", "error", "error_field")
+LABELS = ("endpoint", "method", "user_kind", "client_key", "phase", "fault_active", "expected", "error")
 ROW_GROUP_ROWS = 262_144
 EXPORT_BATCH_ROWS = 65_536
 
