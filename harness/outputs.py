@@ -113,6 +113,10 @@ class RequestRecord:
     ratelimit_limit: int = -1  # the limit the response announced (X-RateLimit-Limit, else RateLimit-Policy); -1 = none
     ratelimit_window_s: float = -1.0  # the window it announced (RateLimit-Policy `w`); -1 = none
     key_issued: int = -1  # 1 = client_key names an API key the run issued, 0 = unissued or no key (anonymous), -1 = unknown
+    error_field: str = ""  # 4xx/5xx: the JSON body's `field` (the request field the service says is wrong), else ""
+    ratelimit_remaining: int = -1  # X-RateLimit-Remaining as announced; -1 = none
+    ratelimit_reset_s: float = -1.0  # X-RateLimit-Reset (seconds) as announced; -1 = none
+    retry_after_s: float = -1.0  # Retry-After (seconds) as announced; -1 = none
 
 
 RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))

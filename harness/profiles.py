@@ -34,6 +34,7 @@ USER_KINDS = (
     "fuzzer",
     "tamperer",
     "key_rotator",
+    "patient",
     "nonce_flooder",
     "channel_flooder",
     "slow_client",

@@ -26,6 +26,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 EndpointResolver = Callable[[Scope], "str | None"]
 ResultListener = Callable[[str, str, RateLimitResult], None]
+HeadersFunc = Callable[[RateLimitResult], list[tuple[bytes, bytes]]]
 
 
 def rate_limit_headers(result: RateLimitResult) -> list[tuple[bytes, bytes]]:
@@ -45,8 +46,9 @@ class RateLimitMiddleware:
 
     def __init__(self, app: ASGIApp, manager: RateLimiterManager, key_func: KeyFunc = default_key,
                  endpoint_resolver: EndpointResolver | None = None,
-                 on_result: ResultListener | None = None) -> None:
+                 on_result: ResultListener | None = None, headers_func: HeadersFunc | None = None) -> None:
         self.app = app
+        self.headers_func = headers_func or rate_limit_headers
         self.manager = manager
         self.key_func = key_func
         self.endpoint_resolver = endpoint_resolver or (lambda scope: manager.resolve(scope.get("path", "")))
@@ -65,7 +67,7 @@ class RateLimitMiddleware:
         scope.setdefault("state", {})["rate_limit"] = result
         if self.on_result is not None:
             self.on_result(endpoint, key, result)
-        extra = rate_limit_headers(result)
+        extra = self.headers_func(result)
         if not result.allowed:
             await _reject(send, endpoint, result, extra)
             return

@@ -20,7 +20,7 @@ from pathlib import Path
 KEY_PREFIX = "srhk_"
 # Label prefixes of issued keys; a client using another prefix (or an index beyond the limit) fails loudly.
 LABEL_PREFIXES = ("agent", "agent2", "channel", "settler", "decider", "escrow", "fuzzer", "tamperer", "tamperer2",
-                  "abuser", "nonceflood", "channelflood", "slow",
+                  "abuser", "nonceflood", "channelflood", "slow", "patient",
                   "scenario")  # the user classes of `harness run --scenarios` (docs/evidence-contract.md §5)
 MAX_KEYS_PER_PREFIX = 512
 

@@ -1,19 +1,23 @@
 """Seeded malformed-input corpus for the fuzzing clients, generated with Hypothesis.
 
-Every case starts from a valid request of one endpoint and breaks it in at least one way the
-service's contract rejects *before* any signature check or ledger call (bad field value or type,
-missing field, body not an object, invalid JSON, bad header, oversized or deeply nested body, bad
-path parameter, unknown route, wrong method). So each case must get a 4xx JSON answer, never 5xx,
-never a CRITICAL record, never a ledger effect. Every route of the contract is covered, and every
-request header it reads (X-PAYMENT, Idempotency-Key, X-Agent-DID, X-API-Key, Content-Type), each
-on a request that is broken anyway. An oversized body is stored as its size (`pad_bytes`) and
-built by the sender. Generation runs in the harness process (never in Locust); the same seed gives
-the same corpus.
+Field cases start from a fully valid request of one endpoint (`TEMPLATES`: a valid agent DID,
+addresses, amounts; the channel state signed by both parties) and change exactly one field or
+header; the case names it (`field`, a path such as `amount` or `opportunities[0].terms.principal`),
+so the 4xx must name that field too (its JSON body's `field`): a rejection for another reason is a
+finding (P32). The other cases break the request as a whole (invalid JSON, body not an object, a
+bad X-PAYMENT, oversized or deeply nested body, bad path parameter, unknown route, wrong method,
+bad admin cursor) and carry `field = ""`. Every case is refused *before* any signature check or
+ledger call, so each must get a 4xx JSON answer, never 5xx, never a CRITICAL record, never a ledger
+effect. Every route of the contract is covered, and every request header it reads (X-PAYMENT,
+Idempotency-Key, X-Agent-DID, X-API-Key, Content-Type). An oversized body is stored as its size
+(`pad_bytes`) and built by the sender. Generation runs in the harness process (never in Locust);
+the same seed gives the same corpus.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,9 +26,15 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from stellar_sdk import Keypair
+
+from reference_impl.crypto_verification import sign_channel_state
 
 VALID_G = "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"
 OTHER_G = "GA5WUJ54Z23KILLCUOUNAKTPBVZWKMQVO4O6EQ5GHLAERIMLLHNCSKYH"
+VALID_DID = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"  # W3C did:key example (Ed25519)
+_PARTIES = tuple(Keypair.from_raw_ed25519_seed(hashlib.sha256(f"srh-fuzz-party-{i}".encode()).digest())
+                 for i in range(2))
 MAX_CORPUS = 5000
 OVERSIZE_BYTES = (64 * 1024 + 1, 200_000)  # beyond the service's 64 KiB body limit
 ROUTES = (("x402", "GET", "/resources/r1"), ("channel", "POST", "/channels/c1/updates"),
@@ -39,10 +49,11 @@ _bad_address = st.one_of(
     st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=55, max_size=55).map(lambda s: "G" + s),
     _not_a_string,
 )
-_bad_amount = st.one_of(
+_bad_amount = st.one_of(  # a positive integer up to int64 stroops is a valid JSON amount, so none here
     st.sampled_from(["0", "-1", "-0.5", "1.12345678", "abc", "", "NaN", "922337203685.4775808", "0x10"]),
     st.decimals(max_value=0, allow_nan=False, allow_infinity=False).map(str),
-    _not_a_string,
+    st.none(), st.booleans(), st.integers(-10**20, 0), st.integers(922337203686, 10**20),
+    st.lists(st.integers(), max_size=3),
 )
 _bad_did = st.one_of(_junk_text.filter(lambda s: not s.startswith("did:")), st.just("did:"), st.just("did::x"), _not_a_string)
 _not_object = st.one_of(st.lists(st.integers(), max_size=3), st.integers(), st.text(max_size=10), st.none())
@@ -50,62 +61,89 @@ _bad_json = st.sampled_from([b"{", b"{\"a\":", b"not json", b"\xff\xfe", b"[1,2"
 _bad_key_header = st.sampled_from(["", " ", "a b", "x" * 129, "k/1", "k\u00e9"])
 
 
+def _signed_channel_state() -> dict[str, Any]:
+    a, b = (k.public_key for k in _PARTIES)
+    state: dict[str, Any] = {"channelId": "fz-1", "sequence": 1, "participants": [a, b], "balances": {a: 10, b: 0},
+                             "total": 10}
+    for keypair in _PARTIES:
+        state = sign_channel_state(state, keypair)
+    return state
+
+
+# The valid request each field case changes one field of (tests/unit/test_corpus.py: each is accepted
+# by the service's validators as it is).
+TEMPLATES: dict[str, dict[str, Any]] = {
+    # no `asset`: it is optional and the service's own (native or USDC); a junk one is a case of its own
+    "settlement": {"destination": VALID_G, "amount": "1.5", "agent_did": VALID_DID},
+    "channel": _signed_channel_state(),
+    "decision": {"agent_did": VALID_DID, "opportunities": [
+        {"id": "o1", "type": "loan", "terms": {"lender": VALID_G, "borrower": OTHER_G, "principal": "10",
+                                               "interestRate": 0.1, "durationSeconds": 86400}}]},
+    "escrow": {"agent_did": VALID_DID, "payee": VALID_G, "amount": "1", "deadline_seconds": 3600},
+}
+
+
 def _settlement() -> st.SearchStrategy[dict[str, Any]]:
-    # no `asset`: it is optional and the service's own (native or USDC), so the other fields are the ones broken
-    valid = {"destination": VALID_G, "amount": "1.5", "agent_did": "did:key:z6MkFuzz"}
+    valid = TEMPLATES["settlement"]
     field_breaks = st.one_of(
         st.tuples(st.just("destination"), _bad_address),
         st.tuples(st.just("amount"), _bad_amount),
         st.tuples(st.just("asset"), st.one_of(_junk_text.filter(lambda s: s != "native"), _not_a_string)),
         st.tuples(st.just("agent_did"), _bad_did),
     )
-    broken = field_breaks.map(lambda kv: {**valid, kv[0]: kv[1]})
-    missing = st.sampled_from(["destination", "amount"]).map(lambda k: {x: v for x, v in valid.items() if x != k})
-    return st.one_of(broken, missing).map(lambda b: _case("settlement", "POST", "/settlements", body=b))
+    broken = field_breaks.map(lambda kv: _case("settlement", "POST", "/settlements", body={**valid, kv[0]: kv[1]},
+                                               field=kv[0]))
+    missing = st.sampled_from(["destination", "amount"]).map(lambda k: _case(
+        "settlement", "POST", "/settlements", body={x: v for x, v in valid.items() if x != k}, field=k))
+    return st.one_of(broken, missing)
 
 
 def _channel() -> st.SearchStrategy[dict[str, Any]]:
-    # Signatures are always 3 bytes (not 64), so every case fails validation before any crypto check.
-    state = {"channelId": "fz-1", "sequence": 1, "participants": [VALID_G, OTHER_G],
-             "balances": {VALID_G: 10, OTHER_G: 0}, "total": 10, "signatures": {VALID_G: "AAAA", OTHER_G: "AAAA"}}
+    # The template is signed by both parties; each break fails structural validation, which runs
+    # before the signatures are checked (a changed field no longer matches them either).
+    state = TEMPLATES["channel"]
     breaks: st.SearchStrategy[tuple[str, Any]] = st.one_of(
         st.tuples(st.just("sequence"), st.one_of(st.integers(max_value=-1), _junk_text, st.none())),
-        st.tuples(st.just("total"), st.one_of(st.integers(min_value=11), st.integers(max_value=-1), st.just("10"))),
+        st.tuples(st.just("total"), st.one_of(st.integers(max_value=-1), st.just("10"), st.booleans())),
+        # Balances that no longer sum to the total (the validator names `balances`, what disagrees with it).
+        st.integers(11, 10**9).map(lambda n: ("balances", {**state["balances"], state["participants"][0]: n})),
         st.tuples(st.just("participants"), st.one_of(st.just([VALID_G]), st.lists(_bad_address, min_size=2, max_size=2))),
         st.tuples(st.just("channelId"), st.just("other-id")),
         st.tuples(st.just("signatures"), st.one_of(st.just({}), _not_object)),
     )
     return breaks.map(
-        lambda kv: _case("channel", "POST", "/channels/fz-1/updates", body={**state, kv[0]: kv[1]})
+        lambda kv: _case("channel", "POST", "/channels/fz-1/updates", body={**state, kv[0]: kv[1]}, field=kv[0])
     )
 
 
 def _decision() -> st.SearchStrategy[dict[str, Any]]:
-    terms = {"lender": VALID_G, "borrower": OTHER_G, "principal": "10", "interestRate": 0.1,
-             "durationSeconds": 86400}
-    opp = {"id": "o1", "type": "loan", "terms": terms}
-    did = "did:key:z6MkFuzz"
+    did, (opp,) = TEMPLATES["decision"]["agent_did"], TEMPLATES["decision"]["opportunities"]
+    terms = opp["terms"]
+    first = "opportunities[0]"
     bodies = st.one_of(
-        st.just({"agent_did": did, "opportunities": []}),
-        st.just({"agent_did": did, "opportunities": [opp] * 51}),
-        _bad_amount.map(lambda a: {"agent_did": did, "opportunities": [{**opp, "terms": {**terms, "principal": a}}]}),
+        st.just(({"agent_did": did, "opportunities": []}, "opportunities")),
+        st.just(({"agent_did": did, "opportunities": [opp] * 51}, "opportunities")),
+        _bad_amount.map(lambda a: ({"agent_did": did, "opportunities": [{**opp, "terms": {**terms, "principal": a}}]},
+                                   f"{first}.terms.principal")),
         st.floats(1.01, 1e6).map(
-            lambda r: {"agent_did": did, "opportunities": [{**opp, "terms": {**terms, "interestRate": r}}]}),
+            lambda r: ({"agent_did": did, "opportunities": [{**opp, "terms": {**terms, "interestRate": r}}]},
+                       f"{first}.terms.interestRate")),
         _junk_text.filter(lambda s: s not in ("loan", "escrow")).map(
-            lambda t: {"agent_did": did, "opportunities": [{**opp, "type": t}]}),
-        _bad_did.map(lambda d: {"agent_did": d, "opportunities": [opp]}),
+            lambda t: ({"agent_did": did, "opportunities": [{**opp, "type": t}]}, f"{first}.type")),
+        _bad_did.map(lambda d: ({"agent_did": d, "opportunities": [opp]}, "agent_did")),
     )
-    return bodies.map(lambda b: _case("decision", "POST", "/agent/decisions", body=b))
+    return bodies.map(lambda bf: _case("decision", "POST", "/agent/decisions", body=bf[0], field=bf[1]))
 
 
 def _escrow() -> st.SearchStrategy[dict[str, Any]]:
-    valid = {"agent_did": "did:key:z6MkFuzz", "payee": VALID_G, "amount": "1", "deadline_seconds": 3600}
+    valid = TEMPLATES["escrow"]
     breaks = st.one_of(
         st.tuples(st.just("payee"), _bad_address),
         st.tuples(st.just("amount"), _bad_amount),
         st.tuples(st.just("deadline_seconds"), st.one_of(st.integers(max_value=0), _junk_text)),
     )
-    return breaks.map(lambda kv: _case("escrow", "POST", "/contracts/escrow", body={**valid, kv[0]: kv[1]}))
+    return breaks.map(lambda kv: _case("escrow", "POST", "/contracts/escrow", body={**valid, kv[0]: kv[1]},
+                                       field=kv[0]))
 
 
 def _raw_and_headers() -> st.SearchStrategy[dict[str, Any]]:
@@ -115,8 +153,7 @@ def _raw_and_headers() -> st.SearchStrategy[dict[str, Any]]:
     not_object = st.tuples(paths, _not_object).map(lambda p: _case(p[0][0], "POST", p[0][1], body=p[1]))
     bad_idem = _bad_key_header.map(lambda k: _case(
         "settlement", "POST", "/settlements",
-        body={"destination": VALID_G, "amount": "1", "agent_did": "did:key:z6MkFuzz"},
-        headers={"Idempotency-Key": k}))
+        body=TEMPLATES["settlement"], headers={"Idempotency-Key": k}, field="Idempotency-Key"))
     bad_payment = st.one_of(
         _junk_text.map(lambda s: s.encode("utf-8", "ignore").hex()),
         st.just(base64.b64encode(b"{\"x402Version\": 7}").decode()),
@@ -152,23 +189,25 @@ def _paths_methods_and_sizes() -> st.SearchStrategy[dict[str, Any]]:
     return st.one_of(resource, status, unknown, wrong_method, admin, oversized, nested)
 
 
-def _headers_on_broken_requests() -> st.SearchStrategy[dict[str, Any]]:
-    """Junk X-Agent-DID, X-API-Key (an unissued key: the anonymous client) or Content-Type on
-    requests whose body is broken anyway, so no header makes a case valid."""
+def _header_cases() -> st.SearchStrategy[dict[str, Any]]:
+    """A junk X-Agent-DID on a valid settlement without `agent_did` (the header is its one defect), and a
+    junk X-API-Key (an unissued key: the anonymous client) or Content-Type, neither of which the contract
+    validates, on an escrow whose one defect is its amount."""
+    did_body = {k: v for k, v in TEMPLATES["settlement"].items() if k != "agent_did"}
     did_header = _bad_did.filter(lambda d: isinstance(d, str) and d.isprintable() and d.isascii()).map(
-        lambda d: _case("settlement", "POST", "/settlements", body={"destination": VALID_G, "amount": "1"},
-                        headers={"X-Agent-DID": str(d)}))
+        lambda d: _case("settlement", "POST", "/settlements", body=did_body, headers={"X-Agent-DID": str(d)},
+                        field="X-Agent-DID"))
     junk_value = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=300)
     other = st.tuples(st.sampled_from(["X-API-Key", "Content-Type"]), junk_value, _bad_amount).map(
-        lambda h: _case("escrow", "POST", "/contracts/escrow",
-                        body={"agent_did": "did:key:z6MkFuzz", "payee": VALID_G, "amount": h[2],
-                              "deadline_seconds": 3600}, headers={h[0]: h[1]}))
+        lambda h: _case("escrow", "POST", "/contracts/escrow", body={**TEMPLATES["escrow"], "amount": h[2]},
+                        headers={h[0]: h[1]}, field="amount"))
     return st.one_of(did_header, other)
 
 
 def _case(endpoint: str, method: str, path: str, body: Any = None, raw: bytes | None = None,
-          headers: dict[str, str] | None = None) -> dict[str, Any]:
-    case: dict[str, Any] = {"endpoint": endpoint, "method": method, "path": path, "headers": headers or {}}
+          headers: dict[str, str] | None = None, field: str = "") -> dict[str, Any]:
+    case: dict[str, Any] = {"endpoint": endpoint, "method": method, "path": path, "headers": headers or {},
+                            "field": field}
     if raw is not None:
         case["raw_b64"] = base64.b64encode(raw).decode()
     elif body is not None or method == "POST":
@@ -177,7 +216,7 @@ def _case(endpoint: str, method: str, path: str, body: Any = None, raw: bytes | 
 
 
 CASES = st.one_of(_settlement(), _channel(), _decision(), _escrow(), _raw_and_headers(),
-                  _paths_methods_and_sizes(), _headers_on_broken_requests())
+                  _paths_methods_and_sizes(), _header_cases())
 
 
 def generate_corpus(seed: int, size: int = 300) -> list[dict[str, Any]]:
@@ -195,6 +234,13 @@ def generate_corpus(seed: int, size: int = 300) -> list[dict[str, Any]]:
 
     collect()
     return out[:size]
+
+
+def case_body(case: dict[str, Any]) -> bytes | None:
+    """The raw body of a corpus case: decoded, or padded to its `pad_bytes` size."""
+    if case.get("pad_bytes"):
+        return b'{"destination": "' + b"A" * int(case["pad_bytes"]) + b'"}'
+    return base64.b64decode(case["raw_b64"]) if case.get("raw_b64") is not None else None
 
 
 def write_corpus(path: Path, seed: int, size: int = 300) -> int:

@@ -44,6 +44,14 @@ def announced_limit(headers: dict[str, str]) -> tuple[int, float]:
     return (limit if limit > 0 else quota), window
 
 
+def ratelimit_values(headers: dict[str, str]) -> tuple[int, float, float]:
+    """(X-RateLimit-Remaining, X-RateLimit-Reset s, Retry-After s) as announced; -1 where absent or not a
+    non-negative number of seconds (a Retry-After HTTP date counts as absent)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    reset, retry = _int(lowered.get("x-ratelimit-reset", "")), _int(lowered.get("retry-after", ""))
+    return _int(lowered.get("x-ratelimit-remaining", "")), float(reset), float(retry)
+
+
 def _int(text: str) -> int:
     text = text.strip()
     return int(text) if text.isdigit() and len(text) < 12 else -1

@@ -76,7 +76,7 @@ function timing(metric, startedMs) {
 
 async function postSettlement(req, started) {
   const key = validate.idempotencyKey(req.headers["idempotency-key"]);
-  const request = validate.settlement(await readJson(req));
+  const request = validate.settlement(await readJson(req), req.headers["x-agent-did"]);
   const result = await settlements.settle(key, request);
   const headers = result.retryAfter ? { "Retry-After": String(result.retryAfter) } : {};
   if (result.status === 200 && !result.replayed) Object.assign(headers, timing("settlement-finality", started));
@@ -85,7 +85,7 @@ async function postSettlement(req, started) {
 
 async function postDecisions(req, started) {
   const body = await readJson(req);
-  const opportunities = validate.decisions(body);
+  const opportunities = validate.decisions(body, req.headers["x-agent-did"]);
   const decisions = opportunities.map((o) => ({ id: o.id, accept: o.amount <= 1000 && o.rate <= 0.3 }));
   return [200, { agent_did: body.agent_did, decisions }, timing("agent-decision", started)];
 }

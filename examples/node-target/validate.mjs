@@ -41,19 +41,26 @@ export function did(value, field = "agent_did") {
   return value;
 }
 
+// The agent DID from the body's `agent_did`, else the X-Agent-DID header (the contract's two ways).
+export function agentDid(body, header) {
+  if (body.agent_did !== undefined) return did(body.agent_did, "agent_did");
+  if (header !== undefined) return did(header, "X-Agent-DID");
+  throw new ValidationError("agent_did", "required (body field or X-Agent-DID header)");
+}
+
 export function idempotencyKey(value) {
   if (value === undefined) return null;
   if (!IDEMPOTENCY_KEY.test(value)) throw new ValidationError("Idempotency-Key", "1..128 of [A-Za-z0-9_.:-]");
   return value;
 }
 
-export function settlement(body) {
+export function settlement(body, agentHeader) {
   object(body);
-  if (body.asset !== "native") throw new ValidationError("asset", "only 'native' is supported");
+  if (body.asset !== undefined && body.asset !== "native") throw new ValidationError("asset", "only 'native' is supported");
   return {
     destination: address(body.destination, "destination"),
     amount: amount(body.amount, "amount"),
-    agentDid: did(body.agent_did),
+    agentDid: agentDid(body, agentHeader),
   };
 }
 
@@ -84,9 +91,9 @@ function opportunity(item, field) {
   throw new ValidationError(`${field}.type`, "must be 'loan' or 'escrow'");
 }
 
-export function decisions(body) {
+export function decisions(body, agentHeader) {
   object(body);
-  did(body.agent_did);
+  agentDid(body, agentHeader);
   const items = body.opportunities;
   if (!Array.isArray(items) || items.length < 1 || items.length > 50) {
     throw new ValidationError("opportunities", "must be a list of 1..50 objects");

@@ -1,8 +1,8 @@
 """Judges: turn one run's evidence (`JudgeContext`) into verdicts (`Check`s).
 
 `judge(ctx)` runs every enabled check: one target per metric, one recovery check per fault window,
-properties P30-P36, the nothing-lost, fees, percentiles, channels and state-bounds invariants and, when the profile names a ramp phase
-(`judging.capacity_phase`), the capacity knee. Rules: docs/judges.md.
+properties P30-P36, the nothing-lost, fees, percentiles, channels, state-bounds and health-contract
+invariants and, when the profile names a ramp phase (`judging.capacity_phase`), the capacity knee. Rules: docs/judges.md.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from harness.judges.context import (
 from harness.judges.failure_logging import judge_failure_logging
 from harness.judges.fallback import judge_fallback
 from harness.judges.fees import judge_fees
+from harness.judges.health import judge_health
 from harness.judges.nothing_lost import judge_nothing_lost, reconcile
 from harness.judges.observability import observability_table, settle, unavailable
 from harness.judges.percentiles import judge_percentiles
@@ -48,13 +49,13 @@ PROPERTY_JUDGES: dict[str, Callable[[JudgeContext], Check]] = {
     "percentiles": judge_percentiles,
     "channels": judge_channels,
     "state-bounds": judge_state_bounds,
+    "health": judge_health,
 }
 
 
 def judge(ctx: JudgeContext) -> list[Check]:
     """Every enabled check, in scorecard order: targets, recoveries, P30-P36, nothing-lost, fees, percentiles, channels,
-    state-bounds,
-    capacity.
+    state-bounds, health, capacity.
 
     Each check is settled against the evidence contract: it states the evidence it used, and one whose
     evidence is incomplete is inconclusive "not observable" (harness/judges/observability.py).

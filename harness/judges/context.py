@@ -315,7 +315,8 @@ def records_frame(records: pd.DataFrame | Iterable[RequestRecord] | Iterable[Map
         frame[name] = defaults[name] if name not in _REQUIRED_COLUMNS else pd.Series(dtype="float64")
     numeric = {"intended_s": "float64", "sent_s": "float64", "latency_ms": "float64",
                "latency_from_intended_ms": "float64", "status": "int64", "ratelimit_headers_ok": "int64",
-               "body_json": "int64", "ratelimit_limit": "int64", "ratelimit_window_s": "float64"}
+               "body_json": "int64", "ratelimit_limit": "int64", "ratelimit_window_s": "float64",
+               "ratelimit_remaining": "int64", "ratelimit_reset_s": "float64", "retry_after_s": "float64"}
     for name, dtype in numeric.items():
         try:
             frame[name] = pd.to_numeric(frame[name], errors="raise").astype(dtype)

@@ -67,6 +67,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "percentiles": (CLIENT_RECORDS, SERVER_TIMING, METRICS),
     "channels": (CLIENT_RECORDS,),
     "state-bounds": (CLIENT_RECORDS, STATE_SIZES),
+    "health": (HEALTH,),
     "capacity": (CLIENT_RECORDS,),
     "secret-scan": (RUN_FOLDER,),
 }

@@ -11,7 +11,11 @@ every issued key a client of its own. Records without the `key_issued` column (o
 grouped by their key as before.
 
 The limit an endpoint is held to comes from the profile, the config or the target's announcement
-(harness/run/expectations.py); a target announcing another limit than that one fails too.
+(harness/run/expectations.py); a target announcing another limit than that one fails too. The
+announced values are judged for truth as well (harness/judges/rate_limit_truth.py): a client that
+waited out `Retry-After` must be admitted, `X-RateLimit-Remaining` must agree with what the client
+was admitted, `Retry-After` and `X-RateLimit-Reset` must stay within what the limit allows. Without
+any client that waited out a 429 the check is inconclusive (Retry-After never exercised).
 """
 
 from __future__ import annotations
@@ -28,8 +32,13 @@ from harness.judges.context import (
     JudgeContext,
     RateLimit,
 )
+from harness.judges.rate_limit_truth import (
+    announced_wait_beyond_limit,
+    refused_after_waiting,
+    remaining_mismatches,
+)
 
-NAME = "P34 rate limiting: admitted per client key within the limit, 429s with headers"
+NAME = "P34 rate limiting: admitted per client key within the limit, 429s with true headers"
 MAX_EVIDENCE = 10
 ANONYMOUS = "anonymous (one address)"
 ABUSIVE_KINDS = ("abuser", "key_rotator", "nonce_flooder", "channel_flooder")
@@ -90,10 +99,15 @@ def announced_mismatches(ctx: JudgeContext) -> list[dict[str, object]]:
 
 def judge_rate_limits(ctx: JudgeContext) -> Check:
     violations: list[dict[str, object]] = []
-    keys_checked = 0
+    misstated: list[dict[str, object]] = []
+    keys_checked = remaining_judged = 0
     for endpoint, limit in sorted(ctx.rate_limits.items()):
-        rec = ctx.frame(["sent_s", "latency_ms", "status", "client_key", "key_issued"], endpoint=[endpoint])
+        rec = ctx.frame(["sent_s", "latency_ms", "status", "client_key", "key_issued", "ratelimit_remaining"],
+                        endpoint=[endpoint])
         rec = rec.assign(identity=client_identity(rec), done_s=rec["sent_s"] + rec["latency_ms"] / 1000.0)
+        wrong, judged = remaining_mismatches(rec, endpoint, limit)
+        misstated += wrong
+        remaining_judged += judged
         admitted = rec[(rec["identity"] != "") & (rec["status"] != 429) & (rec["status"] != 0)]
         for key, group in admitted.groupby("identity", sort=True):
             keys_checked += 1
@@ -115,6 +129,11 @@ def judge_rate_limits(ctx: JudgeContext) -> Check:
                "well_behaved_429_keys": int(good_limited["client_key"].nunique()),
                "anonymous_requests": len(anonymous), "anonymous_429": int((anonymous["status"] == 429).sum())}
     abusive = ctx.frame(["user_kind", "status"], user_kind=ABUSIVE_KINDS)
+    refused_again, waited = refused_after_waiting(ctx)
+    long_waits, long_wait_count = announced_wait_beyond_limit(ctx)
+    figures.update({"waited_retry_after": waited, "refused_after_waiting": len(refused_again),
+                    "remaining_values_checked": remaining_judged, "remaining_mismatches": len(misstated),
+                    "waits_beyond_limit": long_wait_count})
     for kind in ABUSIVE_KINDS:
         mine = abusive[abusive["user_kind"] == kind]
         if len(mine):
@@ -140,6 +159,20 @@ def judge_rate_limits(ctx: JudgeContext) -> Check:
         problems.append(f"{len(misannounced)} endpoint(s) announce another limit than the one they are held to "
                         f"(first: {m['endpoint']} announces X-RateLimit-Limit {m['announced']}, limit {m['limit']})")
         evidence += misannounced[:MAX_EVIDENCE]
+    if len(refused_again):
+        first = refused_again.iloc[0]
+        problems.append(f"{len(refused_again)} of {waited} requests sent after waiting out Retry-After were refused "
+                        f"again (first: {first['client_key']} at {first['sent_s']:.3f} s)")
+        evidence += [{"client_key": r.client_key, "endpoint": r.endpoint, "sent_s": round(r.sent_s, 3),
+                      "problem": "429 after waiting Retry-After"} for r in list(refused_again.itertuples())[:MAX_EVIDENCE]]
+    if misstated:
+        problems.append(f"{len(misstated)} X-RateLimit-Remaining values disagree with the client's admissions "
+                        f"(first: {misstated[0]['client_key']} on {misstated[0]['endpoint']}: {misstated[0]['problem']})")
+        evidence += misstated[:MAX_EVIDENCE]
+    if long_wait_count:
+        problems.append(f"{long_wait_count} responses announce a Retry-After or X-RateLimit-Reset longer than the "
+                        "limit allows")
+        evidence += long_waits
     if problems:
         return Check("P34", "property", NAME, VERDICT_FAIL, "; ".join(problems), figures, evidence)
     if not ctx.rate_limits:
@@ -150,6 +183,10 @@ def judge_rate_limits(ctx: JudgeContext) -> Check:
     if headers_checked == 0:
         return Check("P34", "property", NAME, VERDICT_INCONCLUSIVE,
                      f"{len(limited)} 429s seen but the client recorded no header check", figures)
+    if waited == 0:
+        return Check("P34", "property", NAME, VERDICT_INCONCLUSIVE,
+                     "no client waited out a 429's Retry-After, so its truth was never exercised", figures)
     return Check("P34", "property", NAME, VERDICT_PASS,
                  f"{keys_checked} client keys within their limits; {len(limited)} 429s, all with headers; "
-                 "no 429 for well-behaved clients", figures)
+                 f"no 429 for well-behaved clients; {waited} clients admitted after waiting Retry-After; "
+                 f"{remaining_judged} Remaining values agree with the admissions", figures)

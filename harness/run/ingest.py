@@ -10,6 +10,7 @@ length. A part cut short by a killed process (a partial last row) is a Collectio
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from collections.abc import Sequence
 from dataclasses import MISSING
@@ -46,18 +47,35 @@ def ingest_parts(parts: Sequence[Path], out: Path, faults: Sequence[ActualFault]
 
 def _query(parts: Sequence[Path], faults: Sequence[ActualFault]) -> str:
     files = ", ".join(f"'{_quote(p)}'" for p in parts)
+    present = _header_names(parts)
     columns = []
     for field in SCHEMA:
         sql_type = _SQL_TYPES[str(field.type)]
         raw = f"CAST(NULLIF({field.name}, '') AS {sql_type})" if sql_type != "VARCHAR" else field.name
         default = DEFAULTS[field.name]
-        columns.append(f"{raw} AS {field.name}" if default is MISSING
-                       else f"COALESCE({raw}, {_literal(default)}) AS {field.name}")
+        if default is MISSING:
+            columns.append(f"{raw} AS {field.name}")
+        elif field.name not in present:  # parts of an older harness: the column reads as its default
+            columns.append(f"CAST({_literal(default)} AS {sql_type}) AS {field.name}")
+        else:
+            columns.append(f"COALESCE({raw}, {_literal(default)}) AS {field.name}")
     source = (f"SELECT {', '.join(columns)}, filename FROM read_csv([{files}], all_varchar = true, header = true, "
               "union_by_name = true, filename = true, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
               "null_padding = false)")
     return (f"SELECT * EXCLUDE (fault_active, filename), {_fault_column(faults)} AS fault_active "
             f"FROM ({source}) ORDER BY sent_s, intended_s, filename")
+
+
+def _header_names(parts: Sequence[Path]) -> set[str]:
+    """The columns any part's header names (a part without a header line names none)."""
+    names: set[str] = set()
+    for part in parts:
+        try:
+            with part.open(newline="") as fh:
+                names.update(next(csv.reader(fh), []))
+        except (OSError, csv.Error, UnicodeDecodeError) as exc:
+            raise CollectionError(f"cannot read the header of {part.name}: {exc}") from None
+    return names
 
 
 def _fault_column(faults: Sequence[ActualFault]) -> str:

@@ -8,7 +8,9 @@ A feed that never answers such a page, or does not declare a kind, makes the evi
 unavailable, with the reason (`observability`). A target may announce the sizes and bounds of its
 per-client stores in `/health` as `"state": {store: {size, capacity, per_client?, ttl_s?}}`: each poll
 that carries them becomes one `state` event (stamped with the answer's time, `asked_at` the request's),
-which the state-bounds check judges; without them that evidence is unavailable.
+which the state-bounds check judges; without them that evidence is unavailable. Every answer also
+becomes a `health` event (`status`, `ready`, `breakers`, `asked_at`), which the health check holds to
+the /health contract (harness/judges/health.py).
 """
 
 from __future__ import annotations
@@ -76,7 +78,6 @@ class ServicePoller:
         self.metrics_problem = "never polled"
         self.metrics_text = ""
         self._cursor = 0
-        self._last_breakers: dict[str, str] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="service-poller", daemon=True)
         self._lock = threading.Lock()
@@ -125,10 +126,10 @@ class ServicePoller:
                 self.events.append(Event(self._now_run_s(), "service", "state",
                                          {"stores": stores, "asked_at": round(asked_at, 6)}))
                 self.state_samples += 1
-            if breakers != self._last_breakers:
-                self.events.append(Event(self._now_run_s(), "service", "health",
-                                         {"status": body.get("status"), "breakers": breakers}))
-                self._last_breakers = breakers
+            # every answer: the health judge holds each against the fault schedule and the breakers
+            self.events.append(Event(self._now_run_s(), "service", "health",
+                                     {"status": body.get("status"), "ready": body.get("ready"), "breakers": breakers,
+                                      "asked_at": round(asked_at, 6)}))
 
     def poll_events(self) -> None:
         for _ in range(MAX_PAGES):

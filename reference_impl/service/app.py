@@ -367,9 +367,9 @@ async def post_escrow(request: Request, c: Components) -> Response:
 
 async def get_health(request: Request, c: Components) -> Response:
     breakers = c.client.breaker_states()
-    status = "ok" if all(state == "closed" for state in breakers.values()) else "degraded"
+    status, ready = c.parts.health(breakers)
     return JSONResponse(
-        {"status": status, "ready": True, "env": c.settings.env, "fault": c.fault, "breakers": breakers,
+        {"status": status, "ready": ready, "env": c.settings.env, "fault": c.fault, "breakers": breakers,
          "state": c.state()}
     )
 
@@ -416,7 +416,8 @@ def create_app(settings: ServiceSettings, components: Components | None = None) 
     if settings.admin_feed:
         routes.append(Route("/admin/events", endpoint("admin", get_events, c), methods=["GET"]))
     middleware = (
-        [Middleware(RateLimitMiddleware, manager=c.rate_limits, key_func=c.identity)] if c.rate_limits else []
+        [Middleware(RateLimitMiddleware, manager=c.rate_limits, key_func=c.identity,
+                    headers_func=c.parts.limit_headers)] if c.rate_limits else []
     )
     app = Starlette(
         routes=routes,

@@ -4,7 +4,7 @@ substitute for one of the `Parts`, taken from the registry in `faults.py`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,12 +25,14 @@ from reference_impl.error_logger import ErrorLogger, ErrorLoggerConfig, ErrorRec
 from reference_impl.facilitator.networks import caip2_network
 from reference_impl.input_validator import InputValidator
 from reference_impl.metrics_collector import Alert, MetricsCollector
+from reference_impl.rate_limit_middleware import HeadersFunc, rate_limit_headers
 from reference_impl.rate_limiter import PRESETS, RateLimiterConfig, RateLimiterManager
 from reference_impl.request_keys import KeyFunc
 from reference_impl.service.channels import ChannelStore
 from reference_impl.service.decisions import DecisionEngine
 from reference_impl.service.events import EventFeed
 from reference_impl.service.faults import FAULTS, check_fault
+from reference_impl.service.health import HealthSummary, health_summary
 from reference_impl.service.nonces import NonceStore
 from reference_impl.service.sequence_pool import SequencePool
 from reference_impl.service.settings import ServiceSettings
@@ -109,6 +111,9 @@ class Parts:
     rate_limit: Callable[[RateLimiterConfig], RateLimiterConfig] = _same  # per endpoint
     client: type[FailoverStellarClient] = FailoverStellarClient
     engine: type[SubmissionEngine] = SubmissionEngine
+    limit_headers: HeadersFunc = rate_limit_headers  # Retry-After / X-RateLimit-* of one limiter decision
+    health: Callable[[Mapping[str, str]], HealthSummary] = health_summary  # /health status and ready
+    x402_gateway: type[X402Gateway] = X402Gateway  # x402 v1 challenges and payment verification
     metrics: type[MetricsCollector] = MetricsCollector
 
     @classmethod
@@ -185,7 +190,7 @@ class Components:
         x402 = self.config.payment.x402
         self.nonces = NonceStore(x402.max_timeout_seconds, capacity=x402.max_issued_nonces,
                                  per_client=x402.max_nonces_per_client, clock=self.clock)
-        self.x402 = X402Gateway(
+        self.x402 = self.parts.x402_gateway(
             self.validator,
             self.client,
             network=network,

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from reference_impl.circuit_breaker import CircuitBreakerConfig
 from reference_impl.errors import ConfigurationError
-from reference_impl.input_validator import InputValidator
+from reference_impl.input_validator import InputValidator, PaymentProof
 from reference_impl.metrics_collector import Alert, MetricsCollector
-from reference_impl.rate_limiter import RateLimiterConfig
+from reference_impl.rate_limit_middleware import rate_limit_headers
+from reference_impl.rate_limiter import RateLimiterConfig, RateLimitResult
 from reference_impl.request_keys import KeyFunc, api_key_hash, default_key, header
+from reference_impl.service.nonces import NonceRejectedError
 from reference_impl.service.sequence_pool import PoolAccount, SequencePool
 from reference_impl.service.stellar_client import Endpoint, FailoverStellarClient, SubmitOutcome
 from reference_impl.service.submission import (
@@ -31,6 +34,7 @@ from reference_impl.service.submission import (
     SubmissionEngine,
     SubmissionRecord,
 )
+from reference_impl.service.x402 import PaymentRejectedError, X402Gateway
 
 NEVER = 1_000_000_000
 
@@ -67,6 +71,38 @@ class PassThroughValidator(InputValidator):
 
     def validate_loan_terms(self, terms: Any, field: str = "loan") -> Any:
         return dict(terms)
+
+
+class LaxAmountValidator(InputValidator):
+    """`validator-ignores-amount`: an amount that parses as a number is taken as it is (zero, negative, more
+    than 7 decimals, beyond int64 stroops); only non-numbers are still refused. Every other field is checked,
+    so a request with a bad amount and another defect is still refused, for the other field."""
+
+    def validate_amount_stroops(self, value: Any, field: str = "amount") -> int:
+        try:
+            return int(Decimal(str(value)) * 10_000_000)
+        except (InvalidOperation, ValueError):
+            return super().validate_amount_stroops(value, field)
+
+
+class LateConsumeGateway(X402Gateway):
+    """`x402-consumes-late`: the replay check runs before the payer lookup (an await) and the nonce is
+    consumed only after it, a consume that finds the nonce already used being ignored ("someone consumed
+    it already"), so two copies of one payment sent at once both pass."""
+
+    async def verify(self, header: str, resource_url: str) -> PaymentProof:
+        proof = self._check_proof(header, resource_url)
+        nonce = self._memo_nonce(proof)
+        if self.nonces.is_used(proof.tx_hash) or self.nonces.is_used(nonce):
+            raise PaymentRejectedError("invalid_exact_stellar_payload_replay", "transaction was already used")
+        await self._check_payer(proof)
+        try:
+            self.nonces.take(nonce, urlsplit(resource_url).path)
+        except NonceRejectedError as error:
+            if error.reason != "invalid_exact_stellar_payload_replay":
+                raise PaymentRejectedError(error.reason, str(error)) from None
+        self.nonces.mark_used(proof.tx_hash)
+        return proof
 
 
 class SameSequenceValidator(InputValidator):
@@ -174,6 +210,26 @@ def trust_any_key(settings: Any) -> KeyFunc:
     return key
 
 
+def retry_after_rounded_down(result: RateLimitResult) -> list[tuple[bytes, bytes]]:
+    """`retry-after-rounds-down`: Retry-After truncates the wait (`int()`), so under a second reads 0."""
+    return [(k, str(int(result.retry_after)).encode() if k == b"retry-after" else v)
+            for k, v in rate_limit_headers(result)]
+
+
+def remaining_before_this_request(result: RateLimitResult) -> list[tuple[bytes, bytes]]:
+    """`ratelimit-remaining-off-by-one`: an admitted answer's X-RateLimit-Remaining counts the quota as it was
+    before this request took its share."""
+    bump = 1 if result.allowed else 0
+    return [(k, str(int(v) + bump).encode() if k == b"x-ratelimit-remaining" else v)
+            for k, v in rate_limit_headers(result)]
+
+
+def always_healthy(breakers: Mapping[str, str]) -> tuple[str, bool]:
+    """`health-always-ok`: /health reads ok and ready whatever the breakers say (a liveness answer posing as
+    readiness)."""
+    return "ok", True
+
+
 def never_opens(config: CircuitBreakerConfig) -> CircuitBreakerConfig:
     return replace(config, failure_threshold=NEVER, volume_threshold=NEVER)
 
@@ -196,6 +252,16 @@ FAULTS: dict[str, Fault] = {
     "no-failover": Fault("only the primary Horizon is used", {"client": PrimaryOnlyClient}),
     "retry-without-idempotency": Fault("a retry after an unknown outcome builds a fresh tx (double pay)",
                                        {"engine": FreshTxEngine}),
+    "validator-ignores-amount": Fault("any numeric amount passes validation (zero, negative, too precise)",
+                                      {"validator": LaxAmountValidator}),
+    "retry-after-rounds-down": Fault("Retry-After truncates the wait (0 under a second): waiting it is not enough",
+                                     {"limit_headers": retry_after_rounded_down}),
+    "ratelimit-remaining-off-by-one": Fault("X-RateLimit-Remaining does not count the request it answers",
+                                            {"limit_headers": remaining_before_this_request}),
+    "x402-consumes-late": Fault("an x402 payment is marked used only after an await: concurrent copies all pass",
+                                {"x402_gateway": LateConsumeGateway}),
+    "health-always-ok": Fault("/health reads ok and ready even with every breaker open",
+                              {"health": always_healthy}),
     "resubmits-failed-tx": Fault("a retry of a settlement the ledger failed is paid as a new transaction",
                                  {"engine": ResubmitsFailedEngine}),
     "breaker-opens-spuriously": Fault("Horizon breakers count the ledger's business answers (tx_failed) as failures",

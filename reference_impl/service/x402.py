@@ -143,7 +143,12 @@ class X402Gateway:
             self.nonces.take(nonce, urlsplit(resource_url).path)
         except NonceRejectedError as error:
             raise PaymentRejectedError(error.reason, str(error)) from None
-        self.nonces.mark_used(proof.tx_hash)
+        self.nonces.mark_used(proof.tx_hash)  # consumed before the first await: a concurrent copy is a replay
+        await self._check_payer(proof)
+        return proof
+
+    async def _check_payer(self, proof: PaymentProof) -> None:
+        """The payer's account exists, holds the amount, and has not consumed the transaction's sequence."""
         account = await self.client.account(proof.payer)
         if account is None:
             raise PaymentRejectedError("insufficient_funds", "payer account does not exist")
@@ -154,7 +159,6 @@ class X402Gateway:
             raise PaymentRejectedError(
                 "invalid_transaction_state", "transaction sequence was already consumed"
             )
-        return proof
 
     def _check_proof(self, header: str, resource_url: str) -> PaymentProof:
         """Parse once against the requirements; on a mismatch, the crypto checks still run first so

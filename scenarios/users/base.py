@@ -33,7 +33,7 @@ from harness.outputs import ENDPOINT_METRICS
 from harness.profiles import parse_profile
 from scenarios.arrivals import ArrivalQueue, build_schedules, pool_sizes
 from scenarios.client_keys import MAX_KEYS_PER_PREFIX, api_key
-from scenarios.headers import announced_limit, server_timing_ms
+from scenarios.headers import announced_limit, ratelimit_values, server_timing_ms
 from scenarios.partition import Allocation, first_index, share, single_process
 from scenarios.recording import ALLOCATION_FILE, RecordWriter, write_counters
 from scenarios.shapes import phase_at
@@ -327,8 +327,10 @@ class PacedUser(FastHttpUser):
             tx_hash = str(receipt.get("transaction") or "") if isinstance(receipt, dict) else ""
         elif isinstance(parsed, dict):
             tx_hash = next((v for k in TX_HASH_KEYS if isinstance(v := parsed.get(k), str) and v), "")
+        error_field = ""
         if status >= 400 and isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
             error = parsed["error"][:80]  # the answer's stable error code
+            error_field = str(parsed.get("field") or "")[:120]
         self.ctx.write(
             {
                 "intended_s": intended_s,
@@ -347,10 +349,13 @@ class PacedUser(FastHttpUser):
                 "tx_hash": tx_hash,
                 "expected": expected,
                 "error": error,
+                "error_field": error_field,
                 "ratelimit_headers_ok": headers_ok,
                 "body_json": body_json,
                 "server_ms": server_timing_ms(reply.headers, ENDPOINT_METRICS.get(endpoint, "")),
                 **dict(zip(("ratelimit_limit", "ratelimit_window_s"), announced_limit(reply.headers), strict=True)),
+                **dict(zip(("ratelimit_remaining", "ratelimit_reset_s", "retry_after_s"),
+                           ratelimit_values(reply.headers), strict=True)),
             }
         )
         return status, parsed if isinstance(parsed, dict) else None, reply.headers

@@ -1,26 +1,19 @@
 """Malformed-input clients: replay the run's seeded corpus (scenarios/corpus.py), `BATCH` cases per arrival.
 
-Each case is definitely invalid (at least one field, header, path or size breaks the contract), so
-the service must answer 4xx with a JSON body, never 5xx, and nothing may reach the ledger (P32).
+Each case is definitely invalid (one field or header of a valid request, or the request as a whole:
+path, method, size, JSON), so the service must answer 4xx with a JSON body, never 5xx, and nothing may
+reach the ledger (P32). A field case is recorded with `expected="reject:<field>"`, the field it
+changed, which the 4xx's `field` must name; the others with `expected="reject"`.
 A case that carries its own `X-API-Key` sends it as an unissued key (the anonymous client); the
 others use the fuzzers' issued keys. Oversized bodies are built here from their size.
 """
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
+from scenarios.corpus import case_body
 from scenarios.users.base import PacedUser
 
 BATCH = 5
-
-
-def case_body(case: dict[str, Any]) -> bytes | None:
-    """The raw body of a corpus case: decoded, or padded to its `pad_bytes` size."""
-    if case.get("pad_bytes"):
-        return b'{"destination": "' + b"A" * int(case["pad_bytes"]) + b'"}'
-    return base64.b64decode(case["raw_b64"]) if case.get("raw_b64") is not None else None
 
 
 class Fuzzer(PacedUser):
@@ -35,5 +28,5 @@ class Fuzzer(PacedUser):
             self.call(
                 intended_s, case["endpoint"], case["method"], case["path"], raw=case_body(case), headers=headers,
                 client_key="" if own_key is not None else self.key("fuzzer", case["endpoint"], BATCH),
-                raw_api_key=own_key, expected="reject",
+                raw_api_key=own_key, expected=f"reject:{case['field']}" if case.get("field") else "reject",
             )

@@ -3,10 +3,12 @@
 Each arrival fetches a fresh x402 challenge, then sends one tampered payment: signed by another key,
 signed for another network, or already expired; or a channel update with a forged signature. Those
 records carry `expected="reject"`: each must be refused with 4xx and logged CRITICAL (P33). Every
-`REPLAY_EVERY`-th arrival instead makes one valid payment and sends the same proof again; the
-replay is recorded as user kind `replayer` (logged MEDIUM `replay`, so it is not a CRITICAL case);
-like a paying agent, the user then waits until that payment is in a ledger before it pays again.
-Challenges are recorded with `expected="challenge"`.
+`REPLAY_EVERY`-th arrival instead makes one valid payment and presents it again (user kind `replayer`,
+logged MEDIUM `replay`, so not a CRITICAL case), alternately over the process's tamperers
+- one after the other: the payment (`expected="ok"`), then the same proof (`expected="replay"`), or
+- concurrently: two copies sent at once (`expected="replay_race"`), of which at most one may be served;
+and, once the payment is in a ledger (the user waits for it, like a paying agent), once more later
+(`expected="replay"`). Challenges are recorded with `expected="challenge"`.
 """
 
 from __future__ import annotations
@@ -69,15 +71,25 @@ class Tamperer(PacedUser):
         if req is None:
             return
         header, tx_hash = payment_header(req, self.payer.keypair, self.payer.sequence())
-        status, _, _ = self.call(intended_s, "x402", "GET", path, client_key=key, headers={"X-PAYMENT": header},
-                                 user_kind="replayer", expected="ok")
-        if status != 200:
+
+        def present(expected: str) -> int:
+            return self.call(intended_s, "x402", "GET", path, client_key=key, headers={"X-PAYMENT": header},
+                             user_kind="replayer", expected=expected)[0]
+
+        if self.ctx.next_index("replay") % 2 == 0:  # alternate over the process's tamperers
+            racers = [gevent.spawn(present, "replay_race") for _ in range(2)]
+            gevent.joinall(racers, timeout=2 * self.network_timeout)
+            served = any(g.value == 200 for g in racers)
+        else:
+            served = present("ok") == 200
+            if served:
+                present("replay")
+        if not served:
             self.payer.refused()
             return
         self.payer.paid(tx_hash, time.time() + PAYMENT_TIMEOUT_S)
-        self.call(intended_s, "x402", "GET", path, client_key=key, headers={"X-PAYMENT": header},
-                  user_kind="replayer", expected="replay")
         self.payer.settle_wait(SETTLE_LIMIT_S)
+        present("replay")  # later: the payment is settled by now (or its wait ran out)
 
     def forged_channel(self, intended_s: float, key: str) -> None:
         """A channel's opening state where party A's signature comes from an impostor's key."""

@@ -58,7 +58,7 @@ def test_a_deliberate_fault_passed_through_the_command_fails_the_same_check(tmp_
     result = harness_run("e2e-short", tmp_path / "run", "--target-cmd",
                          f"{REFERENCE_CMD} --fault-in-service breaker-never-opens", timeout_s=280.0)
     failed = {cid for cid, v in verdicts(result).items() if v == "fail"}
-    assert "P35" in failed and failed <= {"P35", "P36"}, not_passing(result)  # as tests/e2e/test_broken_service.py
+    assert "P35" in failed and failed <= {"P35", "P36", "health"}, not_passing(result)  # as test_broken_service.py
     assert result.exit_code == EXIT_CHECK_FAILED
 
 

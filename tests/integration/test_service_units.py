@@ -172,7 +172,7 @@ def test_faults_registry_substitutes_real_parts_and_refuses_mainnet():
         check_fault("explode", "development")
     with pytest.raises(ConfigurationError, match="refused under mainnet"):
         check_fault("no-failover", "mainnet")
-    assert {"no-failover", "resubmits-failed-tx"} <= set(FAULTS)
+    assert {"no-failover", "validator-passes-bad-input", "validator-ignores-amount", "resubmits-failed-tx"} <= set(FAULTS)
     part_names = {f.name for f in fields(Parts)}
     for name, fault in FAULTS.items():  # each fault substitutes one real part, nothing else
         assert fault.description and len(fault.parts) == 1 and set(fault.parts) <= part_names, name

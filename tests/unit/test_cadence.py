@@ -110,8 +110,8 @@ def test_smoke_under_testnet_and_mainnet():
     assert [p.duration_s for p in testnet.phases] == [6.0, 38.0, 62.0, 43.0]  # the judged steady phase keeps 38 s
     assert testnet.duration_s == 149.0 and len(testnet.cadence.changes) == 5
     assert "rto_s 20 -> 35 s" in testnet.cadence.changes[0]
-    # 16 arrivals/s, settlers 4/17.7 of them, each user busy up to two 5 s closes
-    assert testnet.pools == {"paying_agent": 39, "settler": 39, "escrow_user": 16, "tamperer": 13}
+    # 16 arrivals/s, settlers 4/17.8 of them, each user busy up to two 5 s closes
+    assert testnet.pools == {"paying_agent": 38, "settler": 38, "escrow_user": 16, "tamperer": 13}
     mainnet = derive_profile(smoke, MAINNET)
     assert mainnet.judging["rto_s"] == 65.0 and mainnet.duration_s == 209.0
     assert [f.at_s for f in mainnet.faults] == [44.0, 114.0, 114.0, 131.0, 131.0]

@@ -15,8 +15,11 @@ from harness.judges.rate_limits import ANONYMOUS, judge_rate_limits
 from harness.judges.state_bounds import judge_state_bounds
 from harness.outputs import Event, RequestRecord
 from reference_impl.clock import ManualClock
+from reference_impl.rate_limit_middleware import rate_limit_headers
 from reference_impl.rate_limiter import RateLimiter, RateLimiterConfig
+from reference_impl.service.faults import remaining_before_this_request, retry_after_rounded_down
 from reference_impl.service.nonces import NonceCapacityError, NonceStore
+from scenarios.headers import ratelimit_values
 
 LIMIT = {"x402-challenge": {"limit": 50, "window_s": 60.0, "algorithm": "token-bucket"}}
 DURATION_S, TTL, PER_CLIENT = 120, 60.0, 16
@@ -25,8 +28,40 @@ CLIENTS = [*(("paying_agent", f"agent-{i}", 0.2) for i in range(5)), ("key_rotat
            ("nonce_flooder", "nonceflood-0", 0.7)]
 
 
-def play(trusts_any_key: bool, seed: int = 1) -> tuple[list[RequestRecord], list[Event]]:
-    """Client records and one `state` event per second of a service under the traffic above."""
+def patient_records(headers_func: Any = rate_limit_headers, starts: tuple[float, ...] = (30.0, 80.0)) -> list[RequestRecord]:
+    """A 429-honouring client (scenarios/users/patient.py) on a key of its own, whose bucket no other client
+    touches: at each start it sends until refused, waits the announced Retry-After and sends once more.
+    Headers are the middleware's (`headers_func`, the real one or a fault's), parsed as the load client does."""
+    clock = ManualClock(wall_start=10_000.0)
+    limiter = RateLimiter(RateLimiterConfig(50, 60.0, "token-bucket"), clock=clock)
+    records: list[RequestRecord] = []
+
+    def send(expected: str) -> dict[str, str]:
+        result = limiter.check_limit("patient-0")
+        headers = {k.decode(): v.decode() for k, v in headers_func(result)}
+        remaining, reset, retry = ratelimit_values(headers)
+        t = clock.now()
+        records.append(RequestRecord(t, t, "x402-challenge", "GET", "/resources/r", 402 if result.allowed else 429,
+                                     5.0, 5.0, user_kind="patient", client_key="patient-0", key_issued=1,
+                                     expected=expected, ratelimit_headers_ok=-1 if result.allowed else 1,
+                                     body_json=1, ratelimit_remaining=remaining, ratelimit_reset_s=reset,
+                                     retry_after_s=retry))
+        clock.advance(0.01)
+        return headers if not result.allowed else {}
+
+    for start in starts:
+        clock.advance(start - clock.now())
+        refused = next((h for _ in range(53) if (h := send("ratelimit"))), None)
+        assert refused is not None
+        clock.advance(float(refused["retry-after"]))
+        send("after_retry_after")
+    return records
+
+
+def play(trusts_any_key: bool, seed: int = 1, headers_func: Any = rate_limit_headers
+         ) -> tuple[list[RequestRecord], list[Event]]:
+    """Client records and one `state` event per second of a service under the traffic above, plus a
+    429-honouring client."""
     rng = random.Random(seed)
     clock = ManualClock(wall_start=10_000.0)
     limiter = RateLimiter(RateLimiterConfig(50, 60.0, "token-bucket"), clock=clock)
@@ -52,7 +87,7 @@ def play(trusts_any_key: bool, seed: int = 1) -> tuple[list[RequestRecord], list
                                      user_kind=kind, client_key=key, key_issued=int(label is not None),
                                      expected="challenge" if kind == "paying_agent" else "flood",
                                      ratelimit_headers_ok=-1 if allowed else 1, body_json=1))
-    return records, events
+    return records + patient_records(headers_func), events
 
 
 def state_event(t: float, size: int, capacity: int = 100_000) -> Event:
@@ -71,6 +106,28 @@ def test_a_service_limiting_by_issued_key_else_address_passes_both() -> None:
     assert p34.figures["key_rotator_requests"] == 480 and p34.figures["key_rotator_429"] >= 300
     assert state.verdict == "pass", state.reason
     assert state.figures["x402_nonces.max_size"] <= PER_CLIENT * 7
+
+
+def test_the_real_headers_tell_a_patient_client_the_truth() -> None:
+    p34 = judge_rate_limits(context(*play(trusts_any_key=False)))
+    assert p34.verdict == "pass", p34.reason
+    assert p34.figures["waited_retry_after"] == 2 and p34.figures["refused_after_waiting"] == 0
+    assert p34.figures["remaining_values_checked"] >= 60 and p34.figures["remaining_mismatches"] == 0
+
+
+@pytest.mark.parametrize(("headers_func", "problem"), [
+    (retry_after_rounded_down, "refused again"), (remaining_before_this_request, "X-RateLimit-Remaining")])
+def test_headers_that_lie_fail_p34(headers_func: Any, problem: str) -> None:
+    """The faults `retry-after-rounds-down` and `ratelimit-remaining-off-by-one` (reference_impl/service/faults.py)."""
+    p34 = judge_rate_limits(context(*play(trusts_any_key=False, headers_func=headers_func)))
+    assert p34.verdict == "fail" and problem in p34.reason, p34.reason
+
+
+def test_no_client_waiting_out_a_429_is_inconclusive() -> None:
+    records, events = play(trusts_any_key=False)
+    kept = [r for r in records if r.expected != "after_retry_after"]
+    p34 = judge_rate_limits(context(kept, events))
+    assert p34.verdict == "inconclusive" and "Retry-After" in p34.reason
 
 
 def test_a_service_trusting_rotated_keys_fails_both() -> None:

@@ -19,8 +19,13 @@ BUG_BREAKS = {
     "false-alert": "P30",
     "logger-drops": "P31",
     "fuzz-5xx": "P32",
+    "fuzz-wrong-field": "P32",
+    "health-always-ok": "health",
     "tamper-accepted": "P33",
+    "replay-race-served-twice": "P33",
     "limiter-double": "P34",
+    "retry-after-short": "P34",
+    "remaining-lies": "P34",
     "breaker-never-opens": "P35",
     "leak-while-open": "P35",
     "spurious-open": "P35",
@@ -54,7 +59,7 @@ def test_clean_evidence_passes_every_check(clean_checks: dict) -> None:
     expected = {f"target.{m}" for m in ("settlement.finality", "channel.latency", "x402.handshake",
                                         "x402.handshake.v2", "agent.decision", "contract.execution")}
     expected |= {"recovery.0", "recovery.1", "recovery.2", "nothing-lost", "fees", "percentiles",
-                 "channels", "state-bounds"}
+                 "channels", "state-bounds", "health"}
     expected |= {f"P3{i}" for i in range(7)}
     assert set(clean_checks) == expected
 

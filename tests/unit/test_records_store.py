@@ -37,6 +37,7 @@ from tests.unit.test_judges_capacity import ctx_for, ramp_records
 from tests.unit.test_judges_properties import BUG_BREAKS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
+TRUTH_COLUMNS = ("error_field", "ratelimit_remaining", "ratelimit_reset_s", "retry_after_s")  # issue 16A's
 
 
 def _columnar(ctx: JudgeContext, path: Path, store_cls: type[RecordStore] = RecordStore) -> JudgeContext:
@@ -138,12 +139,31 @@ def test_ingest_refuses_a_part_cut_short(tmp_path: Path) -> None:
 def test_parts_of_older_writers_read_with_defaults(tmp_path: Path) -> None:
     records = make_evidence(seed=2).records[:50]
     write_parquet(tmp_path / "new.parquet", [records_table(records)])
-    old = records_table(records).drop_columns(["server_ms", "key_issued"])
+    old = records_table(records).drop_columns(["server_ms", "key_issued", *TRUTH_COLUMNS])
     pq.write_table(old, tmp_path / "old.parquet")
     store = RecordStore([tmp_path / "new.parquet", tmp_path / "old.parquet"])
-    frame = store.select(["server_ms", "key_issued"])
+    frame = store.select(["server_ms", "key_issued", *TRUTH_COLUMNS])
     assert len(store) == 100 and list(frame.index) == list(range(100))
     assert (frame["server_ms"].iloc[50:] == -1.0).all() and (frame["key_issued"].iloc[50:] == -1).all()
+    assert (frame["error_field"].iloc[50:] == "").all() and (frame["ratelimit_remaining"].iloc[50:] == -1).all()
+    assert (frame[["ratelimit_reset_s", "retry_after_s"]].iloc[50:] == -1.0).all().all()
+
+
+def test_ingest_reads_csv_parts_of_an_older_writer_with_defaults(tmp_path: Path) -> None:
+    """Parts written before the 16A columns existed (no header names them) ingest; the columns read as their
+    RequestRecord defaults, the other columns as written."""
+    _write_parts(tmp_path, rows=20)
+    for part in record_parts(tmp_path):
+        frame = pd.read_csv(part, dtype=str, keep_default_na=False)
+        frame.drop(columns=list(TRUTH_COLUMNS)).to_csv(part, index=False)
+    out = tmp_path / REQUESTS_PARQUET
+    assert ingest_parts(record_parts(tmp_path), out) == 20
+    got = RecordStore([out]).frame()
+    assert (got["error_field"] == "").all() and (got["ratelimit_remaining"] == -1).all()
+    assert (got[["ratelimit_reset_s", "retry_after_s"]] == -1.0).all().all()
+    want = records_frame(merge_records(tmp_path, []))
+    kept = [c for c in RECORD_FIELDS if c not in TRUTH_COLUMNS]
+    pd.testing.assert_frame_equal(got[kept], want[kept], check_dtype=False)
 
 
 def test_an_old_requests_csv_run_folder_still_judges_reports_and_compares(tmp_path: Path) -> None:

@@ -218,8 +218,11 @@ def test_the_poller_samples_announced_store_sizes_or_says_why_there_are_none(ann
     samples = [e for e in poller.snapshot() if e.kind == "state"]
     missing, sources = poller.observability()
     assert HEALTH in sources
+    # every answer is a `health` event for the health check
+    answers = [e.data for e in poller.snapshot() if e.kind == "health"]
+    assert [a["status"] for a in answers] == ["ok", "ok"] and answers[0]["asked_at"] < answers[1]["asked_at"]
     if announced:
-        # stamped with the answer's time, `asked_at` the request's (the first poll also notes the breakers)
+        # stamped with the answer's time, `asked_at` the request's (each poll also notes the whole answer)
         assert [(e.t, e.data) for e in samples] == [(1.0, {"stores": stores, "asked_at": 0.0}),
                                                     (4.0, {"stores": stores, "asked_at": 3.0})]
         assert "2 samples" in sources[STATE_SIZES] and STATE_SIZES not in missing
