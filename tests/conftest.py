@@ -31,25 +31,37 @@ _TIER_MARKERS = {"e2e": pytest.mark.e2e, "integration": pytest.mark.integration}
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test by its folder (tests/e2e -> e2e, tests/integration -> integration), so the
-    `-m "not e2e"` split of `make test-fast` cannot miss a test whose module forgot its marker."""
+    `-m "not e2e"` split of `make test-fast` cannot miss a test whose module forgot its marker; and group
+    the tests that share a module- or session-scoped fixture (for the e2e tests, a whole `harness run`, minutes
+    of CPU): `make test` runs pytest-xdist with `--dist loadgroup`, which keeps a group on one worker, so each
+    shared fixture is set up once; every other test is handed out one by one."""
     root = Path(__file__).parent
-    for item in items:
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    shared = [(item, _shared_fixtures(item)) for item in items]
+    for _, keys in shared:
+        for key in keys[1:]:
+            parent[find(key)] = find(keys[0])
+    for item, keys in shared:
         parts = Path(str(item.path)).relative_to(root).parts
         if parts and parts[0] in _TIER_MARKERS:
             item.add_marker(_TIER_MARKERS[parts[0]])
-        if group := _shared_run(item):
-            item.add_marker(pytest.mark.xdist_group(group))
+        if keys:
+            item.add_marker(pytest.mark.xdist_group(find(keys[0])))
 
 
-def _shared_run(item: pytest.Item) -> str | None:
-    """The module- or session-scoped fixture (a whole `harness run`, minutes of CPU) this test shares with
-    others, if any: `make test` runs with pytest-xdist `--dist loadgroup`, which keeps the tests of one group
-    on one worker, so each shared run is played once; every other test is handed out one by one."""
+def _shared_fixtures(item: pytest.Item) -> list[str]:
+    """The module- and session-scoped fixtures of this suite that `item` uses (module ones named per module)."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
-        return None
-    ours = {name: defs[-1].scope for name, defs in info.name2fixturedefs.items()
-            if defs and defs[-1].baseid.startswith("tests")}
-    session = sorted(name for name, scope in ours.items() if scope == "session")
-    module = sorted(name for name, scope in ours.items() if scope == "module")
-    return session[0] if session else f"{item.path.stem}::{module[0]}" if module else None
+        return []
+    keys = []
+    for name, defs in sorted(info.name2fixturedefs.items()):
+        if defs and defs[-1].baseid.startswith("tests") and defs[-1].scope in ("module", "session"):
+            keys.append(name if defs[-1].scope == "session" else f"{item.path.stem}::{name}")
+    return keys
