@@ -4,9 +4,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JS_STAMP := tests/js/node_modules/.package-lock.json
 NODE_EXAMPLE_STAMP := examples/node-target/node_modules/.package-lock.json
-# pytest-xdist workers: each end-to-end run is a whole stack (ledger, proxy, service, Locust); tests sharing one
+# pytest-xdist workers: an end-to-end run is a whole stack (ledger, proxy, service, Locust) that mostly waits
+# on its real-time load schedule (CPU use of `make test` on 2 cores: about a third), so 3 workers fit 2 cores;
+# tests sharing one
 # run stay on one worker (tests/conftest.py). JOBS=1 runs serially.
-JOBS ?= 2
+JOBS ?= 3
 
 .PHONY: venv verify verify-envs test test-fast bench clean
 
