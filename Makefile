@@ -4,10 +4,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JS_STAMP := tests/js/node_modules/.package-lock.json
 NODE_EXAMPLE_STAMP := examples/node-target/node_modules/.package-lock.json
-# pytest-xdist workers: an end-to-end run is a whole stack (ledger, proxy, service, Locust) that mostly waits
-# on its real-time load schedule (CPU use of `make test` on 2 cores: about a third), so 3 workers fit 2 cores;
-# tests sharing one
-# run stay on one worker (tests/conftest.py). JOBS=1 runs serially.
+# pytest-xdist workers: an end-to-end run is a whole stack (ledger, proxy, service, Locust) that mostly waits on
+# its real-time load schedule (a 2-worker `make test` used about a third of 2 cores), so 3 workers fit 2 cores.
+# A run shared by several tests is played once (tests/e2e/runs.py once_per_session). JOBS=1 runs serially.
 JOBS ?= 3
 
 .PHONY: venv verify verify-envs test test-fast bench clean
@@ -39,13 +38,13 @@ verify-envs: $(STAMP)
 test: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -m "not long" -n $(JOBS) --dist loadgroup
+	$(BIN)/pytest -m "not long" -n $(JOBS)
 
 # The development loop: everything but the end-to-end runs (marker `e2e`, set on tests/e2e by conftest).
 test-fast: $(STAMP) $(JS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -m "not e2e" -n $(JOBS) --dist loadgroup
+	$(BIN)/pytest -m "not e2e" -n $(JOBS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -31,37 +31,9 @@ _TIER_MARKERS = {"e2e": pytest.mark.e2e, "integration": pytest.mark.integration}
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test by its folder (tests/e2e -> e2e, tests/integration -> integration), so the
-    `-m "not e2e"` split of `make test-fast` cannot miss a test whose module forgot its marker; and group
-    the tests that share a module- or session-scoped fixture (for the e2e tests, a whole `harness run`, minutes
-    of CPU): `make test` runs pytest-xdist with `--dist loadgroup`, which keeps a group on one worker, so each
-    shared fixture is set up once; every other test is handed out one by one."""
+    `-m "not e2e"` split of `make test-fast` cannot miss a test whose module forgot its marker."""
     root = Path(__file__).parent
-    parent: dict[str, str] = {}
-
-    def find(key: str) -> str:
-        while parent.setdefault(key, key) != key:
-            key = parent[key]
-        return key
-
-    shared = [(item, _shared_fixtures(item)) for item in items]
-    for _, keys in shared:
-        for key in keys[1:]:
-            parent[find(key)] = find(keys[0])
-    for item, keys in shared:
+    for item in items:
         parts = Path(str(item.path)).relative_to(root).parts
         if parts and parts[0] in _TIER_MARKERS:
             item.add_marker(_TIER_MARKERS[parts[0]])
-        if keys:
-            item.add_marker(pytest.mark.xdist_group(find(keys[0])))
-
-
-def _shared_fixtures(item: pytest.Item) -> list[str]:
-    """The module- and session-scoped fixtures of this suite that `item` uses (module ones named per module)."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return []
-    keys = []
-    for name, defs in sorted(info.name2fixturedefs.items()):
-        if defs and defs[-1].baseid.startswith("tests") and defs[-1].scope in ("module", "session"):
-            keys.append(name if defs[-1].scope == "session" else f"{item.path.stem}::{name}")
-    return keys

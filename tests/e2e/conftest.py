@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.runs import RunResult, harness_run
+from tests.e2e.runs import RunResult, harness_run, once_per_session
 
 
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     """`harness run smoke` with the reference service started in-process by the harness."""
-    return harness_run("smoke", tmp_path_factory.mktemp("smoke") / "run", timeout_s=400.0)
+    return once_per_session(tmp_path_factory, "smoke", lambda folder: harness_run("smoke", folder / "run", timeout_s=400.0))

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,6 +35,23 @@ class RunResult:
 
     def checks(self) -> dict[str, dict[str, Any]]:
         return {c["id"]: c for c in self.summary["checks"]}
+
+
+def once_per_session(tmp_path_factory: pytest.TempPathFactory, key: str, produce: Callable[[Path], T]) -> T:
+    """`produce(folder)` once per test session, also across pytest-xdist workers: the first worker to ask runs it
+    under a file lock and pickles the result; the others wait and read it. A shared `harness run` (minutes) is so
+    played once, whichever workers its tests land on. A failed `produce` saves nothing (the next asker retries)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, saved = shared / f"once-{key}", shared / f"once-{key}" / "result.pickle"
+    with (shared / f"once-{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if saved.is_file():
+            return pickle.loads(saved.read_bytes())
+        folder.mkdir(exist_ok=True)
+        value = produce(folder)
+        saved.write_bytes(pickle.dumps(value))
+        return value
 
 
 def harness_run(profile: str, out_dir: Path, *extra: str, timeout_s: float = 600.0) -> RunResult:

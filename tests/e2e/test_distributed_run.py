@@ -15,7 +15,7 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.runs import REPO_ROOT, RunResult, gone, started_pids
+from tests.e2e.runs import REPO_ROOT, RunResult, gone, once_per_session, started_pids
 
 pytestmark = [pytest.mark.e2e]
 
@@ -47,6 +47,10 @@ def run_acting_on_output(profile: str, out_dir: Path, extra: list[str], act, tim
 @pytest.fixture(scope="module")
 def distributed(tmp_path_factory: pytest.TempPathFactory):
     """smoke with 2 workers: one started by the run, one joining through `harness worker` (loopback)."""
+    return once_per_session(tmp_path_factory, "smoke-w2", _distributed_smoke)
+
+
+def _distributed_smoke(folder: Path) -> tuple[RunResult, int | None]:
     joined: list[subprocess.Popen[bytes]] = []
 
     def join(line: str, _proc: subprocess.Popen[str]) -> None:
@@ -58,7 +62,7 @@ def distributed(tmp_path_factory: pytest.TempPathFactory):
                                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True))
 
     try:
-        result = run_acting_on_output("smoke", tmp_path_factory.mktemp("smoke-w2") / "run",
+        result = run_acting_on_output("smoke", folder / "run",
                                       ["--workers", "2", "--remote-workers", "1"], join, timeout_s=480.0)
         worker_code = joined[0].wait(timeout=30) if joined else None
     finally:

@@ -21,7 +21,7 @@ from harness.ledger.genesis import offline_asset
 from harness.profiles import load_profile
 from harness.run.accounts import derive_accounts
 from harness.run.lifecycle import account_sizes
-from tests.e2e.runs import RunResult, harness_run
+from tests.e2e.runs import RunResult, harness_run, once_per_session
 from tests.signatures import REAL_PASSPHRASES, verified_signatures
 
 pytestmark = [pytest.mark.e2e]
@@ -31,7 +31,8 @@ STRUCTURAL_AT_5S = {"target.contract.execution", "target.settlement.finality"}
 
 @pytest.fixture(scope="module")
 def testnet_smoke(tmp_path_factory) -> RunResult:
-    return harness_run("smoke", tmp_path_factory.mktemp("testnet") / "run", "--env", "testnet", timeout_s=600.0)
+    return once_per_session(tmp_path_factory, "testnet-smoke", lambda folder: harness_run(
+        "smoke", folder / "run", "--env", "testnet", timeout_s=600.0))
 
 
 def history(run: RunResult) -> list[dict]:

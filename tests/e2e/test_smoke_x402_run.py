@@ -13,7 +13,7 @@ from harness.profiles import load_profile
 from harness.records_store import RecordStore
 from harness.run.accounts import derive_accounts
 from harness.run.lifecycle import account_sizes
-from tests.e2e.runs import harness_run
+from tests.e2e.runs import harness_run, once_per_session
 
 pytestmark = [pytest.mark.e2e]
 
@@ -22,7 +22,8 @@ BUDGET_S = 200.0
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    return harness_run("smoke-x402", tmp_path_factory.mktemp("smoke-x402") / "run", timeout_s=420.0)
+    return once_per_session(tmp_path_factory, "smoke-x402",
+                            lambda folder: harness_run("smoke-x402", folder / "run", timeout_s=420.0))
 
 
 @pytest.mark.timeout(440)

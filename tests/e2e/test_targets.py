@@ -15,7 +15,15 @@ import pytest
 
 from harness.outputs import EXIT_CHECK_FAILED, EXIT_HARNESS_ERROR, EXIT_INCONCLUSIVE, EXIT_PASS
 from harness.run.worlds import read_env_file
-from tests.e2e.runs import REPO_ROOT, RunResult, gone, harness_run, interrupted_run, started_pids
+from tests.e2e.runs import (
+    REPO_ROOT,
+    RunResult,
+    gone,
+    harness_run,
+    interrupted_run,
+    once_per_session,
+    started_pids,
+)
 
 pytestmark = [pytest.mark.e2e]
 
@@ -34,8 +42,8 @@ def not_passing(result: RunResult) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def smoke_cmd(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    return harness_run("smoke", tmp_path_factory.mktemp("smoke-cmd") / "run", "--target-cmd", REFERENCE_CMD,
-                       timeout_s=400.0)
+    return once_per_session(tmp_path_factory, "smoke-cmd", lambda folder: harness_run(
+        "smoke", folder / "run", "--target-cmd", REFERENCE_CMD, timeout_s=400.0))
 
 
 @pytest.mark.timeout(840)
