@@ -102,10 +102,12 @@ def judge_rate_limits(ctx: JudgeContext) -> Check:
     misstated: list[dict[str, object]] = []
     keys_checked = remaining_judged = 0
     for endpoint, limit in sorted(ctx.rate_limits.items()):
-        rec = ctx.frame(["sent_s", "latency_ms", "status", "client_key", "key_issued", "ratelimit_remaining"],
-                        endpoint=[endpoint])
+        rec = ctx.frame(["sent_s", "latency_ms", "status", "client_key", "key_issued", "ratelimit_remaining",
+                         "user_kind"], endpoint=[endpoint])
         rec = rec.assign(identity=client_identity(rec), done_s=rec["sent_s"] + rec["latency_ms"] / 1000.0)
-        wrong, judged = remaining_mismatches(rec, endpoint, limit)
+        # A fuzz case may break the X-API-Key header itself, so the target counts it under another client than
+        # the one recorded: Remaining values are judged for the clients whose identity the judge knows.
+        wrong, judged = remaining_mismatches(rec[rec["user_kind"] != "fuzzer"], endpoint, limit)
         misstated += wrong
         remaining_judged += judged
         admitted = rec[(rec["identity"] != "") & (rec["status"] != 429) & (rec["status"] != 0)]
