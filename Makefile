@@ -9,7 +9,7 @@ NODE_EXAMPLE_STAMP := examples/node-target/node_modules/.package-lock.json
 # A run shared by several tests is played once (tests/e2e/runs.py once_per_session). JOBS=1 runs serially.
 JOBS ?= 3
 
-.PHONY: venv verify verify-envs test test-fast bench clean
+.PHONY: venv verify verify-envs test test-fast test-long bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,10 @@ test-fast: $(STAMP) $(JS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -m "not e2e" -n $(JOBS) --dist worksteal
+
+# The tests marked `long` (smoke under mainnet, the Node.js example target), which `make test` leaves out.
+test-long: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
+	$(BIN)/pytest -m long -n $(JOBS) --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
