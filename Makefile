@@ -41,7 +41,7 @@ test: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/pytest -m "not long" -n $(JOBS) --dist worksteal
 
 # The development loop: everything but the end-to-end runs (marker `e2e`, set on tests/e2e by conftest).
-test-fast: $(STAMP) $(JS_STAMP)
+test-fast: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -m "not e2e" -n $(JOBS) --dist worksteal
