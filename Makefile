@@ -46,7 +46,7 @@ test-fast: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest -m "not e2e" -n $(JOBS) --dist worksteal
 
-# The tests marked `long` (smoke under mainnet, the Node.js example target), which `make test` leaves out.
+# The tests marked `long` (smoke under mainnet), which `make test` leaves out.
 test-long: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/pytest -m long -n $(JOBS) --dist worksteal
 
