@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from harness.outputs import EVENTS_FILE, REQUESTS_PARQUET, SUMMARY_FILE, Event, write_events
-from harness.records_store import SCHEMA
+from harness.records_store import DEFAULTS, SCHEMA
 
 SEED = 20261128
 REPO = Path(__file__).resolve().parents[1]
@@ -77,6 +77,7 @@ def _slice(rng: np.random.Generator, first: int, rows: int, t0: float, t1: float
         "server_ms": (latency * 0.9).round(2), "ratelimit_limit": np.where(idx == 3, 100, -1),
         "ratelimit_window_s": np.where(idx == 3, 60.0, -1.0), "key_issued": np.full(rows, 1),
     }
+    columns |= {n: np.full(rows, DEFAULTS[n]) for n in SCHEMA.names if n not in columns}  # later columns: defaults
     return pa.table({f.name: pa.array(columns[f.name], f.type) for f in SCHEMA}, schema=SCHEMA)
 
 
