@@ -36,6 +36,7 @@ MIN_PER_BUCKET = 8
 # Percentile curve points (HDR-style): 0 .. 99.999 %, evenly spaced on the 1/(1-p) log axis.
 CURVE_PERCENTILES = tuple(100.0 * (1.0 - 10.0 ** (-k / 8.0)) for k in range(0, 41))
 STATUS_CLASSES = ("2xx", "4xx", "429", "5xx", "no response")
+SLICE_ROWS = 4_000_000  # one endpoint's 2xx latencies in work at once (4 million: about 300 MiB with pandas')
 _NUMERIC = {"sent_s": "float64", "latency_ms": "float64", "status": "int64"}
 
 
@@ -157,22 +158,39 @@ def bucket_seconds(duration_s: float, samples: int = 0, series: int = 1, max_buc
 
 
 def latency_figures(requests: Requests, bucket_s: float) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """From one read of each endpoint's 2xx latencies (one endpoint in memory at a time):
+    """From one read of each endpoint's 2xx latencies (at most SLICE_ROWS rows of them in work at a time):
     p50/p95/p99 per endpoint and time bucket (columns endpoint, t, p50, p95, p99, n; pandas' exact linear
     quantiles) and, per endpoint, the latency at CURVE_PERCENTILES (numpy's)."""
     tables, curves = [], {}
-    for endpoint in requests.ok_counts:
-        sent, latency = requests.ok_latencies(endpoint)
-        bucket = (pd.Series(sent, name="t") // bucket_s) * bucket_s
-        grouped = pd.Series(latency, name="latency_ms").groupby(bucket)
-        table = grouped.quantile([0.5, 0.95, 0.99]).unstack()
-        table.columns = ["p50", "p95", "p99"]
-        table["n"] = grouped.size()
-        tables.append(table.reset_index().assign(endpoint=endpoint))
-        curves[endpoint] = np.percentile(latency, CURVE_PERCENTILES)
+    for endpoint, count in requests.ok_counts.items():
+        latencies, at = np.empty(count), 0
+        for i, within in enumerate(_slices(requests, endpoint, bucket_s, count)):
+            bucket, latency = requests.ok_latencies(endpoint, bucket_s, within, untimed=i == 0)
+            latencies[at:at + len(latency)] = latency
+            at += len(latency)
+            grouped = pd.Series(latency, name="latency_ms").groupby(pd.Series(bucket, name="t"))
+            table = grouped.quantile([0.5, 0.95, 0.99]).unstack()
+            table.columns = ["p50", "p95", "p99"]
+            table["n"] = grouped.size()
+            tables.append(table.reset_index().assign(endpoint=endpoint))
+        curves[endpoint] = np.percentile(latencies[:at], CURVE_PERCENTILES)
     if not tables:
         return pd.DataFrame(columns=["endpoint", "t", "p50", "p95", "p99", "n"]), curves
     return pd.concat(tables, ignore_index=True)[["endpoint", "t", "p50", "p95", "p99", "n"]], curves
+
+
+def _slices(requests: Requests, endpoint: str, bucket_s: float, count: int) -> list[tuple[float, float] | None]:
+    """Runs of consecutive buckets of at most SLICE_ROWS responses (a bigger bucket alone); [None]: read all."""
+    if count <= SLICE_ROWS:
+        return [None]
+    slices: list[tuple[float, float] | None] = []
+    first, last, rows = math.nan, math.nan, 0
+    for t, n in requests.ok_buckets(endpoint, bucket_s):
+        if rows and rows + n > SLICE_ROWS:
+            slices.append((first, last))
+            rows = 0
+        first, last, rows = (t if not rows else first), t, rows + n
+    return slices + [(first, last)] if rows else [None]
 
 
 def throughput_over_time(requests: Requests, bucket_s: float) -> pd.DataFrame:

@@ -33,17 +33,6 @@ TRUSTS_STATS = "statistics_propagation,filter_pushdown"
 STATUS_CLASS_SQL = ("CASE WHEN status = 0 THEN 'no response' WHEN status = 429 THEN '429' WHEN status >= 500 "
                     "THEN '5xx' WHEN status >= 400 THEN '4xx' ELSE '2xx' END")
 OK_SQL = "status >= 200 AND status < 300"
-# numpy's float floor division (npy_divmod: fmod, then the quotient snapped to an integer), so a bucket
-# holds exactly the rows `(sent_s // width) * width` puts in it, also at a bucket's edge.
-_MACROS = (
-    "CREATE TEMP MACRO np_quotient(a, b, m) AS CASE WHEN m != 0 AND ((b < 0) != (m < 0)) THEN (a - m) / b - 1.0 "
-    "ELSE (a - m) / b END",
-    "CREATE TEMP MACRO np_snap(d) AS CASE WHEN d = 0 THEN 0.0 WHEN d - floor(d) > 0.5 THEN floor(d) + 1.0 "
-    "ELSE floor(d) END",
-    "CREATE TEMP MACRO bucket(a, b) AS np_snap(np_quotient(a, b, a % b)) * b",
-)
-
-
 class RequestsError(HarnessError):
     """A records file cannot be scanned or lacks a column the charts need."""
 
@@ -59,8 +48,6 @@ class Requests:
         try:
             if register is not None:
                 self._con.register("records_frame", register)
-            for macro in _MACROS:
-                self._con.execute(macro)
             self._con.execute(f"CREATE TEMP VIEW requests AS {source}")
             self.num_rows = int(self._one("SELECT count(*) FROM requests")[0])
         except duckdb.Error as exc:
@@ -104,27 +91,36 @@ class Requests:
         rows = self._all(f"SELECT endpoint, count(*) FROM requests WHERE {OK_SQL} GROUP BY endpoint")
         return {str(ep): int(n) for ep, n in sorted(rows)}
 
-    def ok_latencies(self, endpoint: str) -> tuple[np.ndarray, np.ndarray]:
-        """(sent_s, latency_ms) of the endpoint's 2xx responses, in no particular order."""
-        size = self.ok_counts.get(endpoint, 0)
-        sent, latency = np.empty(size), np.empty(size)
-        relation = self._con.sql(f"SELECT sent_s, latency_ms FROM requests WHERE {OK_SQL} AND endpoint = ?",
-                                 params=[endpoint])
+    def ok_buckets(self, endpoint: str, bucket_s: float) -> list[tuple[float, int]]:
+        """(bucket start, 2xx responses) of the endpoint's non-empty buckets, in time order."""
+        return sorted((float(t), int(n)) for t, n in self._all(
+            f"SELECT t, count(*) FROM ({_bucketed('status', OK_SQL + ' AND endpoint = $e')}) WHERE NOT isnan(t) "
+            "GROUP BY t", {"w": float(bucket_s), "e": endpoint}))
+
+    def ok_latencies(self, endpoint: str, bucket_s: float, within: tuple[float, float] | None = None,
+                     untimed: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(bucket start, latency_ms) of the endpoint's 2xx responses, in no particular order; a send time that
+        is not finite has a NaN bucket. `within`: only the buckets from .. to (both included), and with
+        `untimed` the NaN ones."""
+        mine, where, bounds = f"{OK_SQL} AND endpoint = $e", "", {}
+        if within is not None:  # a send a bucket off either end cannot be in them: cheap to skip before bucketing
+            untimed_sql = " OR NOT isfinite(sent_s)" if untimed else ""
+            mine += f" AND (sent_s >= $lo - $w AND sent_s < $hi + 2 * $w{untimed_sql})"
+            where, bounds = " AND (t BETWEEN $lo AND $hi" + (" OR isnan(t))" if untimed else ")"), dict(
+                lo=within[0], hi=within[1])
+        relation = self._con.sql(f"SELECT t, latency_ms FROM ({_bucketed('latency_ms', mine)}) WHERE true{where}",
+                                 params={"w": float(bucket_s), "e": endpoint} | bounds)
         assert relation is not None  # a SELECT gives a relation
-        reader = relation.to_arrow_reader(BATCH_ROWS)
-        at = 0
-        for batch in reader:
-            stop = at + batch.num_rows
-            sent[at:stop] = batch.column(0).to_numpy()
-            latency[at:stop] = batch.column(1).to_numpy()
-            at = stop
-        return sent[:at], latency[:at]
+        batches = list(relation.to_arrow_reader(BATCH_ROWS))
+        if not batches:
+            return np.empty(0), np.empty(0)
+        return tuple(np.concatenate([b.column(i).to_numpy() for b in batches]) for i in (0, 1))  # type: ignore[return-value]
 
     def class_counts(self, bucket_s: float) -> list[tuple[float, str, int]]:
         """(bucket start, status class, requests) of every non-empty bucket."""
         return [(float(t), str(c), int(n)) for t, c, n in self._all(
-            f"SELECT bucket(sent_s, $w) AS t, {STATUS_CLASS_SQL} AS c, count(*) FROM requests "
-            "WHERE isfinite(sent_s) GROUP BY t, c", {"w": float(bucket_s)})]
+            f"SELECT t, {STATUS_CLASS_SQL} AS c, count(*) FROM ({_bucketed('status', 'true')}) WHERE NOT isnan(t) "
+            "GROUP BY t, c", {"w": float(bucket_s)})]
 
     def kind_counts(self) -> list[tuple[str, int, int]]:
         """(user kind, admitted, rejected with 429) per user kind; an empty kind reads "unknown"."""
@@ -148,10 +144,11 @@ class Requests:
         """(window start, admitted, rejected with 429) of one key's answered requests to one endpoint."""
         if not (math.isfinite(window_s) and window_s != 0):
             return []
+        mine = "client_key = $k AND endpoint = $e AND status != 0"
         return [(float(t), int(a), int(r)) for t, a, r in self._all(
-            "SELECT bucket(sent_s, $w) AS t, count(*) FILTER (WHERE status != 429), count(*) FILTER "
-            "(WHERE status = 429) FROM requests WHERE client_key = $k AND endpoint = $e AND status != 0 "
-            "AND isfinite(sent_s) GROUP BY t", {"w": float(window_s), "k": client_key, "e": endpoint})]
+            "SELECT t, count(*) FILTER (WHERE status != 429), count(*) FILTER (WHERE status = 429) "
+            f"FROM ({_bucketed('status', mine)}) WHERE NOT isnan(t) GROUP BY t",
+            {"w": float(window_s), "k": client_key, "e": endpoint})]
 
     def _one(self, sql: str, params: Any = None) -> tuple[Any, ...]:
         (row,) = self._all(sql, params)  # an aggregate without GROUP BY: one row
@@ -159,6 +156,16 @@ class Requests:
 
     def _all(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in self._con.execute(sql, params).fetchall()]
+
+
+def _bucketed(columns: str, where: str) -> str:
+    """`columns` of the rows matching `where`, and t: numpy's `(sent_s // $w) * $w` (npy_divmod: fmod, then the
+    quotient snapped to an integer; so a bucket holds the same rows, also at its edge), NaN for a send time that
+    is not finite (pandas drops those from a groupby). Each step is computed once, in its own projection."""
+    return ("SELECT CASE WHEN NOT isfinite(q) THEN 'NaN'::DOUBLE WHEN q = 0 THEN 0.0 WHEN q - floor(q) > 0.5 "
+            f"THEN floor(q) + 1.0 ELSE floor(q) END * $w AS t, {columns} FROM (SELECT CASE WHEN m != 0 AND "
+            "(($w < 0) != (m < 0)) THEN (sent_s - m) / $w - 1.0 ELSE (sent_s - m) / $w END AS q, "
+            f"{columns} FROM (SELECT sent_s % $w AS m, sent_s, {columns} FROM requests WHERE {where}))")
 
 
 def _select(present: set[str]) -> str:

@@ -5,6 +5,7 @@ empty and one-row runs, NaN latencies and send times, bucket edges, and both way
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -143,3 +144,18 @@ def test_a_deliberately_broken_bucket_rule_is_caught(tmp_path: Path) -> None:
                                             "user_kind": "", "client_key": "k"}))
     naive = new._all("SELECT floor(sent_s / 0.1) * 0.1 FROM requests")[0][0]
     assert naive != (1.0 // 0.1) * 0.1 == rd.key_windows(new, "k", "e", 0.1).index[0]
+
+
+def test_an_endpoint_read_in_slices_gives_the_same_figures(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Latencies are read in runs of whole buckets of at most SLICE_ROWS responses: slices change nothing."""
+    frame = synthetic(20_000)
+    monkeypatch.setattr(rd, "SLICE_ROWS", 397)
+    reads: list[tuple[float, float] | None] = []
+    for new, records in both_ways(frame, tmp_path):
+        def counted(*args: Any, real: Any = new.ok_latencies, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+            reads.append(args[2])
+            return real(*args, **kwargs)
+        monkeypatch.setattr(new, "ok_latencies", counted)
+        assert_same_figures(new, records, 5.0, 60.0)
+        assert_same_figures(new, records, 60.0, 60.0)  # buckets of more than SLICE_ROWS: one bucket a slice
+    assert len(reads) > 4 * len(ENDPOINTS) and None not in reads  # every endpoint in several slices
