@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from harness.records_store import DEFAULTS, SCHEMA, write_parquet
+from harness.report import ReportError, render_report
 from harness.report import data as rd
 from harness.report.requests_view import Requests
 from tests.unit import report_reference as old
@@ -159,3 +161,22 @@ def test_an_endpoint_read_in_slices_gives_the_same_figures(monkeypatch: pytest.M
         assert_same_figures(new, records, 5.0, 60.0)
         assert_same_figures(new, records, 60.0, 60.0)  # buckets of more than SLICE_ROWS: one bucket a slice
     assert len(reads) > 4 * len(ENDPOINTS) and None not in reads  # every endpoint in several slices
+
+
+def test_a_broken_or_incomplete_requests_parquet_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    (tmp_path / "requests.parquet").write_bytes(b"PAR1 not a parquet file")
+    with pytest.raises(ReportError, match="requests.parquet is not a valid requests file"):
+        render_report(tmp_path)
+    pq.write_table(pa.table({"endpoint": ["x402"], "status": [200]}), tmp_path / "requests.parquet")
+    with pytest.raises(ReportError, match=r"lack columns \['sent_s', 'latency_ms'\]"):
+        render_report(tmp_path)
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "charts").exists()
+
+
+def test_an_older_parquet_without_the_later_columns_reads_their_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "requests.parquet"
+    pq.write_table(pa.table({"sent_s": [1.0, 2.0], "endpoint": ["decision"] * 2, "status": [200, 429],
+                             "latency_ms": [5.0, 6.0]}), path)
+    new = Requests.from_parquet(path)
+    assert rd.rate_limit_table(new).to_dict("index") == {"unknown": {"admitted": 1, "rejected": 1}}
+    assert rd.most_limited(new) == ("", "decision")
