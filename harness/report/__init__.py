@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.outputs import CHARTS_DIR, REPORT_FILE
 from harness.report.data import ReportError, RunData, load_run
+from harness.report.requests_view import RequestsError
 
 
 def render_report(run_dir: Path | str, known_secrets: Iterable[str] = (), reuse_charts: bool = False) -> Path:
@@ -29,6 +30,8 @@ def render_report(run_dir: Path | str, known_secrets: Iterable[str] = (), reuse_
         else:
             charts = render_charts(run, run.run_dir / CHARTS_DIR)
         page = render_html(run, charts)
+    except RequestsError as exc:  # a query over the records failed (e.g. out of memory): nothing is written
+        raise ReportError(f"cannot aggregate the request records of {run.run_dir}: {exc}") from None
     finally:
         run.requests.close()
     assert_no_secrets(page, known_secrets)

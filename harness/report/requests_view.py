@@ -11,6 +11,7 @@ batch), so the percentiles can be taken with the very pandas/numpy calls the cha
 from __future__ import annotations
 
 import math
+import tempfile
 from dataclasses import MISSING
 from functools import cached_property
 from pathlib import Path
@@ -43,15 +44,16 @@ class Requests:
     def __init__(self, source: str, register: pd.DataFrame | None = None) -> None:
         import duckdb
 
-        self._con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2,
+        self._spill = tempfile.TemporaryDirectory(prefix="srh-report-")  # a big GROUP BY spills here, not in cwd
+        self._con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2, "temp_directory": self._spill.name,
                                            "preserve_insertion_order": False, "disabled_optimizers": TRUSTS_STATS})
         try:
             if register is not None:
                 self._con.register("records_frame", register)
             self._con.execute(f"CREATE TEMP VIEW requests AS {source}")
             self.num_rows = int(self._one("SELECT count(*) FROM requests")[0])
-        except duckdb.Error as exc:
-            self._con.close()
+        except (duckdb.Error, RequestsError) as exc:
+            self.close()
             raise RequestsError(f"cannot read the request records: {str(exc).splitlines()[0]}") from None
 
     @classmethod
@@ -78,6 +80,7 @@ class Requests:
 
     def close(self) -> None:
         self._con.close()
+        self._spill.cleanup()
 
     @cached_property
     def end_s(self) -> float:
@@ -102,6 +105,8 @@ class Requests:
         """(bucket start, latency_ms) of the endpoint's 2xx responses, in no particular order; a send time that
         is not finite has a NaN bucket. `within`: only the buckets from .. to (both included), and with
         `untimed` the NaN ones."""
+        import duckdb
+
         mine, where, bounds = f"{OK_SQL} AND endpoint = $e", "", {}
         if within is not None:  # a send a bucket off either end cannot be in them: cheap to skip before bucketing
             untimed_sql = " OR NOT isfinite(sent_s)" if untimed else ""
@@ -111,7 +116,10 @@ class Requests:
         relation = self._con.sql(f"SELECT t, latency_ms FROM ({_bucketed('latency_ms', mine)}) WHERE true{where}",
                                  params={"w": float(bucket_s), "e": endpoint} | bounds)
         assert relation is not None  # a SELECT gives a relation
-        batches = list(relation.to_arrow_reader(BATCH_ROWS))
+        try:
+            batches = list(relation.to_arrow_reader(BATCH_ROWS))
+        except duckdb.Error as exc:
+            raise RequestsError(str(exc).splitlines()[0]) from None
         if not batches:
             return np.empty(0), np.empty(0)
         return tuple(np.concatenate([b.column(i).to_numpy() for b in batches]) for i in (0, 1))  # type: ignore[return-value]
@@ -155,7 +163,12 @@ class Requests:
         return row
 
     def _all(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in self._con.execute(sql, params).fetchall()]
+        import duckdb
+
+        try:
+            return [tuple(r) for r in self._con.execute(sql, params).fetchall()]
+        except duckdb.Error as exc:
+            raise RequestsError(str(exc).splitlines()[0]) from None
 
 
 def _bucketed(columns: str, where: str) -> str:

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.records_store import DEFAULTS, SCHEMA, write_parquet
-from harness.report import ReportError, render_report
+from harness.report import ReportError, render_report, requests_view
 from harness.report import data as rd
 from harness.report.requests_view import Requests
 from tests.unit import report_reference as old
@@ -180,3 +180,29 @@ def test_an_older_parquet_without_the_later_columns_reads_their_defaults(tmp_pat
     new = Requests.from_parquet(path)
     assert rd.rate_limit_table(new).to_dict("index") == {"unknown": {"admitted": 1, "rejected": 1}}
     assert rd.most_limited(new) == ("", "decision")
+
+
+def many_keys(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"sent_s": np.arange(n, dtype=float), "endpoint": "decision", "status": 429,
+                         "latency_ms": 1.0, "user_kind": "", "client_key": [f"k{i}" for i in range(n)]})
+
+
+def test_a_big_group_by_spills_to_a_folder_of_its_own_not_the_working_one(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    """DuckDB's default spill folder is `.tmp` in the working directory (seen there with the default)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(requests_view, "MEMORY_LIMIT", "64MB")
+    new = Requests.from_frame(many_keys(1_000_000))
+    assert len(new.limited_keys()) == 1_000_000
+    spill = Path(new._spill.name)
+    new.close()
+    assert list(tmp_path.iterdir()) == [] and not spill.exists()
+
+
+def test_a_query_out_of_memory_is_a_report_error_and_writes_no_report(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    to_parquet(many_keys(300_000), tmp_path / "requests.parquet")
+    monkeypatch.setattr(requests_view, "MEMORY_LIMIT", "8MB")
+    with pytest.raises(ReportError, match="Out of Memory"):
+        render_report(tmp_path)
+    assert not (tmp_path / "report.html").exists()
