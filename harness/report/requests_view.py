@@ -3,8 +3,8 @@
 `Requests.from_parquet(path)` scans requests.parquet in place (only the chart columns, row group by row
 group: the table is never in memory); `Requests.from_frame(frame)` registers an in-memory frame (an older
 run's requests.csv). Both are read through the same SQL, so they give the same figures. Counts and maxima
-come out of DuckDB; the latencies of one endpoint's 2xx responses come out as numpy arrays (filled batch by
-batch), so the percentiles can be taken with the very pandas/numpy calls the charts always used: DuckDB's
+come out of DuckDB; the latencies of one endpoint's 2xx responses (or of a run of its buckets) come out as
+numpy arrays, so the percentiles are taken with the very pandas/numpy calls the charts always used: DuckDB's
 `quantile_cont` interpolates as fma(lo, 1 - d, hi * d) and differs from numpy and pandas in the last bit.
 """
 
@@ -34,6 +34,8 @@ TRUSTS_STATS = "statistics_propagation,filter_pushdown"
 STATUS_CLASS_SQL = ("CASE WHEN status = 0 THEN 'no response' WHEN status = 429 THEN '429' WHEN status >= 500 "
                     "THEN '5xx' WHEN status >= 400 THEN '4xx' ELSE '2xx' END")
 OK_SQL = "status >= 200 AND status < 300"
+
+
 class RequestsError(HarnessError):
     """A records file cannot be scanned or lacks a column the charts need."""
 
