@@ -151,6 +151,8 @@ def make_run(out: Path, requests: int, duration_s: float = 3600.0) -> list[Path]
 INGEST_STEP = """
 import json, sys
 from pathlib import Path
+from harness.memory import tune_allocators
+tune_allocators()
 from harness.run.collect import ActualFault, record_parts
 from harness.run.ingest import ingest_parts
 run = Path(sys.argv[1]); sched = json.loads((run / "schedule.json").read_text())
@@ -163,6 +165,8 @@ ingest_parts(record_parts(run / "load"), run / "requests.parquet", faults)
 JUDGE_STEP = """
 import json, sys
 from pathlib import Path
+from harness.memory import tune_allocators
+tune_allocators()
 from harness.judges import judge, reconcile
 from harness.judges.context import JudgeContext
 from harness.outputs import read_events
@@ -181,7 +185,8 @@ summary = {"run_id": "bench", "profile": "bench", "verdict": "fail", "exit_code"
            "checks": [c.to_dict() for c in checks]}
 (run / "{SUMMARY}").write_text(json.dumps(summary, default=str, sort_keys=True))
 """
-RENDER_STEP = "import sys\nfrom harness.report import render_report\nrender_report(sys.argv[1])\n"
+RENDER_STEP = ("import sys\nfrom harness.memory import tune_allocators\ntune_allocators()\n"
+               "from harness.report import render_report\nrender_report(sys.argv[1])\n")
 
 
 # VmHWM is this process image's own peak (ru_maxrss would also count the parent's RSS inherited at fork).

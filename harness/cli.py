@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from harness.memory import tune_allocators
+
 SUBCOMMANDS = {
     "run": ("harness.run.cli", "run a profile: load + faults + judges, writes a report"),
     "worker": ("harness.run.worker_cli", "join a distributed run as one Locust worker (harness run --remote-workers)"),
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.parse_args(argv)  # prints help / usage error for unknown commands
         parser.print_help()
         return 2
+    tune_allocators()
     module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
     cmd_parser = argparse.ArgumentParser(prog=f"harness {argv[0]}", description=SUBCOMMANDS[argv[0]][1])
     module.add_arguments(cmd_parser)

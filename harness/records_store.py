@@ -37,10 +37,6 @@ STRING_COLUMNS = tuple(f.name for f in SCHEMA if f.type == pa.string())
 LABELS = ("endpoint", "method", "user_kind", "client_key", "phase", "fault_active", "expected", "error")
 ROW_GROUP_ROWS = 262_144
 EXPORT_BATCH_ROWS = 65_536
-# Arrow buffers from the system allocator, like numpy's and pandas': memory one frees is memory the other can
-# reuse (with Arrow's own mimalloc pool, freed Arrow memory stayed out of the judges' reach; measured in
-# benchmarks/bench_report.py, 1e7 requests).
-pa.set_memory_pool(pa.system_memory_pool())
 
 
 class RecordStoreError(HarnessError):

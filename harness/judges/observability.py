@@ -15,8 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+import pandas as pd
+
 from harness.judges.context import VERDICT_INCONCLUSIVE, Check, JudgeContext
+from harness.judges.sql import JudgeSql, in_list
 from harness.outputs import ENDPOINT_METRICS
+from harness.records_store import RecordStore
 
 CLIENT_RECORDS = "client-records"
 LEDGER_HISTORY = "ledger-history"
@@ -82,13 +86,20 @@ def needs(check_id: str) -> tuple[str, ...]:
     return NEEDS[prefix] if prefix else (CLIENT_RECORDS,)
 
 
+def server_timing_counts(records: pd.DataFrame | RecordStore) -> tuple[int, int]:
+    """(successful target-metric responses, how many of them carried Server-Timing)."""
+    with JudgeSql(records, None) as sql:
+        ok, timed = sql.rows(f"SELECT count(*), count(*) FILTER (WHERE server_ms >= 0) FROM records "
+                             f"WHERE endpoint IN {in_list(TARGET_ENDPOINTS)} AND status // 100 = 2")[0]
+    return int(ok), int(timed)
+
+
 def derived_unavailable(ctx: JudgeContext) -> dict[str, str]:
     """Evidence the context's own content shows missing: Server-Timing, rate limits, the run folder, store sizes."""
     out: dict[str, str] = {}
-    rec = ctx.frame(["status", "server_ms"], endpoint=TARGET_ENDPOINTS)
-    ok = rec[rec["status"] // 100 == 2]
-    if len(ok) and not (ok["server_ms"] >= 0).any():
-        out[SERVER_TIMING] = f"none of {len(ok)} successful target-metric responses carried Server-Timing"
+    ok, timed = server_timing_counts(ctx.source)
+    if ok and not timed:
+        out[SERVER_TIMING] = f"none of {ok} successful target-metric responses carried Server-Timing"
     if not ctx.rate_limits:
         out[RATE_LIMITS] = ("no endpoint limit in the profile or config, and none announced by the target "
                             "(X-RateLimit-Limit with RateLimit-Policy w=)")

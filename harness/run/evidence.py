@@ -245,7 +245,7 @@ def _judge(
         RATE_LIMITS,
         RUN_FOLDER,
         SERVER_TIMING,
-        TARGET_ENDPOINTS,
+        server_timing_counts,
     )
     from harness.judges.percentiles import METRICS_FILE
 
@@ -256,10 +256,8 @@ def _judge(
                RUN_FOLDER: f"{state.out_dir.name}/ (every file)"}
     if limits:
         sources[RATE_LIMITS] = limit_origin
-    ok = records.select(["status", "server_ms"], endpoint=TARGET_ENDPOINTS)
-    ok = ok[ok["status"] // 100 == 2]
-    sources[SERVER_TIMING] = (f"Server-Timing on {int((ok['server_ms'] >= 0).sum())} of {len(ok)} successful "
-                              "target-metric responses")
+    ok, timed = server_timing_counts(records)
+    sources[SERVER_TIMING] = f"Server-Timing on {timed} of {ok} successful target-metric responses"
     ctx = JudgeContext.build(
         records, events=events, ledger_history=state.out_dir / LEDGER_APPLIED_FILE if state.ledger_records else None,
         access_log=state.access_log,
