@@ -32,6 +32,7 @@ from typing import Any
 
 import gevent
 from locust import LoadTestShape, events
+from locust.runners import STATE_MISSING
 
 from scenarios.arrivals import pool_sizes
 from scenarios.partition import build_allocation
@@ -75,6 +76,7 @@ USER_CLASSES = {
 DRAIN_S = 10.0
 FINISH_LIMIT_S = 40.0  # after the drain: how long the master waits for every worker's final count
 IN_FLIGHT_LIMIT_S = 12.0  # a finishing worker waits this long for its requests in flight (Locust's stop timeout)
+MAX_REFUSALS_SHOWN = 10
 MAX_BUNDLES = 64  # joining workers the master sends the run to at most (once each; a bound on its state)
 
 CTX = base.get_context()
@@ -100,14 +102,23 @@ _RANKS: dict[str, int] = {}  # master: Locust client id -> the worker's index in
 _SINK: list[RecordSink] = []  # master: writes the workers' records, once the allocation is known
 _FINISH: list[float] = []  # master: when the workers were told to finish
 _BUNDLES: set[str] = set()  # master: the joining clients it sent the run to
+_REFUSED: list[int] = [0]  # master: records messages refused (the first MAX_REFUSALS_SHOWN are printed)
 _SEALER = Sealer(os.environ[TOKEN_ENV]) if CTX.role != "local" and os.environ.get(TOKEN_ENV) else None
 if CTX.role != "local" and _SEALER is None:
     raise SystemExit(f"a distributed run needs the run's join token in ${TOKEN_ENV}")
 
 
 def pending() -> int:
-    """Arrivals not yet taken: this process's own, or on the master the workers' last reports."""
-    return sum(_PENDING_BY_WORKER.values()) if CTX.role == "master" else CTX.pending()
+    """Arrivals not yet taken: this process's own, or on the master the last reports of the workers still there."""
+    if CTX.role != "master":
+        return CTX.pending()
+    alive = _alive()
+    return sum(n for client_id, n in _PENDING_BY_WORKER.items() if client_id in alive)
+
+
+def _alive() -> set[str]:
+    """Master: the workers Locust has not marked missing (a lost worker sends no heartbeat, nor anything else)."""
+    return {c.id for c in _RUNNER[0].clients.all if c.state != STATE_MISSING} if _RUNNER else set()
 
 
 class RunShape(LoadTestShape):
@@ -128,11 +139,14 @@ class RunShape(LoadTestShape):
 
 
 def _finished(clock: Any = time.monotonic) -> bool:
-    """Master: tell the workers to finish (once); true when every final count arrived or the wait is over."""
+    """Master: tell the workers to finish (once); true when the final count of every worker still there arrived,
+    or the wait is over (a lost worker's missing count is the harness's to report: exit 4)."""
     if not _FINISH:
         _FINISH.append(clock())
         _RUNNER[0].send_message(FINISH_MSG, None)
-    return (bool(_SINK) and _SINK[0].complete()) or clock() - _FINISH[0] > FINISH_LIMIT_S
+    alive = _alive()
+    waiting = [rank for client_id, rank in _RANKS.items() if client_id in alive]
+    return (bool(_SINK) and _SINK[0].complete(waiting)) or clock() - _FINISH[0] > FINISH_LIMIT_S
 
 
 @events.init.add_listener
@@ -157,7 +171,9 @@ def _stream() -> RecordStream:
 
 
 def _allocated(data: dict[str, Any]) -> None:
-    """Worker: take the share the master allocated to it, and send partial batches as they age."""
+    """Worker: take the share the master allocated to it (once), and send partial batches as they age."""
+    if CTX.allocation is not None:
+        return
     CTX.allocate(data["allocation"], int(data["worker"]))
     gevent.spawn(_tick_stream)
 
@@ -192,13 +208,14 @@ def _send_bundle(environment: Any, msg: Any, **_kwargs: object) -> None:
 def _receive_records(environment: Any, msg: Any, **_kwargs: object) -> None:
     """Master: write a worker's batch of records and acknowledge it; a refused message is reported, never its data."""
     assert _SEALER is not None
-    if not _SINK:
-        print(f"harness: records from {msg.node_id} before the allocation; refused", flush=True)
-        return
     try:
+        if not _SINK:
+            raise StreamError("records before the allocation")
         seq = _SINK[0].receive(_SEALER.open(msg.data), _RANKS.get(msg.node_id))
     except (SealError, StreamError) as exc:
-        print(f"harness: records message from {msg.node_id} refused: {exc}", flush=True)
+        _REFUSED[0] += 1
+        if _REFUSED[0] <= MAX_REFUSALS_SHOWN:
+            print(f"harness: records message from {msg.node_id} refused: {exc}", flush=True)
         return
     environment.runner.send_message(ACK_MSG, seq, client_id=msg.node_id)
 
@@ -208,6 +225,8 @@ def _on_spawned(**_kwargs: object) -> None:
     if CTX.role == "worker":
         return
     if CTX.role == "master":
+        if _SINK:  # Locust re-dispatched users (a worker lost): the shares stay; the merge check tells the loss
+            return
         runner = _RUNNER[0]
         allocation = _complete_allocation(runner)
         if allocation is None:  # no ready file: the harness reports that Locust never became ready

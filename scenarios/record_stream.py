@@ -19,7 +19,7 @@ locustfile wires both ends to Locust's custom messages (`scenarios/wire.py` seal
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,10 +153,11 @@ class RecordSink:
         part.next_seq = seq + 1
         return seq
 
-    def complete(self) -> bool:
-        """Whether every worker index has sent its final count (for each of its processes)."""
+    def complete(self, workers: Iterable[int] | None = None) -> bool:
+        """Whether every worker index (or each of `workers`) has sent its final count, for each of its processes."""
+        expected = set(range(self.workers) if workers is None else workers)
         finals = {w for (w, _), p in self._parts.items() if p.final}
-        return finals == set(range(self.workers)) and all(p.final for p in self._parts.values())
+        return expected <= finals and all(p.final for (w, _), p in self._parts.items() if w in expected)
 
     def close(self) -> None:
         for part in self._parts.values():

@@ -51,21 +51,28 @@ def distributed(tmp_path_factory: pytest.TempPathFactory):
     return once_per_session(tmp_path_factory, "smoke-w2", _distributed_smoke)
 
 
-def _distributed_smoke(folder: Path) -> tuple[RunResult, int | None, Path]:
-    joined: list[subprocess.Popen[bytes]] = []
-    elsewhere = folder / "elsewhere"  # the joining worker's working folder and TMPDIR: not the run's
-    elsewhere.mkdir()
+def joiner(elsewhere: Path, joined: list[subprocess.Popen[bytes]]):
+    """An output action that starts `harness worker` from `elsewhere` once the run prints how to join: the
+    operator copies the token file's content, nothing else of the run's machine is given to the worker."""
 
     def join(line: str, _proc: subprocess.Popen[str]) -> None:
         if line.startswith(JOIN_PREFIX) and not joined:
             words = line.split()
             port = words[words.index("--master-port") + 1]
-            token = Path(words[words.index("copy") + 2].rstrip(",")).read_text().strip()  # the operator copies it
+            token = Path(words[words.index("copy") + 2].rstrip(",")).read_text().strip()
             env = {**os.environ, "HARNESS_JOIN_TOKEN": token, "TMPDIR": str(elsewhere)}
             joined.append(subprocess.Popen([sys.executable, "-m", "harness", "worker", "--master-host", "127.0.0.1",
                                             "--master-port", port], cwd=elsewhere, env=env,
                                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True))
 
+    return join
+
+
+def _distributed_smoke(folder: Path) -> tuple[RunResult, int | None, Path]:
+    joined: list[subprocess.Popen[bytes]] = []
+    elsewhere = folder / "elsewhere"  # the joining worker's working folder and TMPDIR: not the run's
+    elsewhere.mkdir()
+    join = joiner(elsewhere, joined)
     try:
         result = run_acting_on_output("smoke", folder / "run",
                                       ["--workers", "2", "--remote-workers", "1"], join, timeout_s=480.0)
@@ -134,3 +141,40 @@ def test_a_worker_killed_mid_run_makes_the_run_exit_4(tmp_path: Path) -> None:
     assert lost["per_process"], "the surviving worker's records are kept"
     for name, pid in started_pids(result.out_dir).items():
         assert gone(pid), f"{name} (pid {pid}) still running"
+
+
+@pytest.mark.timeout(400)
+def test_a_joined_worker_lost_mid_run_makes_the_run_exit_4(tmp_path: Path) -> None:
+    """The joined worker's Locust process dies: the run is not its parent, so the loss shows at the merge (no
+    final count from that worker) and the run exits 4; `harness worker` still removes its copy of the run."""
+    joined: list[subprocess.Popen[bytes]] = []
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    join = joiner(elsewhere, joined)
+    killed: list[int] = []
+
+    def act(line: str, proc: subprocess.Popen[str]) -> None:
+        join(line, proc)
+        if joined and not killed and line.startswith("phase 'steady'"):
+            locust = [p for p in psutil.Process(joined[0].pid).children(recursive=True) if "locust" in " ".join(p.cmdline())]
+            if locust:
+                killed.append(locust[0].pid)
+                locust[0].send_signal(signal.SIGKILL)
+
+    try:
+        result = run_acting_on_output("e2e-short", tmp_path / "run", ["--workers", "2", "--remote-workers", "1"], act,
+                                      timeout_s=300.0)
+        worker_code = joined[0].wait(timeout=30) if joined else None
+    finally:
+        for proc in joined:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    print(f"joined-worker-lost run wall time {result.wall_s:.0f}s")
+    assert killed, f"no joined worker to kill was found\n{result.output[-2000:]}"
+    summary = result.summary
+    assert result.exit_code == 4 and summary["verdict"] == "error", summary["reason"]
+    assert "load evidence incomplete" in summary["reason"], summary["reason"]
+    assert worker_code != 0 and list(elsewhere.iterdir()) == []
+    load = json.loads((result.out_dir / "manifest.json").read_text())["load"]
+    assert load["problems"] and load["per_process"], "the surviving worker's records are kept"

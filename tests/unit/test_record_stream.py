@@ -145,6 +145,9 @@ def test_the_sink_writes_in_order_drops_duplicates_and_says_when_every_worker_fi
     assert not sink.complete()
     assert sink.receive({"worker": 0, "pid": 5, "seq": 2, "final": {"kinds": {}, "records": 1}}, 0) == 2
     assert sink.complete()
+    two = RecordSink(tmp_path / "two", 2)
+    two.receive({"worker": 1, "pid": 6, "seq": 1, "final": {"kinds": {}, "records": 0}}, 1)
+    assert not two.complete() and two.complete([1]) and not two.complete([0, 1])  # waiting only for worker 1
     lines = (tmp_path / "worker-0" / "requests-5.csv").read_text().splitlines()
     assert len(lines) == 2 and lines[1].endswith(",0")  # header + one row, its row index last
 
