@@ -58,7 +58,7 @@ class RecordStream:
         self._oldest = 0.0
         self.sent_batches = 0  # numbered 1, 2, ...
         self.acked = 0  # every batch up to this one is acknowledged
-        self.count = 0  # records accepted
+        self.count = 0  # records written by the users (all of them should reach the master)
         self.finished = False
 
     @property
@@ -70,12 +70,13 @@ class RecordStream:
         return len(self._buffer)
 
     def write(self, values: dict[str, Any]) -> None:
-        """Accept one record; waits (bounded) while the buffer is full and the window too."""
+        """Accept one record; waits (bounded) while the buffer is full and the window too. The record is
+        counted first: one that never reaches the master (StreamStalled) leaves its file short of the count."""
+        self.count += 1
         self._wait(lambda: len(self._buffer) < self.batch_rows)
         if not self._buffer:
             self._oldest = self._clock()
         self._buffer.append(cells(values))
-        self.count += 1
         if len(self._buffer) >= self.batch_rows:
             self._send_batch()
 
