@@ -15,6 +15,7 @@ figure is that step's alone:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -26,9 +27,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
-from harness.outputs import EVENTS_FILE, REQUESTS_PARQUET, SUMMARY_FILE, Event, write_events
-from harness.records_store import SCHEMA
+from harness.ledger_table import APPLIED_SCHEMA
+from harness.outputs import (
+    EVENTS_FILE,
+    LEDGER_APPLIED_FILE,
+    REQUESTS_PARQUET,
+    SUMMARY_FILE,
+    Event,
+    write_events,
+)
+from harness.records_store import DEFAULTS, SCHEMA
 
 SEED = 20261128
 REPO = Path(__file__).resolve().parents[1]
@@ -41,13 +51,16 @@ PATHS = np.array(["/resources/report", "/channels/ch-{}/updates", "/settlements"
 FAULTS = [{"at_s": 600.0 + 600.0 * i, "end_s": 660.0 + 600.0 * i, "proxy": "horizon-primary",
            "toxic": ("latency", "down", "timeout", "latency", "down")[i], "stream": "downstream",
            "attributes": {"latency": 800} if i % 3 == 0 else {}, "toxicity": 1.0} for i in range(5)]
+PAYEES = np.array(["GPAYEEX402", "-", "GSETTLEMENTPOOL", "-", "GESCROW"])
+LOST_SHARE, DOUBLED_SHARE = 0.0001, 0.0001
 SLICE_ROWS = 1_000_000
 PARTS = 2
 STEP_TIMEOUT_S = 1800
 
 
-def _slice(rng: np.random.Generator, first: int, rows: int, t0: float, t1: float) -> pa.Table:
-    """`rows` records sent in [t0, t1): ids `first`.., realistic columns (hashes and keys on the money paths)."""
+def _slice(rng: np.random.Generator, first: int, rows: int, t0: float, t1: float) -> tuple[pa.Table, pa.Table]:
+    """`rows` records sent in [t0, t1): ids `first`.., realistic columns (hashes and keys on the money paths),
+    and the ledger's applied transactions for them."""
     idx = rng.choice(len(ENDPOINTS), size=rows, p=SHARES)
     intended = np.sort(rng.uniform(t0, t1, rows))
     sent = intended + rng.exponential(0.002, rows)
@@ -77,7 +90,25 @@ def _slice(rng: np.random.Generator, first: int, rows: int, t0: float, t1: float
         "server_ms": (latency * 0.9).round(2), "ratelimit_limit": np.where(idx == 3, 100, -1),
         "ratelimit_window_s": np.where(idx == 3, 60.0, -1.0), "key_issued": np.full(rows, 1),
     }
-    return pa.table({f.name: pa.array(columns[f.name], f.type) for f in SCHEMA}, schema=SCHEMA)
+    table = pa.table({f.name: pa.array(columns[f.name], f.type) if f.name in columns
+                      else pa.array(np.full(rows, DEFAULTS[f.name]), f.type) for f in SCHEMA}, schema=SCHEMA)
+    return table, _applied(ids, idx, status, tx_hash, idem, sent, rng)
+
+
+def _applied(ids: np.ndarray, idx: np.ndarray, status: np.ndarray, tx_hash: list[str], idem: list[str],
+             sent: np.ndarray, rng: np.random.Generator) -> pa.Table:
+    """The ledger's applied transactions for a slice: every acknowledged payment once, but LOST_SHARE of them
+    missing and DOUBLED_SHARE of the settlements applied twice (so the judges have findings to list)."""
+    acked = np.flatnonzero(np.isin(idx, [0, 2, 4]) & (status == 200) & (rng.random(len(idx)) >= LOST_SHARE))
+    doubled = acked[(idx[acked] == 2) & (rng.random(acked.size) < DOUBLED_SHARE)]
+    rows = np.concatenate([acked, doubled])
+    hashes = [tx_hash[i] for i in acked.tolist()] + [f"{2**255 + int(ids[i]):064x}" for i in doubled.tolist()]
+    memos = [hashlib.sha256(idem[i].encode()).hexdigest() if idem[i] else "" for i in rows.tolist()]
+    credited = [[PAYEES[k]] for k in idx[rows].tolist()]
+    ledger = (sent[rows] // 5).astype(np.int64) + 2
+    return pa.table({"pos": np.zeros(rows.size, np.int64), "hash": hashes, "successful": np.ones(rows.size, np.int8),
+                     "memo_hash": memos, "ledger": ledger, "index": np.arange(rows.size, dtype=np.int64),
+                     "fee_charged": np.full(rows.size, 100, np.int64), "credited": credited}, schema=APPLIED_SCHEMA)
 
 
 def make_run(out: Path, requests: int, duration_s: float = 3600.0) -> list[Path]:
@@ -87,15 +118,21 @@ def make_run(out: Path, requests: int, duration_s: float = 3600.0) -> list[Path]
     load.mkdir(parents=True, exist_ok=True)
     parts = [load / f"requests-{n}.csv" for n in range(PARTS)]
     writers = [pacsv.CSVWriter(p, SCHEMA) for p in parts]
+    ledger = pq.ParquetWriter(out / LEDGER_APPLIED_FILE, APPLIED_SCHEMA, compression="zstd")
+    position = 0
     slices = max(1, -(-requests // SLICE_ROWS))
     for k in range(slices):
         rows = min(SLICE_ROWS, requests - k * SLICE_ROWS)
-        table = _slice(rng, k * SLICE_ROWS, rows, duration_s * k / slices, duration_s * (k + 1) / slices)
+        table, applied = _slice(rng, k * SLICE_ROWS, rows, duration_s * k / slices, duration_s * (k + 1) / slices)
+        applied = applied.set_column(0, "pos", pa.array(np.arange(position, position + applied.num_rows)))
+        ledger.write_table(applied)
+        position += applied.num_rows
         owner = rng.integers(0, PARTS, rows)
         for n, writer in enumerate(writers):
             writer.write_table(table.filter(pa.array(owner == n)))
     for writer in writers:
         writer.close()
+    ledger.close()
     events = []
     for f in FAULTS:
         if f["toxic"] != "latency":
@@ -134,7 +171,7 @@ run = Path(sys.argv[1]); sched = json.loads((run / "schedule.json").read_text())
 records = RecordStore([run / "requests.parquet"])
 if "{MODE}" == "memory":
     records = records.frame()
-ctx = JudgeContext.build(records, events=read_events(run / "events.jsonl"),
+ctx = JudgeContext.build(records, events=read_events(run / "events.jsonl"), ledger_history=run / "ledger_applied.parquet",
                          phases=sched["phases"], faults=sched["faults"], duration_s=sched["duration_s"],
                          rate_limits={"decision": {"limit": 100, "window_s": 60.0}})
 checks = judge(ctx); rec = reconcile(ctx)

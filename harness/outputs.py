@@ -13,6 +13,8 @@ Layout of a run folder:
                       access log): {t (run s), listener (0 primary, 1 secondary), method, path, ...}
   logs/               each started process's output (logs/target.log for --target-cmd)
   ledger_history.jsonl  the offline network's append-only history
+  ledger_applied.parquet  its applied transactions, the columns the money judges join to the records
+                      (harness/ledger_table.py)
   manifest.json       git revision, seeds, config hash, package versions, schedule
   report.html, charts/*.png   written by `harness report`
 
@@ -69,6 +71,7 @@ REQUESTS_FILE = "requests.csv"  # run folders before requests.parquet; `harness 
 REQUESTS_PARQUET = "requests.parquet"
 EVENTS_FILE = "events.jsonl"
 LEDGER_HISTORY_FILE = "ledger_history.jsonl"
+LEDGER_APPLIED_FILE = "ledger_applied.parquet"
 MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.html"
 CHARTS_DIR = "charts"

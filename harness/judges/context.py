@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from harness.errors import HarnessConfigurationError
+from harness.judges.sql import JudgeSql
+from harness.ledger_table import applied_table
 from harness.outputs import RECORD_FIELDS, Event, RequestRecord
 from harness.records_store import RecordStore, select_frame
 
@@ -205,7 +208,9 @@ class JudgeContext:
 
     source: pd.DataFrame | RecordStore  # one row per client request, columns RECORD_FIELDS
     events: tuple[Event, ...] = ()
-    ledger_history: tuple[dict[str, Any], ...] = ()  # docs/ledger.md history records
+    # The ledger history's applied transactions (harness/ledger_table.py): a table, a ledger_applied.parquet,
+    # or None when the run has no ledger history at all.
+    ledger_applied: pa.Table | Path | None = None
     access_log: tuple[dict[str, Any], ...] = ()  # {t, listener (0 primary, 1 secondary), method, path, status}
     phases: tuple[Phase, ...] = ()
     faults: tuple[FaultWindow, ...] = ()
@@ -226,7 +231,7 @@ class JudgeContext:
         records: RecordStore | pd.DataFrame | Iterable[RequestRecord] | Iterable[Mapping[str, Any]],
         *,
         events: Iterable[Event | Mapping[str, Any]] = (),
-        ledger_history: Iterable[Mapping[str, Any]] = (),
+        ledger_history: Iterable[Mapping[str, Any]] | Path | None = (),
         access_log: Iterable[Mapping[str, Any]] = (),
         phases: Iterable[Phase | Mapping[str, Any]] = (),
         faults: Iterable[FaultWindow | Mapping[str, Any]] = (),
@@ -241,7 +246,10 @@ class JudgeContext:
         sources: Mapping[str, str] | None = None,
         metrics_text: str = "",
     ) -> JudgeContext:
-        """Normalise evidence from lists, dicts or dataclasses; raises JudgingError on bad input."""
+        """Normalise evidence from lists, dicts or dataclasses; raises JudgingError on bad input.
+
+        `ledger_history`: docs/ledger.md history records (their applied ones are read), or the path of a run's
+        ledger_applied.parquet, or None for no history."""
         frame = records if isinstance(records, RecordStore) else records_frame(records)
         evs = tuple(sorted((_event(e, run_start_epoch) for e in events), key=lambda e: e.t))
         log = tuple(_access_entry(a, run_start_epoch) for a in access_log)
@@ -262,14 +270,14 @@ class JudgeContext:
             if len(frame):
                 ends.append(_column_max(frame, "sent_s") + _column_max(frame, "latency_ms") / 1000.0)
             duration_s = max(ends, default=0.0)
-        return cls(frame, evs, tuple(dict(h) for h in ledger_history), log, phs, fws, thr, prm,
+        return cls(frame, evs, _applied(ledger_history), log, phs, fws, thr, prm,
                    float(run_start_epoch), float(duration_s), limits,
                    Path(run_dir) if run_dir is not None else None, tuple(s for s in known_secrets if s),
                    dict(unavailable or {}), dict(sources or {}), str(metrics_text))
 
     def __repr__(self) -> str:  # never print known_secrets
         return (f"JudgeContext(records={len(self.source)}, events={len(self.events)}, "
-                f"history={len(self.ledger_history)}, faults={len(self.faults)}, run_dir={self.run_dir})")
+                f"history={self.ledger_applied is not None}, faults={len(self.faults)}, run_dir={self.run_dir})")
 
     @cached_property
     def records(self) -> pd.DataFrame:
@@ -279,6 +287,15 @@ class JudgeContext:
     @property
     def num_records(self) -> int:
         return len(self.source)
+
+    @property
+    def has_ledger_history(self) -> bool:
+        return self.ledger_applied is not None
+
+    @cached_property
+    def sql(self) -> JudgeSql:
+        """DuckDB views `records` and `applied` of this run (harness/judges/sql.py)."""
+        return JudgeSql(self.source, self.ledger_applied)
 
     def frame(self, columns: Iterable[str], during: Iterable[tuple[float, float]] | None = None,
               **where: Iterable[Any]) -> pd.DataFrame:
@@ -326,6 +343,21 @@ def records_frame(records: pd.DataFrame | Iterable[RequestRecord] | Iterable[Map
         if f.type in ("str", str):
             frame[f.name] = frame[f.name].fillna("").astype(str)
     return frame.reset_index(drop=True)
+
+
+def _applied(history: Iterable[Mapping[str, Any]] | Path | str | None) -> pa.Table | Path | None:
+    if history is None:
+        return None
+    if isinstance(history, str | Path):
+        path = Path(history)
+        if not path.is_file():
+            raise JudgingError(f"no ledger table at {path}")
+        return path
+    entries = list(history)
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            raise JudgingError(f"a ledger history record must be a mapping, got {type(entry).__name__}")
+    return applied_table(entries) if entries else None
 
 
 def _column_max(source: pd.DataFrame | RecordStore, name: str) -> float:

@@ -19,60 +19,61 @@ from collections import defaultdict
 from typing import Any
 
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
-from harness.judges.evidence import applied_transactions, memo_hash_of, sha256_hex
+from harness.judges.evidence import MAX_KEYS
+from harness.judges.sql import in_list
 
 NAME = "fee accounting: one ledger fee per settlement key; a transaction the ledger failed is never paid again"
 SETTLING_ENDPOINTS = ("settlement", "escrow")
 
 
-def _fee(entry: dict[str, Any]) -> int:
-    try:
-        return int(entry.get("fee_charged") or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def ledger_txs_per_key(ctx: JudgeContext) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
-    """(settlement key -> its applied transactions in ledger order, key -> client requests sent with it)."""
-    rec = ctx.frame(["idempotency_key", "tx_hash"], endpoint=SETTLING_ENDPOINTS)
-    rec = rec[rec["idempotency_key"] != ""]
-    attempts = rec.groupby("idempotency_key").size().to_dict()
-    memo_to_key = {sha256_hex(k): k for k in attempts}
-    hash_to_key = {str(h).lower(): k for h, k in zip(rec["tx_hash"], rec["idempotency_key"], strict=True) if h}
-    txs: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for entry in applied_transactions(ctx):
-        key = memo_to_key.get(memo_hash_of(entry)) or hash_to_key.get(str(entry.get("hash", "")).lower())
-        if key:
-            txs[key].append(entry)
-    return dict(txs), {str(k): int(v) for k, v in attempts.items()}
-
-
 def account_fees(ctx: JudgeContext) -> dict[str, Any]:
-    """Figures and offending keys: per key, every transaction after a failed one is a resubmission."""
-    txs, attempts = ledger_txs_per_key(ctx)
-    resubmitted: dict[str, list[str]] = {}
-    after_success = 0
-    failed_keys = 0
-    for key, entries in txs.items():
-        ordered = sorted(entries, key=lambda e: (e.get("ledger") or 0, e.get("index", 0)))
-        failed_before = False
-        success_before = False
-        for entry in ordered:
-            if failed_before:
-                resubmitted.setdefault(key, [str(ordered[0].get("hash", ""))]).append(str(entry.get("hash", "")))
-            elif success_before:
-                after_success += 1
-            ok = entry.get("successful") is True
-            failed_before |= not ok
-            success_before |= ok
-        failed_keys += any(e.get("successful") is not True for e in entries)
-    fee_of = {str(e.get("hash", "")): _fee(e) for entries in txs.values() for e in entries}
-    return {"keys_on_ledger": len(txs), "ledger_transactions": sum(len(v) for v in txs.values()),
-            "fees_charged_stroops": sum(fee_of.values()),
-            "keys_failed_on_ledger": failed_keys, "client_attempts": sum(attempts.values()),
-            "resubmitted_after_failure": sum(len(v) - 1 for v in resubmitted.values()),
-            "extra_after_success": after_success, "resubmitted": resubmitted,
-            "wasted_fees_stroops": sum(fee_of.get(h, 0) for hashes in resubmitted.values() for h in hashes[1:])}
+    """Figures and offending keys: per settlement key, its applied transactions in ledger order (matched by
+    memo_hash = sha256(key), else by a tx hash its clients saw); every one after a failed one is a resubmission.
+    `resubmitted` lists the first MAX_KEYS such keys (sorted) with their hashes, the first one first."""
+    sql = ctx.sql
+    sql.con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE key_txs AS
+        WITH rec AS (SELECT idempotency_key AS k, lower(tx_hash) AS h FROM records
+                     WHERE endpoint IN {in_list(SETTLING_ENDPOINTS)} AND idempotency_key <> ''),
+             by_memo AS (SELECT sha256(k) AS m, k FROM (SELECT DISTINCT k FROM rec)),
+             by_hash AS (SELECT h, max(k) AS k FROM rec WHERE h <> '' GROUP BY h),
+             txs AS (SELECT COALESCE(by_memo.k, by_hash.k) AS k, a.hash, a.successful, a.fee_charged,
+                            a.ledger, a."index", a.pos
+                     FROM applied a LEFT JOIN by_memo ON a.memo_hash <> '' AND by_memo.m = a.memo_hash
+                                    LEFT JOIN by_hash ON by_hash.h = a.hash)
+        SELECT *, COALESCE(bool_or(successful <> 1) OVER before, false) AS failed_before,
+                  COALESCE(bool_or(successful = 1) OVER before, false) AS success_before,
+                  first_value(hash) OVER (PARTITION BY k ORDER BY ledger, "index", pos) AS first_hash
+        FROM txs WHERE k IS NOT NULL
+        WINDOW before AS (PARTITION BY k ORDER BY ledger, "index", pos
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)""")
+    try:
+        figures = dict(zip(
+            ("keys_on_ledger", "ledger_transactions", "fees_charged_stroops", "keys_failed_on_ledger",
+             "client_attempts", "resubmitted_after_failure", "extra_after_success", "resubmitted_keys",
+             "wasted_fees_stroops"),
+            (int(v) for v in sql.rows(f"""
+                WITH fee_of AS (SELECT hash, max(fee_charged) AS fee FROM key_txs GROUP BY hash)
+                SELECT count(DISTINCT k), count(*), (SELECT COALESCE(sum(fee), 0) FROM fee_of),
+                       count(DISTINCT k) FILTER (WHERE successful <> 1),
+                       (SELECT count(*) FROM records WHERE endpoint IN {in_list(SETTLING_ENDPOINTS)}
+                                                      AND idempotency_key <> ''),
+                       count(*) FILTER (WHERE failed_before),
+                       count(*) FILTER (WHERE success_before AND NOT failed_before),
+                       count(DISTINCT k) FILTER (WHERE failed_before),
+                       (SELECT COALESCE(sum(fee), 0) FROM fee_of
+                        WHERE hash IN (SELECT hash FROM key_txs WHERE failed_before))
+                FROM key_txs""")[0]), strict=True))
+        resubmitted: dict[str, list[str]] = defaultdict(list)
+        for key, first, tx in sql.rows(f"""
+                WITH keys AS (SELECT DISTINCT k FROM key_txs WHERE failed_before ORDER BY k LIMIT {MAX_KEYS})
+                SELECT k, first_hash, hash FROM key_txs WHERE failed_before AND k IN (SELECT k FROM keys)
+                ORDER BY k, ledger, "index", pos"""):
+            resubmitted[key] = resubmitted[key] or [first]
+            resubmitted[key].append(tx)
+    finally:
+        sql.con.execute("DROP TABLE IF EXISTS key_txs")
+    return {**figures, "resubmitted": dict(resubmitted)}
 
 
 def judge_fees(ctx: JudgeContext) -> Check:
@@ -81,11 +82,11 @@ def judge_fees(ctx: JudgeContext) -> Check:
     evidence: list[object] = [{"idempotency_key": k, "tx_hashes": hashes,
                                "problem": "a transaction the ledger failed was paid again as a new one"}
                               for k, hashes in sorted(result["resubmitted"].items())[:20]]
-    if not ctx.ledger_history:
+    if not ctx.has_ledger_history:
         return Check("fees", "invariant", NAME, VERDICT_INCONCLUSIVE, "no ledger history to count fees in", figures)
-    if result["resubmitted"]:
+    if result["resubmitted_keys"]:
         return Check("fees", "invariant", NAME, VERDICT_FAIL,
-                     f"{len(result['resubmitted'])} settlement key(s) whose transaction the ledger failed were paid "
+                     f"{result['resubmitted_keys']} settlement key(s) whose transaction the ledger failed were paid "
                      f"again as new transactions ({result['resubmitted_after_failure']} extra, "
                      f"{result['wasted_fees_stroops']} stroops of fees no retry explains)", figures, evidence)
     if not result["keys_failed_on_ledger"]:

@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-import pandas as pd
-
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
-from harness.judges.evidence import first_sorted, memo_hash_of, sha256_hex, successful_applied
+from harness.judges.evidence import sorted_values
+from harness.judges.sql import in_list
 from harness.judges.x402_ledger import X402_ENDPOINTS, reconcile_x402
 
 NAME = "nothing lost: every acknowledged settlement, escrow and x402 payment applied exactly once"
@@ -19,55 +18,56 @@ SETTLING_ENDPOINTS = ("settlement", "escrow")
 
 def reconcile(ctx: JudgeContext) -> dict[str, Any]:
     """Counts (acknowledged, applied, lost, duplicated, unknown_resolved, unattributed) and the offending keys
-    (lost ones: the first MAX_KEYS in sorted order).
+    (the first MAX_KEYS of each in sorted order; the counts stay exact).
 
     A settlement or escrow is identified by its idempotency key (else its tx hash). Its ledger
-    applications are the successful `applied` records whose memo_hash is sha256(key) or whose hash is
-    one of the tx hashes clients saw for it.
+    applications are the successful applied transactions whose hash is one of the tx hashes clients saw
+    for it, else whose memo_hash is sha256(key); x402 payments are reconciled by reconcile_x402 (a v1 memo
+    holds a nonce). One DuckDB join over the records and the applied ledger (harness/judges/sql.py).
     """
-    rec = ctx.frame(["status", "idempotency_key", "tx_hash"], endpoint=SETTLING_ENDPOINTS)
-    keyless = rec["idempotency_key"] == ""
-    ids = rec["idempotency_key"].copy()
-    ids[keyless] = rec.loc[keyless, "tx_hash"].str.lower()
-    # Python sets and maps hold only what the ledger applied (client records can be millions); a column
-    # is lower-cased or hashed only when the ledger has something to match it against.
-    ledger = successful_applied(ctx)
-    ledger_txs = {str(e.get("hash", "")).lower() for e in ledger}
-    ledger_memos = {memo_hash_of(e) for e in ledger} - {""}
-    keys = rec.loc[~keyless, "idempotency_key"].iloc[:None if ledger_memos else 0]
-    digests = keys.map(sha256_hex)
-    hit = digests.isin(ledger_memos)
-    memo_to_id = dict(zip(digests[hit], keys[hit], strict=True))
-    hashed = rec.loc[rec["tx_hash"] != "", "tx_hash"].iloc[:None if ledger_txs else 0].str.lower()
-    on_ledger = hashed[hashed.isin(ledger_txs)]
-    hash_to_id = dict(zip(on_ledger, ids[on_ledger.index], strict=True))
-    applications: dict[str, set[str]] = defaultdict(set)
-    unattributed = []
-    x402_hashes: set[str] = set()  # reconciled by reconcile_x402 (a v1 memo holds a nonce)
-    if ledger_txs:
-        x402 = ctx.frame(["tx_hash"], endpoint=X402_ENDPOINTS)["tx_hash"].str.lower()
-        x402_hashes = set(x402[x402.isin(ledger_txs)])
-    for entry in ledger:
-        tx = str(entry.get("hash", "")).lower()
-        if tx in x402_hashes:
-            continue
-        memo = memo_hash_of(entry)
-        sid = hash_to_id.get(tx) or memo_to_id.get(memo)
-        if sid:
-            applications[sid].add(tx)
-        elif memo:
-            unattributed.append(tx)
-    acked = pd.Series(ids[(rec["status"] // 100 == 2) & (ids != "")].unique())
-    was_applied = acked.isin(list(applications))
-    lost = first_sorted(acked[~was_applied])
-    acked_applied = set(acked[was_applied])
-    duplicated = sorted(k for k, txs in applications.items() if len(txs) > 1)
-    unknown_resolved = sorted(k for k in applications if k not in acked_applied)
-    return {"acknowledged": len(acked), "applied": len(applications), "lost": int((~was_applied).sum()),
-            "duplicated": len(duplicated), "unknown_resolved": len(unknown_resolved),
-            "unattributed": len(unattributed), "extra_applications": sum(len(applications[k]) - 1 for k in duplicated),
-            "lost_keys": lost, "duplicated_keys": duplicated,
-            "duplicated_txs": {k: sorted(applications[k]) for k in duplicated}}
+    sql = ctx.sql
+    sql.con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE settling AS
+        SELECT status, idempotency_key AS k, lower(tx_hash) AS h,
+               CASE WHEN idempotency_key <> '' THEN idempotency_key ELSE lower(tx_hash) END AS id
+        FROM records WHERE endpoint IN {in_list(SETTLING_ENDPOINTS)}""")
+    sql.con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE attributed AS
+        WITH x402 AS (SELECT DISTINCT lower(tx_hash) AS h FROM records
+                      WHERE endpoint IN {in_list(X402_ENDPOINTS)} AND tx_hash <> ''),
+             led AS (SELECT hash, memo_hash FROM applied
+                     WHERE successful = 1 AND hash NOT IN (SELECT h FROM x402)),
+             by_hash AS (SELECT h, max(id) AS id FROM settling WHERE h <> '' GROUP BY h),
+             by_memo AS (SELECT sha256(k) AS m, k AS id FROM (SELECT DISTINCT k FROM settling WHERE k <> ''))
+        SELECT led.hash AS tx, led.memo_hash AS memo, COALESCE(by_hash.id, by_memo.id) AS id
+        FROM led LEFT JOIN by_hash ON by_hash.h = led.hash
+                 LEFT JOIN by_memo ON led.memo_hash <> '' AND by_memo.m = led.memo_hash""")
+    sql.con.execute("""
+        CREATE OR REPLACE TEMP TABLE applications AS
+        SELECT id, count(DISTINCT tx) AS n FROM attributed WHERE id IS NOT NULL GROUP BY id""")
+    sql.con.execute("""
+        CREATE OR REPLACE TEMP TABLE acked AS
+        SELECT DISTINCT id FROM settling WHERE status // 100 = 2 AND id <> ''""")
+    try:
+        acknowledged, applied, lost, duplicated, extra, unknown, unattributed = sql.rows("""
+            SELECT (SELECT count(*) FROM acked), (SELECT count(*) FROM applications),
+                   (SELECT count(*) FROM acked ANTI JOIN applications USING (id)),
+                   (SELECT count(*) FROM applications WHERE n > 1),
+                   (SELECT COALESCE(sum(n - 1), 0) FROM applications WHERE n > 1),
+                   (SELECT count(*) FROM applications ANTI JOIN acked USING (id)),
+                   (SELECT count(*) FROM attributed WHERE id IS NULL AND memo <> '')""")[0]
+        lost_keys = sorted_values(ctx, "SELECT id FROM acked ANTI JOIN applications USING (id)")
+        duplicated_keys = sorted_values(ctx, "SELECT id FROM applications WHERE n > 1")
+        txs: dict[str, list[str]] = defaultdict(list)
+        for key, tx in sql.rows("SELECT DISTINCT id, tx FROM attributed WHERE id IN (SELECT unnest(?::VARCHAR[])) "
+                                "ORDER BY id, tx", [duplicated_keys]):
+            txs[key].append(tx)
+    finally:
+        sql.con.execute("DROP TABLE IF EXISTS settling; DROP TABLE IF EXISTS attributed; "
+                        "DROP TABLE IF EXISTS applications; DROP TABLE IF EXISTS acked")
+    return {"acknowledged": acknowledged, "applied": applied, "lost": lost, "duplicated": duplicated,
+            "unknown_resolved": unknown, "unattributed": unattributed, "extra_applications": int(extra),
+            "lost_keys": lost_keys, "duplicated_keys": duplicated_keys, "duplicated_txs": dict(txs)}
 
 
 def judge_nothing_lost(ctx: JudgeContext) -> Check:
@@ -84,7 +84,7 @@ def judge_nothing_lost(ctx: JudgeContext) -> Check:
                               + [{"tx_hash": h, "problem": "x402 transfer applied without a served resource"}
                                  for h in x402["unserved_hashes"][:20]])
     acknowledged = result["acknowledged"] + x402["served"]
-    if not ctx.ledger_history:
+    if not ctx.has_ledger_history:
         return Check("nothing-lost", "invariant", NAME, VERDICT_INCONCLUSIVE,
                      f"no ledger history to reconcile {acknowledged} acknowledged payments against", figures)
     problems = []

@@ -21,7 +21,8 @@ import re
 import pandas as pd
 
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
-from harness.judges.evidence import error_records, kind_records, successful_applied, traced_applied
+from harness.judges.evidence import error_records, kind_records, traced_applied
+from harness.judges.sql import in_list
 
 P32_NAME = "P32 input validation: malformed requests get 4xx JSON, never 5xx, no ledger effect"
 P33_NAME = "P33 crypto verification: tampered proofs and replays rejected, none settled, each tamper logged CRITICAL"
@@ -81,7 +82,7 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
     evidence: list[object] = [
         {"path": r.path, "status": int(r.status), "sent_s": round(r.sent_s, 3), "error": r.error[:120]}
         for r in list(five.itertuples())[:10] + list(hung.itertuples())[:5] + list(accepted.itertuples())[:5]
-    ] + [{"tx_hash": h.get("hash"), "problem": "applied on the ledger"} for h in applied[:10]] + [
+    ] + [{"tx_hash": h, "problem": "applied on the ledger"} for h in applied[:10]] + [
         {"path": r.path, "status": int(r.status), "changed": r.expected[len(FIELD_PREFIX):], "error": r.error,
          "field": r.error_field, "problem": "refused for another field or reason"}
         for r in list(wrong_field.itertuples())[:10]]
@@ -122,19 +123,20 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
 
 def served_more_than_once(ctx: JudgeContext) -> dict[str, int]:
     """Payments (transaction hashes of x402 receipts) served to more than one request: a replay got through."""
-    rec = ctx.frame(["status", "tx_hash"], endpoint=X402_ENDPOINTS)
-    served = rec[(rec["status"] // 100 == 2) & (rec["tx_hash"] != "")]
-    counts = served["tx_hash"].str.lower().value_counts()
-    return {str(h): int(n) for h, n in counts[counts > 1].items()}
+    return {str(h): int(n) for h, n in ctx.sql.rows(
+        f"SELECT lower(tx_hash) AS h, count(*) FROM records WHERE endpoint IN {in_list(X402_ENDPOINTS)} "
+        "AND status // 100 = 2 AND tx_hash <> '' GROUP BY h HAVING count(*) > 1 ORDER BY h")}
 
 
 def _replay_figures(ctx: JudgeContext, mine: pd.DataFrame) -> dict[str, int]:
     """`mine`: the replayers' records not refused by the rate limiter (status, expected, tx_hash)."""
     race = mine[mine["expected"] == RACE]
-    applied = {str(h.get("hash", "")).lower() for h in successful_applied(ctx)}
-    raced = set(race.loc[race["status"] // 100 == 2, "tx_hash"].str.lower()) - {""}
+    raced = pd.DataFrame({"h": sorted(set(race.loc[race["status"] // 100 == 2, "tx_hash"].str.lower()) - {""})},
+                         dtype=str)
+    applied = ctx.sql.value("SELECT count(*) FROM raced WHERE h IN (SELECT hash FROM applied WHERE successful = 1)",
+                            raced=raced)
     return {"replays_sent": int((mine["expected"] == "replay").sum()), "race_copies_sent": len(race),
-            "race_payments_served": len(raced), "race_payments_applied": len(raced & applied)}
+            "race_payments_served": len(raced), "race_payments_applied": int(applied)}
 
 
 def judge_tampered_proofs(ctx: JudgeContext) -> Check:
@@ -163,7 +165,8 @@ def judge_tampered_proofs(ctx: JudgeContext) -> Check:
     figures.update(payments_served_twice=len(doubly), race_copies_5xx_or_unanswered=len(race_broken))
     evidence: list[object] = [
         {"path": r.path, "status": int(r.status), "sent_s": round(r.sent_s, 3)} for r in list(not_4xx.itertuples())[:10]
-    ] + [{"tx_hash": h.get("hash"), "problem": "tampered proof settled"} for h in settled[:10]]
+    ]
+    evidence += [{"tx_hash": h, "problem": "tampered proof settled"} for h in settled[:10]]
     problems = []
     if len(not_4xx):
         problems.append(f"{len(not_4xx)} of {len(tampered)} tampered proofs were not rejected with 4xx "

@@ -6,7 +6,7 @@ Receipts: v1 (`x402`) records carry the hash of the client's signed payment, whi
 submits in the background; v2 (`x402-v2`) records carry the `PAYMENT-RESPONSE` hash of the
 facilitator's settlement. The payees are the accounts the served payments' transfers credited
 (a classic `payment`'s `destination`; a token `transfer`'s `to`, which the ledger's history also
-calls `destination`: harness/ledger/soroban/invoke.py `describe_invoke`); any other successful transaction
+calls `destination`: harness/ledger_table.py `credited`); any other successful transaction
 crediting a payee through the same kind of operation is an x402 transfer too.
 """
 
@@ -14,42 +14,41 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
 from harness.judges.context import JudgeContext
-from harness.judges.evidence import first_sorted, successful_applied
+from harness.judges.evidence import sorted_values
+from harness.judges.sql import in_list
 
 X402_ENDPOINTS = ("x402", "x402-v2")
 
 
-def credited(entry: dict[str, Any]) -> set[str]:
-    """Accounts a transaction's payments or token transfers credit."""
-    out = set()
-    for op in entry.get("operations") or ():
-        if isinstance(op, dict) and (op.get("type") == "payment"
-                                     or (op.get("type") == "invoke_host_function" and op.get("function") == "transfer")):
-            dest = op.get("destination")
-            if dest:
-                out.add(str(dest))
-    return out
-
-
 def reconcile_x402(ctx: JudgeContext) -> dict[str, Any]:
     """Counts: served, applied, lost (served, never applied), unserved (applied, never served nor
-    reported unknown), unknown_resolved (reported unknown, applied) and the offending hashes."""
-    rec = ctx.frame(["status", "tx_hash"], endpoint=X402_ENDPOINTS)
-    hashed = rec["tx_hash"] != ""
-    applied = {str(h.get("hash", "")).lower(): h for h in successful_applied(ctx)}
-    # Python sets hold only what the ledger applied (served payments can be millions).
-    served = pd.Series(rec.loc[hashed & (rec["status"] // 100 == 2), "tx_hash"].str.lower().unique())
-    on_ledger = served.isin(list(applied))
-    served_applied = set(served[on_ledger])
-    unknown = rec.loc[hashed & (rec["status"] == 504), "tx_hash"].str.lower()
-    unknown_applied = set(unknown[unknown.isin(list(applied))])
-    payees = set().union(*(credited(applied[h]) for h in served_applied))
-    lost = first_sorted(served[~on_ledger])
-    unserved = sorted(h for h, entry in applied.items()
-                      if h not in served_applied and h not in unknown_applied and credited(entry) & payees)
-    return {"served": len(served), "applied": len(served_applied), "lost": int((~on_ledger).sum()),
-            "unserved": len(unserved), "unknown_resolved": len(unknown_applied),
-            "lost_hashes": lost, "unserved_hashes": unserved}
+    reported unknown), unknown_resolved (reported unknown, applied) and the offending hashes (the first
+    MAX_KEYS of each in sorted order). One DuckDB join over the records and the applied ledger."""
+    sql = ctx.sql
+    sql.con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE x402_served AS
+        WITH rec AS (SELECT status, lower(tx_hash) AS h FROM records
+                     WHERE endpoint IN {in_list(X402_ENDPOINTS)} AND tx_hash <> ''),
+             ok AS (SELECT DISTINCT hash FROM applied WHERE successful = 1)
+        SELECT DISTINCT h, status // 100 = 2 AS served, h IN (SELECT hash FROM ok) AS on_ledger
+        FROM rec WHERE status // 100 = 2 OR status = 504""")
+    sql.con.execute("""
+        CREATE OR REPLACE TEMP TABLE x402_unserved AS
+        WITH known AS (SELECT h FROM x402_served WHERE on_ledger),
+             payees AS (SELECT DISTINCT unnest(credited) AS a FROM applied
+                        WHERE successful = 1 AND hash IN (SELECT h FROM x402_served WHERE served AND on_ledger)),
+             credits AS (SELECT hash, unnest(credited) AS a FROM applied WHERE successful = 1)
+        SELECT DISTINCT hash FROM credits WHERE a IN (SELECT a FROM payees) AND hash NOT IN (SELECT h FROM known)""")
+    try:
+        served, applied, unknown, unserved = sql.rows("""
+            SELECT (SELECT count(*) FROM x402_served WHERE served),
+                   (SELECT count(*) FROM x402_served WHERE served AND on_ledger),
+                   (SELECT count(*) FROM x402_served WHERE NOT served AND on_ledger),
+                   (SELECT count(*) FROM x402_unserved)""")[0]
+        lost_hashes = sorted_values(ctx, "SELECT h FROM x402_served WHERE served AND NOT on_ledger")
+        unserved_hashes = sorted_values(ctx, "SELECT hash FROM x402_unserved")
+    finally:
+        sql.con.execute("DROP TABLE IF EXISTS x402_served; DROP TABLE IF EXISTS x402_unserved")
+    return {"served": served, "applied": applied, "lost": served - applied, "unserved": unserved,
+            "unknown_resolved": unknown, "lost_hashes": lost_hashes, "unserved_hashes": unserved_hashes}

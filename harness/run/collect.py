@@ -7,14 +7,14 @@
   stream the same merge to requests.parquet with `harness.run.ingest.ingest_parts`.
 * `check_worker_records` checks, reading each file as a stream, that the merge is exact: every process
   finished and its file holds what it counted, the workers' shares add up to the schedule.
-* `fetch_pages` reads the ledger's paged admin feeds (`/admin/history`, `/admin/access-log`).
+* `iter_pages` / `fetch_pages` read the ledger's paged admin feeds (`/admin/history`, `/admin/access-log`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,9 +168,8 @@ def _distribution_problems(per_worker: Mapping[str, Any], counters: Mapping[str,
     return problems
 
 
-def fetch_pages(client: httpx.Client, url: str, max_pages: int = MAX_PAGES) -> list[dict[str, Any]]:
-    """Read a `{"records": [...], "next": n}` feed from `since=0` to its end."""
-    out: list[dict[str, Any]] = []
+def iter_pages(client: httpx.Client, url: str, max_pages: int = MAX_PAGES) -> Iterator[list[dict[str, Any]]]:
+    """The pages of a `{"records": [...], "next": n}` feed from `since=0` to its end, one at a time."""
     since = 0
     for _ in range(max_pages):
         try:
@@ -180,10 +179,16 @@ def fetch_pages(client: httpx.Client, url: str, max_pages: int = MAX_PAGES) -> l
         except (httpx.HTTPError, ValueError) as exc:
             raise CollectionError(f"{url}: {exc}") from None
         records = page.get("records") or []
-        out.extend(records)
+        if records:
+            yield records
         nxt = int(page.get("next", since))
         # The access log also logs these very reads: a page holding only admin reads is the end.
         if not records or nxt <= since or all(str(r.get("path", "")).startswith("/admin/") for r in records):
-            return out
+            return
         since = nxt
     raise CollectionError(f"{url}: more than {max_pages} pages")
+
+
+def fetch_pages(client: httpx.Client, url: str, max_pages: int = MAX_PAGES) -> list[dict[str, Any]]:
+    """Read a `{"records": [...], "next": n}` feed from `since=0` to its end."""
+    return [record for page in iter_pages(client, url, max_pages) for record in page]

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import HarnessError
 from harness.judges.context import Check
 from harness.judges.observability import observability_table
+from harness.ledger_table import write_history
 from harness.outputs import (
+    LEDGER_APPLIED_FILE,
     LEDGER_HISTORY_FILE,
     MANIFEST_FILE,
     REQUESTS_PARQUET,
@@ -101,7 +103,8 @@ def finish(state: RunState) -> int:
         state.error = state.error or str(exc)
         write_parquet(out / REQUESTS_PARQUET, [])
     records = RecordStore([out / REQUESTS_PARQUET])
-    _write_jsonl(out / LEDGER_HISTORY_FILE, state.ledger_history)
+    if not (out / LEDGER_APPLIED_FILE).is_file():  # the run ended before its history was read
+        write_history([], out / LEDGER_HISTORY_FILE, out / LEDGER_APPLIED_FILE)
     access = [{**a, "t": float(a["t"]) - state.run_start_epoch} for a in state.access_log if "t" in a]
     _write_jsonl(out / ACCESS_LOG_FILE, access)
     counters = load.counters
@@ -260,7 +263,8 @@ def _judge(
     sources[SERVER_TIMING] = (f"Server-Timing on {int((ok['server_ms'] >= 0).sum())} of {len(ok)} successful "
                               "target-metric responses")
     ctx = JudgeContext.build(
-        records, events=events, ledger_history=state.ledger_history, access_log=state.access_log,
+        records, events=events, ledger_history=state.out_dir / LEDGER_APPLIED_FILE if state.ledger_records else None,
+        access_log=state.access_log,
         phases=phases, faults=faults,
         thresholds_ms=thresholds_ms(state.env, state.profile.thresholds_ms, has_x402_v2(state.profile)),
         params=judging_params(state.env, state.profile.judging), run_start_epoch=state.run_start_epoch,

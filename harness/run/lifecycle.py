@@ -101,7 +101,7 @@ class RunState:
     harness_events: list[Event] = field(default_factory=list)
     fault_events: list[Event] = field(default_factory=list)
     service_events: list[Event] = field(default_factory=list)
-    ledger_history: list[dict[str, Any]] = field(default_factory=list)
+    ledger_records: int = 0  # ledger history records the run collected into its folder
     access_log: list[dict[str, Any]] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)  # evidence the run could not obtain -> why
     sources: dict[str, str] = field(default_factory=dict)  # evidence -> where it came from
@@ -332,8 +332,8 @@ def _observe(state: RunState, poller: ServicePoller, worlds: Worlds, wired: bool
     accounts = state.accounts_public
     history_accounts = [*accounts.get("settlement_pool", []), accounts.get("escrow", ""), accounts.get("pay_to", "")]
     found = world_evidence.collect(worlds, wired, [a for a in history_accounts if a],
-                                   (state.run_start_epoch, time.time()))
-    state.ledger_history, state.access_log = found.history, found.arrivals
+                                   (state.run_start_epoch, time.time()), state.out_dir)
+    state.ledger_records, state.access_log = found.history_records, found.arrivals
     missing, sources = poller.observability()
     state.unavailable = {**missing, **found.unavailable}
     state.sources = {**sources, **found.sources}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +26,9 @@ from harness.faults.arrivals import ArrivalsUnavailable
 from harness.faults.client import FaultController
 from harness.judges.breaker import SOROBAN_RPC_PREFIX
 from harness.judges.observability import FAULT_PATH, LEDGER_HISTORY, PROXY_ARRIVALS
-from harness.run.collect import CollectionError, fetch_pages
+from harness.ledger_table import write_history
+from harness.outputs import LEDGER_APPLIED_FILE, LEDGER_HISTORY_FILE
+from harness.run.collect import CollectionError, fetch_pages, iter_pages
 from harness.run.worlds import OFFLINE, PRIMARY, SECONDARY, Worlds
 
 LISTENERS = {PRIMARY: 0, SECONDARY: 1}
@@ -35,7 +38,7 @@ LISTENERS = {PRIMARY: 0, SECONDARY: 1}
 class WorldEvidence:
     """What was read from the worlds after the load, and what could not be (evidence name -> why)."""
 
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history_records: int = 0  # ledger history records written to the run folder
     arrivals: list[dict[str, Any]] = field(default_factory=list)  # {t (unix s), listener, method, path, ...}
     unavailable: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
@@ -65,10 +68,12 @@ def proxy_arrivals(toxiproxy_url: str, proxy: str) -> list[dict[str, Any]] | Non
              "source": "proxy"} for r in log.records if r.kind == "request"]
 
 
-def collect(worlds: Worlds, wired: bool, history_accounts: Sequence[str], window: tuple[float, float]) -> WorldEvidence:
-    """Read the worlds' evidence; `wired`: the harness handed the target the proxies; `window`: the run (unix s)."""
+def collect(worlds: Worlds, wired: bool, history_accounts: Sequence[str], window: tuple[float, float],
+            out_dir: Path) -> WorldEvidence:
+    """Read the worlds' evidence; `wired`: the harness handed the target the proxies; `window`: the run (unix s).
+    The ledger history streams into `out_dir` (ledger_history.jsonl and ledger_applied.parquet)."""
     ev = WorldEvidence()
-    _read_history(ev, worlds, history_accounts)
+    _read_history(ev, worlds, history_accounts, out_dir)
     _read_arrivals(ev, worlds)
     settle_fault_path(ev, wired, window)
     return ev
@@ -92,18 +97,21 @@ def settle_fault_path(ev: WorldEvidence, wired: bool, window: tuple[float, float
         ev.unavailable.setdefault(LEDGER_HISTORY, "the target's ledger is not shown to be the run's worlds")
 
 
-def _read_history(ev: WorldEvidence, worlds: Worlds, accounts: Sequence[str]) -> None:
+def _read_history(ev: WorldEvidence, worlds: Worlds, accounts: Sequence[str], out_dir: Path) -> None:
+    files = (out_dir / LEDGER_HISTORY_FILE, out_dir / LEDGER_APPLIED_FILE)
     try:
         if worlds.kind == OFFLINE:
             with httpx.Client(base_url=worlds.evidence_url, timeout=10.0) as client:
-                ev.history = fetch_pages(client, "/admin/history")
+                ev.history_records = write_history(iter_pages(client, "/admin/history"), *files)
             ev.sources[LEDGER_HISTORY] = "offline network /admin/history"
         else:
             from harness.run.horizon_history import read_history
 
-            ev.history = read_history(worlds.ledger_url, accounts)
+            ev.history_records = write_history([read_history(worlds.ledger_url, accounts)], *files)
             ev.sources[LEDGER_HISTORY] = f"Horizon public API {worlds.ledger_url} (/accounts/{{id}}/transactions)"
     except CollectionError as exc:
+        write_history([], *files)  # no partial history: the run judges without one
+        ev.history_records = 0
         ev.unavailable[LEDGER_HISTORY] = str(exc)
 
 

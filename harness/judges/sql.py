@@ -1,0 +1,77 @@
+"""The client records and the ledger's applied transactions as DuckDB views, for the money judges.
+
+Reconciling millions of acknowledged payments against millions of ledger transactions is a join; DuckDB
+runs it out of core (a memory limit, spilling to a temporary folder) over requests.parquet and
+ledger_applied.parquet, or over in-memory tables for small runs and tests, with the same SQL. Views:
+`records` (every RECORD_FIELDS column) and `applied` (harness.ledger_table.APPLIED_SCHEMA).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.ledger_table import APPLIED_SCHEMA
+from harness.records_store import DEFAULTS, SCHEMA, RecordStore
+from harness.sql_text import SQL_TYPES, literal, quote_path
+
+MEMORY_LIMIT = "384MB"
+
+
+class JudgeSql:
+    """One DuckDB connection over a run's records and applied ledger transactions."""
+
+    def __init__(self, records: pd.DataFrame | RecordStore, applied: pa.Table | Path | None) -> None:
+        self._spill = tempfile.TemporaryDirectory(prefix="srh-judge-")
+        self.con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2,
+                                          "temp_directory": self._spill.name, "preserve_insertion_order": False})
+        if isinstance(records, RecordStore):
+            self.con.execute(f"CREATE VIEW records AS {_parts_query(records)}")
+        else:
+            self.con.register("records_frame", records)
+            self.con.execute("CREATE VIEW records AS SELECT * FROM records_frame")
+        if isinstance(applied, Path):
+            self.con.execute(f"CREATE VIEW applied AS SELECT * FROM read_parquet('{quote_path(applied)}')")
+        else:
+            self.con.register("applied_table", applied if applied is not None else APPLIED_SCHEMA.empty_table())
+            self.con.execute("CREATE VIEW applied AS SELECT * FROM applied_table")
+
+    def rows(self, query: str, params: Sequence[Any] = (), **frames: pd.DataFrame) -> list[tuple[Any, ...]]:
+        """The result rows of `query`; `frames` are registered under their names for this query only."""
+        for name, frame in frames.items():
+            self.con.register(name, frame)
+        try:
+            return self.con.execute(query, list(params)).fetchall()
+        finally:
+            for name in frames:
+                self.con.unregister(name)
+
+    def value(self, query: str, params: Sequence[Any] = (), **frames: pd.DataFrame) -> Any:
+        """The first column of the first row of `query`."""
+        return self.rows(query, params, **frames)[0][0]
+
+    def close(self) -> None:
+        self.con.close()
+        self._spill.cleanup()
+
+
+def in_list(values: Sequence[str]) -> str:
+    """A SQL list of string literals (fixed endpoint or kind names)."""
+    return "(" + ", ".join(literal(v) for v in values) + ")"
+
+
+def _parts_query(store: RecordStore) -> str:
+    selects = []
+    for part in store.parts:
+        present = set(pq.read_schema(part).names)
+        cols = [f.name if f.name in present else
+                f"CAST({literal(DEFAULTS[f.name])} AS {SQL_TYPES[str(f.type)]}) AS {f.name}" for f in SCHEMA]
+        selects.append(f"SELECT {', '.join(cols)} FROM read_parquet('{quote_path(part)}')")
+    return " UNION ALL ".join(selects)
