@@ -41,12 +41,12 @@ test: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/pytest -m "not long" -n $(JOBS) --dist worksteal
 
 # The development loop: everything but the end-to-end runs (marker `e2e`, set on tests/e2e by conftest).
-test-fast: $(STAMP) $(JS_STAMP)
+test-fast: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -m "not e2e" -n $(JOBS) --dist worksteal
 
-# The tests marked `long` (smoke under mainnet, the Node.js example target), which `make test` leaves out.
+# The tests marked `long` (smoke under mainnet), which `make test` leaves out.
 test-long: $(STAMP) $(JS_STAMP) $(NODE_EXAMPLE_STAMP)
 	$(BIN)/pytest -m long -n $(JOBS) --dist worksteal
 

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
+import { BodyTooLarge, NotJson, readJson as readBody } from "./body.mjs";
 import { FailoverHorizon, HorizonUnavailable } from "./horizon.mjs";
 import { take } from "./limits.mjs";
 import { Settlements } from "./settlements.mjs";
@@ -56,17 +57,12 @@ function send(res, status, body, headers = {}) {
 }
 
 async function readJson(req) {
-  const chunks = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new HttpError(413, "payload_too_large", "body over 64 KiB");
-    chunks.push(chunk);
-  }
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
-  } catch {
-    throw new HttpError(400, "invalid_json", "the body is not JSON");
+    return await readBody(req, MAX_BODY);
+  } catch (error) {
+    if (error instanceof BodyTooLarge) throw new HttpError(413, "payload_too_large", "body over 64 KiB");
+    if (error instanceof NotJson) throw new HttpError(400, "invalid_json", "the body is not JSON");
+    throw error;
   }
 }
 

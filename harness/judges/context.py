@@ -11,11 +11,11 @@ Time: every time in the context is seconds since run start. `build` converts uni
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -27,6 +27,7 @@ from harness.ledger_table import applied_table
 from harness.outputs import RECORD_FIELDS, Event, RequestRecord
 from harness.records_store import RecordStore, select_frame
 
+T = TypeVar("T")
 VERDICT_PASS, VERDICT_FAIL, VERDICT_INCONCLUSIVE = "pass", "fail", "inconclusive"
 CHECK_VERDICTS = (VERDICT_PASS, VERDICT_FAIL, VERDICT_INCONCLUSIVE)
 CHECK_KINDS = ("property", "target", "recovery", "invariant", "capacity")
@@ -292,10 +293,22 @@ class JudgeContext:
     def has_ledger_history(self) -> bool:
         return self.ledger_applied is not None
 
-    @cached_property
+    def once(self, name: str, compute: Callable[[], T]) -> T:
+        """`compute()` the first time `name` is asked of this context, the same result after (a reconciliation
+        the judges and the run both read is joined once)."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_once", {})
+        if name not in cache:
+            cache[name] = compute()
+        return cast(T, cache[name])
+
     def sql(self) -> JudgeSql:
-        """DuckDB views `records` and `applied` of this run (harness/judges/sql.py)."""
+        """A DuckDB connection with views `records` and `applied` of this run (harness/judges/sql.py)."""
         return JudgeSql(self.source, self.ledger_applied)
+
+    def query(self, query: str, params: Sequence[Any] = (), **frames: pd.DataFrame) -> list[tuple[Any, ...]]:
+        """The rows of one query over `records`, `applied` and the given `frames`."""
+        with self.sql() as sql:
+            return sql.rows(query, params, **frames)
 
     def frame(self, columns: Iterable[str], during: Iterable[tuple[float, float]] | None = None,
               **where: Iterable[Any]) -> pd.DataFrame:

@@ -9,28 +9,20 @@ import pandas as pd
 from harness.judges.context import JudgeContext
 from harness.outputs import RECORD_FIELDS, Event
 
-MAX_KEYS = 1000  # offending keys or hashes listed by a reconciliation (the counts stay exact)
-
 
 def failed_applied_hashes(ctx: JudgeContext) -> set[str]:
     """Hashes of the transactions the ledger applied and failed (fee charged, operations not applied)."""
-    return {h for (h,) in ctx.sql.rows("SELECT DISTINCT hash FROM applied WHERE successful = 0")}
+    return {h for (h,) in ctx.query("SELECT DISTINCT hash FROM applied WHERE successful = 0")}
 
 
 def traced_applied(ctx: JudgeContext, records: pd.DataFrame) -> list[str]:
     """Hashes (in history order) of the successful applied transactions traced to `records` by tx hash or
     by memo_hash = sha256(idempotency key)."""
     traced = records[["tx_hash", "idempotency_key"]]
-    return [h for (h,) in ctx.sql.rows(
+    return [h for (h,) in ctx.query(
         "SELECT hash FROM applied WHERE successful = 1 AND (hash IN (SELECT lower(tx_hash) FROM traced "
         "WHERE tx_hash <> '') OR (memo_hash <> '' AND memo_hash IN (SELECT sha256(idempotency_key) FROM traced "
         "WHERE idempotency_key <> ''))) ORDER BY pos", traced=traced)]
-
-
-def sorted_values(ctx: JudgeContext, query: str, limit: int = MAX_KEYS) -> list[str]:
-    """The first `limit` values of `query`'s single column in sorted order (a run's offending keys can be
-    millions)."""
-    return [str(v) for (v,) in ctx.sql.rows(f"SELECT * FROM ({query}) ORDER BY 1 LIMIT {int(limit)}")]
 
 
 def severity(event: Event) -> str:

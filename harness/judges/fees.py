@@ -19,8 +19,7 @@ from collections import defaultdict
 from typing import Any
 
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
-from harness.judges.evidence import MAX_KEYS
-from harness.judges.sql import in_list
+from harness.judges.sql import MAX_KEYS, in_list
 
 NAME = "fee accounting: one ledger fee per settlement key; a transaction the ledger failed is never paid again"
 SETTLING_ENDPOINTS = ("settlement", "escrow")
@@ -30,24 +29,27 @@ def account_fees(ctx: JudgeContext) -> dict[str, Any]:
     """Figures and offending keys: per settlement key, its applied transactions in ledger order (matched by
     memo_hash = sha256(key), else by a tx hash its clients saw); every one after a failed one is a resubmission.
     `resubmitted` lists the first MAX_KEYS such keys (sorted) with their hashes, the first one first."""
-    sql = ctx.sql
-    sql.con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE key_txs AS
-        WITH rec AS (SELECT idempotency_key AS k, lower(tx_hash) AS h FROM records
-                     WHERE endpoint IN {in_list(SETTLING_ENDPOINTS)} AND idempotency_key <> ''),
-             by_memo AS (SELECT sha256(k) AS m, k FROM (SELECT DISTINCT k FROM rec)),
-             by_hash AS (SELECT h, max(k) AS k FROM rec WHERE h <> '' GROUP BY h),
-             txs AS (SELECT COALESCE(by_memo.k, by_hash.k) AS k, a.hash, a.successful, a.fee_charged,
-                            a.ledger, a."index", a.pos
-                     FROM applied a LEFT JOIN by_memo ON a.memo_hash <> '' AND by_memo.m = a.memo_hash
-                                    LEFT JOIN by_hash ON by_hash.h = a.hash)
-        SELECT *, COALESCE(bool_or(successful <> 1) OVER before, false) AS failed_before,
-                  COALESCE(bool_or(successful = 1) OVER before, false) AS success_before,
-                  first_value(hash) OVER (PARTITION BY k ORDER BY ledger, "index", pos) AS first_hash
-        FROM txs WHERE k IS NOT NULL
-        WINDOW before AS (PARTITION BY k ORDER BY ledger, "index", pos
-                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)""")
-    try:
+    with ctx.sql() as sql:
+        sql.execute(f"""
+            CREATE OR REPLACE TEMP TABLE key_txs AS
+            WITH rec AS (SELECT idempotency_key AS k, lower(tx_hash) AS h FROM records
+                         WHERE endpoint IN {in_list(SETTLING_ENDPOINTS)} AND idempotency_key <> ''),
+                 by_memo AS (SELECT sha256(k) AS m, k FROM (SELECT DISTINCT k FROM rec)),
+                 by_hash AS (SELECT h, max(k) AS k FROM rec WHERE h <> '' GROUP BY h)
+            SELECT * FROM (SELECT COALESCE(by_memo.k, by_hash.k) AS k, a.hash, a.successful, a.fee_charged,
+                                  a.ledger, a."index", a.pos
+                           FROM applied a LEFT JOIN by_memo ON a.memo_hash <> '' AND by_memo.m = a.memo_hash
+                                          LEFT JOIN by_hash ON by_hash.h = a.hash)
+            WHERE k IS NOT NULL""")
+        # Only a key with several transactions can have one after another: the window runs over those alone.
+        sql.execute("""
+            CREATE OR REPLACE TEMP TABLE later_txs AS
+            SELECT *, COALESCE(bool_or(successful <> 1) OVER before, false) AS failed_before,
+                      COALESCE(bool_or(successful = 1) OVER before, false) AS success_before,
+                      first_value(hash) OVER (PARTITION BY k ORDER BY ledger, "index", pos) AS first_hash
+            FROM key_txs WHERE k IN (SELECT k FROM key_txs GROUP BY k HAVING count(*) > 1)
+            WINDOW before AS (PARTITION BY k ORDER BY ledger, "index", pos
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)""")
         figures = dict(zip(
             ("keys_on_ledger", "ledger_transactions", "fees_charged_stroops", "keys_failed_on_ledger",
              "client_attempts", "resubmitted_after_failure", "extra_after_success", "resubmitted_keys",
@@ -58,21 +60,19 @@ def account_fees(ctx: JudgeContext) -> dict[str, Any]:
                        count(DISTINCT k) FILTER (WHERE successful <> 1),
                        (SELECT count(*) FROM records WHERE endpoint IN {in_list(SETTLING_ENDPOINTS)}
                                                       AND idempotency_key <> ''),
-                       count(*) FILTER (WHERE failed_before),
-                       count(*) FILTER (WHERE success_before AND NOT failed_before),
-                       count(DISTINCT k) FILTER (WHERE failed_before),
+                       (SELECT count(*) FROM later_txs WHERE failed_before),
+                       (SELECT count(*) FROM later_txs WHERE success_before AND NOT failed_before),
+                       (SELECT count(DISTINCT k) FROM later_txs WHERE failed_before),
                        (SELECT COALESCE(sum(fee), 0) FROM fee_of
-                        WHERE hash IN (SELECT hash FROM key_txs WHERE failed_before))
+                        WHERE hash IN (SELECT hash FROM later_txs WHERE failed_before))
                 FROM key_txs""")[0]), strict=True))
         resubmitted: dict[str, list[str]] = defaultdict(list)
         for key, first, tx in sql.rows(f"""
-                WITH keys AS (SELECT DISTINCT k FROM key_txs WHERE failed_before ORDER BY k LIMIT {MAX_KEYS})
-                SELECT k, first_hash, hash FROM key_txs WHERE failed_before AND k IN (SELECT k FROM keys)
+                WITH keys AS (SELECT DISTINCT k FROM later_txs WHERE failed_before ORDER BY k LIMIT {MAX_KEYS})
+                SELECT k, first_hash, hash FROM later_txs WHERE failed_before AND k IN (SELECT k FROM keys)
                 ORDER BY k, ledger, "index", pos"""):
             resubmitted[key] = resubmitted[key] or [first]
             resubmitted[key].append(tx)
-    finally:
-        sql.con.execute("DROP TABLE IF EXISTS key_txs")
     return {**figures, "resubmitted": dict(resubmitted)}
 
 

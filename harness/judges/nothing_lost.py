@@ -8,7 +8,6 @@ from collections import defaultdict
 from typing import Any
 
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
-from harness.judges.evidence import sorted_values
 from harness.judges.sql import in_list
 from harness.judges.x402_ledger import X402_ENDPOINTS, reconcile_x402
 
@@ -25,30 +24,33 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
     for it, else whose memo_hash is sha256(key); x402 payments are reconciled by reconcile_x402 (a v1 memo
     holds a nonce). One DuckDB join over the records and the applied ledger (harness/judges/sql.py).
     """
-    sql = ctx.sql
-    sql.con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE settling AS
-        SELECT status, idempotency_key AS k, lower(tx_hash) AS h,
-               CASE WHEN idempotency_key <> '' THEN idempotency_key ELSE lower(tx_hash) END AS id
-        FROM records WHERE endpoint IN {in_list(SETTLING_ENDPOINTS)}""")
-    sql.con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE attributed AS
-        WITH x402 AS (SELECT DISTINCT lower(tx_hash) AS h FROM records
-                      WHERE endpoint IN {in_list(X402_ENDPOINTS)} AND tx_hash <> ''),
-             led AS (SELECT hash, memo_hash FROM applied
-                     WHERE successful = 1 AND hash NOT IN (SELECT h FROM x402)),
-             by_hash AS (SELECT h, max(id) AS id FROM settling WHERE h <> '' GROUP BY h),
-             by_memo AS (SELECT sha256(k) AS m, k AS id FROM (SELECT DISTINCT k FROM settling WHERE k <> ''))
-        SELECT led.hash AS tx, led.memo_hash AS memo, COALESCE(by_hash.id, by_memo.id) AS id
-        FROM led LEFT JOIN by_hash ON by_hash.h = led.hash
-                 LEFT JOIN by_memo ON led.memo_hash <> '' AND by_memo.m = led.memo_hash""")
-    sql.con.execute("""
-        CREATE OR REPLACE TEMP TABLE applications AS
-        SELECT id, count(DISTINCT tx) AS n FROM attributed WHERE id IS NOT NULL GROUP BY id""")
-    sql.con.execute("""
-        CREATE OR REPLACE TEMP TABLE acked AS
-        SELECT DISTINCT id FROM settling WHERE status // 100 = 2 AND id <> ''""")
-    try:
+    return ctx.once("reconcile", lambda: _reconcile(ctx))
+
+
+def _reconcile(ctx: JudgeContext) -> dict[str, Any]:
+    with ctx.sql() as sql:
+        sql.execute(f"""
+            CREATE OR REPLACE TEMP TABLE settling AS
+            SELECT status, idempotency_key AS k, lower(tx_hash) AS h,
+                   CASE WHEN idempotency_key <> '' THEN idempotency_key ELSE lower(tx_hash) END AS id
+            FROM records WHERE endpoint IN {in_list(SETTLING_ENDPOINTS)}""")
+        sql.execute(f"""
+            CREATE OR REPLACE TEMP TABLE attributed AS
+            WITH x402 AS (SELECT DISTINCT lower(tx_hash) AS h FROM records
+                          WHERE endpoint IN {in_list(X402_ENDPOINTS)} AND tx_hash <> ''),
+                 led AS (SELECT hash, memo_hash FROM applied ANTI JOIN x402 ON applied.hash = x402.h
+                         WHERE successful = 1),
+                 by_hash AS (SELECT h, max(id) AS id FROM settling WHERE h <> '' GROUP BY h),
+                 by_memo AS (SELECT sha256(k) AS m, k AS id FROM (SELECT DISTINCT k FROM settling WHERE k <> ''))
+            SELECT led.hash AS tx, led.memo_hash AS memo, COALESCE(by_hash.id, by_memo.id) AS id
+            FROM led LEFT JOIN by_hash ON by_hash.h = led.hash
+                     LEFT JOIN by_memo ON led.memo_hash <> '' AND by_memo.m = led.memo_hash""")
+        sql.execute("""
+            CREATE OR REPLACE TEMP TABLE applications AS
+            SELECT id, count(DISTINCT tx) AS n FROM attributed WHERE id IS NOT NULL GROUP BY id""")
+        sql.execute("""
+            CREATE OR REPLACE TEMP TABLE acked AS
+            SELECT DISTINCT id FROM settling WHERE status // 100 = 2 AND id <> ''""")
         acknowledged, applied, lost, duplicated, extra, unknown, unattributed = sql.rows("""
             SELECT (SELECT count(*) FROM acked), (SELECT count(*) FROM applications),
                    (SELECT count(*) FROM acked ANTI JOIN applications USING (id)),
@@ -56,15 +58,12 @@ def reconcile(ctx: JudgeContext) -> dict[str, Any]:
                    (SELECT COALESCE(sum(n - 1), 0) FROM applications WHERE n > 1),
                    (SELECT count(*) FROM applications ANTI JOIN acked USING (id)),
                    (SELECT count(*) FROM attributed WHERE id IS NULL AND memo <> '')""")[0]
-        lost_keys = sorted_values(ctx, "SELECT id FROM acked ANTI JOIN applications USING (id)")
-        duplicated_keys = sorted_values(ctx, "SELECT id FROM applications WHERE n > 1")
+        lost_keys = sql.sorted_values("SELECT id FROM acked ANTI JOIN applications USING (id)")
+        duplicated_keys = sql.sorted_values("SELECT id FROM applications WHERE n > 1")
         txs: dict[str, list[str]] = defaultdict(list)
         for key, tx in sql.rows("SELECT DISTINCT id, tx FROM attributed WHERE id IN (SELECT unnest(?::VARCHAR[])) "
                                 "ORDER BY id, tx", [duplicated_keys]):
             txs[key].append(tx)
-    finally:
-        sql.con.execute("DROP TABLE IF EXISTS settling; DROP TABLE IF EXISTS attributed; "
-                        "DROP TABLE IF EXISTS applications; DROP TABLE IF EXISTS acked")
     return {"acknowledged": acknowledged, "applied": applied, "lost": lost, "duplicated": duplicated,
             "unknown_resolved": unknown, "unattributed": unattributed, "extra_applications": int(extra),
             "lost_keys": lost_keys, "duplicated_keys": duplicated_keys, "duplicated_txs": dict(txs)}

@@ -123,7 +123,7 @@ def judge_input_validation(ctx: JudgeContext) -> Check:
 
 def served_more_than_once(ctx: JudgeContext) -> dict[str, int]:
     """Payments (transaction hashes of x402 receipts) served to more than one request: a replay got through."""
-    return {str(h): int(n) for h, n in ctx.sql.rows(
+    return {str(h): int(n) for h, n in ctx.query(
         f"SELECT lower(tx_hash) AS h, count(*) FROM records WHERE endpoint IN {in_list(X402_ENDPOINTS)} "
         "AND status // 100 = 2 AND tx_hash <> '' GROUP BY h HAVING count(*) > 1 ORDER BY h")}
 
@@ -133,8 +133,8 @@ def _replay_figures(ctx: JudgeContext, mine: pd.DataFrame) -> dict[str, int]:
     race = mine[mine["expected"] == RACE]
     raced = pd.DataFrame({"h": sorted(set(race.loc[race["status"] // 100 == 2, "tx_hash"].str.lower()) - {""})},
                          dtype=str)
-    applied = ctx.sql.value("SELECT count(*) FROM raced WHERE h IN (SELECT hash FROM applied WHERE successful = 1)",
-                            raced=raced)
+    ((applied,),) = ctx.query("SELECT count(*) FROM raced WHERE h IN (SELECT hash FROM applied WHERE successful = 1)",
+                              raced=raced)
     return {"replays_sent": int((mine["expected"] == "replay").sum()), "race_copies_sent": len(race),
             "race_payments_served": len(raced), "race_payments_applied": int(applied)}
 

@@ -23,10 +23,12 @@ from harness.records_store import DEFAULTS, SCHEMA, RecordStore
 from harness.sql_text import SQL_TYPES, literal, quote_path
 
 MEMORY_LIMIT = "384MB"
+MAX_KEYS = 1000  # offending keys or hashes a reconciliation lists
 
 
 class JudgeSql:
-    """One DuckDB connection over a run's records and applied ledger transactions."""
+    """One DuckDB connection over a run's records and applied ledger transactions; close it (or use it as a
+    context manager) when done, so its memory is not held while other judges run."""
 
     def __init__(self, records: pd.DataFrame | RecordStore, applied: pa.Table | Path | None) -> None:
         self._spill = tempfile.TemporaryDirectory(prefix="srh-judge-")
@@ -57,9 +59,24 @@ class JudgeSql:
         """The first column of the first row of `query`."""
         return self.rows(query, params, **frames)[0][0]
 
+    def execute(self, statement: str) -> None:
+        self.con.execute(statement)
+
+    def sorted_values(self, query: str, limit: int = MAX_KEYS) -> list[str]:
+        """The first `limit` values of `query`'s single column in sorted order (the counts stay exact; a run's
+        offending keys can be millions)."""
+        return [str(v) for (v,) in self.rows(f"SELECT * FROM ({query}) ORDER BY 1 LIMIT {int(limit)}")]
+
     def close(self) -> None:
+        """Close the connection: DuckDB's memory and temporary tables go with it."""
         self.con.close()
         self._spill.cleanup()
+
+    def __enter__(self) -> JudgeSql:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def in_list(values: Sequence[str]) -> str:
