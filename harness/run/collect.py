@@ -3,8 +3,8 @@
 * `record_parts` lists the load generator's per-process CSVs (one Locust process, or each Locust
   worker's in `worker-<i>/`); `merge_records` joins them in memory, tags each request with the faults
   that were really active on its path when it was sent (from the fault controller's applied/removed
-  events, not from the schedule), and sorts by send time. Runs stream the same merge to
-  requests.parquet with `harness.run.ingest.ingest_parts`.
+  events, not from the schedule), and sorts by send time (ties: worker index, pid, row in the part). Runs
+  stream the same merge to requests.parquet with `harness.run.ingest.ingest_parts`.
 * `check_worker_records` checks, reading each file as a stream, that the merge is exact: every process
   finished and its file holds what it counted, the workers' shares add up to the schedule.
 * `iter_pages` / `fetch_pages` read the ledger's paged admin feeds (`/admin/history`, `/admin/access-log`).
@@ -23,7 +23,7 @@ import httpx
 
 from harness.errors import HarnessError
 from harness.outputs import Event, RequestRecord, read_records
-from scenarios.recording import RECORDS_GLOB
+from scenarios.recording import RECORDS_GLOB, part_identity
 
 # Endpoints whose handling reads or writes the ledger through the Horizon proxies.
 HORIZON_ENDPOINTS = ("x402", "x402-v2", "settlement", "decision", "escrow")
@@ -113,14 +113,15 @@ def record_parts(load_dir: Path) -> list[Path]:
 def merge_records(load_dir: Path, faults: Sequence[ActualFault]) -> list[RequestRecord]:
     """All per-process request records in memory, fault-tagged and sorted by send time (the reference that
     `harness.run.ingest.ingest_parts`, which runs write requests.parquet with, is tested against)."""
-    records: list[RequestRecord] = []
+    keyed: list[tuple[tuple[float, int, int, int], RequestRecord]] = []
     for path in record_parts(load_dir):
-        try:
-            records.extend(tag_faults(r, faults) for r in read_records(path))
+        worker, pid = part_identity(path)
+        try:  # ties broken as `ingest_parts` does: worker index, pid, row in the part
+            keyed.extend(((r.sent_s, worker, pid, row), tag_faults(r, faults)) for row, r in enumerate(read_records(path)))
         except (ValueError, TypeError) as exc:  # a row cut short by a killed process
             raise CollectionError(f"cannot read {path.name}: {exc}") from None
-    records.sort(key=lambda r: (r.sent_s, r.intended_s))
-    return records
+    keyed.sort(key=lambda pair: pair[0])
+    return [record for _, record in keyed]
 
 
 def check_worker_records(load_dir: Path, workers: int = 0, schedule: Mapping[str, int] | None = None) -> LoadCheck:

@@ -40,7 +40,7 @@ from harness.run.collect import (
     record_parts,
 )
 from harness.run.expectations import CONFIG_DIR, judging_params, resolve_rate_limits, thresholds_ms
-from harness.run.ingest import ingest_parts
+from harness.run.ingest import ingest_parts, remove_parts
 from harness.run.junit import write_junit
 from harness.run.manifest import build_manifest
 from harness.run.runbooks import runbook_ref
@@ -96,7 +96,9 @@ def finish(state: RunState) -> int:
     faults = actual_faults(state.fault_events, end_s)
     load = check_load(state)
     try:
-        ingest_parts(record_parts(state.load_dir), out / REQUESTS_PARQUET, faults)
+        parts = record_parts(state.load_dir)
+        ingest_parts(parts, out / REQUESTS_PARQUET, faults)
+        remove_parts(parts, out / REQUESTS_PARQUET, load.records)  # one copy of the records: requests.parquet
     except CollectionError as exc:
         state.error = state.error or str(exc)
         write_parquet(out / REQUESTS_PARQUET, [])

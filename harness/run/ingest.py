@@ -3,9 +3,12 @@
 Each Locust process (one, or each worker of a distributed run) appends its own CSV part
 (`scenarios/recording.py`, crash-safe: flushed every row). `ingest_parts(parts, out, faults)` reads
 every part, tags each request with the faults really active on its path (`collect.tag_faults`'s rule),
-sorts by send time and writes one Parquet file, through DuckDB: its CSV reader and out-of-core sort
-keep the harness's memory flat (a memory limit, spilling to a temporary folder) whatever the run's
-length. A part cut short by a killed process (a partial last row) is a CollectionError, as before.
+sorts and writes one Parquet file, through DuckDB: its CSV reader and out-of-core sort keep the
+harness's memory flat (a memory limit, spilling to a temporary folder) whatever the run's length. The
+order is total, so the same parts always give the same file: send time, then worker index, pid and the
+record's row in its part (`recording.part_identity`, the `row` column; DuckDB's sort is not stable).
+A part cut short by a killed process (a partial last row) is a CollectionError, as before.
+`remove_parts` then deletes the parts once the Parquet file holds exactly their rows (one copy kept).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 from harness.records_store import DEFAULTS, SCHEMA, write_parquet
 from harness.run.collect import HORIZON_ENDPOINTS, ActualFault, CollectionError
+from scenarios.recording import ROW_COLUMN, part_identity
 
 MEMORY_LIMIT = "256MB"
 _SQL_TYPES = {"double": "DOUBLE", "int64": "BIGINT", "string": "VARCHAR"}
@@ -59,11 +63,31 @@ def _query(parts: Sequence[Path], faults: Sequence[ActualFault]) -> str:
             columns.append(f"CAST({_literal(default)} AS {sql_type}) AS {field.name}")
         else:
             columns.append(f"COALESCE({raw}, {_literal(default)}) AS {field.name}")
-    source = (f"SELECT {', '.join(columns)}, filename FROM read_csv([{files}], all_varchar = true, header = true, "
-              "union_by_name = true, filename = true, delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
-              "null_padding = false)")
-    return (f"SELECT * EXCLUDE (fault_active, filename), {_fault_column(faults)} AS fault_active "
-            f"FROM ({source}) ORDER BY sent_s, intended_s, filename")
+    row = f'CAST("{ROW_COLUMN}" AS BIGINT)' if ROW_COLUMN in present else "CAST(NULL AS BIGINT)"
+    source = (f"SELECT {', '.join(columns)}, {row} AS part_row, filename FROM read_csv([{files}], all_varchar = true, "
+              "header = true, union_by_name = true, filename = true, delim = ',', quote = '\"', escape = '\"', "
+              "strict_mode = true, null_padding = false)")
+    identities = ", ".join(f"('{_quote(p)}', {w}, {pid})" for p, (w, pid) in ((p, part_identity(p)) for p in parts))
+    return (f"SELECT * EXCLUDE (fault_active, filename, part_row, part_worker, part_pid), "
+            f"{_fault_column(faults)} AS fault_active FROM ({source}) "
+            f"JOIN (VALUES {identities}) AS parts(filename, part_worker, part_pid) USING (filename) "
+            f"ORDER BY sent_s, part_worker, part_pid, part_row")
+
+
+def remove_parts(parts: Sequence[Path], out: Path, rows: int) -> bool:
+    """Delete the CSV `parts` if the Parquet file `out` is complete and holds exactly `rows` records (the
+    parts' rows, counted by `collect.check_worker_records`); returns whether they were deleted."""
+    import pyarrow.parquet as pq
+
+    try:
+        written = pq.read_metadata(out).num_rows
+    except (OSError, ValueError):  # missing, or not a complete Parquet file (no footer)
+        return False
+    if written != rows:
+        return False
+    for part in parts:
+        Path(part).unlink(missing_ok=True)
+    return True
 
 
 def _header_names(parts: Sequence[Path]) -> set[str]:

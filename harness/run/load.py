@@ -4,6 +4,8 @@ Locust never enters the harness process (`import locust` monkey-patches the stan
 reference/stack-notes.md). The run-config file names the target, the profile, the accounts, the corpus,
 the rate limits known before the run and any user-class modules given with `--scenarios`; once every
 user has spawned, Locust writes the ready file, and the harness fixes t = 0 a moment ahead in the start file.
+A distributed run's processes share a join token (`$HARNESS_JOIN_TOKEN`, generated per run unless set): it
+seals what crosses the network between master and workers (scenarios/wire.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from harness.run.accounts import MAX_ACCOUNTS_PER_ROLE, AccountSizes
 from harness.run.supervisor import Child, Supervisor
 from harness.run.worlds import free_port
 from scenarios.arrivals import pool_sizes
+from scenarios.wire import TOKEN_ENV, new_token
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = REPO_ROOT / "scenarios" / "locustfile.py"
@@ -108,9 +111,20 @@ def worker_argv(master_host: str, master_port: int) -> list[str]:
     return locust_argv("--worker", "--master-host", master_host, "--master-port", str(master_port))
 
 
-def locust_env(config_file: Path, role: str) -> dict[str, str]:
-    return {**os.environ, "HARNESS_RUN_CONFIG": str(config_file), "HARNESS_LOCUST_ROLE": role,
-            "PYTHONPATH": str(REPO_ROOT)}
+def locust_env(config_file: Path, role: str, token: str | None = None) -> dict[str, str]:
+    env = {**os.environ, "HARNESS_RUN_CONFIG": str(config_file), "HARNESS_LOCUST_ROLE": role,
+           "PYTHONPATH": str(REPO_ROOT)}
+    if token:
+        env[TOKEN_ENV] = token
+    return env
+
+
+def write_token(path: Path, token: str) -> Path:
+    """The join token in a file only its owner reads (0600), for the operator to hand to remote workers."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return path
 
 
 @dataclass(frozen=True)
@@ -147,18 +161,19 @@ def start_locust(supervisor: Supervisor, scratch: Path, target_url: str, setting
                                   env=locust_env(config_file, "local"), cwd=REPO_ROOT)
         wait_file(ready_file, master, LOCUST_READY_TIMEOUT_S)
         return Load(master, [], start_file)
-    port = free_port()
+    port, token = free_port(), os.environ.get(TOKEN_ENV) or new_token()
     master = supervisor.start(
         "locust", locust_argv(*common, "--master", "--master-bind-host", distribution.bind_host,
                               "--master-bind-port", str(port), "--expect-workers", str(distribution.workers)),
-        wait_ready=False, env=locust_env(config_file, "master"), cwd=REPO_ROOT)
+        wait_ready=False, env=locust_env(config_file, "master", token), cwd=REPO_ROOT)
     local = distribution.workers - distribution.remote
     children = [supervisor.start(f"locust-worker-{i}", worker_argv("127.0.0.1", port), wait_ready=False,
-                                 env=locust_env(config_file, "worker"), cwd=REPO_ROOT) for i in range(local)]
+                                 env=locust_env(config_file, "worker", token), cwd=REPO_ROOT) for i in range(local)]
     if distribution.remote:
+        token_file = write_token(scratch / "join-token", token)
         print(f"harness run: waiting up to {REMOTE_JOIN_TIMEOUT_S:.0f}s for {distribution.remote} remote worker(s): "
-              f"harness worker --master-host <this machine> --master-port {port} --run-config {config_file}",
-              file=sys.stderr, flush=True)
+              f"harness worker --master-host <this machine> --master-port {port} --token-file FILE "
+              f"(FILE: a copy of {token_file}, mode 0600, or the token in ${TOKEN_ENV})", file=sys.stderr, flush=True)
     load = Load(master, children, start_file)
     timeout = LOCUST_READY_TIMEOUT_S + (REMOTE_JOIN_TIMEOUT_S if distribution.remote else 0.0)
     wait_file(ready_file, master, timeout, load.dead_worker)

@@ -35,6 +35,7 @@ from scenarios.arrivals import ArrivalQueue, build_schedules, pool_sizes
 from scenarios.client_keys import MAX_KEYS_PER_PREFIX, api_key
 from scenarios.headers import announced_limit, ratelimit_values, server_timing_ms
 from scenarios.partition import Allocation, first_index, share, single_process
+from scenarios.record_stream import RecordStream
 from scenarios.recording import ALLOCATION_FILE, RecordWriter, write_counters
 from scenarios.shapes import phase_at
 
@@ -72,7 +73,9 @@ class RunContext:
         self.schedules = build_schedules(self.profile.phases, self.profile.mix, self.seed)
         self._max_lag = float(self.config.get("max_lag_s", 10.0))
         self.queues: dict[str, ArrivalQueue] = {}
-        self.writer: RecordWriter | None = None
+        self.writer: RecordWriter | RecordStream | None = None
+        self.stream_send: Any = None  # a worker: sends a records message to the master (the locustfile sets it)
+        self.in_flight = 0  # arrivals taken whose requests are not yet recorded
         self.allocation: Allocation | None = None
         self.worker = 0
         self._indices: dict[str, count[int]] = {}
@@ -82,12 +85,15 @@ class RunContext:
 
     def allocate(self, allocation: Allocation, worker: int) -> None:
         """Take this process's share of the load: its arrivals and its users' run-wide indices
-        (scenarios/partition.py). A worker records into its own folder, `worker-<index>/`."""
+        (scenarios/partition.py). A worker streams its records to the master (scenarios/record_stream.py)."""
         self.allocation, self.worker = allocation, worker
         workers = len(next(iter(allocation.values()), [1]))
         self.queues = {kind: ArrivalQueue(share(times, allocation.get(kind, [0] * workers), worker),
                                           max_lag_s=self._max_lag) for kind, times in self.schedules.items()}
-        self.writer = RecordWriter(self.out_dir if self.role == "local" else self.out_dir / f"worker-{worker}")
+        if self.role == "worker":
+            self.writer = RecordStream(self.stream_send, worker, os.getpid(), sleep=gevent.sleep)
+        else:
+            self.writer = RecordWriter(self.out_dir)
 
     def wait_for_allocation(self, limit_s: float = 120.0) -> Allocation:
         """Block this user until the master has told this worker its share (at once in a local run)."""
@@ -168,7 +174,11 @@ class RunContext:
             return
         for queue in self.queues.values():
             queue.drop_remaining()
-        write_counters(self.writer.path.parent, {k: _counters(q) for k, q in self.queues.items()}, self.writer.count)
+        kinds = {k: _counters(q) for k, q in self.queues.items()}
+        if isinstance(self.writer, RecordStream):
+            self.writer.close(kinds)
+            return
+        write_counters(self.writer.path.parent, kinds, self.writer.count)
         self.writer.close()
 
     def write(self, values: dict[str, Any]) -> None:
@@ -215,12 +225,16 @@ class PacedUser(FastHttpUser):
         if intended is None:
             gevent.sleep(0.5)
             return
-        delay = intended - self.ctx.now_s()
-        if delay > 0:
-            gevent.sleep(delay)
-        assert queue is not None
-        queue.mark_sent(intended, self.ctx.now_s())
-        self.act(intended)
+        self.ctx.in_flight += 1
+        try:
+            delay = intended - self.ctx.now_s()
+            if delay > 0:
+                gevent.sleep(delay)
+            assert queue is not None
+            queue.mark_sent(intended, self.ctx.now_s())
+            self.act(intended)
+        finally:
+            self.ctx.in_flight -= 1
 
     def act(self, intended_s: float) -> None:
         """Send this traffic kind's request(s) for one arrival; every concrete user class defines it."""

@@ -46,40 +46,53 @@ def run_acting_on_output(profile: str, out_dir: Path, extra: list[str], act, tim
 
 @pytest.fixture(scope="module")
 def distributed(tmp_path_factory: pytest.TempPathFactory):
-    """smoke with 2 workers: one started by the run, one joining through `harness worker` (loopback)."""
+    """smoke with 2 workers: one started by the run, one joining through `harness worker` (loopback) from a
+    working folder of its own, given nothing but the master's address and the join token."""
     return once_per_session(tmp_path_factory, "smoke-w2", _distributed_smoke)
 
 
-def _distributed_smoke(folder: Path) -> tuple[RunResult, int | None]:
-    joined: list[subprocess.Popen[bytes]] = []
+def joiner(elsewhere: Path, joined: list[subprocess.Popen[bytes]]):
+    """An output action that starts `harness worker` from `elsewhere` once the run prints how to join: the
+    operator copies the token file's content, nothing else of the run's machine is given to the worker."""
 
     def join(line: str, _proc: subprocess.Popen[str]) -> None:
         if line.startswith(JOIN_PREFIX) and not joined:
             words = line.split()
-            port, config = words[words.index("--master-port") + 1], words[words.index("--run-config") + 1]
+            port = words[words.index("--master-port") + 1]
+            token = Path(words[words.index("copy") + 2].rstrip(",")).read_text().strip()
+            env = {**os.environ, "HARNESS_JOIN_TOKEN": token, "TMPDIR": str(elsewhere)}
             joined.append(subprocess.Popen([sys.executable, "-m", "harness", "worker", "--master-host", "127.0.0.1",
-                                            "--master-port", port, "--run-config", config], cwd=REPO_ROOT,
+                                            "--master-port", port], cwd=elsewhere, env=env,
                                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True))
 
+    return join
+
+
+def _distributed_smoke(folder: Path) -> tuple[RunResult, int | None, Path]:
+    joined: list[subprocess.Popen[bytes]] = []
+    elsewhere = folder / "elsewhere"  # the joining worker's working folder and TMPDIR: not the run's
+    elsewhere.mkdir()
+    join = joiner(elsewhere, joined)
     try:
         result = run_acting_on_output("smoke", folder / "run",
                                       ["--workers", "2", "--remote-workers", "1"], join, timeout_s=480.0)
-        worker_code = joined[0].wait(timeout=30) if joined else None
+        worker_code = joined[0].wait(timeout=60) if joined else None
     finally:
         for proc in joined:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     print(f"distributed smoke wall time {result.wall_s:.0f}s")
-    return result, worker_code
+    return result, worker_code, elsewhere
 
 
 @pytest.mark.timeout(900)
 def test_two_workers_give_the_single_process_verdicts(distributed, smoke) -> None:
-    result, worker_code = distributed
+    result, worker_code, elsewhere = distributed
     summary = result.summary
     assert result.exit_code == 0, f"exit {result.exit_code}: {summary['reason']}\n{result.output[-2000:]}"
     assert worker_code == 0, "the worker that joined with `harness worker` did not finish cleanly"
+    assert list(elsewhere.iterdir()) == [], "the joining worker left files (its copy of the run's secrets) behind"
     verdicts = {c["id"]: c["verdict"] for c in summary["checks"]}
     assert verdicts == {c["id"]: c["verdict"] for c in smoke.summary["checks"]}
     assert set(verdicts.values()) == {"pass"}
@@ -87,15 +100,16 @@ def test_two_workers_give_the_single_process_verdicts(distributed, smoke) -> Non
 
 @pytest.mark.timeout(900)
 def test_merged_records_are_exactly_the_workers_records(distributed) -> None:
-    result, _ = distributed
+    result, _, _ = distributed
     load = json.loads((result.out_dir / "manifest.json").read_text())["load"]
     workers = load["per_process"]
     assert sorted(workers) == ["worker-0", "worker-1"] and load["problems"] == []
-    assert all(w["sent"] > 0 and w["records"] > 0 for w in workers.values())
+    assert all(w["sent"] > 0 and w["records"] > 0 for w in workers.values())  # the joined worker's streamed too
     rows = pq.read_metadata(result.out_dir / "requests.parquet").num_rows
     assert rows == load["records"] == sum(w["records"] for w in workers.values())
-    per_file = sum(sum(1 for _ in path.open()) - 1 for path in (result.out_dir / "load").rglob("requests-*.csv"))
-    assert per_file == rows
+    finals = [json.loads(p.read_text()) for p in (result.out_dir / "load").rglob("load-*.json")]
+    assert len(finals) == 2 and sum(f["records"] for f in finals) == rows  # each worker's final count
+    assert list((result.out_dir / "load").rglob("requests-*.csv")) == [], "the records are kept once (Parquet)"
     arrivals = result.summary["load"]["arrivals"]
     assert load["sent"] == sum(w["sent"] for w in workers.values()) == sum(a["sent"] for a in arrivals.values())
     allocation = load["allocation"]
@@ -127,3 +141,40 @@ def test_a_worker_killed_mid_run_makes_the_run_exit_4(tmp_path: Path) -> None:
     assert lost["per_process"], "the surviving worker's records are kept"
     for name, pid in started_pids(result.out_dir).items():
         assert gone(pid), f"{name} (pid {pid}) still running"
+
+
+@pytest.mark.timeout(400)
+def test_a_joined_worker_lost_mid_run_makes_the_run_exit_4(tmp_path: Path) -> None:
+    """The joined worker's Locust process dies: the run is not its parent, so the loss shows at the merge (no
+    final count from that worker) and the run exits 4; `harness worker` still removes its copy of the run."""
+    joined: list[subprocess.Popen[bytes]] = []
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    join = joiner(elsewhere, joined)
+    killed: list[int] = []
+
+    def act(line: str, proc: subprocess.Popen[str]) -> None:
+        join(line, proc)
+        if joined and not killed and line.startswith("phase 'steady'"):
+            locust = [p for p in psutil.Process(joined[0].pid).children(recursive=True) if "locust" in " ".join(p.cmdline())]
+            if locust:
+                killed.append(locust[0].pid)
+                locust[0].send_signal(signal.SIGKILL)
+
+    try:
+        result = run_acting_on_output("e2e-short", tmp_path / "run", ["--workers", "2", "--remote-workers", "1"], act,
+                                      timeout_s=300.0)
+        worker_code = joined[0].wait(timeout=30) if joined else None
+    finally:
+        for proc in joined:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    print(f"joined-worker-lost run wall time {result.wall_s:.0f}s")
+    assert killed, f"no joined worker to kill was found\n{result.output[-2000:]}"
+    summary = result.summary
+    assert result.exit_code == 4 and summary["verdict"] == "error", summary["reason"]
+    assert "load evidence incomplete" in summary["reason"], summary["reason"]
+    assert worker_code != 0 and list(elsewhere.iterdir()) == []
+    load = json.loads((result.out_dir / "manifest.json").read_text())["load"]
+    assert load["problems"] and load["per_process"], "the surviving worker's records are kept"
