@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.duck import SQL_TYPES, connect, literal, quote_path
 from harness.ledger_table import APPLIED_SCHEMA
 from harness.records_store import DEFAULTS, SCHEMA, RecordStore
-from harness.sql_text import SQL_TYPES, literal, quote_path
 
 MEMORY_LIMIT = "384MB"
 MAX_KEYS = 1000  # offending keys or hashes a reconciliation lists
@@ -32,13 +31,7 @@ class JudgeSql:
 
     def __init__(self, records: pd.DataFrame | RecordStore, applied: pa.Table | Path | None) -> None:
         self._spill = tempfile.TemporaryDirectory(prefix="srh-judge-")
-        # DuckDB's own allocator keeps freed memory up to allocator_flush_threshold after a task: flush early,
-        # so a closed connection leaves little behind for the judges that follow.
-        self.con = duckdb.connect(config={
-            "memory_limit": MEMORY_LIMIT, "threads": 2, "temp_directory": self._spill.name,
-            "preserve_insertion_order": False, "allocator_flush_threshold": "16MB",
-            "allocator_bulk_deallocation_flush_threshold": "16MB"})
-        self.con.execute("SET enable_progress_bar = false")
+        self.con = connect(self._spill.name, MEMORY_LIMIT)
         if isinstance(records, RecordStore):
             self.con.execute(f"CREATE VIEW records AS {_parts_query(records)}")
         else:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.duck import connect, literal
 from harness.errors import HarnessError
 from harness.records_store import DEFAULTS
 
@@ -47,8 +48,7 @@ class Requests:
         import duckdb
 
         self._spill = tempfile.TemporaryDirectory(prefix="srh-report-")  # a big GROUP BY spills here, not in cwd
-        self._con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2, "temp_directory": self._spill.name,
-                                           "preserve_insertion_order": False, "disabled_optimizers": TRUSTS_STATS})
+        self._con = connect(self._spill.name, MEMORY_LIMIT, disabled_optimizers=TRUSTS_STATS)
         try:
             if register is not None:
                 self._con.register("records_frame", register)
@@ -190,10 +190,6 @@ def _select(present: set[str]) -> str:
         raise RequestsError(f"the request records lack columns {missing}")
     parts = []
     for name, kind in COLUMNS.items():
-        raw = f'CAST("{name}" AS {kind})' if name in present else f"CAST({_literal(DEFAULTS[name])} AS {kind})"
+        raw = f'CAST("{name}" AS {kind})' if name in present else f"CAST({literal(DEFAULTS[name])} AS {kind})"
         parts.append(f"coalesce({raw}, 'NaN'::DOUBLE) AS {name}" if kind == "DOUBLE" else f"{raw} AS {name}")
     return ", ".join(parts)
-
-
-def _literal(value: Any) -> str:
-    return "'" + value.replace("'", "''") + "'" if isinstance(value, str) else repr(value)

@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from dataclasses import MISSING
 from pathlib import Path
 
+from harness.duck import SQL_TYPES, connect, literal, quote_path
 from harness.records_store import DEFAULTS, SCHEMA, write_parquet
 from harness.run.collect import HORIZON_ENDPOINTS, ActualFault, CollectionError
 from scenarios.recording import ROW_COLUMN, part_identity
 
 MEMORY_LIMIT = "256MB"
-_SQL_TYPES = {"double": "DOUBLE", "int64": "BIGINT", "string": "VARCHAR"}
 
 
 def ingest_parts(parts: Sequence[Path], out: Path, faults: Sequence[ActualFault] = ()) -> int:
@@ -35,12 +35,11 @@ def ingest_parts(parts: Sequence[Path], out: Path, faults: Sequence[ActualFault]
     if not parts:
         return write_parquet(out, [])
     with tempfile.TemporaryDirectory(prefix="srh-ingest-") as spill:
-        con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2, "temp_directory": spill,
-                                     "preserve_insertion_order": False})
+        con = connect(spill, MEMORY_LIMIT)
         try:
-            con.execute(f"COPY ({_query(parts, faults)}) TO '{_quote(out)}' "
+            con.execute(f"COPY ({_query(parts, faults)}) TO '{quote_path(out)}' "
                         "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 262144)")
-            count = con.execute(f"SELECT count(*) FROM read_parquet('{_quote(out)}')").fetchone()
+            count = con.execute(f"SELECT count(*) FROM read_parquet('{quote_path(out)}')").fetchone()
         except duckdb.Error as exc:
             raise CollectionError(f"cannot merge the load records ({', '.join(p.name for p in parts)}): "
                                   f"{str(exc).splitlines()[0]}") from None
@@ -50,24 +49,24 @@ def ingest_parts(parts: Sequence[Path], out: Path, faults: Sequence[ActualFault]
 
 
 def _query(parts: Sequence[Path], faults: Sequence[ActualFault]) -> str:
-    files = ", ".join(f"'{_quote(p)}'" for p in parts)
+    files = ", ".join(f"'{quote_path(p)}'" for p in parts)
     present = _header_names(parts)
     columns = []
     for field in SCHEMA:
-        sql_type = _SQL_TYPES[str(field.type)]
+        sql_type = SQL_TYPES[str(field.type)]
         raw = f"CAST(NULLIF({field.name}, '') AS {sql_type})" if sql_type != "VARCHAR" else field.name
         default = DEFAULTS[field.name]
         if default is MISSING:
             columns.append(f"{raw} AS {field.name}")
         elif field.name not in present:  # parts of an older harness: the column reads as its default
-            columns.append(f"CAST({_literal(default)} AS {sql_type}) AS {field.name}")
+            columns.append(f"CAST({literal(default)} AS {sql_type}) AS {field.name}")
         else:
-            columns.append(f"COALESCE({raw}, {_literal(default)}) AS {field.name}")
+            columns.append(f"COALESCE({raw}, {literal(default)}) AS {field.name}")
     row = f'CAST("{ROW_COLUMN}" AS BIGINT)' if ROW_COLUMN in present else "CAST(NULL AS BIGINT)"
     source = (f"SELECT {', '.join(columns)}, {row} AS part_row, filename FROM read_csv([{files}], all_varchar = true, "
               "header = true, union_by_name = true, filename = true, delim = ',', quote = '\"', escape = '\"', "
               "strict_mode = true, null_padding = false)")
-    identities = ", ".join(f"('{_quote(p)}', {w}, {pid})" for p, (w, pid) in ((p, part_identity(p)) for p in parts))
+    identities = ", ".join(f"('{quote_path(p)}', {w}, {pid})" for p, (w, pid) in ((p, part_identity(p)) for p in parts))
     return (f"SELECT * EXCLUDE (fault_active, filename, part_row, part_worker, part_pid), "
             f"{_fault_column(faults)} AS fault_active FROM ({source}) "
             f"JOIN (VALUES {identities}) AS parts(filename, part_worker, part_pid) USING (filename) "
@@ -108,19 +107,7 @@ def _fault_column(faults: Sequence[ActualFault]) -> str:
     if not faults:
         return "''"
     end = "(sent_s + greatest(0.0, latency_ms) / 1000.0)"
-    cases = ", ".join(f"CASE WHEN {_literal(f.start_s)} < {end} AND sent_s < {_literal(f.end_s)} "
-                      f"THEN {_literal(f.label)} END" for f in faults)
-    endpoints = ", ".join(_literal(e) for e in HORIZON_ENDPOINTS)
+    cases = ", ".join(f"CASE WHEN {literal(f.start_s)} < {end} AND sent_s < {literal(f.end_s)} "
+                      f"THEN {literal(f.label)} END" for f in faults)
+    endpoints = ", ".join(literal(e) for e in HORIZON_ENDPOINTS)
     return f"CASE WHEN endpoint IN ({endpoints}) THEN concat_ws(';', {cases}) ELSE '' END"
-
-
-def _literal(value: object) -> str:
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, float):
-        return f"CAST({value!r} AS DOUBLE)"
-    return str(value)
-
-
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
