@@ -230,7 +230,8 @@ def generate_corpus(seed: int, size: int = 300) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     @hypothesis_seed(seed)
-    @settings(max_examples=size, database=None, phases=[Phase.generate], deadline=None, derandomize=False,
+    @settings(settings.get_profile("default"),  # not whatever profile the process loaded (tests load "ci")
+              max_examples=size, database=None, phases=[Phase.generate], deadline=None, derandomize=False,
               suppress_health_check=list(HealthCheck))
     @given(CASES)
     def collect(case: dict[str, Any]) -> None:
