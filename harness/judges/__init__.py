@@ -7,6 +7,7 @@ invariants and, when the profile names a ramp phase (`judging.capacity_phase`), 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 from harness.judges.alerting import judge_alerting
@@ -60,8 +61,13 @@ def judge(ctx: JudgeContext) -> list[Check]:
     Each check is settled against the evidence contract: it states the evidence it used, and one whose
     evidence is incomplete is inconclusive "not observable" (harness/judges/observability.py).
     """
-    checks = judge_targets(ctx) + judge_recoveries(ctx)
-    checks += [fn(ctx) for cid, fn in PROPERTY_JUDGES.items() if ctx.params.is_enabled(cid)]
+    checks = judge_targets(ctx)
+    gc.collect()
+    checks += judge_recoveries(ctx)
+    for cid, fn in PROPERTY_JUDGES.items():
+        if ctx.params.is_enabled(cid):
+            gc.collect()  # frames left in reference cycles by one judge hold hundreds of MiB in a large run
+            checks.append(fn(ctx))
     if ctx.params.capacity_phase is not None and ctx.params.is_enabled("capacity"):
         checks.append(judge_capacity(ctx))
     missing = unavailable(ctx)

@@ -7,16 +7,18 @@ from collections import Counter
 from harness.judges.context import VERDICT_FAIL, VERDICT_INCONCLUSIVE, VERDICT_PASS, Check, JudgeContext
 from harness.judges.evidence import error_records, event_field, failed_applied_hashes
 from harness.judges.secret_scan import judge_secret_scan
+from harness.judges.sql import in_list
 
 NAME = "P31 transaction-failure logging: one HIGH record per failed transaction, no secrets"
 SETTLING_ENDPOINTS = ("settlement", "escrow")
 
 
 def judge_failure_logging(ctx: JudgeContext) -> Check:
-    rec = ctx.frame(["status", "tx_hash"], endpoint=SETTLING_ENDPOINTS)
     ledger_failed = failed_applied_hashes(ctx)
-    client_failed = rec[(rec["status"] >= 400) & (rec["tx_hash"] != "")]
-    seen_failed = sorted({h.lower() for h in client_failed["tx_hash"]} & ledger_failed)
+    seen_failed = [h for (h,) in ctx.query(  # refused to a client, and failed on the ledger
+        f"SELECT DISTINCT lower(tx_hash) AS h FROM records WHERE endpoint IN {in_list(SETTLING_ENDPOINTS)} "
+        "AND status >= 400 AND tx_hash <> '' AND lower(tx_hash) IN (SELECT hash FROM applied WHERE successful = 0) "
+        "ORDER BY h")]
     high = [e for e in error_records(ctx, "high") if event_field(e, "tx_hash", "tx_id", "transaction_hash")]
     high_counts = Counter(event_field(e, "tx_hash", "tx_id", "transaction_hash").lower() for e in high)
     missing = [h for h in seen_failed if high_counts[h] == 0]

@@ -32,8 +32,13 @@ class JudgeSql:
 
     def __init__(self, records: pd.DataFrame | RecordStore, applied: pa.Table | Path | None) -> None:
         self._spill = tempfile.TemporaryDirectory(prefix="srh-judge-")
-        self.con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": 2,
-                                          "temp_directory": self._spill.name, "preserve_insertion_order": False})
+        # DuckDB's own allocator keeps freed memory up to allocator_flush_threshold after a task: flush early,
+        # so a closed connection leaves little behind for the judges that follow.
+        self.con = duckdb.connect(config={
+            "memory_limit": MEMORY_LIMIT, "threads": 2, "temp_directory": self._spill.name,
+            "preserve_insertion_order": False, "allocator_flush_threshold": "16MB",
+            "allocator_bulk_deallocation_flush_threshold": "16MB"})
+        self.con.execute("SET enable_progress_bar = false")
         if isinstance(records, RecordStore):
             self.con.execute(f"CREATE VIEW records AS {_parts_query(records)}")
         else:

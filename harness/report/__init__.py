@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.outputs import CHARTS_DIR, REPORT_FILE
 from harness.report.data import ReportError, RunData, load_run
+from harness.report.requests_view import RequestsError
 
 
 def render_report(run_dir: Path | str, known_secrets: Iterable[str] = (), reuse_charts: bool = False) -> Path:
@@ -22,12 +23,17 @@ def render_report(run_dir: Path | str, known_secrets: Iterable[str] = (), reuse_
     from harness.report.html import assert_no_secrets, render_html
 
     run = load_run(run_dir)
-    existing = {name: run.run_dir / CHARTS_DIR / f"{name}.png" for name in CHARTS}
-    if reuse_charts and all(path.is_file() for path in existing.values()):
-        charts = existing
-    else:
-        charts = render_charts(run, run.run_dir / CHARTS_DIR)
-    page = render_html(run, charts)
+    try:
+        existing = {name: run.run_dir / CHARTS_DIR / f"{name}.png" for name in CHARTS}
+        if reuse_charts and all(path.is_file() for path in existing.values()):
+            charts = existing
+        else:
+            charts = render_charts(run, run.run_dir / CHARTS_DIR)
+        page = render_html(run, charts)
+    except RequestsError as exc:  # a query over the records failed (e.g. out of memory): nothing is written
+        raise ReportError(f"cannot aggregate the request records of {run.run_dir}: {exc}") from None
+    finally:
+        run.requests.close()
     assert_no_secrets(page, known_secrets)
     out = run.run_dir / REPORT_FILE
     tmp = out.with_suffix(".html.tmp")

@@ -66,10 +66,8 @@ def _thresholds(run: rd.RunData) -> dict[str, float]:
 
 def chart_latency_over_time(run: rd.RunData) -> Figure:
     """2. p50/p95/p99 per endpoint per time bucket, target line, faults shaded."""
-    ok = run.records[(run.records["status"] >= 200) & (run.records["status"] < 300)]
-    endpoints = sorted(str(e) for e in ok["endpoint"].unique())
-    bucket = rd.bucket_seconds(run.duration_s, len(ok), len(endpoints))
-    table = rd.latency_over_time(run.records, bucket)
+    endpoints = list(run.requests.ok_counts)
+    bucket, table = run.latency_bucket_s, run.latency[0]
     fig = _figure(max(2.6, 2.0 * max(1, len(endpoints))))
     axes = fig.subplots(max(1, len(endpoints)), 1, sharex=True, squeeze=False)[:, 0]
     if not endpoints:
@@ -100,8 +98,8 @@ def chart_latency_over_time(run: rd.RunData) -> Figure:
 
 def chart_throughput(run: rd.RunData) -> Figure:
     """3. Requests per second by status class and error rate, faults shaded."""
-    bucket = rd.bucket_seconds(run.duration_s, len(run.records))
-    table = rd.throughput_over_time(run.records, bucket)
+    bucket = rd.bucket_seconds(run.duration_s, len(run.requests))
+    table = rd.throughput_over_time(run.requests, bucket)
     fig = _figure(4.0)
     ax = fig.subplots()
     if table.empty:
@@ -167,7 +165,7 @@ def chart_breakers(run: rd.RunData) -> Figure:
 
 def chart_rate_limits(run: rd.RunData) -> Figure:
     """5. Admitted vs rejected (429) per client kind, and per-window admissions of the most limited key."""
-    table = rd.rate_limit_table(run.records)
+    table = rd.rate_limit_table(run.requests)
     fig = _figure(4.0)
     left, right = fig.subplots(1, 2, width_ratios=[1, 1.4])
     if table.empty:
@@ -182,22 +180,17 @@ def chart_rate_limits(run: rd.RunData) -> Figure:
     left.legend(fontsize=7)
     left.set_title("Admitted vs rejected per client kind")
     limits = run.summary.get("rate_limits") or run.manifest.get("rate_limits") or {}
-    limited = run.records[run.records["status"] == 429]
-    if limited.empty:
+    most = rd.most_limited(run.requests)
+    if most is None:
         _empty(right, "no request was rate limited")
         return fig
-    key = str(limited["client_key"].value_counts().index[0])
-    mine = run.records[(run.records["client_key"] == key) & (run.records["status"] != 0)]
-    endpoint = str(mine.loc[mine["status"] == 429, "endpoint"].astype(str).mode().iloc[0])
+    key, endpoint = most
     limit = limits.get(endpoint) or {}
     window = float(limit.get("window_s", rd.bucket_seconds(run.duration_s)))
-    mine = mine[mine["endpoint"].astype(str) == endpoint]
-    bucket = (mine["sent_s"] // window) * window
-    admitted = (mine["status"] != 429).groupby(bucket).sum()
-    rejected = (mine["status"] == 429).groupby(bucket).sum()
-    right.bar(admitted.index + window / 2, admitted.to_numpy(), width=window * 0.9, color=STATUS_COLORS["2xx"],
-              label="admitted")
-    right.bar(rejected.index + window / 2, rejected.to_numpy(), width=window * 0.9, bottom=admitted.to_numpy(),
+    counts = rd.key_windows(run.requests, key, endpoint, window)
+    x = counts.index + window / 2
+    right.bar(x, counts["admitted"].to_numpy(), width=window * 0.9, color=STATUS_COLORS["2xx"], label="admitted")
+    right.bar(x, counts["rejected"].to_numpy(), width=window * 0.9, bottom=counts["admitted"].to_numpy(),
               color=STATUS_COLORS["429"], label="rejected (429)")
     if "limit" in limit:
         right.axhline(float(limit["limit"]), color="#d62728", ls="-.", lw=1.2,
@@ -243,7 +236,7 @@ def chart_error_records(run: rd.RunData) -> Figure:
 
 def chart_latency_distribution(run: rd.RunData) -> Figure:
     """7. HDR-style percentile curve per endpoint (log axes), targets marked."""
-    curves = rd.percentile_curves(run.records)
+    curves = run.latency[1]
     fig = _figure(4.5)
     ax = fig.subplots()
     if not curves:

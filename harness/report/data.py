@@ -1,7 +1,9 @@
 """Load a run folder with pandas and aggregate it into small, chart-ready tables.
 
 Every aggregate is bucketed (bounded size whatever the run length), so a run of millions of
-requests renders in seconds: nothing plots raw points.
+requests renders in seconds: nothing plots raw points. The request records are aggregated where they lie
+(harness/report/requests_view.py: DuckDB over requests.parquet or an older run's requests.csv frame); only
+one endpoint's 2xx latencies at a time are held, for the exact percentiles.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,8 @@ from harness.outputs import (
     SUMMARY_FILE,
     read_events,
 )
+from harness.report.requests_view import COLUMNS as CHART_COLUMNS
+from harness.report.requests_view import Requests, RequestsError
 
 NICE_BUCKETS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
 MAX_BUCKETS = 150
@@ -31,8 +36,8 @@ MIN_PER_BUCKET = 8
 # Percentile curve points (HDR-style): 0 .. 99.999 %, evenly spaced on the 1/(1-p) log axis.
 CURVE_PERCENTILES = tuple(100.0 * (1.0 - 10.0 ** (-k / 8.0)) for k in range(0, 41))
 STATUS_CLASSES = ("2xx", "4xx", "429", "5xx", "no response")
-_NUMERIC = {"intended_s": "float64", "sent_s": "float64", "latency_ms": "float64",
-            "latency_from_intended_ms": "float64", "status": "int64"}
+SLICE_ROWS = 4_000_000  # one endpoint's 2xx latencies in work at once (4 million: about 300 MiB with pandas')
+_NUMERIC = {"sent_s": "float64", "latency_ms": "float64", "status": "int64"}
 
 
 class ReportError(HarnessError):
@@ -41,22 +46,33 @@ class ReportError(HarnessError):
 
 @dataclass
 class RunData:
-    """One run folder, loaded."""
+    """One run folder, loaded (the request records as a DuckDB view: see requests_view.py)."""
 
     run_dir: Path
     summary: dict[str, Any] = field(default_factory=dict)
-    records: pd.DataFrame = field(default_factory=pd.DataFrame)
+    requests: Requests = field(default_factory=lambda: Requests.from_frame(empty_requests()))
     events: pd.DataFrame = field(default_factory=pd.DataFrame)  # columns t, source, kind, data
     manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
         ends = [float(self.summary.get("duration_s") or 0.0)]
-        if len(self.records):
-            ends.append(float((self.records["sent_s"] + self.records["latency_ms"] / 1000).max()))
+        if len(self.requests):
+            ends.append(self.requests.end_s)
         if len(self.events):
             ends.append(float(self.events["t"].max()))
         return max(ends)
+
+    @cached_property
+    def latency_bucket_s(self) -> float:
+        """The latency chart's bucket: about MIN_PER_BUCKET 2xx responses per endpoint per bucket."""
+        ok = self.requests.ok_counts
+        return bucket_seconds(self.duration_s, sum(ok.values()), len(ok))
+
+    @cached_property
+    def latency(self) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """`latency_figures` at `latency_bucket_s` (read once for both latency charts)."""
+        return latency_figures(self.requests, self.latency_bucket_s)
 
     @property
     def checks(self) -> list[dict[str, Any]]:
@@ -73,45 +89,38 @@ def load_run(run_dir: Path | str) -> RunData:
     root = Path(run_dir)
     if not root.is_dir():
         raise ReportError(f"run folder {root} does not exist")
-    requests = root / REQUESTS_PARQUET if (root / REQUESTS_PARQUET).exists() else root / REQUESTS_FILE
-    return RunData(root, read_json(root / SUMMARY_FILE), read_requests(requests),
-                   _read_events(root / EVENTS_FILE), read_json(root / MANIFEST_FILE))
+    parquet = root / REQUESTS_PARQUET
+    try:
+        requests = (Requests.from_parquet(parquet) if parquet.exists()
+                    else Requests.from_frame(read_requests(root / REQUESTS_FILE)))
+    except RequestsError as exc:
+        raise ReportError(f"{parquet.name if parquet.exists() else REQUESTS_FILE} is not a valid requests file: "
+                          f"{exc}") from None
+    return RunData(root, read_json(root / SUMMARY_FILE), requests, _read_events(root / EVENTS_FILE),
+                   read_json(root / MANIFEST_FILE))
+
+
+def empty_requests() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=_NUMERIC.get(c, "str")) for c in CHART_COLUMNS})
 
 
 def read_requests(path: Path) -> pd.DataFrame:
-    """requests.parquet or requests.csv as a typed DataFrame (only the columns charts need are read)."""
-    wanted = ["sent_s", "endpoint", "status", "latency_ms", "latency_from_intended_ms", "user_kind", "client_key"]
+    """An older run's requests.csv as a typed frame (only the columns charts need are read)."""
     if not path.exists():
-        return pd.DataFrame({c: pd.Series(dtype=_NUMERIC.get(c, "str")) for c in wanted})
-    if path.suffix == ".parquet":
-        return _read_parquet(path, wanted)
+        return empty_requests()
     try:
-        frame = pd.read_csv(path, usecols=lambda c: c in wanted, dtype={c: t for c, t in _NUMERIC.items()
-                                                                        if c in wanted} | {"endpoint": "category",
-                                                                                           "user_kind": "category"},
-                            keep_default_na=False)
+        frame = pd.read_csv(path, usecols=lambda c: c in CHART_COLUMNS,
+                            dtype={c: t for c, t in _NUMERIC.items() if c in CHART_COLUMNS}
+                            | {"endpoint": "category", "user_kind": "category"}, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as exc:
         raise ReportError(f"{path.name} is not a valid requests file: {exc}") from None
     missing = [c for c in ("sent_s", "endpoint", "status", "latency_ms") if c not in frame.columns]
     if missing:
         raise ReportError(f"{path.name} lacks columns {missing}")
-    for name in wanted:
+    for name in CHART_COLUMNS:
         if name not in frame.columns:
             frame[name] = ""
     return frame
-
-
-def _read_parquet(path: Path, wanted: list[str]) -> pd.DataFrame:
-    """The chart columns of a requests.parquet; the repetitive labels as categories (a few bytes a row)."""
-    from harness.records_store import RecordStore, RecordStoreError
-
-    try:
-        store = RecordStore([path])
-        labels = ("endpoint", "user_kind", "client_key")
-        return pd.DataFrame({name: (store.column(name).dictionary_encode() if name in labels
-                                    else store.column(name)).to_pandas() for name in wanted})
-    except RecordStoreError as exc:
-        raise ReportError(f"{path.name} is not a valid requests file: {exc}") from None
 
 
 def _read_events(path: Path) -> pd.DataFrame:
@@ -148,34 +157,52 @@ def bucket_seconds(duration_s: float, samples: int = 0, series: int = 1, max_buc
     return float(max(NICE_BUCKETS_S[-1], math.ceil(duration_s / max_buckets)))
 
 
-def latency_over_time(records: pd.DataFrame, bucket_s: float) -> pd.DataFrame:
-    """p50/p95/p99 of 2xx latency per endpoint and time bucket: columns endpoint, t, p50, p95, p99, n."""
-    ok = records[(records["status"] >= 200) & (records["status"] < 300)]
-    if ok.empty:
-        return pd.DataFrame(columns=["endpoint", "t", "p50", "p95", "p99", "n"])
-    bucket = (ok["sent_s"] // bucket_s) * bucket_s
-    grouped = ok.groupby([ok["endpoint"].astype(str), bucket], observed=True)["latency_ms"]
-    table = grouped.quantile([0.5, 0.95, 0.99]).unstack()
-    table.columns = ["p50", "p95", "p99"]
-    table["n"] = grouped.size()
-    table.index.names = ["endpoint", "t"]
-    return table.reset_index()
+def latency_figures(requests: Requests, bucket_s: float) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """From one read of each endpoint's 2xx latencies (at most SLICE_ROWS rows of them in work at a time):
+    p50/p95/p99 per endpoint and time bucket (columns endpoint, t, p50, p95, p99, n; pandas' exact linear
+    quantiles) and, per endpoint, the latency at CURVE_PERCENTILES (numpy's)."""
+    tables, curves = [], {}
+    for endpoint, count in requests.ok_counts.items():
+        latencies, at = np.empty(count), 0
+        for i, within in enumerate(_slices(requests, endpoint, bucket_s, count)):
+            bucket, latency = requests.ok_latencies(endpoint, bucket_s, within, untimed=i == 0)
+            latencies[at:at + len(latency)] = latency
+            at += len(latency)
+            grouped = pd.Series(latency, name="latency_ms").groupby(pd.Series(bucket, name="t"))
+            table = grouped.quantile([0.5, 0.95, 0.99]).unstack()
+            table.columns = ["p50", "p95", "p99"]
+            table["n"] = grouped.size()
+            tables.append(table.reset_index().assign(endpoint=endpoint))
+        curves[endpoint] = np.percentile(latencies[:at], CURVE_PERCENTILES)
+    if not tables:
+        return pd.DataFrame(columns=["endpoint", "t", "p50", "p95", "p99", "n"]), curves
+    return pd.concat(tables, ignore_index=True)[["endpoint", "t", "p50", "p95", "p99", "n"]], curves
 
 
-def status_class(status: pd.Series) -> pd.Series:
-    """2xx, 4xx (without 429), 429, 5xx, no response (status 0); 1xx/3xx count as 2xx-like "other"."""
-    cls = np.select([status == 0, status == 429, status >= 500, status >= 400],
-                    ["no response", "429", "5xx", "4xx"], default="2xx")
-    return pd.Series(cls, index=status.index)
+def _slices(requests: Requests, endpoint: str, bucket_s: float, count: int) -> list[tuple[float, float] | None]:
+    """Runs of consecutive buckets of at most SLICE_ROWS responses (a bigger bucket alone); [None]: read all."""
+    if count <= SLICE_ROWS:
+        return [None]
+    slices: list[tuple[float, float] | None] = []
+    first, last, rows = math.nan, math.nan, 0
+    for t, n in requests.ok_buckets(endpoint, bucket_s):
+        if rows and rows + n > SLICE_ROWS:
+            slices.append((first, last))
+            rows = 0
+        first, last, rows = (t if not rows else first), t, rows + n
+    return slices + [(first, last)] if rows else [None]
 
 
-def throughput_over_time(records: pd.DataFrame, bucket_s: float) -> pd.DataFrame:
+def throughput_over_time(requests: Requests, bucket_s: float) -> pd.DataFrame:
     """Requests per second by status class and bucket: index t, columns STATUS_CLASSES."""
-    if records.empty:
+    counts = requests.class_counts(bucket_s)
+    if not counts:
         return pd.DataFrame(columns=list(STATUS_CLASSES))
-    bucket = (records["sent_s"] // bucket_s) * bucket_s
-    counts = records.groupby([bucket, status_class(records["status"])]).size().unstack(fill_value=0)
-    return counts.reindex(columns=list(STATUS_CLASSES), fill_value=0) / bucket_s
+    index = pd.Index(sorted({t for t, _, _ in counts}), name="sent_s")
+    table = pd.DataFrame(0, index=index, columns=list(STATUS_CLASSES), dtype="int64")
+    for t, cls, n in counts:
+        table.loc[t, cls] = n
+    return table / bucket_s
 
 
 def breaker_intervals(events: pd.DataFrame, end_s: float) -> dict[str, list[tuple[float, float, str]]]:
@@ -192,14 +219,32 @@ def breaker_intervals(events: pd.DataFrame, end_s: float) -> dict[str, list[tupl
     return out
 
 
-def rate_limit_table(records: pd.DataFrame) -> pd.DataFrame:
+def rate_limit_table(requests: Requests) -> pd.DataFrame:
     """Admitted (not 429) vs rejected (429) per user kind: index user_kind, columns admitted, rejected."""
-    if records.empty:
+    rows = sorted(requests.kind_counts())
+    if not rows:
         return pd.DataFrame(columns=["admitted", "rejected"])
-    kind = records["user_kind"].astype(str).replace("", "unknown")
-    limited = records["status"] == 429
-    table = pd.DataFrame({"admitted": (~limited).groupby(kind).sum(), "rejected": limited.groupby(kind).sum()})
-    return table.astype(int)
+    return pd.DataFrame({"admitted": [a for _, a, _ in rows], "rejected": [r for _, _, r in rows]},
+                        index=pd.Index([k for k, _, _ in rows], name="user_kind"), dtype="int64")
+
+
+def most_limited(requests: Requests) -> tuple[str, str] | None:
+    """(client key, endpoint) most often answered 429: the key with the most 429s (among equals, the first to
+    appear in the records), on its endpoint with the most (the first by name among equals); None when nothing
+    was limited."""
+    keys = requests.limited_keys()
+    if not keys:
+        return None
+    key = min(keys, key=lambda k: (-k[1], k[2]))[0]
+    endpoint = min(requests.limited_endpoints(key), key=lambda e: (-e[1], e[0]))[0]
+    return key, endpoint
+
+
+def key_windows(requests: Requests, client_key: str, endpoint: str, window_s: float) -> pd.DataFrame:
+    """One key's answered requests to one endpoint per window: index window start, columns admitted, rejected."""
+    rows = sorted(requests.key_windows(client_key, endpoint, window_s))
+    return pd.DataFrame({"admitted": [a for _, a, _ in rows], "rejected": [r for _, _, r in rows]},
+                        index=pd.Index([t for t, _, _ in rows], name="sent_s", dtype="float64"), dtype="int64")
 
 
 def error_records_over_time(events: pd.DataFrame, bucket_s: float) -> pd.DataFrame:
@@ -215,13 +260,6 @@ def error_records_over_time(events: pd.DataFrame, bucket_s: float) -> pd.DataFra
 def alert_times(events: pd.DataFrame) -> pd.DataFrame:
     alerts = events[events["kind"] == "alert"]
     return pd.DataFrame({"t": alerts["t"], "metric": alerts["data"].map(lambda d: str(d.get("metric", "")))})
-
-
-def percentile_curves(records: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per endpoint, 2xx latency at CURVE_PERCENTILES (a bounded number of points)."""
-    ok = records[(records["status"] >= 200) & (records["status"] < 300)]
-    return {str(ep): np.percentile(group["latency_ms"].to_numpy(), CURVE_PERCENTILES)
-            for ep, group in ok.groupby(ok["endpoint"].astype(str), observed=True) if len(group)}
 
 
 def target_rows(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:

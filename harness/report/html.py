@@ -132,7 +132,7 @@ def meta_table(run: RunData) -> str:
     items = [("run", s.get("run_id", run.run_dir.name)), ("profile", s.get("profile", "?")), ("env", s.get("env", "?")),
              ("target", f"{target.get('kind', 'reference')} {target.get('command') or target.get('url') or ''}".strip()),
              ("seed", s.get("seed", "?")), ("started at", s.get("started_at", "?")),
-             ("duration", f"{run.duration_s:.1f} s"), ("requests", len(run.records)),
+             ("duration", f"{run.duration_s:.1f} s"), ("requests", len(run.requests)),
              ("git revision", (git or {}).get("revision", m.get("revision", "?")))]
     return "<table class=\"meta\">" + "".join(f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in items) + "</table>"
 

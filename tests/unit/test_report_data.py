@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from harness.report import data as rd
+from harness.report.requests_view import Requests
 
 
 def frame(n: int, endpoint: str = "channel", status: int = 200) -> pd.DataFrame:
@@ -28,7 +29,7 @@ def test_bucket_width_bounds_bucket_count_and_density(duration: float, samples: 
 
 def test_latency_over_time_quantiles_are_exact_per_bucket() -> None:
     records = pd.concat([frame(1000), frame(10, status=503)])
-    table = rd.latency_over_time(records, 10.0)
+    table, _ = rd.latency_figures(Requests.from_frame(records), 10.0)
     first = table[table["t"] == 0.0].iloc[0]
     expected = np.percentile(np.arange(100, dtype=float), [50, 95, 99])  # sent_s < 10 -> latencies 0..99
     assert first["n"] == 100 and list(first[["p50", "p95", "p99"]]) == pytest.approx(expected)
@@ -37,7 +38,7 @@ def test_latency_over_time_quantiles_are_exact_per_bucket() -> None:
 
 def test_throughput_classes_and_rate() -> None:
     records = pd.concat([frame(100), frame(50, status=429), frame(20, status=0), frame(30, status=502)])
-    table = rd.throughput_over_time(records, 100.0)
+    table = rd.throughput_over_time(Requests.from_frame(records), 100.0)
     assert table.loc[0.0].to_dict() == {"2xx": 1.0, "4xx": 0.0, "429": 0.5, "5xx": 0.3, "no response": 0.2}
 
 
@@ -53,7 +54,8 @@ def test_breaker_bands_follow_transitions() -> None:
 
 def test_rate_limit_table_and_curves() -> None:
     records = pd.concat([frame(30), frame(10, status=429)])
-    assert rd.rate_limit_table(records).loc["decider"].to_dict() == {"admitted": 30, "rejected": 10}
-    curves = rd.percentile_curves(frame(1000))
+    assert rd.rate_limit_table(Requests.from_frame(records)).loc["decider"].to_dict() == {"admitted": 30,
+                                                                                          "rejected": 10}
+    _, curves = rd.latency_figures(Requests.from_frame(frame(1000)), 10.0)
     assert set(curves) == {"channel"} and len(curves["channel"]) == len(rd.CURVE_PERCENTILES)
     assert np.all(np.diff(curves["channel"]) >= 0)
