@@ -16,6 +16,10 @@ Layout of a run folder:
   ledger_applied.parquet  its applied transactions, the columns the money judges join to the records
                       (harness/ledger_table.py)
   manifest.json       git revision, seeds, config hash, package versions, schedule
+  corpus.json         the malformed-input corpus the fuzzers replayed (profiles with fuzzers; scenarios/corpus.py):
+                      a JSON list of cases, a function of the run's seed, its size and the Hypothesis version
+                      alone; its deliberately wrong credentials are decoys to the secret scan
+                      (harness/judges/secret_scan.py)
   report.html, charts/*.png   written by `harness report`
 
 summary.json:
@@ -73,6 +77,7 @@ EVENTS_FILE = "events.jsonl"
 LEDGER_HISTORY_FILE = "ledger_history.jsonl"
 LEDGER_APPLIED_FILE = "ledger_applied.parquet"
 MANIFEST_FILE = "manifest.json"
+CORPUS_FILE = "corpus.json"
 REPORT_FILE = "report.html"
 CHARTS_DIR = "charts"
 

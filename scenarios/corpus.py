@@ -10,8 +10,11 @@ bad admin cursor) and carry `field = ""`. Every case is refused *before* any sig
 ledger call, so each must get a 4xx JSON answer, never 5xx, never a CRITICAL record, never a ledger
 effect. Every route of the contract is covered, and every request header it reads (X-PAYMENT,
 Idempotency-Key, X-Agent-DID, X-API-Key, Content-Type). An oversized body is stored as its size
-(`pad_bytes`) and built by the sender. Generation runs in the harness process (never in Locust);
-the same seed gives the same corpus.
+(`pad_bytes`) and built by the sender. Generation runs in the harness process (never in Locust), which
+keeps the corpus in the run folder (`corpus.json`). The corpus is a function of (seed, size, Hypothesis
+version, Python's Unicode data) alone: Hypothesis's draws from the literals of imported project modules are
+switched off (`scenarios/pure_hypothesis.py`), so neither the modules loaded nor an edit of a string literal
+elsewhere changes it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from hypothesis import strategies as st
 from stellar_sdk import Keypair
 
 from reference_impl.crypto_verification import sign_channel_state
+from scenarios.pure_hypothesis import without_local_constants
 
 VALID_G = "GAAZI4TCR3TY5OJHCTJC2A4QSY6CJWJH5IAJTGKIN2ER7LBNVKOCCWN7"
 OTHER_G = "GA5WUJ54Z23KILLCUOUNAKTPBVZWKMQVO4O6EQ5GHLAERIMLLHNCSKYH"
@@ -220,19 +224,21 @@ CASES = st.one_of(_settlement(), _channel(), _decision(), _escrow(), _raw_and_he
 
 
 def generate_corpus(seed: int, size: int = 300) -> list[dict[str, Any]]:
-    """`size` malformed request cases, deterministic for a given seed."""
+    """`size` malformed request cases, the same for a given seed in any process."""
     if not 1 <= size <= MAX_CORPUS:
         raise ValueError(f"corpus size must be 1..{MAX_CORPUS}, got {size}")
     out: list[dict[str, Any]] = []
 
     @hypothesis_seed(seed)
-    @settings(max_examples=size, database=None, phases=[Phase.generate], deadline=None, derandomize=False,
+    @settings(settings.get_profile("default"),  # not whatever profile the process loaded (tests load "ci")
+              max_examples=size, database=None, phases=[Phase.generate], deadline=None, derandomize=False,
               suppress_health_check=list(HealthCheck))
     @given(CASES)
     def collect(case: dict[str, Any]) -> None:
         out.append(case)
 
-    collect()
+    with without_local_constants():
+        collect()
     return out[:size]
 
 

@@ -226,7 +226,7 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
     files = _accounts(state, worlds_env)
     private.append(files)
     schedule = FaultSchedule.parse([_schedule_entry(i, f) for i, f in enumerate(profile.faults)])
-    corpus = Corpus(profile, state.seed, scratch)
+    corpus = Corpus(profile, state.seed, state.out_dir)
     assets = run_assets(state.env, profile.asset)
     state.assets = assets.to_dict()
     worlds = _worlds(state, supervisor, files, worlds_env, assets)

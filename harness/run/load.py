@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessConfigurationError, HarnessError, ProcessStartError
+from harness.outputs import CORPUS_FILE
 from harness.profiles import X402_V2_KINDS, Profile
 from harness.run.accounts import MAX_ACCOUNTS_PER_ROLE, AccountSizes
 from harness.run.supervisor import Child, Supervisor
@@ -64,10 +65,11 @@ def check_accounts_fit(profile: Profile, load_accounts: Path) -> None:
 
 
 class Corpus:
-    """The fuzzers' malformed-input corpus, generated in a thread while the servers start."""
+    """The fuzzers' malformed-input corpus, generated in a thread while the servers start, into `directory`
+    (the run folder, which keeps it)."""
 
     def __init__(self, profile: Profile, seed: int, directory: Path) -> None:
-        self.path = directory / "corpus.json" if profile.mix.get("fuzzer", 0) > 0 else None
+        self.path = directory / CORPUS_FILE if profile.mix.get("fuzzer", 0) > 0 else None
         self._thread: threading.Thread | None = None
         if self.path is not None:
             from scenarios.corpus import write_corpus

@@ -11,6 +11,8 @@ import pytest
 from harness.cli import main as cli_main
 from harness.outputs import RECORD_FIELDS, read_events
 from harness.run.accounts import derive_accounts
+from harness.run.load import CORPUS_SIZE
+from scenarios.corpus import generate_corpus
 from tests.e2e.runs import gone, interrupted_run, started_pids
 
 pytestmark = [pytest.mark.e2e]
@@ -49,6 +51,7 @@ def test_smoke_passes_every_check_within_budget(smoke):
 def test_smoke_run_folder_holds_the_evidence(smoke, tmp_path):
     out = smoke.out_dir
     for name in ("summary.json", "junit.xml", "requests.parquet", "events.jsonl", "ledger_history.jsonl",
+                 "corpus.json",  # the fuzzers' corpus, kept (scenarios/corpus.py)
                  "manifest.json", "access_log.jsonl", "report.html", "metrics.prom"):
         assert (out / name).is_file(), f"{name} missing"
     exported = tmp_path / "requests.csv"  # the pre-Parquet shape, through `harness export RUN --csv`
@@ -103,3 +106,11 @@ def test_ctrl_c_stops_everything_and_still_writes_a_partial_report(tmp_path):
     assert all(gone(pid) for pid in pids.values())
     cleanup = [e for e in read_events(out / "events.jsonl") if e.kind == "fault.cleanup"]
     assert cleanup and cleanup[-1].data["ok"] is True
+
+
+@pytest.mark.timeout(420)
+def test_smoke_keeps_the_corpus_its_seed_regenerates(smoke):
+    """The corpus the fuzzers replayed is in the run folder, and this process (which has imported far more of
+    the project than the harness had when it generated it) regenerates it byte for byte from the run's seed."""
+    kept = (smoke.out_dir / "corpus.json").read_text()
+    assert kept == json.dumps(generate_corpus(smoke.summary["seed"], CORPUS_SIZE))
