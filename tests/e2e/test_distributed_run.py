@@ -44,6 +44,20 @@ def run_acting_on_output(profile: str, out_dir: Path, extra: list[str], act, tim
     return RunResult(proc.returncode, time.monotonic() - started, out_dir, "".join(lines))
 
 
+def run_with_joined(profile: str, out_dir: Path, act, joined: list[subprocess.Popen[bytes]], timeout_s: float,
+                    worker_wait_s: float) -> tuple[RunResult, int | None]:
+    """A two-worker run whose second worker joins through `act`; every joined worker is reaped, also on failure."""
+    try:
+        result = run_acting_on_output(profile, out_dir, ["--workers", "2", "--remote-workers", "1"], act,
+                                      timeout_s=timeout_s)
+        return result, joined[0].wait(timeout=worker_wait_s) if joined else None
+    finally:
+        for proc in joined:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
 @pytest.fixture(scope="module")
 def distributed(tmp_path_factory: pytest.TempPathFactory):
     """smoke with 2 workers: one started by the run, one joining through `harness worker` (loopback) from a
@@ -73,15 +87,7 @@ def _distributed_smoke(folder: Path) -> tuple[RunResult, int | None, Path]:
     elsewhere = folder / "elsewhere"  # the joining worker's working folder and TMPDIR: not the run's
     elsewhere.mkdir()
     join = joiner(elsewhere, joined)
-    try:
-        result = run_acting_on_output("smoke", folder / "run",
-                                      ["--workers", "2", "--remote-workers", "1"], join, timeout_s=480.0)
-        worker_code = joined[0].wait(timeout=60) if joined else None
-    finally:
-        for proc in joined:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    result, worker_code = run_with_joined("smoke", folder / "run", join, joined, timeout_s=480.0, worker_wait_s=60)
     print(f"distributed smoke wall time {result.wall_s:.0f}s")
     return result, worker_code, elsewhere
 
@@ -161,15 +167,7 @@ def test_a_joined_worker_lost_mid_run_makes_the_run_exit_4(tmp_path: Path) -> No
                 killed.append(locust[0].pid)
                 locust[0].send_signal(signal.SIGKILL)
 
-    try:
-        result = run_acting_on_output("e2e-short", tmp_path / "run", ["--workers", "2", "--remote-workers", "1"], act,
-                                      timeout_s=300.0)
-        worker_code = joined[0].wait(timeout=30) if joined else None
-    finally:
-        for proc in joined:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    result, worker_code = run_with_joined("e2e-short", tmp_path / "run", act, joined, timeout_s=300.0, worker_wait_s=30)
     print(f"joined-worker-lost run wall time {result.wall_s:.0f}s")
     assert killed, f"no joined worker to kill was found\n{result.output[-2000:]}"
     summary = result.summary
