@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class ProxyLog:
     records: int = 0
     requests: int = 0
     dropped: int = 0
+    dropped_before_run: int = 0  # overwritten before a first read that ended before the run's start
     unparsed: int = 0
     unparsed_reason: str = ""
     replaced: bool = False
@@ -56,7 +58,7 @@ class ArrivalDrain:
     """Reads each proxy's arrival log into `folder` while the run goes on; `finish` after the load."""
 
     def __init__(self, toxiproxy_url: str, listeners: Mapping[str, int], folder: Path, interval_s: float = 1.0,
-                 page_limit: int = ARRIVALS_PAGE) -> None:
+                 page_limit: int = ARRIVALS_PAGE, wall: Callable[[], float] = time.time) -> None:
         if not toxiproxy_url:
             raise ValueError("an arrival drain needs the fault proxy's API URL")
         folder.mkdir(parents=True, exist_ok=True)
@@ -66,6 +68,7 @@ class ArrivalDrain:
             log.path.write_text("")
         self.interval_s = interval_s
         self.page_limit = page_limit
+        self.wall = wall
         self.read_errors = 0  # failed reads during the run (the cursor stays; the next pass retries)
         self.last_error = ""
         self._controller = FaultController(url=toxiproxy_url)
@@ -74,7 +77,15 @@ class ArrivalDrain:
         self._thread = threading.Thread(target=self._loop, name="arrival-drain", daemon=True)
         self._finished = False
 
-    def start(self) -> ArrivalDrain:
+    def start(self, pre_run_until: float | None = None) -> ArrivalDrain:
+        """Start the background loop. With `pre_run_until` (epoch s), first read every log now: what its ring
+        had overwritten, if that read ends before `pre_run_until`, predates the run (e.g. borrowed worlds that
+        served earlier runs) and is not counted as missing; otherwise it is."""
+        if pre_run_until is not None:
+            self.drain()
+            if self.wall() < pre_run_until:
+                for log in self.logs.values():
+                    log.dropped_before_run, log.dropped = log.dropped, 0
         self._thread.start()
         return self
 
@@ -187,4 +198,6 @@ class ArrivalDrain:
                     yield json.loads(line)
 
     def summary(self) -> str:
-        return ", ".join(f"{log.proxy}: {log.requests} requests in {log.pages} pages" for log in self.logs.values())
+        return ", ".join(f"{log.proxy}: {log.requests} requests in {log.pages} pages" + (
+            f", {log.dropped_before_run} records overwritten before the run" if log.dropped_before_run else "")
+            for log in self.logs.values())

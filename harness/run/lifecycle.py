@@ -274,11 +274,11 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
             schedule_errors.append(f"fault schedule: {exc}")
 
     fault_thread = threading.Thread(target=play_faults, name="fault-schedule", daemon=True)
-    drain.start()
     poller.start()
     progress.start()
     fault_thread.start()
     try:
+        drain.start(pre_run_until=state.run_start_epoch)  # what a borrowed world's rings lost before t = 0 is no loss
         _wait_for_load(state, supervisor, load)
     finally:
         drain.stop()  # no background read from here on; `_observe` reads the remainder once the load is stopped

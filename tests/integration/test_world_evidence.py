@@ -170,3 +170,17 @@ def test_a_drain_stops_its_loop_and_reads_nothing_after_finish(tmp_path: Path) -
         client.get("/after")
         drain.drain()  # a finished drain does not read again
     assert [a["path"] for a in drain.entries()] == ["/one"] and drain.problem() is None
+
+
+def test_what_a_ring_lost_before_the_run_started_is_no_loss_and_after_it_is(tmp_path: Path) -> None:
+    """Borrowed worlds (`harness up`) serve many runs: their rings may have wrapped before this run began."""
+    with proxy(capacity=10) as (api, listen), httpx.Client(base_url=f"http://{listen}", timeout=5) as client:
+        for i in range(30):  # 31 records: 21 overwritten before any read
+            client.get(f"/earlier-run/{i}")
+        before = ArrivalDrain(api, {PRIMARY: LISTENERS[PRIMARY]}, tmp_path / "a").start(pre_run_until=time.time() + 60)
+        late = ArrivalDrain(api, {PRIMARY: LISTENERS[PRIMARY]}, tmp_path / "b").start(pre_run_until=time.time() - 1)
+        client.get("/this-run")
+        ev_before, ev_late = _judged(before), _judged(late)
+    assert ev_before.unavailable == {} and "21 records overwritten before the run" in ev_before.sources[PROXY_ARRIVALS]
+    assert [a["path"] for a in ev_before.arrivals][-2:] == ["/earlier-run/29", "/this-run"]
+    assert ev_late.unavailable[PROXY_ARRIVALS].startswith("the arrival log of horizon-primary overflowed (21 records")
