@@ -28,7 +28,8 @@ def judge_failure_logging(ctx: JudgeContext) -> Check:
     figures = {"failed_seen_by_clients": len(seen_failed), "high_records": len(high),
                "missing_records": len(missing), "duplicate_records": len(doubled),
                "records_without_failed_tx": len(phantom), "ledger_failed": len(ledger_failed),
-               "files_scanned": scan.figures.get("files", 0), "secret_findings": scan.figures.get("findings", 0)}
+               "files_scanned": scan.figures.get("files", 0), "secret_findings": scan.figures.get("findings", 0),
+               "corpus_decoys": scan.figures.get("corpus_decoys", 0)}
     evidence: list[object] = ([{"tx_hash": h, "problem": "no HIGH record"} for h in missing[:10]]
                               + [{"tx_hash": h, "problem": f"{high_counts[h]} HIGH records"} for h in doubled[:10]]
                               + [{"tx_hash": h, "problem": "HIGH record for a tx the ledger did not fail"}

@@ -6,6 +6,7 @@ import csv
 import json
 import xml.etree.ElementTree as ET
 
+import pyarrow.parquet as pq
 import pytest
 
 from harness.cli import main as cli_main
@@ -52,8 +53,13 @@ def test_smoke_run_folder_holds_the_evidence(smoke, tmp_path):
     out = smoke.out_dir
     for name in ("summary.json", "junit.xml", "requests.parquet", "events.jsonl", "ledger_history.jsonl",
                  "corpus.json",  # the fuzzers' corpus, kept (scenarios/corpus.py)
+                 "ledger_applied.parquet",  # the applied transactions the money judges joined
                  "manifest.json", "access_log.jsonl", "report.html", "metrics.prom"):
         assert (out / name).is_file(), f"{name} missing"
+    applied = pq.read_table(out / "ledger_applied.parquet")
+    with (out / "ledger_history.jsonl").open() as fh:
+        history = [json.loads(line) for line in fh]
+    assert applied.column("hash").to_pylist() == [h["hash"].lower() for h in history if h.get("kind") == "applied"]
     exported = tmp_path / "requests.csv"  # the pre-Parquet shape, through `harness export RUN --csv`
     assert cli_main(["export", str(out), "--csv", "--out", str(exported)]) == 0
     with exported.open() as fh:

@@ -15,6 +15,7 @@ import pytest
 
 from harness.judges import judge_secret_scan
 from harness.judges.context import VERDICT_FAIL, VERDICT_PASS, JudgeContext
+from harness.judges.failure_logging import judge_failure_logging
 from harness.outputs import CORPUS_FILE
 from harness.run.load import CORPUS_SIZE
 from scenarios.client_keys import api_key
@@ -71,3 +72,9 @@ def test_decoys_are_decoys_only_in_the_corpus_file(corpus_cases, tmp_path):
     shutil.copy(tmp_path / CORPUS_FILE, tmp_path / "logs" / "corpus-copy.json")
     check = judge_secret_scan(JudgeContext.build([], run_dir=tmp_path))
     assert check.verdict == VERDICT_FAIL and {e["path"] for e in check.evidence} == {"logs/corpus-copy.json"}
+
+
+def test_p31_reports_the_decoys_the_scan_passed(corpus_cases, tmp_path):
+    (tmp_path / CORPUS_FILE).write_text(json.dumps(corpus_cases))
+    check = judge_failure_logging(JudgeContext.build([], run_dir=tmp_path))
+    assert check.figures["secret_findings"] == 0 and check.figures["corpus_decoys"] > 10
