@@ -198,6 +198,8 @@ class ArrivalDrain:
                     yield json.loads(line)
 
     def summary(self) -> str:
+        retried = (f"; {self.read_errors} reads failed during the run and were retried from the cursor "
+                   f"(last: {self.last_error})" if self.read_errors else "")
         return ", ".join(f"{log.proxy}: {log.requests} requests in {log.pages} pages" + (
             f", {log.dropped_before_run} records overwritten before the run" if log.dropped_before_run else "")
-            for log in self.logs.values())
+            for log in self.logs.values()) + retried

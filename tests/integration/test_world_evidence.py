@@ -184,3 +184,16 @@ def test_what_a_ring_lost_before_the_run_started_is_no_loss_and_after_it_is(tmp_
     assert ev_before.unavailable == {} and "21 records overwritten before the run" in ev_before.sources[PROXY_ARRIVALS]
     assert [a["path"] for a in ev_before.arrivals][-2:] == ["/earlier-run/29", "/this-run"]
     assert ev_late.unavailable[PROXY_ARRIVALS].startswith("the arrival log of horizon-primary overflowed (21 records")
+
+
+def test_a_read_that_fails_during_the_run_is_retried_from_the_cursor(tmp_path: Path) -> None:
+    with proxy() as (api, listen), httpx.Client(base_url=f"http://{listen}", timeout=5) as client:
+        drain = ArrivalDrain(api, {PRIMARY: LISTENERS[PRIMARY], "not-created-yet": 1}, tmp_path)
+        client.get("/one")
+        drain.drain()  # the second proxy does not exist yet: 404, counted, nothing lost
+        with FaultController(url=api) as controller:
+            controller.ensure_proxy("not-created-yet", httpx.get(f"{api}/proxies/{PRIMARY}").json()["upstream"])
+        client.get("/two")
+        ev = _judged(drain)
+    assert ev.unavailable == {} and [a["path"] for a in ev.arrivals] == ["/one", "/two"]
+    assert drain.read_errors == 1 and "1 reads failed during the run" in ev.sources[PROXY_ARRIVALS]
