@@ -221,24 +221,25 @@ class FaultController:
     def arrivals(self, proxy: str, since: int = 0) -> ArrivalPage | ArrivalsUnavailable:
         """The proxy's arrival log from record `since` on (every page), or ArrivalsUnavailable when the
         server has no arrivals extension (a real Toxiproxy). See harness.faults.arrivals."""
-
-        def fetch(start: int) -> ArrivalPage | ArrivalsUnavailable:
-            try:
-                body = self._api.get(f"{_path(proxy, 'arrivals')}?since={start}&limit={ARRIVALS_PAGE}")
-            except FaultControlError as exc:
-                if exc.status == 404 and exc.body == ROUTE_NOT_FOUND:
-                    return ArrivalsUnavailable(proxy, self.url, f"{self.url} has no arrivals extension "
-                                               "(a real Toxiproxy keeps no per-proxy arrival log)")
-                raise FaultControlError(f"cannot read arrivals of {proxy!r}: {exc}", exc.status, exc.body) from None
-            try:
-                return parse_page(proxy, body)
-            except ValueError as exc:
-                raise FaultControlError(f"cannot read arrivals of {proxy!r} on {self.url}: {exc}") from None
-
         try:
-            return read_all(fetch, since)
+            return read_all(lambda start: self.arrivals_page(proxy, start), since)
         except ValueError as exc:
             raise FaultControlError(str(exc)) from None
+
+    def arrivals_page(self, proxy: str, since: int, limit: int = ARRIVALS_PAGE) -> ArrivalPage | ArrivalsUnavailable:
+        """One page of the proxy's arrival log (at most `limit` records from `since`), or ArrivalsUnavailable
+        when the server has no arrivals extension. A reader that keeps `next` can drain a log while it fills."""
+        try:
+            body = self._api.get(f"{_path(proxy, 'arrivals')}?since={since}&limit={limit}")
+        except FaultControlError as exc:
+            if exc.status == 404 and exc.body == ROUTE_NOT_FOUND:
+                return ArrivalsUnavailable(proxy, self.url, f"{self.url} has no arrivals extension "
+                                           "(a real Toxiproxy keeps no per-proxy arrival log)")
+            raise FaultControlError(f"cannot read arrivals of {proxy!r}: {exc}", exc.status, exc.body) from None
+        try:
+            return parse_page(proxy, body)
+        except ValueError as exc:
+            raise FaultControlError(f"cannot read arrivals of {proxy!r} on {self.url}: {exc}") from None
 
     def close(self) -> None:
         """Stop the embedded server if this controller started it."""

@@ -28,8 +28,9 @@ from harness.errors import HarnessConfigurationError, HarnessError
 from harness.judges.percentiles import METRICS_FILE
 from harness.outputs import EVENTS_FILE, Event, write_events
 from harness.profiles import Profile, has_x402_v2, load_profile
-from harness.run import evidence
+from harness.run import evidence, world_evidence
 from harness.run.accounts import PrivateFiles, borrowed_private_files, derive_accounts, write_private_files
+from harness.run.arrival_drain import ArrivalDrain
 from harness.run.assets import RunAssets, run_assets
 from harness.run.cpu import CpuSampler
 from harness.run.load import (
@@ -257,6 +258,7 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
     stop = threading.Event()
     cpu = CpuSampler(lambda: _processes(supervisor), state.now_run_s)
     cpu.start()
+    drain = world_evidence.arrival_drain_for(worlds, scratch / "arrivals")  # the proxies' logs, page by page
     poller = ServicePoller(target.url, state.admin_token, lambda t: t - state.run_start_epoch, state.now_run_s)
     progress = ProgressReporter(profile.phases, state.load_dir, state.now_run_s,
                                 lambda: _active_labels(state.fault_events), options.progress_interval_s)
@@ -276,8 +278,10 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
     progress.start()
     fault_thread.start()
     try:
+        drain.start(pre_run_until=state.run_start_epoch)  # what a borrowed world's rings lost before t = 0 is no loss
         _wait_for_load(state, supervisor, load)
     finally:
+        drain.stop()  # no background read from here on; `_observe` reads the remainder once the load is stopped
         _record_phases(state, state.now_run_s())
         for child in (load.master, *load.workers):  # on Ctrl-C they still run: no client request may postdate
             supervisor.stop(child)                  # the evidence read below
@@ -292,7 +296,7 @@ def _play(state: RunState, supervisor: Supervisor, scratch: Path, private: list[
         state.service_events = poller.snapshot()
         if poller.metrics_text:  # the target's own percentiles, judged against Server-Timing (harness/judges/percentiles.py)
             (state.out_dir / METRICS_FILE).write_text(poller.metrics_text)
-        _observe(state, poller, worlds, wired)
+        _observe(state, poller, worlds, wired, drain)
     if schedule_errors:
         raise HarnessError("; ".join(schedule_errors))
 
@@ -325,14 +329,12 @@ def _wait_for_load(state: RunState, supervisor: Supervisor, load: Load) -> None:
         supervisor.wait(worker, WORKER_EXIT_S)
 
 
-def _observe(state: RunState, poller: ServicePoller, worlds: Worlds, wired: bool) -> None:
+def _observe(state: RunState, poller: ServicePoller, worlds: Worlds, wired: bool, drain: ArrivalDrain) -> None:
     """Read the worlds' evidence and note what the run could and could not observe."""
-    from harness.run import world_evidence
-
     accounts = state.accounts_public
     history_accounts = [*accounts.get("settlement_pool", []), accounts.get("escrow", ""), accounts.get("pay_to", "")]
     found = world_evidence.collect(worlds, wired, [a for a in history_accounts if a],
-                                   (state.run_start_epoch, time.time()), state.out_dir)
+                                   (state.run_start_epoch, time.time()), state.out_dir, drain)
     state.ledger_records, state.access_log = found.history_records, found.arrivals
     missing, sources = poller.observability()
     state.unavailable = {**missing, **found.unavailable}

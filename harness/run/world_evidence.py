@@ -4,7 +4,8 @@ whether the target's Horizon traffic crossed the fault proxies at all.
 * Ledger history: the offline network's `/admin/history`; with real Horizons, Horizon's public API for the
   run's accounts (`harness.run.horizon_history`).
 * Arrivals (P35 "no primary request while open"): the fault proxy's own per-proxy arrival log
-  (`FaultController.arrivals`, docs/faults.md "Arrival logs"; a real Toxiproxy has none) is preferred; else
+  (docs/faults.md "Arrival logs"; a real Toxiproxy has none), drained during the run so a long run does not
+  overflow it (`harness.run.arrival_drain`), is preferred; else
   the offline network's per-listener access log (listener 0 behind horizon-primary, 1 behind
   horizon-secondary); else unavailable.
 * Fault path: a target the harness wired to the proxies (reference, `--target-cmd`, `--worlds`) is taken to
@@ -14,6 +15,7 @@ whether the target's Horizon traffic crossed the fault proxies at all.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +23,11 @@ from typing import Any
 
 import httpx
 
-from harness.faults.api import FaultControlError
-from harness.faults.arrivals import ArrivalsUnavailable
-from harness.faults.client import FaultController
 from harness.judges.breaker import SOROBAN_RPC_PREFIX
 from harness.judges.observability import FAULT_PATH, LEDGER_HISTORY, PROXY_ARRIVALS
 from harness.ledger_table import write_history
 from harness.outputs import LEDGER_APPLIED_FILE, LEDGER_HISTORY_FILE
+from harness.run.arrival_drain import ArrivalDrain
 from harness.run.collect import CollectionError, fetch_pages, iter_pages
 from harness.run.worlds import OFFLINE, PRIMARY, SECONDARY, Worlds
 
@@ -45,36 +45,28 @@ class WorldEvidence:
 
 
 def proxy_arrivals(toxiproxy_url: str, proxy: str) -> list[dict[str, Any]] | None:
-    """The proxy's request arrivals as access-log entries, or None when the fault proxy keeps no arrival log.
+    """The proxy's request arrivals as access-log entries, read once now, or None when the fault proxy keeps
+    no arrival log.
 
     Raises CollectionError when the log is there but cannot prove what reached the proxy: records were
     overwritten (`dropped`), or a connection's bytes were not HTTP/1.x (`unparsed`, e.g. TLS to an https
     Horizon), so requests on it are invisible.
     """
-    try:
-        with FaultController(url=toxiproxy_url) as controller:
-            log = controller.arrivals(proxy)
-    except FaultControlError as exc:
-        raise CollectionError(str(exc)) from None
-    if isinstance(log, ArrivalsUnavailable):
-        return None
-    if log.dropped:
-        raise CollectionError(f"the arrival log of {proxy} overflowed ({log.dropped} records dropped)")
-    unparsed = [r for r in log.records if r.kind == "unparsed"]
-    if unparsed:
-        raise CollectionError(f"{len(unparsed)} connection(s) through {proxy} were not HTTP/1.x "
-                              f"({unparsed[0].reason}): requests on them are not visible")
-    return [{"t": r.t, "listener": LISTENERS[proxy], "method": r.method or "", "path": r.path or "", "conn": r.conn,
-             "source": "proxy"} for r in log.records if r.kind == "request"]
+    with tempfile.TemporaryDirectory(prefix="harness-arrivals-") as folder:
+        drain = ArrivalDrain(toxiproxy_url, {proxy: LISTENERS[proxy]}, Path(folder)).finish()
+        if (problem := drain.problem()) is not None:
+            raise CollectionError(problem)
+        return None if drain.absent() else list(drain.entries())
 
 
 def collect(worlds: Worlds, wired: bool, history_accounts: Sequence[str], window: tuple[float, float],
-            out_dir: Path) -> WorldEvidence:
-    """Read the worlds' evidence; `wired`: the harness handed the target the proxies; `window`: the run (unix s).
+            out_dir: Path, drain: ArrivalDrain) -> WorldEvidence:
+    """Read the worlds' evidence; `wired`: the harness handed the target the proxies; `window`: the run (unix s);
+    `drain`: the proxies' arrival logs as drained during the run (`arrival_drain_for`), finished here.
     The ledger history streams into `out_dir` (ledger_history.jsonl and ledger_applied.parquet)."""
     ev = WorldEvidence()
     _read_history(ev, worlds, history_accounts, out_dir)
-    _read_arrivals(ev, worlds)
+    _read_arrivals(ev, worlds, drain)
     settle_fault_path(ev, wired, window)
     return ev
 
@@ -115,16 +107,20 @@ def _read_history(ev: WorldEvidence, worlds: Worlds, accounts: Sequence[str], ou
         ev.unavailable[LEDGER_HISTORY] = str(exc)
 
 
-def _read_arrivals(ev: WorldEvidence, worlds: Worlds) -> None:
-    try:
-        logs = [proxy_arrivals(worlds.toxiproxy_url, proxy) for proxy in (PRIMARY, SECONDARY)]
-    except CollectionError as exc:
-        ev.unavailable[PROXY_ARRIVALS] = str(exc)
+def arrival_drain_for(worlds: Worlds, folder: Path, interval_s: float = 1.0) -> ArrivalDrain:
+    """A drain of both Horizon proxies' arrival logs into `folder` (start it with the load)."""
+    return ArrivalDrain(worlds.toxiproxy_url, LISTENERS, folder, interval_s)
+
+
+def _read_arrivals(ev: WorldEvidence, worlds: Worlds, drain: ArrivalDrain) -> None:
+    drain.finish()
+    if (problem := drain.problem()) is not None:
+        ev.unavailable[PROXY_ARRIVALS] = problem
         return
-    if all(log is not None for log in logs):
-        ev.arrivals = [a for log in logs for a in (log or [])]
-        ev.sources[PROXY_ARRIVALS] = (f"fault proxy arrival log ({len(ev.arrivals)} requests on "
-                                      f"{PRIMARY} and {SECONDARY})")
+    if drain.absent() is None:
+        ev.arrivals = list(drain.entries())
+        ev.sources[PROXY_ARRIVALS] = (f"fault proxy arrival log, drained during the run ({len(ev.arrivals)} "
+                                      f"requests; {drain.summary()})")
         return
     if worlds.kind != OFFLINE:
         ev.unavailable[PROXY_ARRIVALS] = "the fault proxy keeps no arrival log and a real Horizon exposes no access log"
