@@ -53,10 +53,6 @@ class JudgeSql:
             for name in frames:
                 self.con.unregister(name)
 
-    def value(self, query: str, params: Sequence[Any] = (), **frames: pd.DataFrame) -> Any:
-        """The first column of the first row of `query`."""
-        return self.rows(query, params, **frames)[0][0]
-
     def execute(self, statement: str) -> None:
         self.con.execute(statement)
 
